@@ -1,0 +1,194 @@
+//! Messages inside messages: compound framing (type 7) and compression
+//! (type 9), and the walk that unwraps both (WIRE.md §5.2 step 4, §5.3, §4.10).
+
+use alloc::vec::Vec;
+
+use super::message::decode_struct;
+use super::msgpack::{self, Reader};
+use super::{lzw, Limits, Message, MessageType, Transport, WireError};
+
+/// Most parts this codec puts in one compound. memberlist v0.2.2 mis-parses
+/// compounds of 128 parts or more (8-bit arithmetic), so never more than 127.
+pub const MAX_COMPOUND_PARTS: usize = 127;
+
+/// Bytes a compound adds besides its parts' own: type byte and count.
+pub const COMPOUND_OVERHEAD: usize = 2;
+
+/// Bytes a compound adds per part: its u16 length.
+pub const COMPOUND_PART_OVERHEAD: usize = 2;
+
+/// Appends `07 ‖ n ‖ n × len (u16 BE) ‖ parts` to `out`.
+///
+/// Fails without writing if there are no parts or more than
+/// [`MAX_COMPOUND_PARTS`], or if a part is empty (v0.2.2 crashes on empty
+/// messages) or longer than 65,535 bytes.
+pub fn encode_compound(parts: &[&[u8]], out: &mut Vec<u8>) -> Result<(), WireError> {
+    if parts.is_empty() {
+        return Err(WireError::Unencodable("a compound needs at least one part"));
+    }
+    if parts.len() > MAX_COMPOUND_PARTS {
+        return Err(WireError::Unencodable("more than 127 compound parts"));
+    }
+    if parts.iter().any(|p| p.is_empty()) {
+        return Err(WireError::Unencodable("empty compound part"));
+    }
+    if parts.iter().any(|p| p.len() > u16::MAX as usize) {
+        return Err(WireError::Unencodable("compound part over 65,535 bytes"));
+    }
+    let total: usize = parts.iter().map(|p| p.len() + COMPOUND_PART_OVERHEAD).sum();
+    out.reserve(COMPOUND_OVERHEAD + total);
+    out.push(MessageType::Compound as u8);
+    out.push(parts.len() as u8);
+    for p in parts {
+        out.extend_from_slice(&(p.len() as u16).to_be_bytes());
+    }
+    for p in parts {
+        out.extend_from_slice(p);
+    }
+    Ok(())
+}
+
+/// The parts of a compound, in order.
+///
+/// A part whose length runs past the end of the input ends the iteration
+/// with one `Err(Truncated)`; the parts before it are still good (Go
+/// processes them too). Bytes after the last part are ignored.
+#[derive(Debug, Clone)]
+pub struct CompoundParts<'a> {
+    lengths: &'a [u8],
+    rest: &'a [u8],
+    failed: bool,
+}
+
+impl<'a> CompoundParts<'a> {
+    /// Reads a compound's header. `body` starts after the type byte.
+    pub fn new(body: &'a [u8]) -> Result<Self, WireError> {
+        let (&count, rest) = body.split_first().ok_or(WireError::BadCompound)?;
+        let header = count as usize * 2;
+        if rest.len() < header {
+            return Err(WireError::BadCompound);
+        }
+        let (lengths, rest) = rest.split_at(header);
+        Ok(CompoundParts {
+            lengths,
+            rest,
+            failed: false,
+        })
+    }
+}
+
+impl<'a> Iterator for CompoundParts<'a> {
+    type Item = Result<&'a [u8], WireError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.failed || self.lengths.len() < 2 {
+            return None;
+        }
+        let len = u16::from_be_bytes([self.lengths[0], self.lengths[1]]) as usize;
+        self.lengths = &self.lengths[2..];
+        if len > self.rest.len() {
+            self.failed = true;
+            return Some(Err(WireError::Truncated));
+        }
+        let (part, rest) = self.rest.split_at(len);
+        self.rest = rest;
+        Some(Ok(part))
+    }
+}
+
+/// Appends `09 ‖ msgpack(compress{Algo: 0, Buf: lzw(inner)})` to `out`.
+pub fn encode_compress(inner: &[u8], out: &mut Vec<u8>) {
+    let mut buf = Vec::with_capacity(inner.len() / 2 + 8);
+    lzw::compress(inner, &mut buf);
+    out.push(MessageType::Compress as u8);
+    msgpack::put_map_len(out, 2);
+    msgpack::put_key(out, "Algo");
+    msgpack::put_uint(out, 0);
+    msgpack::put_key(out, "Buf");
+    msgpack::put_byte_slice(out, &buf);
+}
+
+/// Decompresses a compress message's body (after the type byte), producing
+/// at most `budget` bytes.
+pub(crate) fn decompress_body(body: &[u8], budget: usize) -> Result<Vec<u8>, WireError> {
+    const FIELDS: [&str; 2] = ["Algo", "Buf"];
+    let mut r = Reader::new(body);
+    let mut algo = 0;
+    let mut buf: &[u8] = &[];
+    let mut owned = None;
+    decode_struct(&mut r, &FIELDS, |i, r| {
+        match i {
+            0 => algo = r.uint(FIELDS[0], u8::MAX as u64)?,
+            _ => match r.byte_slice(FIELDS[1])? {
+                alloc::borrow::Cow::Borrowed(b) => buf = b,
+                alloc::borrow::Cow::Owned(v) => owned = Some(v),
+            },
+        }
+        Ok(())
+    })?;
+    if algo != 0 {
+        return Err(WireError::UnknownCompression(algo));
+    }
+    let out = lzw::decompress(owned.as_deref().unwrap_or(buf), budget)?;
+    if out.is_empty() {
+        return Err(WireError::EmptyDecompression);
+    }
+    Ok(out)
+}
+
+/// Calls `f` with every message of an opened packet body (see
+/// [`Envelope::open_packet`](super::Envelope::open_packet)), unwrapping
+/// compound and compress layers recursively as Go's `handleCommand` does.
+///
+/// A broken part is reported as an `Err` and the walk goes on where Go's
+/// does: after a bad compound part nothing more of that compound is read,
+/// after a bad message the next part is. Nesting is bounded by
+/// [`Limits::max_nesting`], and all decompression in one packet together by
+/// [`Limits::max_decompressed`].
+pub fn for_each_message(
+    body: &[u8],
+    limits: &Limits,
+    f: &mut dyn FnMut(Result<Message<'_>, WireError>),
+) {
+    let mut budget = limits.max_decompressed;
+    walk(body, 0, &mut budget, limits, f);
+}
+
+fn walk(
+    bytes: &[u8],
+    depth: usize,
+    budget: &mut usize,
+    limits: &Limits,
+    f: &mut dyn FnMut(Result<Message<'_>, WireError>),
+) {
+    let Some((&ty, body)) = bytes.split_first() else {
+        return f(Err(WireError::Empty));
+    };
+    let nested = ty == MessageType::Compound as u8 || ty == MessageType::Compress as u8;
+    if nested && depth >= limits.max_nesting {
+        return f(Err(WireError::TooDeep));
+    }
+    if ty == MessageType::Compound as u8 {
+        match CompoundParts::new(body) {
+            Ok(parts) => {
+                for part in parts {
+                    match part {
+                        Ok(part) => walk(part, depth + 1, budget, limits, f),
+                        Err(e) => f(Err(e)),
+                    }
+                }
+            }
+            Err(e) => f(Err(e)),
+        }
+    } else if ty == MessageType::Compress as u8 {
+        match decompress_body(body, *budget) {
+            Ok(inner) => {
+                *budget -= inner.len();
+                walk(&inner, depth + 1, budget, limits, f);
+            }
+            Err(e) => f(Err(e)),
+        }
+    } else {
+        f(Message::decode(bytes, Transport::Packet, limits));
+    }
+}

@@ -1,0 +1,791 @@
+//! LZW as memberlist uses it (Go `compress/lzw`, LSB order, 8-bit literals).
+//!
+//! This is the GIF flavour of variable-width LZW: codes 0..=255 are
+//! literals, 256 is Clear, 257 is EOF, new strings get codes from 258 up.
+//! Codes start 9 bits wide, grow to at most 12 bits and are packed
+//! least-significant bit first. The encoder reproduces Go ≥ 1.17 bit for bit
+//! (leading Clear, Clear-and-reset when the next code would be 4095); the
+//! decoder accepts everything Go's decoder accepts, including streams from
+//! older Go encoders that do not start with Clear.
+
+use alloc::vec::Vec;
+
+use super::WireError;
+
+/// Resets the code table (and the code width) in both directions.
+const CLEAR: u32 = 256;
+/// Ends the stream; everything after it is ignored, as in Go.
+const EOF: u32 = 257;
+/// The first code assigned to a multi-byte string.
+const FIRST_FREE: u32 = 258;
+/// Go's encoder resets when `hi` reaches this value, so it is never assigned
+/// by the encoder; a full decoder table does end at this code.
+const MAX_CODE: u32 = 4095;
+/// Width of codes right after a Clear (literal width 8, plus one).
+const MIN_WIDTH: u32 = 9;
+/// Codes never grow wider than this.
+const MAX_WIDTH: u32 = 12;
+/// Most table entries that can exist between two Clears.
+const MAX_ENTRIES: usize = (MAX_CODE + 1 - FIRST_FREE) as usize;
+
+/// Appends the LZW encoding of `input` to `out`, byte-identical to Go's encoder.
+///
+/// The stream is what Go's `lzw.NewWriter(w, lzw.LSB, 8)` writes for one
+/// `Write(input)` followed by `Close()`: a leading Clear, the codes, EOF and
+/// zero padding to a byte boundary. An empty input gives `00 03 02`.
+pub fn compress(input: &[u8], out: &mut Vec<u8>) {
+    // Typical gossip compresses below its input size; one regrowth at most
+    // covers the worst case (12 bits per byte).
+    out.reserve(input.len() + 8);
+    let mut w = BitWriter::new(out);
+    let Some((&first, rest)) = input.split_first() else {
+        w.write(CLEAR, MIN_WIDTH);
+        w.write(EOF, MIN_WIDTH);
+        w.finish();
+        return;
+    };
+
+    let mut table = EncodeTable::new(input.len());
+    let mut width = MIN_WIDTH;
+    // `hi` is the last code assigned (EOF right after a Clear), as in Go.
+    let mut hi = EOF;
+    w.write(CLEAR, width);
+    let mut code = u32::from(first);
+
+    'bytes: for &byte in rest {
+        let key = (code << 8) | u32::from(byte);
+        let mut slot = table.home(key);
+        loop {
+            let entry = table.get(slot);
+            if entry == EMPTY {
+                break;
+            }
+            if entry >> 12 == key {
+                // prefix+byte is already known: extend the match greedily.
+                code = entry & 0xfff;
+                continue 'bytes;
+            }
+            slot = table.next(slot);
+        }
+        w.write(code, width);
+        code = u32::from(byte);
+        if next_code(&mut hi, &mut width, &mut w) {
+            table.clear();
+        } else {
+            // `slot` is the first empty slot on `key`'s probe path.
+            table.set(slot, (key << 12) | hi);
+        }
+    }
+
+    // Go's Close: the pending code with the same bookkeeping (which may widen
+    // or even reset before EOF), then EOF at the current width.
+    w.write(code, width);
+    next_code(&mut hi, &mut width, &mut w);
+    w.write(EOF, width);
+    w.finish();
+}
+
+/// Go's `incHi`: advances `hi` after a data code, widening codes when `hi`
+/// reaches the current width's range and emitting Clear (returning `true`)
+/// when it reaches [`MAX_CODE`].
+#[inline(always)]
+fn next_code(hi: &mut u32, width: &mut u32, w: &mut BitWriter<'_>) -> bool {
+    *hi += 1;
+    if *hi == 1 << *width {
+        *width += 1;
+    }
+    if *hi == MAX_CODE {
+        w.write(CLEAR, *width);
+        *width = MIN_WIDTH;
+        *hi = EOF;
+        return true;
+    }
+    false
+}
+
+/// Marks an unused slot; real entries always hold a code ≥ 258 in the low bits.
+const EMPTY: u32 = 0;
+
+/// Open-addressing hash table from (prefix code, next byte) to code.
+///
+/// Each slot packs the 20-bit key `prefix << 8 | byte` above the 12-bit code,
+/// so a probe is one 32-bit load. The table is sized from the input (an
+/// input of n bytes creates fewer than n entries) so that small packets do
+/// not pay for zeroing a table sized for 3,838 entries; load stays ≤ 1/2.
+struct EncodeTable {
+    slots: Vec<u32>,
+    shift: u32,
+    mask: usize,
+}
+
+impl EncodeTable {
+    fn new(input_len: usize) -> Self {
+        let entries = input_len.min(MAX_ENTRIES);
+        // At least 64 slots, at most 8,192 (load ≤ 0.47 at a full table).
+        let size = (entries * 2).next_power_of_two().clamp(64, 8192);
+        let bits = size.trailing_zeros();
+        EncodeTable {
+            slots: alloc::vec![EMPTY; size],
+            shift: 32 - bits,
+            mask: size - 1,
+        }
+    }
+
+    /// Fibonacci hashing: spreads the structured keys well at any table size.
+    #[inline(always)]
+    fn home(&self, key: u32) -> usize {
+        (key.wrapping_mul(0x9E37_79B1) >> self.shift) as usize
+    }
+
+    #[inline(always)]
+    fn next(&self, slot: usize) -> usize {
+        (slot + 1) & self.mask
+    }
+
+    #[inline(always)]
+    fn get(&self, slot: usize) -> u32 {
+        // `slot` is always masked to the table size; `EMPTY` is only a
+        // fallback that keeps this panic-free without an index check panic.
+        self.slots.get(slot).copied().unwrap_or(EMPTY)
+    }
+
+    #[inline(always)]
+    fn set(&mut self, slot: usize, entry: u32) {
+        if let Some(s) = self.slots.get_mut(slot) {
+            *s = entry;
+        }
+    }
+
+    /// A reset happens at most once per 3,838 codes, so zeroing (≤ 32 KiB)
+    /// costs less than tracking generations in every probe.
+    fn clear(&mut self) {
+        self.slots.fill(EMPTY);
+    }
+}
+
+/// Packs codes LSB-first into bytes.
+struct BitWriter<'a> {
+    out: &'a mut Vec<u8>,
+    bits: u64,
+    nbits: u32,
+}
+
+impl<'a> BitWriter<'a> {
+    fn new(out: &'a mut Vec<u8>) -> Self {
+        BitWriter {
+            out,
+            bits: 0,
+            nbits: 0,
+        }
+    }
+
+    /// Appends a `width`-bit code; flushes four bytes at a time, which keeps
+    /// the byte order identical to Go's byte-at-a-time writer.
+    #[inline(always)]
+    fn write(&mut self, code: u32, width: u32) {
+        self.bits |= u64::from(code) << self.nbits;
+        self.nbits += width;
+        if self.nbits >= 32 {
+            self.out
+                .extend_from_slice(&(self.bits as u32).to_le_bytes());
+            self.bits >>= 32;
+            self.nbits -= 32;
+        }
+    }
+
+    /// Writes the remaining bits, zero-padded to a whole byte.
+    fn finish(self) {
+        let n = self.nbits.div_ceil(8) as usize;
+        let bytes = self.bits.to_le_bytes();
+        self.out.extend_from_slice(bytes.get(..n).unwrap_or(&bytes));
+    }
+}
+
+/// Decodes an LZW stream. Output beyond `max_output` bytes fails with
+/// `WireError::TooLarge { what: "max_decompressed", len: <bytes produced so far or a lower bound>, limit: max_output as u64 }`.
+/// A bad code, or a stream without an EOF code, fails with `WireError::CorruptCompression`.
+/// An empty result is returned as Ok(empty vec) (the caller decides whether that is an error).
+///
+/// As in Go, bytes after the EOF code are ignored, a stream may start with a
+/// literal instead of Clear, and a full table (at 12 bits) stops growing
+/// until the next Clear. `len` in `TooLarge` is the size the output would
+/// have reached with the offending code, a lower bound on the full size.
+pub fn decompress(input: &[u8], max_output: usize) -> Result<Vec<u8>, WireError> {
+    let mut out = Output::new(input.len(), max_output);
+    // Entry for each code: where its string sits in the output buffer. Every
+    // new string is the previous code's string plus the first byte of the
+    // current one, which are adjacent in the output, so each entry is a
+    // (start, len) slice of what was already decoded and decoding any code
+    // is one copy. Literals point into the dictionary in front of the output.
+    // Codes are assigned in order, so `table.len()` is the first unknown code.
+    let mut table: Vec<(usize, usize)> =
+        Vec::with_capacity(FIRST_FREE as usize + input.len().min(MAX_ENTRIES));
+    table.extend((0..DICT).map(|byte| (byte, 1)));
+    // Clear and EOF: never looked up (handled before the table).
+    table.extend([(0, 0), (0, 0)]);
+    let mut reader = BitReader::new(input);
+    let mut width = MIN_WIDTH;
+    // Mirrors Go's decoder `hi`: codes ≤ hi are valid, starting at EOF.
+    let mut hi = EOF;
+    // The previous data code's string as (start, len); `None` after a Clear,
+    // at the start, and while the table is full.
+    let mut last: Option<(usize, usize)> = None;
+
+    loop {
+        let code = reader.read(width).ok_or(WireError::CorruptCompression)?;
+        let start = out.len;
+        if code & !1 == CLEAR {
+            if code == EOF {
+                return Ok(out.finish());
+            }
+            width = MIN_WIDTH;
+            hi = EOF;
+            last = None;
+            table.truncate(FIRST_FREE as usize);
+            continue;
+        }
+        if let Some(&(s, l)) = table.get(code as usize) {
+            out.copy(s, l, false)?;
+        } else if let (true, Some((ls, ll))) = (code == hi, last) {
+            // The code being defined right now (the "KwKwK" case): the
+            // previous string plus its own first byte.
+            out.copy(ls, ll, true)?;
+        } else {
+            // Above hi: corrupt, as in Go.
+            return Err(WireError::CorruptCompression);
+        }
+
+        if let Some((ls, ll)) = last {
+            // Previous string + first byte of this one, adjacent in `out`.
+            debug_assert_eq!(ls + ll, start);
+            table.push((ls, ll + 1));
+        }
+        last = Some((start, out.len - start));
+        hi += 1;
+        if hi == 1 << width {
+            if width == MAX_WIDTH {
+                // Table full: Go keeps the width and stops adding entries.
+                last = None;
+                hi -= 1;
+            } else {
+                width += 1;
+            }
+        }
+    }
+}
+
+/// Bytes in front of the decoded output: one of each value, so literals are
+/// table entries like any other code and every code is decoded by one copy.
+const DICT: usize = 256;
+/// Zeroed room kept after the decoded bytes so that short strings are moved
+/// with one fixed-size (inlined) 16-byte copy instead of a `memmove` call.
+const SLACK: usize = 16;
+
+/// The decoder's output buffer: `[dictionary | output | slack]`.
+struct Output {
+    buf: Vec<u8>,
+    /// End of the decoded bytes in `buf` (starts at [`DICT`]).
+    len: usize,
+    max_output: usize,
+}
+
+impl Output {
+    fn new(input_len: usize, max_output: usize) -> Self {
+        // A guess from the real input size (gossip rarely shrinks more than
+        // 2×); never more than the caller allows.
+        let guess = input_len.saturating_mul(2).min(max_output);
+        let mut buf = Vec::with_capacity(DICT + guess + SLACK);
+        buf.extend(0..=u8::MAX);
+        buf.resize(DICT + guess + SLACK, 0);
+        Output {
+            buf,
+            len: DICT,
+            max_output,
+        }
+    }
+
+    /// Appends `buf[start..start + len]`, then, if `repeat_first`, the
+    /// string's first byte again.
+    #[inline(always)]
+    fn copy(&mut self, start: usize, len: usize, repeat_first: bool) -> Result<(), WireError> {
+        let end = self.len + len + usize::from(repeat_first);
+        let produced = end - DICT;
+        if produced > self.max_output {
+            return Err(WireError::TooLarge {
+                what: "max_decompressed",
+                len: produced as u64,
+                limit: self.max_output as u64,
+            });
+        }
+        if end + SLACK > self.buf.len() {
+            self.grow(end + SLACK);
+        }
+        // Entries always point into what was already decoded; checked anyway
+        // so that no input can reach a panicking range.
+        if start + len > self.len || len == 0 {
+            return Err(WireError::CorruptCompression);
+        }
+        if len <= SLACK {
+            // May copy bytes past the string; they land in the slack or get
+            // overwritten by the next code. In range: start ≤ self.len and
+            // self.len + SLACK ≤ end + SLACK ≤ buf.len(). Through a local
+            // array so that it stays two vector moves rather than becoming
+            // a variable-length `memmove` call.
+            let mut chunk = [0u8; SLACK];
+            let src = self.buf.get(start..start + SLACK);
+            chunk.copy_from_slice(src.ok_or(WireError::CorruptCompression)?);
+            let dst = self.buf.get_mut(self.len..self.len + SLACK);
+            dst.ok_or(WireError::CorruptCompression)?
+                .copy_from_slice(&chunk);
+        } else {
+            self.buf.copy_within(start..start + len, self.len);
+        }
+        if repeat_first {
+            let first = self.buf.get(start).copied().unwrap_or(0);
+            if let Some(b) = self.buf.get_mut(end - 1) {
+                *b = first;
+            }
+        }
+        self.len = end;
+        Ok(())
+    }
+
+    /// Grows the buffer geometrically to at least `needed` bytes, never past
+    /// what `max_output` allows, so a decompression bomb cannot make it
+    /// allocate more than the caller permits.
+    #[cold]
+    fn grow(&mut self, needed: usize) {
+        let cap = self.max_output.saturating_add(DICT + SLACK);
+        let target = needed.max(self.buf.len().saturating_mul(2)).min(cap);
+        self.buf.reserve_exact(target - self.buf.len());
+        self.buf.resize(target, 0);
+    }
+
+    /// The decoded bytes without the dictionary and slack.
+    fn finish(mut self) -> Vec<u8> {
+        self.buf.truncate(self.len);
+        self.buf.drain(..DICT);
+        self.buf
+    }
+}
+
+/// Reads codes LSB-first.
+struct BitReader<'a> {
+    input: &'a [u8],
+    pos: usize,
+    bits: u32,
+    nbits: u32,
+}
+
+impl<'a> BitReader<'a> {
+    fn new(input: &'a [u8]) -> Self {
+        BitReader {
+            input,
+            pos: 0,
+            bits: 0,
+            nbits: 0,
+        }
+    }
+
+    /// The next `width`-bit code, or `None` if the input ends inside it.
+    #[inline(always)]
+    fn read(&mut self, width: u32) -> Option<u32> {
+        while self.nbits < width {
+            let byte = *self.input.get(self.pos)?;
+            self.pos += 1;
+            self.bits |= u32::from(byte) << self.nbits;
+            self.nbits += 8;
+        }
+        let code = self.bits & ((1 << width) - 1);
+        self.bits >>= width;
+        self.nbits -= width;
+        Some(code)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::string::String;
+    use alloc::vec;
+    use proptest::prelude::*;
+
+    /// (name, LZW stream made by Go, the bytes it encodes) for every vector
+    /// that carries an LZW stream.
+    fn go_streams() -> Vec<(String, Vec<u8>, Vec<u8>)> {
+        let json: serde_json::Value =
+            serde_json::from_str(include_str!("../../tests/fixtures/vectors.json")).unwrap();
+        let hex_at = |v: &serde_json::Value, ptr: &str| -> Vec<u8> {
+            hex::decode(v.pointer(ptr).and_then(|x| x.as_str()).unwrap()).unwrap()
+        };
+        let mut found = Vec::new();
+        for v in json["vectors"].as_array().unwrap() {
+            let name = v["name"].as_str().unwrap();
+            let (message, original) = match name {
+                "compressed_compound"
+                | "pushpull_compressed"
+                | "lzw_stress_lcg_8000"
+                | "lzw_empty_input" => (hex_at(v, "/hex"), hex_at(v, "/extra/decompressed_hex")),
+                "crc_compressed_compound" => (
+                    hex_at(v, "/hex")[5..].to_vec(),
+                    hex_at(v, "/extra/decompressed_hex"),
+                ),
+                "pushpull_encrypted_compressed_stream" => (
+                    hex_at(v, "/extra/plaintext_hex"),
+                    hex_at(v, "/extra/decompressed_hex"),
+                ),
+                "ping_compression_enabled_but_not_smaller" => (
+                    hex_at(v, "/extra/rejected_compressed_hex"),
+                    hex_at(v, "/hex"),
+                ),
+                _ => continue,
+            };
+            assert_eq!(message[0], 9, "{name}: not a compress message");
+            found.push((name.into(), buf_of(&message).to_vec(), original));
+        }
+        assert_eq!(found.len(), 7, "a compressed vector is missing");
+        found
+    }
+
+    /// The `Buf` str of a msgpack `compress{Algo, Buf}` message.
+    fn buf_of(msg: &[u8]) -> &[u8] {
+        let at = msg.windows(4).position(|w| w == b"\xa3Buf").unwrap() + 4;
+        let (len, header) = match msg[at] {
+            m @ 0xa0..=0xbf => (usize::from(m & 0x1f), 1),
+            0xda => (
+                usize::from(u16::from_be_bytes([msg[at + 1], msg[at + 2]])),
+                3,
+            ),
+            0xdb => {
+                let n = u32::from_be_bytes([msg[at + 1], msg[at + 2], msg[at + 3], msg[at + 4]]);
+                (n as usize, 5)
+            }
+            m => panic!("Buf is not a str (marker {m:#04x})"),
+        };
+        &msg[at + header..at + header + len]
+    }
+
+    fn compressed(input: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        compress(input, &mut out);
+        out
+    }
+
+    /// Deterministic pseudo-random bytes with `alphabet` distinct values.
+    fn lcg_bytes(len: usize, seed: u32, alphabet: u32) -> Vec<u8> {
+        let mut x = seed;
+        (0..len)
+            .map(|_| {
+                x = x.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+                ((x >> 16) % alphabet) as u8
+            })
+            .collect()
+    }
+
+    /// Writes codes LSB-first with the decoder's width rules, for hand-made
+    /// streams.
+    struct Codes {
+        bytes: Vec<u8>,
+        bits: u64,
+        nbits: u32,
+        width: u32,
+        hi: u32,
+    }
+
+    impl Codes {
+        fn new() -> Self {
+            Codes {
+                bytes: Vec::new(),
+                bits: 0,
+                nbits: 0,
+                width: MIN_WIDTH,
+                hi: EOF,
+            }
+        }
+
+        fn raw(&mut self, code: u32) {
+            self.bits |= u64::from(code) << self.nbits;
+            self.nbits += self.width;
+            while self.nbits >= 8 {
+                self.bytes.push(self.bits as u8);
+                self.bits >>= 8;
+                self.nbits -= 8;
+            }
+        }
+
+        /// A data code, followed by the decoder's `hi` bookkeeping.
+        fn data(&mut self, code: u32) {
+            self.raw(code);
+            self.hi += 1;
+            if self.hi == 1 << self.width {
+                if self.width == MAX_WIDTH {
+                    self.hi -= 1;
+                } else {
+                    self.width += 1;
+                }
+            }
+        }
+
+        fn clear(&mut self) {
+            self.raw(CLEAR);
+            self.width = MIN_WIDTH;
+            self.hi = EOF;
+        }
+
+        fn finish(mut self) -> Vec<u8> {
+            self.raw(EOF);
+            if self.nbits > 0 {
+                self.bytes.push(self.bits as u8);
+            }
+            self.bytes
+        }
+    }
+
+    /// `stream` without its first `skip` bits (to drop the leading Clear).
+    fn drop_bits(stream: &[u8], skip: usize) -> Vec<u8> {
+        let total = stream.len() * 8 - skip;
+        let mut out = vec![0u8; total.div_ceil(8)];
+        for i in 0..total {
+            let j = i + skip;
+            if stream[j / 8] >> (j % 8) & 1 == 1 {
+                out[i / 8] |= 1 << (i % 8);
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn matches_go_vectors() {
+        for (name, stream, original) in go_streams() {
+            assert_eq!(
+                hex::encode(compressed(&original)),
+                hex::encode(&stream),
+                "{name}: compress differs from Go"
+            );
+            assert_eq!(
+                decompress(&stream, usize::MAX).unwrap(),
+                original,
+                "{name}: decompress"
+            );
+        }
+    }
+
+    #[test]
+    fn stress_vector_resets() {
+        // 8,000 random bytes need several Clears; they are in the vector.
+        let (_, stream, original) = go_streams()
+            .into_iter()
+            .find(|(n, _, _)| n == "lzw_stress_lcg_8000")
+            .unwrap();
+        assert_eq!((original.len(), stream.len()), (8000, 10_953));
+    }
+
+    #[test]
+    fn empty_input() {
+        assert_eq!(compressed(&[]), [0x00, 0x03, 0x02]);
+        assert_eq!(
+            decompress(&[0x00, 0x03, 0x02], 0).unwrap(),
+            Vec::<u8>::new()
+        );
+        // Appends rather than overwrites.
+        let mut out = vec![0xaa];
+        compress(&[], &mut out);
+        assert_eq!(out, [0xaa, 0x00, 0x03, 0x02]);
+    }
+
+    #[test]
+    fn round_trips_around_the_reset() {
+        // Random bytes make about one code per byte, so the 4095-code reset
+        // (and the pending-code reset in Close) falls in this range.
+        for len in (3700..4400).chain([1, 2, 3, 255, 256, 257, 511, 512, 513, 12_000]) {
+            let input = lcg_bytes(len, len as u32, 256);
+            let stream = compressed(&input);
+            assert_eq!(decompress(&stream, len).unwrap(), input, "len {len}");
+        }
+    }
+
+    #[test]
+    fn round_trips_repetitive() {
+        let zeros = vec![0u8; 100_000];
+        let stream = compressed(&zeros);
+        assert!(stream.len() < 1000, "{} bytes", stream.len());
+        assert_eq!(decompress(&stream, zeros.len()).unwrap(), zeros);
+        for alphabet in [1, 2, 3, 16] {
+            let input = lcg_bytes(50_000, alphabet, alphabet);
+            assert_eq!(decompress(&compressed(&input), usize::MAX).unwrap(), input);
+        }
+    }
+
+    #[test]
+    fn accepts_stream_without_leading_clear() {
+        // Go < 1.17 did not write the initial Clear.
+        for (name, stream, original) in go_streams() {
+            let old = drop_bits(&stream, 9);
+            assert_eq!(decompress(&old, usize::MAX).unwrap(), original, "{name}");
+        }
+        let mut c = Codes::new();
+        for code in [u32::from(b'a'), u32::from(b'b'), 258, 260] {
+            c.data(code);
+        }
+        // a, b, 258 = "ab", 260 = KwKwK: "ab" + 'a'.
+        assert_eq!(decompress(&c.finish(), 100).unwrap(), b"abababa");
+    }
+
+    #[test]
+    fn full_table_stops_growing() {
+        // No Clear after the table fills: Go keeps 12-bit codes and the
+        // existing entries, including code 4095.
+        let lits = lcg_bytes(4000, 7, 256);
+        let mut c = Codes::new();
+        c.clear();
+        for &b in &lits {
+            c.data(u32::from(b));
+        }
+        assert_eq!((c.width, c.hi), (12, 4095));
+        for code in [4095, 300, 4000, u32::from(b'z')] {
+            c.data(code);
+        }
+        let mut want = lits.clone();
+        // Entry k (all-literal stream) is lits[k - 258], lits[k - 257].
+        for k in [4095, 300, 4000] {
+            want.extend_from_slice(&lits[k - 258..k - 256]);
+        }
+        want.push(b'z');
+        assert_eq!(decompress(&c.finish(), usize::MAX).unwrap(), want);
+
+        let mut c = Codes::new();
+        for &b in &lits {
+            c.data(u32::from(b));
+        }
+        // Also full without any Clear at all; 4095 is the highest code.
+        c.data(4095);
+        assert!(decompress(&c.finish(), usize::MAX).is_ok());
+    }
+
+    #[test]
+    fn truncated_streams_fail() {
+        let mut streams: Vec<Vec<u8>> = go_streams().into_iter().map(|(_, s, _)| s).collect();
+        streams.push(compressed(&vec![0u8; 100_000]));
+        for stream in streams {
+            let step = if stream.len() > 2000 { 13 } else { 1 };
+            for cut in (0..stream.len())
+                .step_by(step)
+                .chain(stream.len().saturating_sub(20)..stream.len())
+            {
+                assert_eq!(
+                    decompress(&stream[..cut], usize::MAX),
+                    Err(WireError::CorruptCompression),
+                    "cut at {cut} of {}",
+                    stream.len()
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn out_of_range_code_fails() {
+        // After Clear only literals (and Clear/EOF) are valid.
+        let mut c = Codes::new();
+        c.clear();
+        c.raw(258);
+        assert_eq!(
+            decompress(&c.finish(), 100),
+            Err(WireError::CorruptCompression)
+        );
+        // After one literal, 258 is the KwKwK code but 259 is unknown.
+        let mut c = Codes::new();
+        c.clear();
+        c.data(u32::from(b'x'));
+        c.data(259);
+        assert_eq!(
+            decompress(&c.finish(), 100),
+            Err(WireError::CorruptCompression)
+        );
+        // Same without a leading Clear.
+        let mut c = Codes::new();
+        c.raw(300);
+        assert_eq!(
+            decompress(&c.finish(), 100),
+            Err(WireError::CorruptCompression)
+        );
+        // Valid code but no EOF at all.
+        assert_eq!(decompress(&[], 100), Err(WireError::CorruptCompression));
+    }
+
+    #[test]
+    fn max_output_enforced() {
+        let zeros = vec![0u8; 100_000];
+        let stream = compressed(&zeros);
+        match decompress(&stream, 1000) {
+            Err(WireError::TooLarge { what, len, limit }) => {
+                assert_eq!((what, limit), ("max_decompressed", 1000));
+                assert!(len > 1000, "{len}");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(decompress(&stream, 100_000).unwrap().len(), 100_000);
+        assert!(matches!(
+            decompress(&stream, 99_999),
+            Err(WireError::TooLarge { limit: 99_999, .. })
+        ));
+        // Literal path and the exact-fit boundary.
+        let stream = compressed(b"ab");
+        assert_eq!(decompress(&stream, 2).unwrap(), b"ab");
+        assert!(matches!(
+            decompress(&stream, 1),
+            Err(WireError::TooLarge { len: 2, .. })
+        ));
+        assert!(matches!(
+            decompress(&stream, 0),
+            Err(WireError::TooLarge { len: 1, .. })
+        ));
+    }
+
+    #[test]
+    fn ignores_bytes_after_eof() {
+        let mut stream = compressed(b"hello hello hello");
+        stream.extend_from_slice(&[0xff; 5]);
+        assert_eq!(decompress(&stream, 100).unwrap(), b"hello hello hello");
+    }
+
+    proptest! {
+        #[test]
+        fn round_trip_random(input in proptest::collection::vec(any::<u8>(), 0..10_000)) {
+            let stream = compressed(&input);
+            prop_assert_eq!(decompress(&stream, input.len()).unwrap(), input);
+        }
+
+        #[test]
+        fn round_trip_low_entropy(
+            input in proptest::collection::vec(0u8..4, 0..30_000),
+        ) {
+            let stream = compressed(&input);
+            prop_assert_eq!(decompress(&stream, input.len()).unwrap(), input);
+        }
+
+        #[test]
+        fn garbage_never_panics(
+            input in proptest::collection::vec(any::<u8>(), 0..4_000),
+            limit in 0usize..100_000,
+        ) {
+            if let Ok(out) = decompress(&input, limit) {
+                prop_assert!(out.len() <= limit);
+            }
+        }
+
+        #[test]
+        fn damaged_streams_never_panic(
+            input in proptest::collection::vec(0u8..8, 1..6_000),
+            flips in proptest::collection::vec((any::<prop::sample::Index>(), 0u8..8), 1..4),
+        ) {
+            let mut stream = compressed(&input);
+            for (at, bit) in flips {
+                let i = at.index(stream.len());
+                stream[i] ^= 1 << bit;
+            }
+            if let Ok(out) = decompress(&stream, input.len() * 2) {
+                prop_assert!(out.len() <= input.len() * 2);
+            }
+        }
+    }
+}
