@@ -46,4 +46,22 @@ extern crate alloc;
 #[cfg(feature = "std")]
 extern crate std;
 
+mod awareness;
+mod broadcast;
+mod config;
+mod event;
+mod members;
+mod rng;
+mod stats;
+mod suspicion;
+mod swim;
+mod time;
 pub mod wire;
+
+pub use config::{
+    Cidr, Config, ConfigError, META_MAX_SIZE, PROTOCOL_VERSION_MAX, PROTOCOL_VERSION_MIN,
+};
+pub use event::{AllowAll, Event, ExchangeError, Member, MemberState, Policy};
+pub use stats::Stats;
+pub use swim::{CommandError, ExchangeId, Output, StreamId, Swim};
+pub use time::Instant;

@@ -25,7 +25,7 @@ const MAX_CODE: u32 = 4095;
 const MIN_WIDTH: u32 = 9;
 /// Codes never grow wider than this.
 const MAX_WIDTH: u32 = 12;
-/// Most table entries that can exist between two Clears.
+/// Most multi-byte strings that can be defined between two Clears.
 const MAX_ENTRIES: usize = (MAX_CODE + 1 - FIRST_FREE) as usize;
 
 /// Appends the LZW encoding of `input` to `out`, byte-identical to Go's encoder.
@@ -46,10 +46,8 @@ pub fn compress(input: &[u8], out: &mut Vec<u8>) {
     };
 
     let mut table = EncodeTable::new(input.len());
-    let mut width = MIN_WIDTH;
-    // `hi` is the last code assigned (EOF right after a Clear), as in Go.
-    let mut hi = EOF;
-    w.write(CLEAR, width);
+    let mut codes = CodeCounter::new();
+    w.write(CLEAR, codes.width);
     let mut code = u32::from(first);
 
     'bytes: for &byte in rest {
@@ -67,40 +65,60 @@ pub fn compress(input: &[u8], out: &mut Vec<u8>) {
             }
             slot = table.next(slot);
         }
-        w.write(code, width);
+        w.write(code, codes.width);
         code = u32::from(byte);
-        if next_code(&mut hi, &mut width, &mut w) {
+        if codes.advance(&mut w) {
             table.clear();
         } else {
             // `slot` is the first empty slot on `key`'s probe path.
-            table.set(slot, (key << 12) | hi);
+            table.set(slot, (key << 12) | codes.hi);
         }
     }
 
     // Go's Close: the pending code with the same bookkeeping (which may widen
     // or even reset before EOF), then EOF at the current width.
-    w.write(code, width);
-    next_code(&mut hi, &mut width, &mut w);
-    w.write(EOF, width);
+    w.write(code, codes.width);
+    codes.advance(&mut w);
+    w.write(EOF, codes.width);
     w.finish();
 }
 
-/// Go's `incHi`: advances `hi` after a data code, widening codes when `hi`
-/// reaches the current width's range and emitting Clear (returning `true`)
-/// when it reaches [`MAX_CODE`].
-#[inline(always)]
-fn next_code(hi: &mut u32, width: &mut u32, w: &mut BitWriter<'_>) -> bool {
-    *hi += 1;
-    if *hi == 1 << *width {
-        *width += 1;
+/// The encoder's code numbering: Go's `hi`, `width` and `overflow`.
+struct CodeCounter {
+    /// The last code assigned (EOF right after a Clear).
+    hi: u32,
+    /// Width of the next code written.
+    width: u32,
+    /// `1 << width`: `hi` reaching it widens the codes.
+    overflow: u32,
+}
+
+impl CodeCounter {
+    fn new() -> Self {
+        CodeCounter {
+            hi: EOF,
+            width: MIN_WIDTH,
+            overflow: 1 << MIN_WIDTH,
+        }
     }
-    if *hi == MAX_CODE {
-        w.write(CLEAR, *width);
-        *width = MIN_WIDTH;
-        *hi = EOF;
-        return true;
+
+    /// Go's `incHi`: advances `hi` after a data code, widening codes when
+    /// `hi` reaches the current width's range and emitting Clear (returning
+    /// `true`) when it reaches [`MAX_CODE`].
+    #[inline(always)]
+    fn advance(&mut self, w: &mut BitWriter<'_>) -> bool {
+        self.hi += 1;
+        if self.hi == self.overflow {
+            self.width += 1;
+            self.overflow <<= 1;
+        }
+        if self.hi == MAX_CODE {
+            w.write(CLEAR, self.width);
+            *self = CodeCounter::new();
+            return true;
+        }
+        false
     }
-    false
 }
 
 /// Marks an unused slot; real entries always hold a code ≥ 258 in the low bits.
@@ -123,10 +141,9 @@ impl EncodeTable {
         let entries = input_len.min(MAX_ENTRIES);
         // At least 64 slots, at most 8,192 (load ≤ 0.47 at a full table).
         let size = (entries * 2).next_power_of_two().clamp(64, 8192);
-        let bits = size.trailing_zeros();
         EncodeTable {
             slots: alloc::vec![EMPTY; size],
-            shift: 32 - bits,
+            shift: 32 - size.trailing_zeros(),
             mask: size - 1,
         }
     }
@@ -144,8 +161,8 @@ impl EncodeTable {
 
     #[inline(always)]
     fn get(&self, slot: usize) -> u32 {
-        // `slot` is always masked to the table size; `EMPTY` is only a
-        // fallback that keeps this panic-free without an index check panic.
+        // `slot` is always below the table size; `EMPTY` only keeps this
+        // free of a panicking index.
         self.slots.get(slot).copied().unwrap_or(EMPTY)
     }
 
@@ -179,8 +196,8 @@ impl<'a> BitWriter<'a> {
         }
     }
 
-    /// Appends a `width`-bit code; flushes four bytes at a time, which keeps
-    /// the byte order identical to Go's byte-at-a-time writer.
+    /// Appends a `width`-bit code; flushes four bytes at a time, which gives
+    /// the same bytes as Go's byte-at-a-time writer.
     #[inline(always)]
     fn write(&mut self, code: u32, width: u32) {
         self.bits |= u64::from(code) << self.nbits;
@@ -208,8 +225,16 @@ impl<'a> BitWriter<'a> {
 ///
 /// As in Go, bytes after the EOF code are ignored, a stream may start with a
 /// literal instead of Clear, and a full table (at 12 bits) stops growing
-/// until the next Clear. `len` in `TooLarge` is the size the output would
-/// have reached with the offending code, a lower bound on the full size.
+/// until the next Clear.
+///
+/// # Errors
+///
+/// * [`WireError::CorruptCompression`]: a code above the next free code, or
+///   the input ends before an EOF code.
+/// * [`WireError::TooLarge`]: the output would pass `max_output`; `len` is
+///   the size it would have reached with the offending code (a lower bound
+///   on the full size). Decoding stops there, so the output buffer never
+///   grows past `max_output` (plus 272 bytes of working room).
 pub fn decompress(input: &[u8], max_output: usize) -> Result<Vec<u8>, WireError> {
     let mut out = Output::new(input.len(), max_output);
     // Entry for each code: where its string sits in the output buffer. Every
@@ -220,11 +245,11 @@ pub fn decompress(input: &[u8], max_output: usize) -> Result<Vec<u8>, WireError>
     // Codes are assigned in order, so `table.len()` is the first unknown code.
     let mut table: Vec<(usize, usize)> =
         Vec::with_capacity(FIRST_FREE as usize + input.len().min(MAX_ENTRIES));
-    table.extend((0..DICT).map(|byte| (byte, 1)));
-    // Clear and EOF: never looked up (handled before the table).
-    table.extend([(0, 0), (0, 0)]);
+    table.extend_from_slice(&LITERAL_ENTRIES);
     let mut reader = BitReader::new(input);
     let mut width = MIN_WIDTH;
+    // `1 << width`: `hi` reaching it widens the codes.
+    let mut overflow = 1 << MIN_WIDTH;
     // Mirrors Go's decoder `hi`: codes ≤ hi are valid, starting at EOF.
     let mut hi = EOF;
     // The previous data code's string as (start, len); `None` after a Clear,
@@ -232,24 +257,28 @@ pub fn decompress(input: &[u8], max_output: usize) -> Result<Vec<u8>, WireError>
     let mut last: Option<(usize, usize)> = None;
 
     loop {
-        let code = reader.read(width).ok_or(WireError::CorruptCompression)?;
+        let code = reader
+            .read(width, overflow - 1)
+            .ok_or(WireError::CorruptCompression)?;
         let start = out.len;
         if code & !1 == CLEAR {
             if code == EOF {
                 return Ok(out.finish());
             }
             width = MIN_WIDTH;
+            overflow = 1 << MIN_WIDTH;
             hi = EOF;
             last = None;
             table.truncate(FIRST_FREE as usize);
             continue;
         }
         if let Some(&(s, l)) = table.get(code as usize) {
-            out.copy(s, l, false)?;
+            out.copy(s, l)?;
         } else if let (true, Some((ls, ll))) = (code == hi, last) {
             // The code being defined right now (the "KwKwK" case): the
             // previous string plus its own first byte.
-            out.copy(ls, ll, true)?;
+            out.copy(ls, ll)?;
+            out.repeat(ls)?;
         } else {
             // Above hi: corrupt, as in Go.
             return Err(WireError::CorruptCompression);
@@ -262,13 +291,14 @@ pub fn decompress(input: &[u8], max_output: usize) -> Result<Vec<u8>, WireError>
         }
         last = Some((start, out.len - start));
         hi += 1;
-        if hi == 1 << width {
+        if hi == overflow {
             if width == MAX_WIDTH {
                 // Table full: Go keeps the width and stops adding entries.
                 last = None;
                 hi -= 1;
             } else {
                 width += 1;
+                overflow <<= 1;
             }
         }
     }
@@ -277,15 +307,40 @@ pub fn decompress(input: &[u8], max_output: usize) -> Result<Vec<u8>, WireError>
 /// Bytes in front of the decoded output: one of each value, so literals are
 /// table entries like any other code and every code is decoded by one copy.
 const DICT: usize = 256;
-/// Zeroed room kept after the decoded bytes so that short strings are moved
-/// with one fixed-size (inlined) 16-byte copy instead of a `memmove` call.
+/// Room kept after the decoded bytes so that short strings are moved with
+/// one fixed-size (inlined) 16-byte copy instead of a `memmove` call.
 const SLACK: usize = 16;
+
+/// The dictionary: byte `i` at offset `i`.
+const DICT_BYTES: [u8; DICT] = {
+    let mut bytes = [0; DICT];
+    let mut i = 0;
+    while i < DICT {
+        bytes[i] = i as u8;
+        i += 1;
+    }
+    bytes
+};
+
+/// Table entries for codes 0..258: literal `i` is `DICT_BYTES[i..i + 1]`;
+/// Clear and EOF never reach the table and get empty placeholders.
+const LITERAL_ENTRIES: [(usize, usize); FIRST_FREE as usize] = {
+    let mut entries = [(0, 0); FIRST_FREE as usize];
+    let mut i = 0;
+    while i < DICT {
+        entries[i] = (i, 1);
+        i += 1;
+    }
+    entries
+};
 
 /// The decoder's output buffer: `[dictionary | output | slack]`.
 struct Output {
     buf: Vec<u8>,
     /// End of the decoded bytes in `buf` (starts at [`DICT`]).
     len: usize,
+    /// `buf.len() - SLACK`: how far output can go without growing.
+    room: usize,
     max_output: usize,
 }
 
@@ -293,22 +348,73 @@ impl Output {
     fn new(input_len: usize, max_output: usize) -> Self {
         // A guess from the real input size (gossip rarely shrinks more than
         // 2×); never more than the caller allows.
-        let guess = input_len.saturating_mul(2).min(max_output);
-        let mut buf = Vec::with_capacity(DICT + guess + SLACK);
-        buf.extend(0..=u8::MAX);
-        buf.resize(DICT + guess + SLACK, 0);
+        let size = DICT + input_len.saturating_mul(2).min(max_output) + SLACK;
+        let mut buf = Vec::with_capacity(size);
+        buf.extend_from_slice(&DICT_BYTES);
+        buf.resize(size, 0);
         Output {
             buf,
             len: DICT,
+            room: size - SLACK,
             max_output,
         }
     }
 
-    /// Appends `buf[start..start + len]`, then, if `repeat_first`, the
-    /// string's first byte again.
+    /// Appends `buf[start..start + len]` (`start + len ≤ self.len`).
     #[inline(always)]
-    fn copy(&mut self, start: usize, len: usize, repeat_first: bool) -> Result<(), WireError> {
-        let end = self.len + len + usize::from(repeat_first);
+    fn copy(&mut self, start: usize, len: usize) -> Result<(), WireError> {
+        let end = self.len + len;
+        if end > self.room {
+            self.grow(end)?;
+        }
+        if len <= SLACK {
+            // May copy bytes past the string; they land in the slack or are
+            // overwritten by the next code. Through a local array so that it
+            // stays two vector moves instead of a variable-length `memmove`.
+            let mut chunk = [0u8; SLACK];
+            let src = self.buf.get(start..start + SLACK);
+            chunk.copy_from_slice(src.ok_or(WireError::CorruptCompression)?);
+            let dst = self.buf.get_mut(self.len..self.len + SLACK);
+            dst.ok_or(WireError::CorruptCompression)?
+                .copy_from_slice(&chunk);
+        } else {
+            // Source (already decoded) and destination cannot overlap.
+            let (done, free) = self
+                .buf
+                .split_at_mut_checked(self.len)
+                .ok_or(WireError::CorruptCompression)?;
+            let src = done.get(start..start + len);
+            let dst = free.get_mut(..len);
+            match (src, dst) {
+                (Some(src), Some(dst)) => dst.copy_from_slice(src),
+                _ => return Err(WireError::CorruptCompression),
+            }
+        }
+        self.len = end;
+        Ok(())
+    }
+
+    /// Appends the byte at `at` again.
+    #[inline(always)]
+    fn repeat(&mut self, at: usize) -> Result<(), WireError> {
+        let end = self.len + 1;
+        if end > self.room {
+            self.grow(end)?;
+        }
+        let byte = *self.buf.get(at).ok_or(WireError::CorruptCompression)?;
+        *self
+            .buf
+            .get_mut(self.len)
+            .ok_or(WireError::CorruptCompression)? = byte;
+        self.len = end;
+        Ok(())
+    }
+
+    /// Makes room for output up to `end`, or fails if that passes
+    /// `max_output`. Growth is geometric but capped at what `max_output`
+    /// allows, so a decompression bomb never allocates more than permitted.
+    #[cold]
+    fn grow(&mut self, end: usize) -> Result<(), WireError> {
         let produced = end - DICT;
         if produced > self.max_output {
             return Err(WireError::TooLarge {
@@ -317,48 +423,12 @@ impl Output {
                 limit: self.max_output as u64,
             });
         }
-        if end + SLACK > self.buf.len() {
-            self.grow(end + SLACK);
-        }
-        // Entries always point into what was already decoded; checked anyway
-        // so that no input can reach a panicking range.
-        if start + len > self.len || len == 0 {
-            return Err(WireError::CorruptCompression);
-        }
-        if len <= SLACK {
-            // May copy bytes past the string; they land in the slack or get
-            // overwritten by the next code. In range: start ≤ self.len and
-            // self.len + SLACK ≤ end + SLACK ≤ buf.len(). Through a local
-            // array so that it stays two vector moves rather than becoming
-            // a variable-length `memmove` call.
-            let mut chunk = [0u8; SLACK];
-            let src = self.buf.get(start..start + SLACK);
-            chunk.copy_from_slice(src.ok_or(WireError::CorruptCompression)?);
-            let dst = self.buf.get_mut(self.len..self.len + SLACK);
-            dst.ok_or(WireError::CorruptCompression)?
-                .copy_from_slice(&chunk);
-        } else {
-            self.buf.copy_within(start..start + len, self.len);
-        }
-        if repeat_first {
-            let first = self.buf.get(start).copied().unwrap_or(0);
-            if let Some(b) = self.buf.get_mut(end - 1) {
-                *b = first;
-            }
-        }
-        self.len = end;
-        Ok(())
-    }
-
-    /// Grows the buffer geometrically to at least `needed` bytes, never past
-    /// what `max_output` allows, so a decompression bomb cannot make it
-    /// allocate more than the caller permits.
-    #[cold]
-    fn grow(&mut self, needed: usize) {
         let cap = self.max_output.saturating_add(DICT + SLACK);
-        let target = needed.max(self.buf.len().saturating_mul(2)).min(cap);
-        self.buf.reserve_exact(target - self.buf.len());
-        self.buf.resize(target, 0);
+        let size = (end + SLACK).max(self.buf.len().saturating_mul(2)).min(cap);
+        self.buf.reserve_exact(size - self.buf.len());
+        self.buf.resize(size, 0);
+        self.room = size - SLACK;
+        Ok(())
     }
 
     /// The decoded bytes without the dictionary and slack.
@@ -373,7 +443,10 @@ impl Output {
 struct BitReader<'a> {
     input: &'a [u8],
     pos: usize,
-    bits: u32,
+    /// Unread bits, low first; bits above `nbits` may hold a copy of part of
+    /// the byte at `pos`, which is harmless because reloading that byte ORs
+    /// the same bits into the same place.
+    bits: u64,
     nbits: u32,
 }
 
@@ -387,19 +460,43 @@ impl<'a> BitReader<'a> {
         }
     }
 
-    /// The next `width`-bit code, or `None` if the input ends inside it.
+    /// The next `width`-bit code (`mask` is `(1 << width) - 1`), or `None`
+    /// if the input ends inside it.
     #[inline(always)]
-    fn read(&mut self, width: u32) -> Option<u32> {
-        while self.nbits < width {
-            let byte = *self.input.get(self.pos)?;
-            self.pos += 1;
-            self.bits |= u32::from(byte) << self.nbits;
-            self.nbits += 8;
+    fn read(&mut self, width: u32, mask: u32) -> Option<u32> {
+        if self.nbits < width {
+            self.refill();
+            if self.nbits < width {
+                return None;
+            }
         }
-        let code = self.bits & ((1 << width) - 1);
+        let code = self.bits as u32 & mask;
         self.bits >>= width;
         self.nbits -= width;
         Some(code)
+    }
+
+    /// Loads as many whole bytes as fit: eight at once while the input
+    /// lasts (one refill per four or five codes), then byte by byte.
+    #[inline(always)]
+    fn refill(&mut self) {
+        if let Some(word) = self.input.get(self.pos..self.pos + 8) {
+            let mut le = [0u8; 8];
+            le.copy_from_slice(word);
+            self.bits |= u64::from_le_bytes(le) << self.nbits;
+            let take = (63 - self.nbits) / 8;
+            self.pos += take as usize;
+            self.nbits += take * 8;
+        } else {
+            while self.nbits <= 56 {
+                let Some(&byte) = self.input.get(self.pos) else {
+                    break;
+                };
+                self.bits |= u64::from(byte) << self.nbits;
+                self.pos += 1;
+                self.nbits += 8;
+            }
+        }
     }
 }
 
@@ -596,12 +693,44 @@ mod tests {
     #[test]
     fn round_trips_around_the_reset() {
         // Random bytes make about one code per byte, so the 4095-code reset
-        // (and the pending-code reset in Close) falls in this range.
+        // falls in this range, for some lengths right at the pending code
+        // written by Close (the stream then ends Clear, EOF).
+        let mut reset_in_close = 0;
         for len in (3700..4400).chain([1, 2, 3, 255, 256, 257, 511, 512, 513, 12_000]) {
-            let input = lcg_bytes(len, len as u32, 256);
+            let input = lcg_bytes(len, 1, 256);
             let stream = compressed(&input);
             assert_eq!(decompress(&stream, len).unwrap(), input, "len {len}");
+            let codes = codes_of(&stream);
+            assert!(codes.contains(&CLEAR) || len < 3000, "len {len}: no reset");
+            if codes.ends_with(&[CLEAR, EOF]) {
+                reset_in_close += 1;
+            }
         }
+        assert!(reset_in_close > 0);
+    }
+
+    /// The codes of a stream, read with the decoder's width rules.
+    fn codes_of(stream: &[u8]) -> Vec<u32> {
+        let (mut width, mut hi, mut codes) = (MIN_WIDTH, EOF, Vec::new());
+        let mut reader = BitReader::new(stream);
+        while let Some(code) = reader.read(width, (1 << width) - 1) {
+            codes.push(code);
+            match code {
+                CLEAR => (width, hi) = (MIN_WIDTH, EOF),
+                EOF => break,
+                _ => {
+                    hi += 1;
+                    if hi == 1 << width {
+                        if width == MAX_WIDTH {
+                            hi -= 1;
+                        } else {
+                            width += 1;
+                        }
+                    }
+                }
+            }
+        }
+        codes
     }
 
     #[test]

@@ -1,0 +1,413 @@
+//! Configuration: Go memberlist's knobs with its LAN, WAN and local presets
+//! (WIRE.md §9.1), and validation that names the field that is wrong.
+
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::fmt;
+use core::net::{IpAddr, SocketAddr};
+use core::time::Duration;
+
+use crate::wire::{EncryptionVersion, Envelope, Keyring, Limits, WireError};
+
+/// Lowest protocol version this implementation speaks.
+pub const PROTOCOL_VERSION_MIN: u8 = 1;
+/// Highest protocol version this implementation speaks (CRC, nacks, TCP pings).
+pub const PROTOCOL_VERSION_MAX: u8 = 5;
+/// Largest metadata a node may advertise (Go's `MetaMaxSize`).
+pub const META_MAX_SIZE: usize = 512;
+
+/// A network in CIDR notation, for [`Config::cidrs_allowed`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cidr {
+    addr: IpAddr,
+    prefix: u8,
+}
+
+impl Cidr {
+    /// The network `addr/prefix`; fails if the prefix is longer than the
+    /// address.
+    pub fn new(addr: IpAddr, prefix: u8) -> Result<Cidr, ConfigError> {
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        if prefix > max {
+            return Err(ConfigError::new(
+                "cidrs_allowed",
+                "prefix longer than the address",
+            ));
+        }
+        Ok(Cidr { addr, prefix })
+    }
+
+    /// Whether `ip` lies in this network (IPv4-mapped IPv6 addresses count
+    /// as IPv4).
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        let ip = canonical(ip);
+        match (self.addr, ip) {
+            (IpAddr::V4(net), IpAddr::V4(ip)) => {
+                prefix_eq(&net.octets(), &ip.octets(), self.prefix)
+            }
+            (IpAddr::V6(net), IpAddr::V6(ip)) => {
+                prefix_eq(&net.octets(), &ip.octets(), self.prefix)
+            }
+            _ => false,
+        }
+    }
+}
+
+fn canonical(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        v4 => v4,
+    }
+}
+
+fn prefix_eq(a: &[u8], b: &[u8], prefix: u8) -> bool {
+    let full = (prefix / 8) as usize;
+    if a[..full] != b[..full] {
+        return false;
+    }
+    let rest = prefix % 8;
+    rest == 0 || {
+        let mask = 0xffu8 << (8 - rest);
+        a[full] & mask == b[full] & mask
+    }
+}
+
+/// A configuration value that cannot work.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// The field that is wrong.
+    pub field: &'static str,
+    /// Why.
+    pub reason: &'static str,
+}
+
+impl ConfigError {
+    fn new(field: &'static str, reason: &'static str) -> Self {
+        ConfigError { field, reason }
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "invalid config `{}`: {}", self.field, self.reason)
+    }
+}
+
+#[cfg(feature = "std")]
+impl std::error::Error for ConfigError {}
+
+/// Everything a [`Swim`](crate::Swim) node needs to know, named after Go
+/// memberlist's `Config` fields.
+///
+/// Start from a preset — [`Config::lan`], [`Config::wan`], [`Config::local`]
+/// — and change what you need; [`Swim::new`](crate::Swim::new) validates.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Config {
+    /// This node's unique name in the cluster.
+    pub name: String,
+    /// The address and port other nodes reach this node at (UDP and TCP).
+    pub advertise: SocketAddr,
+    /// Protocol version spoken (1..=5; Go's default 2). Peers use every
+    /// feature up to our maximum (5) towards us regardless.
+    pub protocol_version: u8,
+    /// Application protocol versions advertised: `[min, max, current]`.
+    pub delegate_protocol: [u8; 3],
+    /// Deadline for stream exchanges (dial, write, read).
+    pub tcp_timeout: Duration,
+    /// Members asked to probe a node that missed its direct ack.
+    pub indirect_checks: usize,
+    /// Retransmissions of a broadcast: `retransmit_mult × ceil(log10(n + 1))`.
+    pub retransmit_mult: usize,
+    /// Suspicion timeout multiplier (see WIRE.md §9.5).
+    pub suspicion_mult: u32,
+    /// Upper bound of the suspicion timeout as a multiple of its lower bound.
+    pub suspicion_max_timeout_mult: u32,
+    /// Interval of periodic push/pull anti-entropy (zero disables it).
+    pub push_pull_interval: Duration,
+    /// Interval between probes.
+    pub probe_interval: Duration,
+    /// How long to wait for a direct ack before asking others.
+    pub probe_timeout: Duration,
+    /// Never fall back to a TCP ping.
+    pub disable_tcp_pings: bool,
+    /// Probe interval and timeout scale up to this factor with local health.
+    pub awareness_max_multiplier: u32,
+    /// Members gossiped to per gossip interval.
+    pub gossip_nodes: usize,
+    /// Interval between gossip rounds (zero disables gossip).
+    pub gossip_interval: Duration,
+    /// How long dead members are still gossiped to (and kept before reaping).
+    pub gossip_to_the_dead_time: Duration,
+    /// Refuse plaintext input when a keyring is set.
+    pub gossip_verify_incoming: bool,
+    /// Encrypt output when a keyring is set.
+    pub gossip_verify_outgoing: bool,
+    /// Compress packets (when smaller) and streams.
+    pub enable_compression: bool,
+    /// Piggyback budget of a packet in bytes.
+    pub udp_buffer_size: usize,
+    /// After this long dead, a member's name may be taken by another
+    /// address (zero: never).
+    pub dead_node_reclaim_time: Duration,
+    /// Accept traffic and members only from these networks (empty: all).
+    pub cidrs_allowed: Vec<Cidr>,
+    /// Cluster label, authenticated with encryption (memberlist ≥ 0.3; empty: none).
+    pub label: Vec<u8>,
+    /// Accept only unlabelled input, as if it carried our label.
+    pub skip_inbound_label_check: bool,
+    /// Encryption keys; `None` for a plaintext cluster.
+    pub keyring: Option<Keyring>,
+    /// Relay user broadcasts: a node that receives a user packet message it
+    /// has not seen recently queues it for gossip itself, so broadcasts reach
+    /// every member instead of the few the originator's transmit limit
+    /// allows. Off by default, as in Go, because on the wire a broadcast and
+    /// a [`send_best_effort`](crate::Swim::send_best_effort) message look
+    /// the same: with relaying on, every user packet message becomes a
+    /// broadcast. Repeats of a payload within the last
+    /// [`relay_memory`](Self::relay_memory) messages are not relayed again.
+    pub relay_user_broadcasts: bool,
+    /// How many recent user payloads a relaying node remembers.
+    pub relay_memory: usize,
+    /// Most members the table holds; alive messages about new members
+    /// beyond it are dropped and counted.
+    pub max_members: usize,
+    /// Most broadcasts queued (membership and user, each); the most
+    /// retransmitted are dropped first beyond it.
+    pub max_broadcast_queue: usize,
+    /// Most push/pull exchanges this node runs at once.
+    pub max_concurrent_push_pulls: usize,
+    /// Bounds on what peers may declare on the wire.
+    pub limits: Limits,
+}
+
+impl Config {
+    /// Go's `DefaultLANConfig`: tuned for a local network.
+    pub fn lan(name: impl Into<String>, advertise: SocketAddr) -> Config {
+        Config {
+            name: name.into(),
+            advertise,
+            protocol_version: 2,
+            delegate_protocol: [0, 0, 0],
+            tcp_timeout: Duration::from_secs(10),
+            indirect_checks: 3,
+            retransmit_mult: 4,
+            suspicion_mult: 4,
+            suspicion_max_timeout_mult: 6,
+            push_pull_interval: Duration::from_secs(30),
+            probe_interval: Duration::from_secs(1),
+            probe_timeout: Duration::from_millis(500),
+            disable_tcp_pings: false,
+            awareness_max_multiplier: 8,
+            gossip_nodes: 3,
+            gossip_interval: Duration::from_millis(200),
+            gossip_to_the_dead_time: Duration::from_secs(30),
+            gossip_verify_incoming: true,
+            gossip_verify_outgoing: true,
+            enable_compression: true,
+            udp_buffer_size: 1400,
+            dead_node_reclaim_time: Duration::ZERO,
+            cidrs_allowed: Vec::new(),
+            label: Vec::new(),
+            skip_inbound_label_check: false,
+            keyring: None,
+            relay_user_broadcasts: false,
+            relay_memory: 4096,
+            max_members: 1 << 17,
+            max_broadcast_queue: 1 << 16,
+            max_concurrent_push_pulls: 128,
+            limits: Limits::default(),
+        }
+    }
+
+    /// Go's `DefaultWANConfig`: slower, more tolerant timings.
+    pub fn wan(name: impl Into<String>, advertise: SocketAddr) -> Config {
+        Config {
+            tcp_timeout: Duration::from_secs(30),
+            suspicion_mult: 6,
+            push_pull_interval: Duration::from_secs(60),
+            probe_interval: Duration::from_secs(5),
+            probe_timeout: Duration::from_secs(3),
+            gossip_nodes: 4,
+            gossip_interval: Duration::from_millis(500),
+            gossip_to_the_dead_time: Duration::from_secs(60),
+            ..Config::lan(name, advertise)
+        }
+    }
+
+    /// Go's `DefaultLocalConfig`: fast timings for one host or a test.
+    pub fn local(name: impl Into<String>, advertise: SocketAddr) -> Config {
+        Config {
+            tcp_timeout: Duration::from_secs(1),
+            indirect_checks: 1,
+            retransmit_mult: 2,
+            suspicion_mult: 3,
+            push_pull_interval: Duration::from_secs(15),
+            probe_timeout: Duration::from_millis(200),
+            gossip_interval: Duration::from_millis(100),
+            gossip_to_the_dead_time: Duration::from_secs(15),
+            ..Config::lan(name, advertise)
+        }
+    }
+
+    /// Checks that the configuration can work; the error names the field.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let fail = |field, reason| Err(ConfigError::new(field, reason));
+        if self.name.is_empty() {
+            return fail("name", "must not be empty");
+        }
+        if !(PROTOCOL_VERSION_MIN..=PROTOCOL_VERSION_MAX).contains(&self.protocol_version) {
+            return fail("protocol_version", "must be between 1 and 5");
+        }
+        let [dmin, dmax, dcur] = self.delegate_protocol;
+        if dmin > dmax || dcur < dmin || dcur > dmax {
+            return fail("delegate_protocol", "must satisfy min <= current <= max");
+        }
+        if self.probe_interval.is_zero() {
+            return fail("probe_interval", "must be positive");
+        }
+        if self.probe_timeout.is_zero() || self.probe_timeout > self.probe_interval {
+            return fail(
+                "probe_timeout",
+                "must be positive and at most probe_interval",
+            );
+        }
+        if self.tcp_timeout.is_zero() {
+            return fail("tcp_timeout", "must be positive");
+        }
+        if self.suspicion_mult == 0 {
+            return fail("suspicion_mult", "must be at least 1");
+        }
+        if self.suspicion_max_timeout_mult == 0 {
+            return fail("suspicion_max_timeout_mult", "must be at least 1");
+        }
+        if self.awareness_max_multiplier == 0 {
+            return fail("awareness_max_multiplier", "must be at least 1");
+        }
+        if self.retransmit_mult == 0 {
+            return fail("retransmit_mult", "must be at least 1");
+        }
+        if self.udp_buffer_size < 64 || self.udp_buffer_size > 65_507 {
+            return fail("udp_buffer_size", "must be between 64 and 65,507 bytes");
+        }
+        if self.label.len() > 255 {
+            return fail("label", "must be at most 255 bytes");
+        }
+        if self.max_members < 1 {
+            return fail("max_members", "must be at least 1");
+        }
+        if self.max_broadcast_queue < 1 {
+            return fail("max_broadcast_queue", "must be at least 1");
+        }
+        if self.max_concurrent_push_pulls < 1 {
+            return fail("max_concurrent_push_pulls", "must be at least 1");
+        }
+        Ok(())
+    }
+
+    /// The six version bytes sent in alive messages and push/pulls.
+    pub fn vsn(&self) -> [u8; 6] {
+        let [dmin, dmax, dcur] = self.delegate_protocol;
+        [
+            PROTOCOL_VERSION_MIN,
+            PROTOCOL_VERSION_MAX,
+            self.protocol_version,
+            dmin,
+            dmax,
+            dcur,
+        ]
+    }
+
+    /// Whether `ip` may talk to us.
+    pub fn ip_allowed(&self, ip: IpAddr) -> bool {
+        self.cidrs_allowed.is_empty() || self.cidrs_allowed.iter().any(|c| c.contains(ip))
+    }
+
+    /// The wire layers this configuration asks for.
+    pub(crate) fn envelope(&self) -> Result<Envelope, WireError> {
+        let mut e = Envelope::new()
+            .with_label(&self.label)?
+            .with_skip_inbound_label_check(self.skip_inbound_label_check)
+            .with_compression(self.enable_compression)
+            .with_verify_incoming(self.gossip_verify_incoming)
+            .with_verify_outgoing(self.gossip_verify_outgoing)
+            .with_limits(self.limits.clone())
+            .with_encryption_version(if self.protocol_version == 1 {
+                EncryptionVersion::V0
+            } else {
+                EncryptionVersion::V1
+            });
+        if let Some(k) = &self.keyring {
+            e = e.with_keyring(k.clone());
+        }
+        Ok(e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use core::net::{Ipv4Addr, Ipv6Addr};
+
+    fn addr() -> SocketAddr {
+        SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)), 7946)
+    }
+
+    #[test]
+    fn presets_hold_gos_defaults() {
+        let lan = Config::lan("a", addr());
+        assert_eq!(lan.probe_timeout, Duration::from_millis(500));
+        assert_eq!(lan.vsn(), [1, 5, 2, 0, 0, 0]);
+        let wan = Config::wan("a", addr());
+        assert_eq!(
+            (wan.probe_interval, wan.suspicion_mult, wan.gossip_nodes),
+            (Duration::from_secs(5), 6, 4)
+        );
+        let local = Config::local("a", addr());
+        assert_eq!(
+            (
+                local.indirect_checks,
+                local.retransmit_mult,
+                local.suspicion_mult
+            ),
+            (1, 2, 3)
+        );
+        assert_eq!(local.gossip_interval, Duration::from_millis(100));
+        for c in [lan, wan, local] {
+            c.validate().unwrap();
+        }
+    }
+
+    #[test]
+    fn validation_names_the_field() {
+        let mut c = Config::lan("a", addr());
+        c.protocol_version = 6;
+        assert_eq!(c.validate().unwrap_err().field, "protocol_version");
+        let mut c = Config::lan("", addr());
+        assert_eq!(c.validate().unwrap_err().field, "name");
+        c.name = "a".into();
+        c.probe_timeout = Duration::from_secs(2);
+        assert_eq!(c.validate().unwrap_err().field, "probe_timeout");
+        let mut c = Config::lan("a", addr());
+        c.delegate_protocol = [2, 1, 1];
+        assert_eq!(c.validate().unwrap_err().field, "delegate_protocol");
+    }
+
+    #[test]
+    fn cidrs_match_prefixes_and_mapped_addresses() {
+        let net = Cidr::new(IpAddr::V4(Ipv4Addr::new(10, 1, 0, 0)), 16).unwrap();
+        assert!(net.contains(IpAddr::V4(Ipv4Addr::new(10, 1, 200, 3))));
+        assert!(!net.contains(IpAddr::V4(Ipv4Addr::new(10, 2, 0, 1))));
+        assert!(net.contains(IpAddr::V6(Ipv4Addr::new(10, 1, 0, 9).to_ipv6_mapped())));
+        let odd = Cidr::new(IpAddr::V4(Ipv4Addr::new(192, 168, 1, 128)), 25).unwrap();
+        assert!(odd.contains(IpAddr::V4(Ipv4Addr::new(192, 168, 1, 200))));
+        assert!(!odd.contains(IpAddr::V4(Ipv4Addr::new(192, 168, 1, 100))));
+        let v6 = Cidr::new(IpAddr::V6(Ipv6Addr::LOCALHOST), 128).unwrap();
+        assert!(v6.contains(IpAddr::V6(Ipv6Addr::LOCALHOST)));
+        assert!(Cidr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 33).is_err());
+        let mut c = Config::lan("a", addr());
+        assert!(c.ip_allowed(IpAddr::V4(Ipv4Addr::new(1, 2, 3, 4))));
+        c.cidrs_allowed.push(net);
+        assert!(!c.ip_allowed(IpAddr::V4(Ipv4Addr::new(1, 2, 3, 4))));
+    }
+}

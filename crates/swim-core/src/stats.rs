@@ -1,0 +1,63 @@
+//! Counters an adapter exports as metrics (after go-metrics' `memberlist.*`).
+
+use crate::wire::{MessageType, WireError};
+
+/// What a node has done and refused since it started.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Stats {
+    /// Datagrams received.
+    pub packets_received: u64,
+    /// Bytes of datagrams received.
+    pub bytes_received: u64,
+    /// Datagrams sent.
+    pub packets_sent: u64,
+    /// Bytes of datagrams sent.
+    pub bytes_sent: u64,
+    /// Messages received, by type byte (`memberlist.msg.*`).
+    pub messages: [u64; 14],
+    /// Probes started.
+    pub probes: u64,
+    /// Probes that ended in a suspicion.
+    pub probes_failed: u64,
+    /// Accusations against us refuted.
+    pub refutations: u64,
+    /// Members this node saw declared failed.
+    pub members_failed: u64,
+    /// Name conflicts seen.
+    pub name_conflicts: u64,
+    /// Push/pull states merged.
+    pub push_pulls: u64,
+    /// Stream exchanges opened.
+    pub streams_opened: u64,
+    /// Stream exchanges that failed.
+    pub streams_failed: u64,
+    /// Incoming streams handled.
+    pub streams_accepted: u64,
+    /// Input that failed to decode, by [`WireError::kind`].
+    pub wire_errors: u64,
+    /// The kind of the last decode failure.
+    pub last_wire_error: Option<&'static str>,
+    /// Messages ignored by a rule (wrong node, stale, filtered, table full…).
+    pub rejected: u64,
+    /// Why the last message was ignored.
+    pub last_rejected: Option<&'static str>,
+}
+
+impl Stats {
+    pub(crate) fn count_message(&mut self, t: MessageType) {
+        if let Some(c) = self.messages.get_mut(t as usize) {
+            *c += 1;
+        }
+    }
+
+    pub(crate) fn count_wire_error(&mut self, e: &WireError) {
+        self.wire_errors += 1;
+        self.last_wire_error = Some(e.kind());
+    }
+
+    pub(crate) fn count_rejected(&mut self, why: &'static str) {
+        self.rejected += 1;
+        self.last_rejected = Some(why);
+    }
+}

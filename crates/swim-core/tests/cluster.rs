@@ -1,0 +1,624 @@
+//! Several `Swim` nodes wired through an in-memory network: joins,
+//! convergence, failure detection, refutation, leave, metadata, broadcasts,
+//! encryption, push/pull repair and determinism.
+
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap};
+use std::hash::{Hash, Hasher};
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use swim_core::wire::{
+    Accusation, Frame, Keyring, Message, SecretKey, StreamFramer, StreamRole, Transport,
+};
+use swim_core::{
+    Config, Event, ExchangeError, ExchangeId, Instant, MemberState, Output, StreamId, Swim,
+};
+
+enum Delivery {
+    Packet {
+        to: usize,
+        from: SocketAddr,
+        data: Vec<u8>,
+    },
+    Stream {
+        to: usize,
+        from: usize,
+        exchange: ExchangeId,
+        data: Vec<u8>,
+        expect_reply: bool,
+    },
+    Result {
+        to: usize,
+        exchange: ExchangeId,
+        result: Result<Vec<u8>, ExchangeError>,
+    },
+}
+
+struct Node {
+    swim: Swim,
+    addr: SocketAddr,
+    /// Silenced: nothing in or out (a crashed or cut-off process).
+    down: bool,
+    events: Vec<(Instant, Event)>,
+}
+
+struct Cluster {
+    nodes: Vec<Node>,
+    now: Instant,
+    queue: BinaryHeap<Reverse<(Instant, u64)>>,
+    pending: BTreeMap<u64, Delivery>,
+    seq: u64,
+    latency: Duration,
+    /// Drop every datagram (streams still work).
+    drop_udp: bool,
+    /// Incoming stream id → (initiator, its exchange, reply wanted).
+    streams: BTreeMap<u64, (usize, ExchangeId, bool)>,
+    trace: std::collections::hash_map::DefaultHasher,
+}
+
+fn addr(i: usize) -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 7000 + i as u16))
+}
+
+impl Cluster {
+    fn new(n: usize, config: impl Fn(usize) -> Config) -> Cluster {
+        let now = Instant::ZERO;
+        let nodes = (0..n)
+            .map(|i| Node {
+                swim: Swim::new(config(i), 1000 + i as u64, now).unwrap(),
+                addr: addr(i),
+                down: false,
+                events: Vec::new(),
+            })
+            .collect();
+        let mut c = Cluster {
+            nodes,
+            now,
+            queue: BinaryHeap::new(),
+            pending: BTreeMap::new(),
+            seq: 0,
+            latency: Duration::from_millis(2),
+            drop_udp: false,
+            streams: BTreeMap::new(),
+            trace: Default::default(),
+        };
+        for i in 0..n {
+            c.drain(i);
+        }
+        c
+    }
+
+    fn local(n: usize) -> Cluster {
+        Cluster::new(n, |i| Config::local(format!("node-{i}"), addr(i)))
+    }
+
+    fn index(&self, a: SocketAddr) -> Option<usize> {
+        self.nodes.iter().position(|n| n.addr == a)
+    }
+
+    fn send(&mut self, delay: Duration, d: Delivery) {
+        self.seq += 1;
+        self.queue.push(Reverse((self.now + delay, self.seq)));
+        self.pending.insert(self.seq, d);
+    }
+
+    /// Carries out everything node `i` asked for.
+    fn drain(&mut self, i: usize) {
+        while let Some(out) = self.nodes[i].swim.poll_output() {
+            format!("{i}{out:?}").hash(&mut self.trace);
+            if self.nodes[i].down {
+                continue;
+            }
+            match out {
+                Output::Packet { to, data } => {
+                    if let (Some(to), false) = (self.index(to), self.drop_udp) {
+                        let from = self.nodes[i].addr;
+                        self.send(self.latency, Delivery::Packet { to, from, data });
+                    }
+                }
+                Output::Connect {
+                    id,
+                    to,
+                    data,
+                    expect_reply,
+                    ..
+                } => match self.index(to) {
+                    Some(t) if !self.nodes[t].down => self.send(
+                        self.latency,
+                        Delivery::Stream {
+                            to: t,
+                            from: i,
+                            exchange: id,
+                            data,
+                            expect_reply,
+                        },
+                    ),
+                    _ => self.send(
+                        self.latency,
+                        Delivery::Result {
+                            to: i,
+                            exchange: id,
+                            result: Err(ExchangeError::Io),
+                        },
+                    ),
+                },
+                Output::StreamReply { stream, data } => {
+                    if let Some((initiator, exchange, expect)) = self.streams.remove(&stream.0) {
+                        let result = match (expect, data) {
+                            (false, _) => Ok(Vec::new()),
+                            (true, Some(reply)) => Ok(reply),
+                            (true, None) => Err(ExchangeError::Io),
+                        };
+                        self.send(
+                            self.latency,
+                            Delivery::Result {
+                                to: initiator,
+                                exchange,
+                                result,
+                            },
+                        );
+                    }
+                }
+                Output::Event(e) => self.nodes[i].events.push((self.now, e)),
+            }
+        }
+    }
+
+    fn deliver(&mut self, d: Delivery) {
+        match d {
+            Delivery::Packet { to, from, data } => {
+                if !self.nodes[to].down {
+                    self.nodes[to].swim.handle_packet(self.now, from, &data);
+                    self.drain(to);
+                }
+            }
+            Delivery::Stream {
+                to,
+                from,
+                exchange,
+                data,
+                expect_reply,
+            } => {
+                if self.nodes[to].down {
+                    let result = Err(ExchangeError::Io);
+                    return self.send(
+                        self.latency,
+                        Delivery::Result {
+                            to: from,
+                            exchange,
+                            result,
+                        },
+                    );
+                }
+                // The bytes written must be exactly one framed message.
+                let limits = self.nodes[to].swim.envelope().limits().clone();
+                let mut framer = StreamFramer::new(StreamRole::Accept, limits);
+                assert_eq!(framer.frame(&data), Ok(Frame::Complete { len: data.len() }));
+                self.seq += 1;
+                self.streams
+                    .insert(self.seq, (from, exchange, expect_reply));
+                let peer = self.nodes[from].addr;
+                self.nodes[to]
+                    .swim
+                    .handle_stream(self.now, StreamId(self.seq), peer, &data);
+                self.drain(to);
+            }
+            Delivery::Result {
+                to,
+                exchange,
+                result,
+            } => {
+                if !self.nodes[to].down {
+                    let r = result.as_deref().map_err(Clone::clone);
+                    self.nodes[to].swim.handle_exchange(self.now, exchange, r);
+                    self.drain(to);
+                }
+            }
+        }
+    }
+
+    /// Runs the cluster until `until` (absolute).
+    fn run_until(&mut self, until: Instant) {
+        loop {
+            let next_delivery = self.queue.peek().map(|Reverse((t, _))| *t);
+            let next_timer = (0..self.nodes.len())
+                .filter(|&i| !self.nodes[i].down)
+                .filter_map(|i| self.nodes[i].swim.poll_timeout().map(|t| (t, i)))
+                .min();
+            let next = match (next_delivery, next_timer) {
+                (Some(d), Some((t, _))) => d.min(t),
+                (Some(d), None) => d,
+                (None, Some((t, _))) => t,
+                (None, None) => break,
+            };
+            if next > until {
+                break;
+            }
+            self.now = self.now.max(next);
+            if next_delivery == Some(next) {
+                let Reverse((_, seq)) = self.queue.pop().unwrap();
+                let d = self.pending.remove(&seq).unwrap();
+                self.deliver(d);
+            } else if let Some((_, i)) = next_timer {
+                self.nodes[i].swim.handle_timeout(self.now);
+                self.drain(i);
+            }
+        }
+        self.now = until;
+    }
+
+    fn run_for(&mut self, d: Duration) {
+        let until = self.now + d;
+        self.run_until(until);
+    }
+
+    fn join_all(&mut self) {
+        let seed = self.nodes[0].addr;
+        let now = self.now;
+        for i in 1..self.nodes.len() {
+            self.nodes[i].swim.join(now, &[seed]);
+            self.drain(i);
+        }
+    }
+
+    /// Joins everyone through node 0 and runs until all see all, which
+    /// gossip achieves quickly and push/pull guarantees within its interval.
+    fn bootstrap(&mut self) {
+        self.join_all();
+        let all: Vec<usize> = (0..self.nodes.len()).collect();
+        let deadline = self.now + CONVERGENCE_BOUND;
+        while !self.converged(&all) {
+            assert!(
+                self.now < deadline,
+                "no convergence within {CONVERGENCE_BOUND:?}"
+            );
+            self.run_for(Duration::from_millis(100));
+        }
+    }
+
+    fn state_of(&self, observer: usize, node: usize) -> Option<MemberState> {
+        self.nodes[observer]
+            .swim
+            .member(&format!("node-{node}"))
+            .map(|m| m.state)
+    }
+
+    fn converged(&self, live: &[usize]) -> bool {
+        live.iter().all(|&o| {
+            live.iter()
+                .all(|&n| self.state_of(o, n) == Some(MemberState::Alive))
+        })
+    }
+
+    fn trace_hash(&self) -> u64 {
+        self.trace.finish()
+    }
+}
+
+/// Local config: push/pull every 15 s (plus its random first stagger).
+const CONVERGENCE_BOUND: Duration = Duration::from_secs(31);
+
+fn secs(s: u64) -> Duration {
+    Duration::from_secs(s)
+}
+
+#[test]
+fn nodes_join_and_converge() {
+    let mut c = Cluster::local(8);
+    c.bootstrap();
+    for i in 0..8 {
+        let joined = c.nodes[i]
+            .events
+            .iter()
+            .any(|(_, e)| matches!(e, Event::JoinCompleted { joined: 1, .. }));
+        assert!(i == 0 || joined, "node {i} joined");
+        // The seed's state arrives with the join itself.
+        assert!(
+            c.nodes[i].swim.num_alive() >= i.min(2),
+            "node {i} knows the seed"
+        );
+    }
+    c.bootstrap();
+    for n in &c.nodes {
+        assert_eq!(n.swim.num_alive(), 8);
+    }
+}
+
+#[test]
+fn silenced_node_is_detected_by_all_within_the_suspicion_bound() {
+    let mut c = Cluster::local(6);
+    c.bootstrap();
+    assert!(c.converged(&[0, 1, 2, 3, 4, 5]));
+    let crash = c.now;
+    c.nodes[5].down = true;
+    // Local config, n = 6: suspicion min = 3 × 1 s (log10 6 < 1), max = 18 s;
+    // with k = 1 confirmation expected, the timer starts at max and drops to
+    // min once another node confirms. Allow a probe round on top.
+    c.run_for(secs(25));
+    for o in 0..5 {
+        // Dead, or already reaped after gossip_to_the_dead_time.
+        let state = c.state_of(o, 5);
+        assert!(
+            matches!(state, Some(MemberState::Dead) | None),
+            "observer {o}: {state:?}"
+        );
+        let (at, _) = c.nodes[o]
+            .events
+            .iter()
+            .find(|(_, e)| matches!(e, Event::MemberFailed(m) if &*m.name == "node-5"))
+            .expect("failure event");
+        assert!(at.saturating_duration_since(crash) <= secs(25));
+    }
+    assert!(
+        c.converged(&[0, 1, 2, 3, 4]),
+        "no false positives among the live"
+    );
+}
+
+#[test]
+fn a_false_suspicion_is_refuted() {
+    let mut c = Cluster::local(5);
+    c.bootstrap();
+    let before = c.nodes[0].swim.member("node-2").unwrap().incarnation;
+    // Node 0 wrongly accuses node 2 to node 1; the rumour spreads, reaches
+    // node 2 (the buddy system sends it along with probes too), and node 2
+    // refutes it with a higher incarnation before anyone declares it dead.
+    let mut packet = Vec::new();
+    let accusation = Accusation {
+        incarnation: before,
+        node: "node-2",
+        from: "node-0",
+    };
+    Message::Suspect(accusation).encode(Transport::Packet, &mut packet);
+    let now = c.now;
+    c.nodes[1].swim.handle_packet(now, addr(0), &packet);
+    c.drain(1);
+    assert_eq!(c.state_of(1, 2), Some(MemberState::Suspect));
+    c.run_for(secs(20));
+    assert!(c.converged(&[0, 1, 2, 3, 4]));
+    let after = c.nodes[1].swim.member("node-2").unwrap().incarnation;
+    assert!(
+        after > before,
+        "node 2 refuted with a higher incarnation ({before} -> {after})"
+    );
+    assert!(c.nodes[2].swim.stats().refutations >= 1);
+    for o in 0..5 {
+        assert!(!c.nodes[o]
+            .events
+            .iter()
+            .any(|(_, e)| matches!(e, Event::MemberFailed(_))));
+    }
+}
+
+#[test]
+fn a_short_outage_is_survived() {
+    let mut c = Cluster::local(5);
+    c.bootstrap();
+    // Silent for one probe round: perhaps suspected, never declared dead
+    // (local config: the suspicion lasts at least 3 s).
+    c.nodes[2].down = true;
+    c.run_for(Duration::from_millis(1500));
+    c.nodes[2].down = false;
+    c.run_for(secs(20));
+    assert!(c.converged(&[0, 1, 2, 3, 4]));
+    assert!(!c.nodes.iter().any(|n| n
+        .events
+        .iter()
+        .any(|(_, e)| matches!(e, Event::MemberFailed(_)))));
+}
+
+#[test]
+fn leave_is_seen_as_a_departure_not_a_failure() {
+    let mut c = Cluster::local(5);
+    c.bootstrap();
+    let now = c.now;
+    c.nodes[4].swim.leave(now, secs(5));
+    c.drain(4);
+    c.run_for(secs(3));
+    assert!(c.nodes[4]
+        .events
+        .iter()
+        .any(|(_, e)| matches!(e, Event::LeaveCompleted { timed_out: false })));
+    c.nodes[4].down = true; // shut down after leaving
+    c.run_for(secs(20));
+    for o in 0..4 {
+        let state = c.state_of(o, 4);
+        assert!(
+            matches!(state, Some(MemberState::Left) | None),
+            "observer {o}: {state:?}"
+        );
+        assert!(c.nodes[o]
+            .events
+            .iter()
+            .any(|(_, e)| matches!(e, Event::MemberLeft(m) if &*m.name == "node-4")));
+        assert!(!c.nodes[o]
+            .events
+            .iter()
+            .any(|(_, e)| matches!(e, Event::MemberFailed(_))));
+    }
+}
+
+#[test]
+fn metadata_updates_reach_everyone() {
+    let mut c = Cluster::local(6);
+    c.bootstrap();
+    let now = c.now;
+    c.nodes[3].swim.update_meta(now, b"role=db").unwrap();
+    c.drain(3);
+    c.run_for(secs(3));
+    for o in 0..6 {
+        let m = c.nodes[o].swim.member("node-3").unwrap();
+        assert_eq!(&*m.meta, b"role=db", "observer {o}");
+        if o != 3 {
+            assert!(c.nodes[o]
+                .events
+                .iter()
+                .any(|(_, e)| matches!(e, Event::MemberUpdated(m) if &*m.name == "node-3")));
+        }
+    }
+}
+
+#[test]
+fn relayed_user_broadcast_reaches_every_member_once() {
+    let mut c = Cluster::new(10, |i| {
+        let mut cfg = Config::local(format!("node-{i}"), addr(i));
+        cfg.relay_user_broadcasts = true;
+        // Every relay sends 8 copies (LAN's multiplier): a node is missed
+        // with odds of about e^-8 per node.
+        cfg.retransmit_mult = 4;
+        cfg
+    });
+    c.bootstrap();
+    c.nodes[7].swim.broadcast(b"hello, cluster").unwrap();
+    c.run_for(secs(3));
+    for o in 0..10 {
+        let got = c.nodes[o]
+            .events
+            .iter()
+            .filter(|(_, e)| matches!(e, Event::UserMessage { payload, .. } if payload == b"hello, cluster"))
+            .count();
+        assert_eq!(
+            got,
+            usize::from(o != 7),
+            "node {o} delivered it exactly once"
+        );
+    }
+    // Relaying ends: the queues drain.
+    c.run_for(secs(3));
+    assert!(c
+        .nodes
+        .iter()
+        .all(|n| n.swim.user_broadcast_queue_len() == 0));
+}
+
+#[test]
+fn unrelayed_user_broadcast_is_sent_a_limited_number_of_times_like_go() {
+    let mut c = Cluster::local(10);
+    c.bootstrap();
+    c.nodes[7].swim.broadcast(b"hello").unwrap();
+    c.run_for(secs(3));
+    let receivers = (0..10)
+        .filter(|&o| {
+            c.nodes[o]
+                .events
+                .iter()
+                .any(|(_, e)| matches!(e, Event::UserMessage { .. }))
+        })
+        .count();
+    // Local config: retransmit limit 2 × ceil(log10(11)) = 4 sends, by the
+    // originator only.
+    assert!((1..=4).contains(&receivers), "{receivers} receivers");
+    assert_eq!(c.nodes[7].swim.user_broadcast_queue_len(), 0);
+}
+
+#[test]
+fn user_messages_best_effort_and_reliable() {
+    let mut c = Cluster::local(3);
+    c.bootstrap();
+    let now = c.now;
+    c.nodes[0]
+        .swim
+        .send_best_effort(now, "node-2", b"datagram")
+        .unwrap();
+    c.nodes[0]
+        .swim
+        .send_reliable(now, "node-1", b"stream")
+        .unwrap();
+    c.drain(0);
+    c.run_for(secs(1));
+    let got = |i: usize, p: &[u8]| {
+        c.nodes[i]
+            .events
+            .iter()
+            .any(|(_, e)| matches!(e, Event::UserMessage { payload, .. } if payload == p))
+    };
+    assert!(got(2, b"datagram"));
+    assert!(got(1, b"stream"));
+    assert_eq!(
+        c.nodes[0].swim.send_best_effort(now, "nobody", b"x"),
+        Err(swim_core::CommandError::UnknownMember)
+    );
+}
+
+#[test]
+fn encrypted_cluster_converges_and_keeps_strangers_out() {
+    let key = SecretKey::new(&[9; 32]).unwrap();
+    let mut c = Cluster::new(5, |i| {
+        let mut cfg = Config::local(format!("node-{i}"), addr(i));
+        if i < 4 {
+            cfg.keyring = Some(Keyring::new(key.clone()));
+        } else {
+            cfg.keyring = Some(Keyring::new(SecretKey::new(&[1; 16]).unwrap()));
+        }
+        cfg
+    });
+    c.join_all();
+    c.run_for(CONVERGENCE_BOUND);
+    assert!(c.converged(&[0, 1, 2, 3]));
+    let stranger = c.nodes[4].events.iter().find_map(|(_, e)| match e {
+        Event::JoinCompleted { joined, failed } => Some((*joined, failed.len())),
+        _ => None,
+    });
+    assert_eq!(
+        stranger,
+        Some((0, 1)),
+        "the node with the wrong key could not join"
+    );
+    for o in 0..4 {
+        assert_eq!(
+            c.state_of(o, 4),
+            None,
+            "observer {o} never admitted the stranger"
+        );
+    }
+    assert!(c.nodes[0].swim.stats().wire_errors > 0);
+}
+
+#[test]
+fn push_pull_repairs_what_gossip_missed() {
+    let mut c = Cluster::new(5, |i| {
+        let mut cfg = Config::local(format!("node-{i}"), addr(i));
+        cfg.push_pull_interval = secs(2);
+        cfg
+    });
+    c.bootstrap();
+    assert!(c.converged(&[0, 1, 2, 3, 4]));
+    // UDP is lost entirely: no gossip, no piggybacking, no UDP probes. TCP
+    // fallback pings keep everyone alive, and push/pull carries the update.
+    c.drop_udp = true;
+    let now = c.now;
+    c.nodes[1].swim.update_meta(now, b"v2").unwrap();
+    c.drain(1);
+    c.run_for(secs(8));
+    for o in 0..5 {
+        assert_eq!(
+            &*c.nodes[o].swim.member("node-1").unwrap().meta,
+            b"v2",
+            "observer {o}"
+        );
+    }
+    assert!(
+        c.converged(&[0, 1, 2, 3, 4]),
+        "TCP fallback kept everyone alive"
+    );
+}
+
+#[test]
+fn same_seed_same_trace() {
+    let run = || {
+        let mut c = Cluster::local(7);
+        c.join_all();
+        c.run_for(secs(4));
+        c.nodes[6].down = true;
+        c.run_for(secs(30));
+        let now = c.now;
+        c.nodes[2].swim.broadcast(b"x").unwrap();
+        c.nodes[3].swim.update_meta(now, b"m").unwrap();
+        c.drain(3);
+        c.run_for(secs(5));
+        c.trace_hash()
+    };
+    let (a, b) = (run(), run());
+    assert_eq!(a, b);
+}
