@@ -169,6 +169,9 @@ pub struct Config {
     pub relay_user_broadcasts: bool,
     /// How many recent user payloads a relaying node remembers.
     pub relay_memory: usize,
+    /// Record every change to the member table for
+    /// [`Swim::drain_member_changes`](crate::Swim::drain_member_changes).
+    pub record_member_changes: bool,
     /// Most members the table holds; alive messages about new members
     /// beyond it are dropped and counted.
     pub max_members: usize,
@@ -213,6 +216,7 @@ impl Config {
             keyring: None,
             relay_user_broadcasts: false,
             relay_memory: 4096,
+            record_member_changes: false,
             max_members: 1 << 17,
             max_broadcast_queue: 1 << 16,
             max_concurrent_push_pulls: 128,

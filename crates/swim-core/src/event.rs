@@ -45,6 +45,18 @@ impl Member {
     }
 }
 
+/// One change to a node's member table, recorded when
+/// [`Config::record_member_changes`](crate::Config::record_member_changes) is
+/// on — every change, including suspicions and refutations, which raise no
+/// [`Event`]. For observers that check invariants, like the simulator.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MemberChange {
+    /// The member's record now reads like this.
+    Updated(Member),
+    /// The member was reaped from the table.
+    Removed(Arc<str>),
+}
+
 /// Raw IP bytes as a member advertised them (4 or 16 bytes), kept verbatim:
 /// Go compares addresses byte for byte, so re-encoding a 16-byte mapped
 /// address as 4 bytes would look like an address change to Go peers.

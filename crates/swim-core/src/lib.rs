@@ -61,7 +61,7 @@ pub mod wire;
 pub use config::{
     Cidr, Config, ConfigError, META_MAX_SIZE, PROTOCOL_VERSION_MAX, PROTOCOL_VERSION_MIN,
 };
-pub use event::{AllowAll, Event, ExchangeError, Member, MemberState, Policy};
+pub use event::{AllowAll, Event, ExchangeError, Member, MemberChange, MemberState, Policy};
 pub use stats::Stats;
 pub use swim::{CommandError, ExchangeId, Output, StreamId, Swim};
 pub use time::Instant;

@@ -12,7 +12,7 @@ use core::time::Duration;
 use hashbrown::HashMap;
 
 use crate::config::Config;
-use crate::event::{Event, Member, MemberState, Policy, WireIp};
+use crate::event::{Event, Member, MemberChange, MemberState, Policy, WireIp};
 use crate::rng::Rng;
 use crate::suspicion::{suspicion_params, Suspicion};
 use crate::time::Instant;
@@ -129,17 +129,35 @@ pub(crate) struct Members {
     /// The local incarnation counter (Go's `m.incarnation`).
     local_incarnation: u32,
     max_members: usize,
+    /// Every change, when an observer asked for them.
+    record_changes: bool,
+    changes: Vec<MemberChange>,
 }
 
 impl Members {
-    pub(crate) fn new(local: Arc<str>, max_members: usize) -> Self {
+    pub(crate) fn new(local: Arc<str>, max_members: usize, record_changes: bool) -> Self {
         Members {
             nodes: Vec::new(),
             index: NameMap::with_hasher(foldhash::fast::FixedState::with_seed(0x5157_494d)),
             local,
             local_incarnation: 0,
             max_members,
+            record_changes,
+            changes: Vec::new(),
         }
+    }
+
+    /// Records the record at `idx` as changed (when recording).
+    fn note(&mut self, idx: usize) {
+        if self.record_changes {
+            self.changes
+                .push(MemberChange::Updated(self.nodes[idx].to_member()));
+        }
+    }
+
+    /// The changes recorded since the last call.
+    pub(crate) fn drain_changes(&mut self) -> alloc::vec::Drain<'_, MemberChange> {
+        self.changes.drain(..)
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -235,7 +253,7 @@ impl Members {
                     ctx.effects.push(Effect::Rejected("member_table_full"));
                     return;
                 }
-                self.insert(
+                let idx = self.insert(
                     Record {
                         name: candidate.name.clone(),
                         meta: candidate.meta.clone(),
@@ -248,7 +266,9 @@ impl Members {
                         state: MemberState::Dead,
                     },
                     ctx.rng,
-                )
+                );
+                self.note(idx);
+                idx
             }
             Some(i) => {
                 let r = &self.nodes[i];
@@ -313,6 +333,7 @@ impl Members {
                 r.state_change = ctx.now;
             }
             ctx.effects.push(Effect::GossipAlive(r.name.clone()));
+            self.note(idx);
         }
 
         // A10.
@@ -402,6 +423,7 @@ impl Members {
             deadline: susp.deadline(),
         });
         r.suspicion = Some(Box::new(susp));
+        self.note(idx);
     }
 
     /// A suspicion timer fired: if the member is still suspect and its
@@ -466,6 +488,7 @@ impl Members {
             } else {
                 Event::MemberFailed(m)
             }));
+        self.note(idx);
     }
 
     // ------------------------------------------------------------ refute
@@ -481,6 +504,7 @@ impl Members {
         r.incarnation = inc;
         ctx.effects.push(Effect::Refuted);
         ctx.effects.push(Effect::GossipAlive(r.name.clone()));
+        self.note(idx);
     }
 
     /// A new metadata or version announcement for ourselves (Go's
@@ -625,10 +649,15 @@ impl Members {
         rng: &mut Rng,
     ) {
         let local = self.local.clone();
+        let (record, changes) = (self.record_changes, &mut self.changes);
         self.nodes.retain(|r| {
-            *r.name == *local
+            let keep = *r.name == *local
                 || !r.dead_or_left()
-                || now.saturating_duration_since(r.state_change) <= gossip_to_the_dead
+                || now.saturating_duration_since(r.state_change) <= gossip_to_the_dead;
+            if !keep && record {
+                changes.push(MemberChange::Removed(r.name.clone()));
+            }
+            keep
         });
         rng.shuffle(&mut self.nodes);
         self.index.clear();

@@ -11,7 +11,9 @@ use core::time::Duration;
 use crate::awareness::Awareness;
 use crate::broadcast::{retransmit_limit, BroadcastQueue, Token};
 use crate::config::{Config, ConfigError, META_MAX_SIZE};
-use crate::event::{AllowAll, Event, ExchangeError, Member, MemberState, Policy, WireIp};
+use crate::event::{
+    AllowAll, Event, ExchangeError, Member, MemberChange, MemberState, Policy, WireIp,
+};
 use crate::members::{AliveClaim, Claim, Ctx, Effect, Members};
 use crate::rng::Rng;
 use crate::stats::Stats;
@@ -103,6 +105,11 @@ impl std::error::Error for CommandError {}
 
 /// Token of our own departure broadcast.
 const LEAVE_TOKEN: Token = 1;
+
+/// Most ack handlers waiting at once. Each indirect-ping request a peer
+/// sends holds one for the probe timeout, so this bounds what a flood of
+/// requests can make us hold (a healthy node has a handful).
+const MAX_PENDING_ACKS: usize = 4096;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Timer {
@@ -310,7 +317,7 @@ impl<P: Policy> Swim<P> {
         })?;
         let name: Arc<str> = Arc::from(config.name.as_str());
         let mut swim = Swim {
-            members: Members::new(name, config.max_members),
+            members: Members::new(name, config.max_members, config.record_member_changes),
             awareness: Awareness::new(config.awareness_max_multiplier),
             broadcasts: BroadcastQueue::new(config.max_broadcast_queue),
             user_broadcasts: BroadcastQueue::new(config.max_broadcast_queue),
@@ -442,6 +449,12 @@ impl<P: Policy> Swim<P> {
     /// Bytes of broadcasts (membership and user) waiting to be gossiped.
     pub fn broadcast_queue_bytes(&self) -> usize {
         self.broadcasts.bytes() + self.user_broadcasts.bytes()
+    }
+
+    /// Every change to the member table since the last call, when
+    /// [`Config::record_member_changes`] is on (empty otherwise).
+    pub fn drain_member_changes(&mut self) -> impl Iterator<Item = MemberChange> + '_ {
+        self.members.drain_changes()
     }
 
     /// Counters since creation.
@@ -768,6 +781,10 @@ impl<P: Policy> Swim<P> {
             self.stats.count_rejected("indirect_ping_bad_target");
             return;
         };
+        if self.ack_handlers.len() >= MAX_PENDING_ACKS {
+            self.stats.count_rejected("indirect_ping_busy");
+            return;
+        }
         let target = SocketAddr::new(ip, self.fix_port(ind.port));
         let origin = Self::reply_addr(from, &ind.source_addr, ind.source_port);
         let seq = self.next_seq();

@@ -622,3 +622,111 @@ fn same_seed_same_trace() {
     let (a, b) = (run(), run());
     assert_eq!(a, b);
 }
+
+#[test]
+fn floods_of_garbage_and_indirect_pings_change_nothing_and_stay_bounded() {
+    let mut c = Cluster::local(3);
+    c.bootstrap();
+    let before: Vec<_> = c.nodes[0].swim.all_members();
+    let now = c.now;
+    // Garbage from a deterministic generator.
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    for i in 0..20_000 {
+        let len = (i % 200) + 1;
+        let data: Vec<u8> = (0..len)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect();
+        c.nodes[0].swim.handle_packet(now, addr(9), &data);
+    }
+    // Indirect-ping requests for a silent target, far more than the node
+    // will hold handlers for.
+    let mut packet = Vec::new();
+    Message::IndirectPing(swim_core::wire::IndirectPing {
+        seq_no: 7,
+        target: vec![127, 0, 0, 99].into(),
+        port: 9999,
+        node: "ghost",
+        nack: true,
+        source_addr: vec![127, 0, 0, 98].into(),
+        source_port: 9998,
+        source_node: "flooder",
+    })
+    .encode(Transport::Packet, &mut packet);
+    for _ in 0..10_000 {
+        c.nodes[0].swim.handle_packet(now, addr(9), &packet);
+    }
+    let stats = c.nodes[0].swim.stats().clone();
+    assert!(stats.wire_errors > 10_000, "garbage was counted: {stats:?}");
+    assert!(
+        stats.rejected >= 10_000 - 4096,
+        "excess requests were refused: {stats:?}"
+    );
+    let mut pings = 0;
+    while let Some(out) = c.nodes[0].swim.poll_output() {
+        if matches!(out, Output::Packet { to, .. } if to.port() == 9999) {
+            pings += 1;
+        }
+    }
+    assert!(pings <= 4096, "{pings} relayed pings");
+    assert_eq!(
+        c.nodes[0].swim.all_members(),
+        before,
+        "membership unchanged"
+    );
+    // The node still works.
+    c.run_for(secs(5));
+    assert!(c.converged(&[0, 1, 2]));
+}
+
+#[test]
+fn member_changes_are_recorded_for_observers() {
+    let mut c = Cluster::new(4, |i| {
+        let mut cfg = Config::local(format!("node-{i}"), addr(i));
+        cfg.record_member_changes = i == 1;
+        cfg
+    });
+    c.bootstrap();
+    let mut packet = Vec::new();
+    let incarnation = c.nodes[1].swim.member("node-2").unwrap().incarnation;
+    let accusation = Accusation {
+        incarnation,
+        node: "node-2",
+        from: "node-0",
+    };
+    Message::Suspect(accusation).encode(Transport::Packet, &mut packet);
+    let now = c.now;
+    c.nodes[1].swim.handle_packet(now, addr(0), &packet);
+    c.drain(1);
+    c.run_for(secs(10));
+    let changes: Vec<_> = c.nodes[1]
+        .swim
+        .drain_member_changes()
+        .filter_map(|ch| match ch {
+            swim_core::MemberChange::Updated(m) if &*m.name == "node-2" => {
+                Some((m.state, m.incarnation))
+            }
+            _ => None,
+        })
+        .collect();
+    // Alive at join, suspected by the injected rumour, alive again after the refutation.
+    let suspected = changes
+        .iter()
+        .position(|&(s, _)| s == MemberState::Suspect)
+        .expect("suspicion recorded");
+    let (state, inc) = *changes[suspected..]
+        .iter()
+        .find(|(s, _)| *s == MemberState::Alive)
+        .expect("refutation recorded");
+    assert_eq!(state, MemberState::Alive);
+    assert!(inc > incarnation);
+    assert_eq!(
+        c.nodes[0].swim.drain_member_changes().count(),
+        0,
+        "off by default"
+    );
+}
