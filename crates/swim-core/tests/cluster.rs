@@ -730,3 +730,306 @@ fn member_changes_are_recorded_for_observers() {
         "off by default"
     );
 }
+
+/// Decodes the messages of a datagram as node `i`'s envelope would.
+fn messages_in(swim: &Swim, data: &[u8]) -> Vec<String> {
+    let body = swim.envelope().open_packet(data).unwrap();
+    let mut out = Vec::new();
+    swim_core::wire::for_each_message(&body, swim.envelope().limits(), &mut |m| {
+        out.push(format!("{:?}", m.unwrap()))
+    });
+    out
+}
+
+#[test]
+fn policy_filters_alive_members_and_vetoes_merges() {
+    struct NoTwo;
+    impl swim_core::Policy for NoTwo {
+        fn allow_alive(&mut self, m: &swim_core::Member) -> bool {
+            &*m.name != "node-2"
+        }
+    }
+    struct Refuse;
+    impl swim_core::Policy for Refuse {
+        fn allow_merge(&mut self, _: &[swim_core::Member]) -> bool {
+            false
+        }
+    }
+    let now = Instant::ZERO;
+    let mut a = Swim::with_policy(Config::local("node-0", addr(0)), NoTwo, 1, now).unwrap();
+    let mut alive = Vec::new();
+    Message::Alive(swim_core::wire::Alive {
+        incarnation: 1,
+        node: "node-2",
+        addr: vec![127, 0, 0, 1].into(),
+        port: 7002,
+        meta: vec![].into(),
+        vsn: vec![1, 5, 2, 0, 0, 0].into(),
+    })
+    .encode(Transport::Packet, &mut alive);
+    a.handle_packet(now, addr(2), &alive);
+    assert!(a.member("node-2").is_none(), "filtered out");
+
+    let mut b = Swim::with_policy(Config::local("node-1", addr(1)), Refuse, 2, now).unwrap();
+    b.join(now, &[addr(0)]);
+    let id = std::iter::from_fn(|| b.poll_output())
+        .find_map(|o| match o {
+            Output::Connect { id, data, .. } => {
+                a.handle_stream(now, StreamId(1), addr(1), &data);
+                Some(id)
+            }
+            _ => None,
+        })
+        .unwrap();
+    let reply = std::iter::from_fn(|| a.poll_output())
+        .find_map(|o| match o {
+            Output::StreamReply { data, .. } => data,
+            _ => None,
+        })
+        .unwrap();
+    b.handle_exchange(now, id, Ok(&reply));
+    let done = std::iter::from_fn(|| b.poll_output()).find_map(|o| match o {
+        Output::Event(Event::JoinCompleted { joined, failed }) => Some((joined, failed)),
+        _ => None,
+    });
+    let (joined, failed) = done.unwrap();
+    assert_eq!(joined, 0);
+    assert_eq!(
+        failed[0].1,
+        ExchangeError::Refused("merge vetoed by policy")
+    );
+    assert!(b.member("node-0").is_none());
+}
+
+#[test]
+fn name_conflicts_are_reported_and_ignored_and_dead_names_can_be_reclaimed() {
+    let mut cfg = Config::local("me", addr(0));
+    cfg.dead_node_reclaim_time = secs(10);
+    let now = Instant::ZERO;
+    let mut me = Swim::new(cfg, 1, now).unwrap();
+    let alive = |port: u16, inc: u32| {
+        let mut p = Vec::new();
+        Message::Alive(swim_core::wire::Alive {
+            incarnation: inc,
+            node: "x",
+            addr: vec![127, 0, 0, 1].into(),
+            port,
+            meta: vec![].into(),
+            vsn: vec![1, 5, 2, 0, 0, 0].into(),
+        })
+        .encode(Transport::Packet, &mut p);
+        p
+    };
+    me.handle_packet(now, addr(5), &alive(8001, 1));
+    // Another process claims "x" from another port: a conflict, ignored.
+    me.handle_packet(now, addr(6), &alive(8002, 5));
+    assert_eq!(me.member("x").unwrap().addr.port(), 8001);
+    assert!(std::iter::from_fn(|| me.poll_output())
+        .any(|o| matches!(o, Output::Event(Event::NameConflict { .. }))));
+    // Once "x" has been dead longer than the reclaim time, the new address
+    // may take the name, even at a lower incarnation.
+    let mut dead = Vec::new();
+    Message::Dead(Accusation {
+        incarnation: 1,
+        node: "x",
+        from: "me",
+    })
+    .encode(Transport::Packet, &mut dead);
+    me.handle_packet(now, addr(5), &dead);
+    assert_eq!(me.member("x").unwrap().state, MemberState::Dead);
+    let later = now + secs(5);
+    me.handle_packet(later, addr(6), &alive(8002, 1));
+    assert_eq!(
+        me.member("x").unwrap().addr.port(),
+        8001,
+        "too early to reclaim"
+    );
+    let later = now + secs(11);
+    me.handle_packet(later, addr(6), &alive(8002, 1));
+    let x = me.member("x").unwrap();
+    assert_eq!((x.addr.port(), x.state), (8002, MemberState::Alive));
+}
+
+#[test]
+fn cidr_allow_list_keeps_other_networks_out() {
+    let mut cfg = Config::local("me", addr(0));
+    cfg.cidrs_allowed = vec![swim_core::Cidr::new([127, 0, 0, 0].into(), 8).unwrap()];
+    let now = Instant::ZERO;
+    let mut me = Swim::new(cfg, 1, now).unwrap();
+    let alive = |ip: [u8; 4], name: &str| {
+        let mut p = Vec::new();
+        Message::Alive(swim_core::wire::Alive {
+            incarnation: 1,
+            node: name,
+            addr: ip.to_vec().into(),
+            port: 7946,
+            meta: vec![].into(),
+            vsn: vec![1, 5, 2, 0, 0, 0].into(),
+        })
+        .encode(Transport::Packet, &mut p);
+        p
+    };
+    let outsider: SocketAddr = "10.1.2.3:7946".parse().unwrap();
+    me.handle_packet(now, outsider, &alive([127, 0, 0, 2], "from-outside"));
+    me.handle_packet(now, addr(1), &alive([10, 1, 2, 3], "points-outside"));
+    me.handle_packet(now, addr(1), &alive([127, 0, 0, 2], "inside"));
+    assert!(me.member("from-outside").is_none());
+    assert!(me.member("points-outside").is_none());
+    assert!(me.member("inside").is_some());
+}
+
+#[test]
+fn labels_keep_clusters_apart() {
+    let mut c = Cluster::new(4, |i| {
+        let mut cfg = Config::local(format!("node-{i}"), addr(i));
+        cfg.label = if i < 3 {
+            b"prod".to_vec()
+        } else {
+            b"dev".to_vec()
+        };
+        cfg
+    });
+    c.join_all();
+    c.run_for(CONVERGENCE_BOUND);
+    assert!(c.converged(&[0, 1, 2]));
+    assert!(c.nodes[0].swim.member("node-3").is_none());
+    assert!(c.nodes[3]
+        .events
+        .iter()
+        .any(|(_, e)| matches!(e, Event::JoinCompleted { joined: 0, .. })));
+}
+
+#[test]
+fn encryption_can_be_rolled_out_with_verification_off() {
+    let key = SecretKey::new(&[3; 16]).unwrap();
+    // Mid-migration: every node has the key and accepts plaintext; half of
+    // them already encrypt. They all still understand each other.
+    let mut c = Cluster::new(6, |i| {
+        let mut cfg = Config::local(format!("node-{i}"), addr(i));
+        cfg.keyring = Some(Keyring::new(key.clone()));
+        cfg.gossip_verify_incoming = false;
+        cfg.gossip_verify_outgoing = i % 2 == 0;
+        cfg
+    });
+    c.bootstrap();
+    // A strict node (verifies incoming) refuses a plaintext sender.
+    let mut strict = Config::local("strict", addr(8));
+    strict.keyring = Some(Keyring::new(key.clone()));
+    let mut s = Swim::new(strict, 9, c.now).unwrap();
+    let mut lax = Config::local("lax", addr(9));
+    lax.keyring = Some(Keyring::new(key));
+    lax.gossip_verify_outgoing = false;
+    let mut l = Swim::new(lax, 10, c.now).unwrap();
+    l.ping(c.now, "lax").unwrap();
+    let packet = std::iter::from_fn(|| l.poll_output())
+        .find_map(|o| match o {
+            Output::Packet { data, .. } => Some(data),
+            _ => None,
+        })
+        .unwrap();
+    s.handle_packet(c.now, addr(9), &packet);
+    // Plaintext is not a valid encrypted payload (its first byte is no
+    // encryption version, or the tag does not verify).
+    let kind = s.stats().last_wire_error;
+    assert!(
+        matches!(
+            kind,
+            Some("decryption_failed" | "unknown_encryption_version")
+        ),
+        "{kind:?}"
+    );
+    assert_eq!(s.stats().wire_errors, 1);
+}
+
+#[test]
+fn helpers_nack_silent_targets_and_suspects_hear_the_accusation() {
+    let now = Instant::ZERO;
+    let mut helper = Swim::new(Config::local("helper", addr(1)), 1, now).unwrap();
+    let mut req = Vec::new();
+    Message::IndirectPing(swim_core::wire::IndirectPing {
+        seq_no: 42,
+        target: vec![127, 0, 0, 1].into(),
+        port: 7009,
+        node: "silent",
+        nack: true,
+        source_addr: vec![127, 0, 0, 1].into(),
+        source_port: 7000,
+        source_node: "origin",
+    })
+    .encode(Transport::Packet, &mut req);
+    helper.handle_packet(now, addr(0), &req);
+    while helper.poll_output().is_some() {}
+    let later = now + Config::local("x", addr(0)).probe_timeout;
+    helper.handle_timeout(later);
+    let outputs: Vec<Output> = std::iter::from_fn(|| helper.poll_output()).collect();
+    let nack = outputs.iter().find_map(|o| match o {
+        Output::Packet { to, data } if *to == addr(0) => Some(messages_in(&helper, data)),
+        _ => None,
+    });
+    assert_eq!(nack.unwrap()[0], "Nack(Nack { seq_no: 42 })");
+
+    // A node probing a suspect sends the accusation along with the ping.
+    let mut c = Cluster::local(3);
+    c.bootstrap();
+    let inc = c.nodes[0].swim.member("node-2").unwrap().incarnation;
+    let mut suspect = Vec::new();
+    Message::Suspect(Accusation {
+        incarnation: inc,
+        node: "node-2",
+        from: "node-1",
+    })
+    .encode(Transport::Packet, &mut suspect);
+    let now = c.now;
+    c.nodes[0].swim.handle_packet(now, addr(1), &suspect);
+    while c.nodes[0].swim.poll_output().is_some() {}
+    // Run node 0 alone until it probes node 2.
+    let mut found = false;
+    for _ in 0..100 {
+        let t = c.nodes[0].swim.poll_timeout().unwrap();
+        c.nodes[0].swim.handle_timeout(t);
+        while let Some(o) = c.nodes[0].swim.poll_output() {
+            if let Output::Packet { to, data } = o {
+                let msgs = messages_in(&c.nodes[0].swim, &data);
+                if to == addr(2) && msgs.len() == 2 && msgs[0].starts_with("Ping") {
+                    assert!(msgs[1].starts_with("Suspect"), "{msgs:?}");
+                    found = true;
+                }
+            }
+        }
+    }
+    assert!(found, "the suspect was probed with ping + suspect");
+}
+
+#[test]
+fn incompatible_protocol_versions_refuse_the_merge() {
+    let now = Instant::ZERO;
+    let mut a_cfg = Config::local("a", addr(0));
+    a_cfg.delegate_protocol = [2, 3, 2];
+    let mut a = Swim::new(a_cfg, 1, now).unwrap();
+    let mut b = Swim::new(Config::local("b", addr(1)), 2, now).unwrap();
+    b.join(now, &[addr(0)]);
+    let (id, data) = std::iter::from_fn(|| b.poll_output())
+        .find_map(|o| match o {
+            Output::Connect { id, data, .. } => Some((id, data)),
+            _ => None,
+        })
+        .unwrap();
+    a.handle_stream(now, StreamId(1), addr(1), &data);
+    let reply = std::iter::from_fn(|| a.poll_output())
+        .find_map(|o| match o {
+            Output::StreamReply { data, .. } => data,
+            _ => None,
+        })
+        .unwrap();
+    b.handle_exchange(now, id, Ok(&reply));
+    assert!(b.member("a").is_none());
+    assert!(a.member("b").is_none(), "a refused b's state too");
+    let failed = std::iter::from_fn(|| b.poll_output()).find_map(|o| match o {
+        Output::Event(Event::JoinCompleted { failed, .. }) => Some(failed),
+        _ => None,
+    });
+    assert_eq!(
+        failed.unwrap()[0].1,
+        ExchangeError::Refused("incompatible protocol version")
+    );
+}
