@@ -167,6 +167,8 @@ struct Probe {
     /// The target's incarnation when the probe began (what a suspicion names).
     incarnation: u32,
     sent: Instant,
+    /// When the probe fails without an ack (scaled by the health score).
+    deadline: Instant,
     expected_nacks: u32,
     nacks: u32,
     fallback: Fallback,
@@ -574,16 +576,14 @@ impl<P: Policy> Swim<P> {
         match effect {
             Effect::GossipAlive(node) => {
                 if let Some(r) = self.members.get(&node) {
-                    let mut buf = Vec::with_capacity(96);
-                    Message::Alive(Alive {
+                    let buf = encode_packet(&Message::Alive(Alive {
                         incarnation: r.incarnation,
                         node: &r.name,
                         addr: r.addr.as_bytes().into(),
                         port: r.port,
                         meta: (&*r.meta).into(),
                         vsn: r.vsn[..].into(),
-                    })
-                    .encode(Transport::Packet, &mut buf);
+                    }));
                     self.queue_broadcast(&node, buf, None);
                 }
             }
@@ -592,30 +592,26 @@ impl<P: Policy> Swim<P> {
                 incarnation,
                 from,
             } => {
-                let mut buf = Vec::with_capacity(64);
-                let m = Accusation {
+                let m = Message::Suspect(Accusation {
                     incarnation,
                     node: &node,
                     from: &from,
-                };
-                Message::Suspect(m).encode(Transport::Packet, &mut buf);
-                self.queue_broadcast(&node, buf, None);
+                });
+                self.queue_broadcast(&node, encode_packet(&m), None);
             }
             Effect::GossipDead {
                 node,
                 incarnation,
                 from,
             } => {
-                let mut buf = Vec::with_capacity(64);
-                let m = Accusation {
+                let m = Message::Dead(Accusation {
                     incarnation,
                     node: &node,
                     from: &from,
-                };
-                Message::Dead(m).encode(Transport::Packet, &mut buf);
+                });
                 let own_leave =
                     *node == **self.members.local_name() && self.leave != Leave::Staying;
-                self.queue_broadcast(&node, buf, own_leave.then_some(LEAVE_TOKEN));
+                self.queue_broadcast(&node, encode_packet(&m), own_leave.then_some(LEAVE_TOKEN));
             }
             Effect::Refuted => {
                 self.stats.refutations += 1;
@@ -767,12 +763,10 @@ impl<P: Policy> Swim<P> {
             return;
         }
         let to = Self::reply_addr(from, &p.source_addr, p.source_port);
-        let mut ack = Vec::with_capacity(32 + self.ack_payload.len());
-        Message::Ack(Ack {
+        let ack = encode_packet(&Message::Ack(Ack {
             seq_no: p.seq_no,
             payload: self.ack_payload[..].into(),
-        })
-        .encode(Transport::Packet, &mut ack);
+        }));
         self.send_msg(now, to, ack);
     }
 
@@ -822,12 +816,10 @@ impl<P: Policy> Swim<P> {
             AckHandler::Relay {
                 origin_seq, origin, ..
             } => {
-                let mut ack = Vec::with_capacity(24);
-                Message::Ack(Ack {
+                let ack = encode_packet(&Message::Ack(Ack {
                     seq_no: origin_seq,
                     payload: (&[][..]).into(),
-                })
-                .encode(Transport::Packet, &mut ack);
+                }));
                 self.send_msg(now, origin, ack);
             }
             AckHandler::UserPing { node, sent } => {
@@ -851,9 +843,8 @@ impl<P: Policy> Swim<P> {
                 origin,
                 nack: true,
             }) => {
-                let mut buf = Vec::with_capacity(16);
-                Message::Nack(Nack { seq_no: origin_seq }).encode(Transport::Packet, &mut buf);
-                self.send_msg(now, origin, buf);
+                let nack = encode_packet(&Message::Nack(Nack { seq_no: origin_seq }));
+                self.send_msg(now, origin, nack);
             }
             Some(AckHandler::UserPing { node, .. }) => {
                 self.outputs
@@ -975,6 +966,7 @@ impl<P: Policy> Swim<P> {
             target: target.clone(),
             incarnation,
             sent: now,
+            deadline: now + scaled,
             expected_nacks: 0,
             nacks: 0,
             fallback: Fallback::None,
@@ -988,13 +980,11 @@ impl<P: Policy> Swim<P> {
         } else {
             // A suspect hears the accusation with the ping, so it can refute
             // at once (the buddy system).
-            let mut suspect = Vec::with_capacity(64);
-            let m = Accusation {
+            let suspect = encode_packet(&Message::Suspect(Accusation {
                 incarnation,
                 node: &target,
                 from: &self.config.name,
-            };
-            Message::Suspect(m).encode(Transport::Packet, &mut suspect);
+            }));
             let mut compound = Vec::with_capacity(ping.len() + suspect.len() + 6);
             if encode_compound(&[&ping, &suspect], &mut compound).is_ok() {
                 self.send_packet(now, to, &compound, pmax >= 5);
@@ -1047,8 +1037,7 @@ impl<P: Policy> Swim<P> {
             self.send_msg(now, to, buf);
         }
         let tcp = !self.config.disable_tcp_pings && pmax >= 3;
-        let deadline = self.probe.as_ref().map(|p| p.sent).unwrap_or(now)
-            + self.awareness.scale(self.config.probe_interval);
+        let deadline = self.probe.as_ref().map_or(now, |p| p.deadline);
         if let Some(p) = &mut self.probe {
             p.expected_nacks = expected;
             if tcp {
@@ -1634,8 +1623,7 @@ impl<P: Policy> Swim<P> {
     }
 
     fn queue_user_broadcast(&mut self, payload: &[u8]) {
-        let mut msg = Vec::with_capacity(payload.len() + 1);
-        Message::User(payload).encode(Transport::Packet, &mut msg);
+        let msg = encode_packet(&Message::User(payload));
         self.user_broadcasts
             .push(None, Arc::from(msg), None, &mut self.finished);
         self.check_finished();
@@ -1671,8 +1659,7 @@ impl<P: Policy> Swim<P> {
         let r = self.members.get(node).ok_or(CommandError::UnknownMember)?;
         let to = r.socket_addr().ok_or(CommandError::UnknownMember)?;
         let crc = r.pmax() >= 5;
-        let mut msg = Vec::with_capacity(payload.len() + 1);
-        Message::User(payload).encode(Transport::Packet, &mut msg);
+        let msg = encode_packet(&Message::User(payload));
         self.send_packet(now, to, &msg, crc);
         Ok(())
     }
@@ -1722,6 +1709,13 @@ impl<P: Policy> Swim<P> {
             .ok_or(CommandError::Key(WireError::NoKeyring))?;
         ring.remove(key).map_err(CommandError::Key)
     }
+}
+
+/// A message in its packet form.
+fn encode_packet(m: &Message<'_>) -> Vec<u8> {
+    let mut buf = Vec::with_capacity(64);
+    m.encode(Transport::Packet, &mut buf);
+    buf
 }
 
 /// Go's `pushPullScale`: slower anti-entropy in big clusters.

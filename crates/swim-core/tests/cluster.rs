@@ -731,6 +731,55 @@ fn member_changes_are_recorded_for_observers() {
     );
 }
 
+/// A message in its packet form.
+fn packet(m: Message<'_>) -> Vec<u8> {
+    let mut p = Vec::new();
+    m.encode(Transport::Packet, &mut p);
+    p
+}
+
+/// An alive announcement for `node` at `ip:port`.
+fn alive_packet(node: &str, ip: [u8; 4], port: u16, incarnation: u32) -> Vec<u8> {
+    packet(Message::Alive(swim_core::wire::Alive {
+        incarnation,
+        node,
+        addr: ip.to_vec().into(),
+        port,
+        meta: vec![].into(),
+        vsn: vec![1, 5, 2, 0, 0, 0].into(),
+    }))
+}
+
+/// `b` joins through `a` by hand: one push/pull. Returns `b`'s join result.
+fn join_directly<P: swim_core::Policy, Q: swim_core::Policy>(
+    a: &mut Swim<P>,
+    b: &mut Swim<Q>,
+    now: Instant,
+) -> (usize, Vec<(SocketAddr, ExchangeError)>) {
+    let (a_addr, b_addr) = (a.config().advertise, b.config().advertise);
+    b.join(now, &[a_addr]);
+    let (id, data) = std::iter::from_fn(|| b.poll_output())
+        .find_map(|o| match o {
+            Output::Connect { id, data, .. } => Some((id, data)),
+            _ => None,
+        })
+        .unwrap();
+    a.handle_stream(now, StreamId(1), b_addr, &data);
+    let reply = std::iter::from_fn(|| a.poll_output())
+        .find_map(|o| match o {
+            Output::StreamReply { data, .. } => data,
+            _ => None,
+        })
+        .unwrap();
+    b.handle_exchange(now, id, Ok(&reply));
+    std::iter::from_fn(|| b.poll_output())
+        .find_map(|o| match o {
+            Output::Event(Event::JoinCompleted { joined, failed }) => Some((joined, failed)),
+            _ => None,
+        })
+        .unwrap()
+}
+
 /// Decodes the messages of a datagram as node `i`'s envelope would.
 fn messages_in(swim: &Swim, data: &[u8]) -> Vec<String> {
     let body = swim.envelope().open_packet(data).unwrap();
@@ -757,42 +806,15 @@ fn policy_filters_alive_members_and_vetoes_merges() {
     }
     let now = Instant::ZERO;
     let mut a = Swim::with_policy(Config::local("node-0", addr(0)), NoTwo, 1, now).unwrap();
-    let mut alive = Vec::new();
-    Message::Alive(swim_core::wire::Alive {
-        incarnation: 1,
-        node: "node-2",
-        addr: vec![127, 0, 0, 1].into(),
-        port: 7002,
-        meta: vec![].into(),
-        vsn: vec![1, 5, 2, 0, 0, 0].into(),
-    })
-    .encode(Transport::Packet, &mut alive);
-    a.handle_packet(now, addr(2), &alive);
+    a.handle_packet(
+        now,
+        addr(2),
+        &alive_packet("node-2", [127, 0, 0, 1], 7002, 1),
+    );
     assert!(a.member("node-2").is_none(), "filtered out");
 
     let mut b = Swim::with_policy(Config::local("node-1", addr(1)), Refuse, 2, now).unwrap();
-    b.join(now, &[addr(0)]);
-    let id = std::iter::from_fn(|| b.poll_output())
-        .find_map(|o| match o {
-            Output::Connect { id, data, .. } => {
-                a.handle_stream(now, StreamId(1), addr(1), &data);
-                Some(id)
-            }
-            _ => None,
-        })
-        .unwrap();
-    let reply = std::iter::from_fn(|| a.poll_output())
-        .find_map(|o| match o {
-            Output::StreamReply { data, .. } => data,
-            _ => None,
-        })
-        .unwrap();
-    b.handle_exchange(now, id, Ok(&reply));
-    let done = std::iter::from_fn(|| b.poll_output()).find_map(|o| match o {
-        Output::Event(Event::JoinCompleted { joined, failed }) => Some((joined, failed)),
-        _ => None,
-    });
-    let (joined, failed) = done.unwrap();
+    let (joined, failed) = join_directly(&mut a, &mut b, now);
     assert_eq!(joined, 0);
     assert_eq!(
         failed[0].1,
@@ -807,19 +829,7 @@ fn name_conflicts_are_reported_and_ignored_and_dead_names_can_be_reclaimed() {
     cfg.dead_node_reclaim_time = secs(10);
     let now = Instant::ZERO;
     let mut me = Swim::new(cfg, 1, now).unwrap();
-    let alive = |port: u16, inc: u32| {
-        let mut p = Vec::new();
-        Message::Alive(swim_core::wire::Alive {
-            incarnation: inc,
-            node: "x",
-            addr: vec![127, 0, 0, 1].into(),
-            port,
-            meta: vec![].into(),
-            vsn: vec![1, 5, 2, 0, 0, 0].into(),
-        })
-        .encode(Transport::Packet, &mut p);
-        p
-    };
+    let alive = |port, inc| alive_packet("x", [127, 0, 0, 1], port, inc);
     me.handle_packet(now, addr(5), &alive(8001, 1));
     // Another process claims "x" from another port: a conflict, ignored.
     me.handle_packet(now, addr(6), &alive(8002, 5));
@@ -828,13 +838,11 @@ fn name_conflicts_are_reported_and_ignored_and_dead_names_can_be_reclaimed() {
         .any(|o| matches!(o, Output::Event(Event::NameConflict { .. }))));
     // Once "x" has been dead longer than the reclaim time, the new address
     // may take the name, even at a lower incarnation.
-    let mut dead = Vec::new();
-    Message::Dead(Accusation {
+    let dead = packet(Message::Dead(Accusation {
         incarnation: 1,
         node: "x",
         from: "me",
-    })
-    .encode(Transport::Packet, &mut dead);
+    }));
     me.handle_packet(now, addr(5), &dead);
     assert_eq!(me.member("x").unwrap().state, MemberState::Dead);
     let later = now + secs(5);
@@ -856,19 +864,7 @@ fn cidr_allow_list_keeps_other_networks_out() {
     cfg.cidrs_allowed = vec![swim_core::Cidr::new([127, 0, 0, 0].into(), 8).unwrap()];
     let now = Instant::ZERO;
     let mut me = Swim::new(cfg, 1, now).unwrap();
-    let alive = |ip: [u8; 4], name: &str| {
-        let mut p = Vec::new();
-        Message::Alive(swim_core::wire::Alive {
-            incarnation: 1,
-            node: name,
-            addr: ip.to_vec().into(),
-            port: 7946,
-            meta: vec![].into(),
-            vsn: vec![1, 5, 2, 0, 0, 0].into(),
-        })
-        .encode(Transport::Packet, &mut p);
-        p
-    };
+    let alive = |ip, name| alive_packet(name, ip, 7946, 1);
     let outsider: SocketAddr = "10.1.2.3:7946".parse().unwrap();
     me.handle_packet(now, outsider, &alive([127, 0, 0, 2], "from-outside"));
     me.handle_packet(now, addr(1), &alive([10, 1, 2, 3], "points-outside"));
@@ -1007,29 +1003,12 @@ fn incompatible_protocol_versions_refuse_the_merge() {
     a_cfg.delegate_protocol = [2, 3, 2];
     let mut a = Swim::new(a_cfg, 1, now).unwrap();
     let mut b = Swim::new(Config::local("b", addr(1)), 2, now).unwrap();
-    b.join(now, &[addr(0)]);
-    let (id, data) = std::iter::from_fn(|| b.poll_output())
-        .find_map(|o| match o {
-            Output::Connect { id, data, .. } => Some((id, data)),
-            _ => None,
-        })
-        .unwrap();
-    a.handle_stream(now, StreamId(1), addr(1), &data);
-    let reply = std::iter::from_fn(|| a.poll_output())
-        .find_map(|o| match o {
-            Output::StreamReply { data, .. } => data,
-            _ => None,
-        })
-        .unwrap();
-    b.handle_exchange(now, id, Ok(&reply));
+    let (joined, failed) = join_directly(&mut a, &mut b, now);
+    assert_eq!(joined, 0);
     assert!(b.member("a").is_none());
     assert!(a.member("b").is_none(), "a refused b's state too");
-    let failed = std::iter::from_fn(|| b.poll_output()).find_map(|o| match o {
-        Output::Event(Event::JoinCompleted { failed, .. }) => Some(failed),
-        _ => None,
-    });
     assert_eq!(
-        failed.unwrap()[0].1,
+        failed[0].1,
         ExchangeError::Refused("incompatible protocol version")
     );
 }
