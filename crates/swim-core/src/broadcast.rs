@@ -6,7 +6,6 @@
 //! still fits the packet goes first (newest on ties). Messages are opaque encoded bytes here; the
 //! caller decides what they mean.
 
-use alloc::boxed::Box;
 use alloc::collections::BTreeMap;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
@@ -47,7 +46,7 @@ struct OrderKey {
 #[derive(Debug, Clone)]
 struct Entry {
     /// The invalidation key (a node name), if any.
-    key: Option<Box<str>>,
+    key: Option<Arc<str>>,
     /// The encoded message, shared with every packet it is copied into.
     message: Arc<[u8]>,
     /// Reported to the caller once the broadcast leaves the queue for any reason.
@@ -61,7 +60,7 @@ pub(crate) struct BroadcastQueue {
     /// All queued broadcasts in selection order.
     order: BTreeMap<OrderKey, Entry>,
     /// Where the broadcast for each invalidation key currently sits in `order`.
-    by_key: BTreeMap<Box<str>, OrderKey>,
+    by_key: hashbrown::HashMap<Arc<str>, OrderKey, foldhash::fast::FixedState>,
     /// Most broadcasts held at once; extra ones are pruned on push.
     max_len: usize,
     /// The last id handed out (Go's `idGen`); back to 0 whenever the queue is empty.
@@ -75,7 +74,7 @@ impl BroadcastQueue {
     pub(crate) fn new(max_len: usize) -> Self {
         BroadcastQueue {
             order: BTreeMap::new(),
-            by_key: BTreeMap::new(),
+            by_key: hashbrown::HashMap::with_hasher(foldhash::fast::FixedState::with_seed(7)),
             max_len,
             last_id: 0,
             bytes: 0,
@@ -89,7 +88,7 @@ impl BroadcastQueue {
     /// until it fits, like Go's `Prune`, their tokens pushed to `finished`.
     pub(crate) fn push(
         &mut self,
-        key: Option<&str>,
+        key: Option<&Arc<str>>,
         message: Arc<[u8]>,
         token: Option<Token>,
         finished: &mut Vec<Token>,
@@ -101,14 +100,14 @@ impl BroadcastQueue {
     /// tests can build tiers directly.
     fn insert(
         &mut self,
-        key: Option<&str>,
+        key: Option<&Arc<str>>,
         message: Arc<[u8]>,
         token: Option<Token>,
         transmits: usize,
         finished: &mut Vec<Token>,
     ) {
         if let Some(name) = key {
-            if let Some(old) = self.by_key.remove(name) {
+            if let Some(old) = self.by_key.remove(&**name) {
                 if let Some(entry) = self.order.remove(&old) {
                     self.release(old, entry, finished);
                 }
@@ -125,7 +124,7 @@ impl BroadcastQueue {
             len: Reverse(message.len()),
             id: Reverse(self.last_id),
         };
-        let key: Option<Box<str>> = key.map(Box::from);
+        let key: Option<Arc<str>> = key.cloned();
         if let Some(name) = &key {
             self.by_key.insert(name.clone(), position);
         }
@@ -275,10 +274,15 @@ impl BroadcastQueue {
         }
     }
 
-    /// Go restarts its id generator when the queue drains, so ids stay small at idle.
+    /// Go restarts its id generator when the queue drains, so ids stay small at idle. The key
+    /// index gives back memory once mostly empty: after a burst (a join of thousands) it would
+    /// otherwise keep its peak size for good.
     fn reset_ids_if_empty(&mut self) {
         if self.order.is_empty() {
             self.last_id = 0;
+        }
+        if self.by_key.capacity() > 64 && self.by_key.len() < self.by_key.capacity() / 4 {
+            self.by_key.shrink_to(self.by_key.len() * 2);
         }
     }
 }
@@ -286,6 +290,10 @@ impl BroadcastQueue {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn k(s: &str) -> Arc<str> {
+        Arc::from(s)
+    }
     use alloc::string::String;
     use alloc::vec;
     use proptest::prelude::*;
@@ -356,9 +364,9 @@ mod tests {
     fn keyed_push_replaces_and_requeues_newest() {
         let mut q = BroadcastQueue::new(100);
         let mut fin = Vec::new();
-        q.push(Some("test"), msg(""), Some(1), &mut fin);
-        q.push(Some("foo"), msg(""), Some(2), &mut fin);
-        q.push(Some("bar"), msg(""), Some(3), &mut fin);
+        q.push(Some(&k("test")), msg(""), Some(1), &mut fin);
+        q.push(Some(&k("foo")), msg(""), Some(2), &mut fin);
+        q.push(Some(&k("bar")), msg(""), Some(3), &mut fin);
         assert_eq!(q.len(), 3);
         // Equal tier and length: the maximum is the oldest.
         let keys: Vec<_> = q
@@ -367,9 +375,9 @@ mod tests {
             .rev()
             .map(|e| e.key.clone().unwrap())
             .collect();
-        assert_eq!(keys, [Box::from("test"), "foo".into(), "bar".into()]);
+        assert_eq!(keys, [k("test"), k("foo"), k("bar")]);
 
-        q.push(Some("test"), msg(""), Some(4), &mut fin);
+        q.push(Some(&k("test")), msg(""), Some(4), &mut fin);
         assert_eq!(q.len(), 3);
         assert_eq!(fin, [1], "the invalidated broadcast reports its token");
         let keys: Vec<_> = q
@@ -378,7 +386,7 @@ mod tests {
             .rev()
             .map(|e| e.key.clone().unwrap())
             .collect();
-        assert_eq!(keys, [Box::from("foo"), "bar".into(), "test".into()]);
+        assert_eq!(keys, [k("foo"), k("bar"), k("test")]);
         assert_consistent(&q);
     }
 
@@ -388,15 +396,15 @@ mod tests {
         let mut fin = Vec::new();
         q.push(None, msg("a"), Some(1), &mut fin);
         q.push(None, msg("a"), Some(2), &mut fin);
-        q.push(Some("a"), msg("b"), Some(3), &mut fin);
+        q.push(Some(&k("a")), msg("b"), Some(3), &mut fin);
         q.push(None, msg("c"), Some(4), &mut fin);
         assert_eq!(q.len(), 4);
         assert!(fin.is_empty());
-        q.push(Some("a"), msg("d"), None, &mut fin);
+        q.push(Some(&k("a")), msg("d"), None, &mut fin);
         assert_eq!(q.len(), 4);
         assert_eq!(fin, [3]);
         // A replacement without a token reports nothing when it goes.
-        q.push(Some("a"), msg("e"), Some(5), &mut fin);
+        q.push(Some(&k("a")), msg("e"), Some(5), &mut fin);
         assert_eq!(fin, [3]);
         assert_consistent(&q);
     }
@@ -412,7 +420,7 @@ mod tests {
             ("bar", "3. this is a test."),
             ("baz", "4. this is a test."),
         ] {
-            q.push(Some(key), msg(text), None, &mut fin);
+            q.push(Some(&k(key)), msg(text), None, &mut fin);
         }
         let limit = retransmit_limit(3, 10);
         let mut out = Vec::new();
@@ -440,7 +448,7 @@ mod tests {
         .into_iter()
         .enumerate()
         {
-            q.push(Some(key), msg(text), Some(i as Token + 1), &mut fin);
+            q.push(Some(&k(key)), msg(text), Some(i as Token + 1), &mut fin);
         }
         assert_eq!(q.last_id, 4);
 
@@ -491,10 +499,20 @@ mod tests {
         // Go's TestTransmitLimited_Prune: keep 2 of 4.
         let mut q = BroadcastQueue::new(2);
         let mut fin = Vec::new();
-        q.push(Some("test"), msg("1. this is a test."), Some(1), &mut fin);
-        q.push(Some("foo"), msg("2. this is a test."), Some(2), &mut fin);
-        q.push(Some("bar"), msg("3. this is a test."), None, &mut fin);
-        q.push(Some("baz"), msg("4. this is a test."), None, &mut fin);
+        q.push(
+            Some(&k("test")),
+            msg("1. this is a test."),
+            Some(1),
+            &mut fin,
+        );
+        q.push(
+            Some(&k("foo")),
+            msg("2. this is a test."),
+            Some(2),
+            &mut fin,
+        );
+        q.push(Some(&k("bar")), msg("3. this is a test."), None, &mut fin);
+        q.push(Some(&k("baz")), msg("4. this is a test."), None, &mut fin);
         assert_eq!(q.len(), 2);
         assert_eq!(fin, [1, 2]);
         let view: Vec<_> = view_desc(&q).into_iter().map(|(_, t)| t).collect();
@@ -518,7 +536,7 @@ mod tests {
         // A zero-capacity queue drops what it is given.
         let mut q = BroadcastQueue::new(0);
         let mut fin = Vec::new();
-        q.push(Some("a"), msg("a"), Some(9), &mut fin);
+        q.push(Some(&k("a")), msg("a"), Some(9), &mut fin);
         assert!(q.is_empty());
         assert_eq!(fin, [9]);
         assert_eq!(q.last_id, 0);
@@ -537,7 +555,7 @@ mod tests {
             ("node3", 4),
             ("node4", 7),
         ] {
-            q.insert(Some(name), msg(name), None, transmits, &mut fin);
+            q.insert(Some(&k(name)), msg(name), None, transmits, &mut fin);
         }
         let tiers: Vec<_> = view_desc(&q).into_iter().map(|(t, _)| t).collect();
         assert_eq!(tiers, [10, 7, 4, 3, 0]);
@@ -548,10 +566,10 @@ mod tests {
     fn fill_prefers_largest_fitting_then_newest() {
         let mut q = BroadcastQueue::new(100);
         let mut fin = Vec::new();
-        q.push(Some("a"), msg("aaaaaaaaaa"), None, &mut fin); // 10
-        q.push(Some("b"), msg("bbbbb"), None, &mut fin); // 5
-        q.push(Some("c"), msg("ccccc"), None, &mut fin); // 5, newer than b
-        q.push(Some("d"), msg("ddd"), None, &mut fin); // 3
+        q.push(Some(&k("a")), msg("aaaaaaaaaa"), None, &mut fin); // 10
+        q.push(Some(&k("b")), msg("bbbbb"), None, &mut fin); // 5
+        q.push(Some(&k("c")), msg("ccccc"), None, &mut fin); // 5, newer than b
+        q.push(Some(&k("d")), msg("ddd"), None, &mut fin); // 3
         let mut out = Vec::new();
         // Room for 12 bytes, overhead 1: a (11) does not leave room for anything else.
         assert_eq!(q.fill(1, 12, 10, usize::MAX, &mut out, &mut fin), 11);
@@ -592,7 +610,7 @@ mod tests {
     fn fill_never_takes_a_message_twice() {
         let mut q = BroadcastQueue::new(100);
         let mut fin = Vec::new();
-        q.push(Some("only"), msg("x"), Some(7), &mut fin);
+        q.push(Some(&k("only")), msg("x"), Some(7), &mut fin);
         let mut out = Vec::new();
         assert_eq!(q.fill(0, 1000, 10, usize::MAX, &mut out, &mut fin), 1);
         assert_eq!(out.len(), 1);
@@ -623,7 +641,7 @@ mod tests {
     fn zero_transmit_limit_sends_once() {
         let mut q = BroadcastQueue::new(100);
         let mut fin = Vec::new();
-        q.push(Some("a"), msg("a"), Some(1), &mut fin);
+        q.push(Some(&k("a")), msg("a"), Some(1), &mut fin);
         q.push(None, msg("b"), Some(2), &mut fin);
         let mut out = Vec::new();
         assert_eq!(q.fill(0, 100, 0, usize::MAX, &mut out, &mut fin), 2);
@@ -638,7 +656,7 @@ mod tests {
     fn tokens_reported_on_transmit_limit() {
         let mut q = BroadcastQueue::new(100);
         let mut fin = Vec::new();
-        q.push(Some("leave"), msg("dead"), Some(42), &mut fin);
+        q.push(Some(&k("leave")), msg("dead"), Some(42), &mut fin);
         let mut out = Vec::new();
         for _ in 0..3 {
             q.fill(0, 100, 4, usize::MAX, &mut out, &mut fin);
@@ -657,7 +675,7 @@ mod tests {
     fn clear_reports_every_token() {
         let mut q = BroadcastQueue::new(100);
         let mut fin = Vec::new();
-        q.push(Some("a"), msg("aa"), Some(1), &mut fin);
+        q.push(Some(&k("a")), msg("aa"), Some(1), &mut fin);
         q.push(None, msg("b"), None, &mut fin);
         q.push(None, msg("ccc"), Some(3), &mut fin);
         q.clear(&mut fin);
@@ -667,7 +685,7 @@ mod tests {
         assert_eq!(q.bytes(), 0);
         assert_eq!(q.last_id, 0);
         assert_consistent(&q);
-        q.push(Some("a"), msg("a"), None, &mut fin);
+        q.push(Some(&k("a")), msg("a"), None, &mut fin);
         assert_eq!(q.len(), 1);
         assert_eq!(q.last_id, 1);
     }
@@ -677,9 +695,9 @@ mod tests {
         let mut q = BroadcastQueue::new(3);
         let mut fin = Vec::new();
         assert_eq!(q.bytes(), 0);
-        q.push(Some("a"), msg("12345"), None, &mut fin);
+        q.push(Some(&k("a")), msg("12345"), None, &mut fin);
         assert_eq!(q.bytes(), 5);
-        q.push(Some("a"), msg("12"), None, &mut fin);
+        q.push(Some(&k("a")), msg("12"), None, &mut fin);
         assert_eq!(q.bytes(), 2, "invalidation subtracts the old message");
         q.push(None, msg("123"), None, &mut fin);
         q.push(None, msg("1234"), None, &mut fin);
@@ -847,8 +865,8 @@ mod tests {
                         sends.push(0);
                         let token = token.then_some(index as Token);
                         tokens_given += usize::from(token.is_some());
-                        let name = key.map(|k| alloc::format!("node-{k}"));
-                        q.push(name.as_deref(), message, token, &mut fin);
+                        let name = key.map(|k| Arc::<str>::from(alloc::format!("node-{k}")));
+                        q.push(name.as_ref(), message, token, &mut fin);
                         let item = ModelItem { transmits: 0, len, id: 0, key, token, index };
                         model.push(item, max_len, &mut model_fin);
                     }

@@ -9,7 +9,9 @@ use alloc::vec::Vec;
 use core::net::SocketAddr;
 use core::time::Duration;
 
-use hashbrown::HashMap;
+use core::hash::BuildHasher;
+
+use hashbrown::HashTable;
 
 use crate::config::Config;
 use crate::event::{Event, Member, MemberChange, MemberState, Policy, WireIp};
@@ -17,9 +19,11 @@ use crate::rng::Rng;
 use crate::suspicion::{suspicion_params, Suspicion};
 use crate::time::Instant;
 
-/// Name lookups use a fixed-seed hasher: deterministic, and no iteration
-/// order is ever observed anyway.
-pub(crate) type NameMap<V> = HashMap<Arc<str>, V, foldhash::fast::FixedState>;
+/// Name lookups hash with a fixed seed: deterministic (no iteration order
+/// is ever observed anyway).
+fn name_hasher() -> foldhash::fast::FixedState {
+    foldhash::fast::FixedState::with_seed(0x5157_494d)
+}
 
 /// One member's record (kept compact: the simulator holds 10,000 nodes ×
 /// 10,000 records).
@@ -124,7 +128,9 @@ pub(crate) struct Ctx<'a> {
 #[derive(Debug, Clone)]
 pub(crate) struct Members {
     nodes: Vec<Record>,
-    index: NameMap<u32>,
+    /// Positions in `nodes`, found by hashing the name (4 bytes a slot:
+    /// the name itself lives in the record).
+    index: HashTable<u32>,
     local: Arc<str>,
     /// The local incarnation counter (Go's `m.incarnation`).
     local_incarnation: u32,
@@ -138,7 +144,7 @@ impl Members {
     pub(crate) fn new(local: Arc<str>, max_members: usize, record_changes: bool) -> Self {
         Members {
             nodes: Vec::new(),
-            index: NameMap::with_hasher(foldhash::fast::FixedState::with_seed(0x5157_494d)),
+            index: HashTable::new(),
             local,
             local_incarnation: 0,
             max_members,
@@ -165,7 +171,7 @@ impl Members {
     }
 
     pub(crate) fn get(&self, name: &str) -> Option<&Record> {
-        self.index.get(name).map(|&i| &self.nodes[i as usize])
+        self.index_of(name).map(|i| &self.nodes[i])
     }
 
     pub(crate) fn records(&self) -> &[Record] {
@@ -195,7 +201,10 @@ impl Members {
     }
 
     fn index_of(&self, name: &str) -> Option<usize> {
-        self.index.get(name).map(|&i| i as usize)
+        let hash = name_hasher().hash_one(name);
+        self.index
+            .find(hash, |&i| *self.nodes[i as usize].name == *name)
+            .map(|&i| i as usize)
     }
 
     /// The next local incarnation (Go's `nextIncarnation`).
@@ -226,6 +235,14 @@ impl Members {
         if !a.vsn.is_empty() && a.vsn.len() < 6 {
             ctx.effects.push(Effect::Rejected("alive_short_vsn"));
             return;
+        }
+        // The common case in steady gossip: a claim we already have. A5
+        // would ignore it below; deciding now spares the allocations (and
+        // the policy, which could only have ignored it too).
+        if let Some(r) = self.get(a.node) {
+            if !is_local && r.addr == ip && r.port == a.port && a.incarnation <= r.incarnation {
+                return;
+            }
         }
         let candidate = Member {
             name: Arc::from(a.node),
@@ -354,14 +371,25 @@ impl Members {
     fn insert(&mut self, record: Record, rng: &mut Rng) -> usize {
         let n = self.nodes.len();
         let offset = if n == 0 { 0 } else { rng.below(n) };
-        self.index.insert(record.name.clone(), n as u32);
-        self.nodes.push(record);
-        if offset != n {
-            self.nodes.swap(offset, n);
-            self.index
-                .insert(self.nodes[offset].name.clone(), offset as u32);
-            self.index.insert(self.nodes[n].name.clone(), n as u32);
+        if n == self.nodes.capacity() {
+            // Grow by a quarter, not double: the table is most of a node's
+            // memory, and amortized pushes stay O(1).
+            self.nodes.reserve_exact((n / 4).max(16));
         }
+        if offset != n {
+            // The member now at `offset` moves to the end.
+            let moved = name_hasher().hash_one(&*self.nodes[offset].name);
+            if let Some(i) = self.index.find_mut(moved, |&i| i as usize == offset) {
+                *i = n as u32;
+            }
+        }
+        let hash = name_hasher().hash_one(&*record.name);
+        self.nodes.push(record);
+        self.nodes.swap(offset, n);
+        let nodes = &self.nodes;
+        self.index.insert_unique(hash, offset as u32, |&i| {
+            name_hasher().hash_one(&*nodes[i as usize].name)
+        });
         offset
     }
 
@@ -661,8 +689,12 @@ impl Members {
         });
         rng.shuffle(&mut self.nodes);
         self.index.clear();
-        for (i, r) in self.nodes.iter().enumerate() {
-            self.index.insert(r.name.clone(), i as u32);
+        let nodes = &self.nodes;
+        for (i, r) in nodes.iter().enumerate() {
+            let hash = name_hasher().hash_one(&*r.name);
+            self.index.insert_unique(hash, i as u32, |&j| {
+                name_hasher().hash_one(&*nodes[j as usize].name)
+            });
         }
     }
 
@@ -716,4 +748,19 @@ fn socket(ip: WireIp, port: u16) -> SocketAddr {
             .unwrap_or(core::net::IpAddr::V4(core::net::Ipv4Addr::UNSPECIFIED)),
         port,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_stay_compact() {
+        // The simulator holds 10,000 × 10,000 of these.
+        assert!(
+            core::mem::size_of::<Record>() <= 80,
+            "{}",
+            core::mem::size_of::<Record>()
+        );
+    }
 }

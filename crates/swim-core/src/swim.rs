@@ -632,7 +632,7 @@ impl<P: Policy> Swim<P> {
         }
     }
 
-    fn queue_broadcast(&mut self, key: &str, message: Vec<u8>, token: Option<Token>) {
+    fn queue_broadcast(&mut self, key: &Arc<str>, message: Vec<u8>, token: Option<Token>) {
         self.broadcasts
             .push(Some(key), Arc::from(message), token, &mut self.finished);
         self.check_finished();

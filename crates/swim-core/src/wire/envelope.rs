@@ -212,7 +212,7 @@ impl Envelope {
         nonce: impl FnOnce() -> [u8; 12],
         out: &mut Vec<u8>,
     ) {
-        let compressed = self.compression.then(|| {
+        let compressed = (self.compression && compression_may_shrink(message.len())).then(|| {
             let mut c = Vec::with_capacity(message.len());
             encode_compress(message, &mut c);
             c
@@ -387,5 +387,51 @@ impl Envelope {
                 consumed: len,
             }),
         }
+    }
+}
+
+/// Whether compressing `n` bytes could give fewer than `n`. Greedy LZW's
+/// k-th code stands for at most k bytes, so k codes cover at most k(k+1)/2
+/// bytes; every code, the leading Clear and the final EOF take at least 9
+/// bits; the compress message adds 13 bytes around a short LZW stream. When
+/// even that best case is not smaller, Go would discard the result, so
+/// skipping the attempt sends the same bytes, sooner (a bare ack is ~20 bytes).
+fn compression_may_shrink(n: usize) -> bool {
+    const FRAMING: usize = 13; // 09 82 a4"Algo" 00 a3"Buf" and a fixstr header
+    let mut k = 0;
+    while k * (k + 1) / 2 < n {
+        k += 1;
+        if k > 32 {
+            return true; // long enough that only trying tells
+        }
+    }
+    FRAMING + (9 * (k + 2)).div_ceil(8) < n
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn skipping_compression_never_skips_a_win() {
+        // All-equal bytes are LZW's best case: the bound must hold for them.
+        let mut skipped = 0;
+        for n in 1..600 {
+            if !compression_may_shrink(n) {
+                skipped += 1;
+                for byte in [0u8, 0x5a] {
+                    let mut c = Vec::new();
+                    encode_compress(&alloc::vec![byte; n], &mut c);
+                    assert!(
+                        c.len() >= n,
+                        "{n} bytes of {byte:#x} compress to {}",
+                        c.len()
+                    );
+                }
+            }
+        }
+        assert!(skipped >= 20, "small messages are skipped ({skipped})");
+        assert!(!compression_may_shrink(18), "an ack is never compressed");
+        assert!(compression_may_shrink(600));
     }
 }
