@@ -4,11 +4,13 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use swim_core::wire::{for_each_message, Envelope, Keyring, Message, SecretKey, Transport};
+use swim_core::wire::{for_each_message, Envelope, Keyring, Limits, Message, SecretKey, Transport};
 
 fuzz_target!(|data: &[u8]| {
     let Some((&config, datagram)) = data.split_first() else { return };
-    let mut envelope = Envelope::new();
+    // A small decompression cap keeps executions fast; the cap is what is tested.
+    let limits = Limits { max_decompressed: 1 << 20, ..Limits::default() };
+    let mut envelope = Envelope::new().with_limits(limits);
     if config & 1 != 0 {
         envelope = envelope.with_label(b"prod").unwrap();
     }

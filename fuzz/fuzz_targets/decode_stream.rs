@@ -18,7 +18,13 @@ fuzz_target!(|data: &[u8]| {
     if config & 4 != 0 {
         envelope = envelope.with_keyring(Keyring::new(SecretKey::new(&[0x22; 32]).unwrap()));
     }
-    let limits = Limits { max_stream_message: 1 << 20, ..Limits::default() };
+    // Small caps keep executions fast; the limits themselves are what is tested.
+    let limits = Limits {
+        max_stream_message: 1 << 20,
+        max_decompressed: 1 << 20,
+        ..Limits::default()
+    };
+    envelope = envelope.with_limits(limits.clone());
 
     let whole = StreamFramer::new(role, limits.clone()).frame(stream);
 

@@ -209,7 +209,10 @@ impl Members {
 
     /// The next local incarnation (Go's `nextIncarnation`).
     pub(crate) fn next_incarnation(&mut self) -> u32 {
-        self.local_incarnation = self.local_incarnation.wrapping_add(1);
+        // Saturates: wrapping to 0 would make every later announcement of
+        // ours look stale (Go wraps; an accusation at u32::MAX is a hostile
+        // or broken peer either way).
+        self.local_incarnation = self.local_incarnation.saturating_add(1);
         self.local_incarnation
     }
 

@@ -84,6 +84,9 @@ pub enum CommandError {
     Key(WireError),
     /// The node has left; it sends nothing more.
     Left,
+    /// Our incarnation is at its maximum (a peer accused us at `u32::MAX`),
+    /// so no newer announcement of ours can exist.
+    IncarnationExhausted,
 }
 
 impl core::fmt::Display for CommandError {
@@ -96,6 +99,9 @@ impl core::fmt::Display for CommandError {
             CommandError::BadPayload(why) => write!(f, "bad payload: {why}"),
             CommandError::Key(e) => write!(f, "key operation failed: {e}"),
             CommandError::Left => f.write_str("the node has left the cluster"),
+            CommandError::IncarnationExhausted => {
+                f.write_str("the local incarnation is exhausted; restart under a new name")
+            }
         }
     }
 }
@@ -1589,6 +1595,13 @@ impl<P: Policy> Swim<P> {
         }
         if self.leave != Leave::Staying {
             return Err(CommandError::Left);
+        }
+        if self
+            .members
+            .local()
+            .is_some_and(|r| r.incarnation == u32::MAX)
+        {
+            return Err(CommandError::IncarnationExhausted);
         }
         self.local_meta = Arc::from(meta);
         let (addr, vsn) = (self.config.advertise, self.config.vsn());

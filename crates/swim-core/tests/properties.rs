@@ -2,9 +2,19 @@
 //! of input for one observer node: alive, suspect, dead and leave packets,
 //! push/pull merges (join replies and incoming exchanges), time, commands
 //! and restarts, over a small universe of names, incarnations, addresses,
-//! metadata and version bytes. After every input the observer's table, its
-//! queues and the events it emitted are checked against the rules; a second
-//! property feeds the same input to two nodes and compares their outputs.
+//! metadata and version bytes, with small table and queue bounds and
+//! reclaim times in some cases.
+//!
+//! After every input (each timer step included) the observer's table, its
+//! queues and the events it emitted are checked: incarnations never go
+//! back, dead and left members come back only with a newer incarnation or
+//! by a legitimate reclaim, members vanish only by reaping after
+//! `gossip_to_the_dead_time`, the local node never believes itself Suspect
+//! or Dead and refutes every accusation, metadata is fixed per incarnation,
+//! bounds hold, events match the table (and every change is told), and each
+//! member a claim named is exactly what a model of §10.1–10.5 predicts. A
+//! second property feeds the same input to two nodes and compares their
+//! outputs; a third checks the generator reaches the situations that matter.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -1332,4 +1342,34 @@ fn generator_reaches() {
             "never {want}: {seen:#?}"
         );
     }
+}
+
+/// Once an accusation at `u32::MAX` has pushed the local incarnation to its
+/// last value, no newer announcement can exist: `update_meta` says so
+/// instead of silently announcing nothing (the counter once wrapped to 0,
+/// which rule A6 then dropped as stale).
+#[test]
+fn update_meta_after_the_last_incarnation() {
+    let now = Instant::ZERO;
+    let mut swim = Swim::new(Config::local("me", addr(MY_ADDR)), 1, now).unwrap();
+    let mut encoded = Vec::new();
+    Message::Suspect(Accusation {
+        incarnation: u32::MAX,
+        node: "me",
+        from: "a",
+    })
+    .encode(Transport::Packet, &mut encoded);
+    let mut data = Vec::new();
+    swim.envelope()
+        .seal_packet(&encoded, false, || [0; 12], &mut data);
+    swim.handle_packet(now, addr(0), &data);
+    assert_eq!(swim.local_member().incarnation, u32::MAX);
+
+    let r = swim.update_meta(now, b"new");
+    assert_eq!(r, Err(swim_core::CommandError::IncarnationExhausted));
+    assert_eq!(
+        swim.local_member().incarnation,
+        u32::MAX,
+        "never wraps to 0"
+    );
 }
