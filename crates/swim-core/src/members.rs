@@ -161,9 +161,10 @@ impl Members {
         }
     }
 
-    /// The changes recorded since the last call.
-    pub(crate) fn drain_changes(&mut self) -> alloc::vec::Drain<'_, MemberChange> {
-        self.changes.drain(..)
+    /// The changes recorded since the last call (the buffer goes with them,
+    /// so a burst does not pin its peak size).
+    pub(crate) fn take_changes(&mut self) -> Vec<MemberChange> {
+        core::mem::take(&mut self.changes)
     }
 
     pub(crate) fn len(&self) -> usize {

@@ -112,6 +112,10 @@ impl std::error::Error for CommandError {}
 /// Token of our own departure broadcast.
 const LEAVE_TOKEN: Token = 1;
 
+/// Capacity kept by scratch buffers between calls; a burst beyond it is
+/// given back afterwards.
+const SCRATCH_KEEP: usize = 256;
+
 /// Most ack handlers waiting at once. Each indirect-ping request a peer
 /// sends holds one for the probe timeout, so this bounds what a flood of
 /// requests can make us hold (a healthy node has a handful).
@@ -461,8 +465,8 @@ impl<P: Policy> Swim<P> {
 
     /// Every change to the member table since the last call, when
     /// [`Config::record_member_changes`] is on (empty otherwise).
-    pub fn drain_member_changes(&mut self) -> impl Iterator<Item = MemberChange> + '_ {
-        self.members.drain_changes()
+    pub fn drain_member_changes(&mut self) -> impl Iterator<Item = MemberChange> {
+        self.members.take_changes().into_iter()
     }
 
     /// Counters since creation.
@@ -485,7 +489,12 @@ impl<P: Policy> Swim<P> {
 
     /// The next thing to do, if any.
     pub fn poll_output(&mut self) -> Option<Output> {
-        self.outputs.pop_front()
+        let out = self.outputs.pop_front();
+        if out.is_none() && self.outputs.capacity() > SCRATCH_KEEP {
+            // A burst (a big merge) must not pin its peak size.
+            self.outputs.shrink_to(SCRATCH_KEEP);
+        }
+        out
     }
 
     /// When to call [`handle_timeout`](Self::handle_timeout) next.
@@ -574,6 +583,7 @@ impl<P: Policy> Swim<P> {
         for e in effects.drain(..) {
             self.apply(now, e);
         }
+        effects.shrink_to(SCRATCH_KEEP);
         self.effects = effects;
         r
     }
