@@ -1,0 +1,1487 @@
+//! The discrete-event loop: a virtual clock, one event queue ordered by
+//! (time, sequence), and the nodes, network and faults it drives.
+
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap};
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use swim_core::wire::{
+    encode_compound, Alive, Frame, Message, StreamFramer, StreamRole, Transport, COMPOUND_OVERHEAD,
+    COMPOUND_PART_OVERHEAD,
+};
+use swim_core::{Event, ExchangeError, ExchangeId, Instant, Output, StreamId, Swim};
+
+use crate::network::{Fate, Network, Partition};
+use crate::report::{mean, quantile, DisseminationReport, Report, Series};
+use crate::rng::{derive, hash_bytes, SimRng, StableHasher};
+use crate::scenario::{addr_index, node_addr, node_name, Fault, Scenario, Start};
+use crate::tracker::Tracker;
+
+/// Where the warm start's datagrams come from (TEST-NET-1, never a node).
+const ORACLE: SocketAddr = SocketAddr::V4(std::net::SocketAddrV4::new(
+    std::net::Ipv4Addr::new(192, 0, 2, 1),
+    7946,
+));
+
+const NONE: u64 = u64::MAX;
+
+/// What a node can be handed; queued while it stalls.
+#[derive(Debug)]
+enum Input {
+    Packet {
+        from: u32,
+        data: Vec<u8>,
+        hash: u64,
+    },
+    Stream {
+        from: u32,
+        from_life: u32,
+        exchange: ExchangeId,
+        data: Vec<u8>,
+        expect_reply: bool,
+    },
+    Result {
+        life: u32,
+        exchange: ExchangeId,
+        result: Result<Vec<u8>, ExchangeError>,
+    },
+    /// The warm start: every node's alive message, as shared datagrams.
+    Warm {
+        life: u32,
+    },
+}
+
+#[derive(Debug)]
+enum Ev {
+    Timer(u32),
+    Deliver(u32, Input),
+    /// An input to a slow node, after its processing delay.
+    Late(u32, Input),
+    Start(u32),
+    Fault(usize),
+    Restart(u32, u32),
+    StallStart {
+        node: u32,
+        life: u32,
+        duration: u64,
+        every: Option<u64>,
+    },
+    StallEnd(u32, u32),
+    Shutdown(u32, u32),
+    JoinRetry(u32, u32),
+    Disseminate,
+    Sample,
+    ConvergenceCheck,
+}
+
+struct Entry {
+    at: u64,
+    seq: u64,
+    ev: Ev,
+}
+
+impl PartialEq for Entry {
+    fn eq(&self, o: &Self) -> bool {
+        (self.at, self.seq) == (o.at, o.seq)
+    }
+}
+impl Eq for Entry {}
+impl PartialOrd for Entry {
+    fn partial_cmp(&self, o: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl Ord for Entry {
+    fn cmp(&self, o: &Self) -> std::cmp::Ordering {
+        (self.at, self.seq).cmp(&(o.at, o.seq))
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Status {
+    /// Not started yet (bootstrap) or crashed, or shut down after leaving.
+    Down,
+    Up,
+    Stalled,
+}
+
+struct Node {
+    swim: Option<Box<Swim>>,
+    status: Status,
+    life: u32,
+    timer_at: u64,
+    backlog: Vec<Input>,
+    /// Nanoseconds the current stall ends at.
+    stall_end: u64,
+    /// Slow until (ns), and by how much each input is late.
+    slow: (u64, u64),
+    join_attempts: u32,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct PendingStream {
+    initiator: u32,
+    life: u32,
+    exchange: ExchangeId,
+    expect_reply: bool,
+}
+
+/// Message and traffic counters.
+#[derive(Debug, Clone, Default)]
+struct Counters {
+    packets: u64,
+    udp_bytes: u64,
+    tcp_bytes: u64,
+    exchanges: u64,
+    dropped: u64,
+    /// Messages received by type byte, from the nodes' own stats (nodes
+    /// that stopped are added when they stop).
+    messages: [u64; 14],
+    udp_bytes_at_sample: u64,
+    peak_entries: usize,
+    peak_stream: usize,
+}
+
+/// A callback that sees every event a node emits: `(time, node, event)`.
+pub type EventHook = Box<dyn FnMut(Duration, usize, &Event)>;
+
+/// A running simulation. [`run`](Self::run) does everything; the finer
+/// methods let a test drive nodes itself between steps.
+pub struct Simulation {
+    sc: Scenario,
+    now: u64,
+    end: u64,
+    seq: u64,
+    queue: BinaryHeap<Reverse<Entry>>,
+    nodes: Vec<Node>,
+    net: Network,
+    rng: SimRng,
+    tracker: Tracker,
+    trace: StableHasher,
+    streams: BTreeMap<u64, PendingStream>,
+    next_stream: u64,
+    outbuf: Vec<Output>,
+    counters: Counters,
+    series: Series,
+    queue_samples: Vec<f64>,
+    faults_applied: Vec<(f64, String, Vec<String>)>,
+    seeds: Vec<usize>,
+    /// The warm start's datagrams (every node alive at incarnation 1).
+    warm: Vec<Vec<u8>>,
+    events: u64,
+    wall: std::time::Instant,
+    stopped: bool,
+    hook: Option<EventHook>,
+    check_frames: bool,
+    progress: Option<(u64, u64)>,
+    last_progress: (f64, u64),
+}
+
+fn ns(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
+fn secs(ns: u64) -> f64 {
+    ns as f64 / 1e9
+}
+
+impl std::fmt::Debug for Simulation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Simulation")
+            .field("now", &self.now)
+            .field("nodes", &self.nodes.len())
+            .field("queued", &self.queue.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Simulation {
+    /// Sets up a run (no simulated time passes yet).
+    pub fn new(scenario: Scenario) -> Simulation {
+        let n = scenario.nodes;
+        let seed = scenario.seed;
+        let mut tracker = Tracker::new(
+            n,
+            seed,
+            scenario.check_invariants,
+            scenario.max_violations_listed,
+        );
+        let c0 = scenario.node_config(0);
+        let scale = libm::log10(n.max(1) as f64).max(1.0);
+        let susp_max = c0
+            .probe_interval
+            .mul_f64(c0.suspicion_mult as f64 * scale * c0.suspicion_max_timeout_mult as f64);
+        tracker.blame_window = ns(susp_max + 2 * c0.probe_interval * c0.awareness_max_multiplier);
+        let mut sim = Simulation {
+            end: ns(scenario.duration),
+            net: Network::new(scenario.network.clone(), seed),
+            rng: SimRng::new(derive(seed, 4, 0)),
+            now: 0,
+            seq: 0,
+            queue: BinaryHeap::new(),
+            nodes: (0..n)
+                .map(|_| Node {
+                    swim: None,
+                    status: Status::Down,
+                    life: 0,
+                    timer_at: NONE,
+                    backlog: Vec::new(),
+                    stall_end: 0,
+                    slow: (0, 0),
+                    join_attempts: 0,
+                })
+                .collect(),
+            tracker,
+            trace: StableHasher::default(),
+            streams: BTreeMap::new(),
+            next_stream: 0,
+            outbuf: Vec::new(),
+            counters: Counters::default(),
+            series: Series::default(),
+            queue_samples: Vec::new(),
+            faults_applied: Vec::new(),
+            seeds: Vec::new(),
+            warm: Vec::new(),
+            events: 0,
+            wall: std::time::Instant::now(),
+            stopped: false,
+            hook: None,
+            check_frames: true,
+            progress: None,
+            last_progress: (0.0, 0),
+            sc: scenario,
+        };
+        sim.schedule_start();
+        sim
+    }
+
+    /// Calls `hook` with every event any node emits.
+    pub fn with_event_hook(
+        mut self,
+        hook: impl FnMut(Duration, usize, &Event) + 'static,
+    ) -> Simulation {
+        self.hook = Some(Box::new(hook));
+        self
+    }
+
+    /// Prints a line on stderr every `every` of simulated time: wall time,
+    /// events, and the speed since the previous line.
+    pub fn with_progress(mut self, every: Duration) -> Simulation {
+        self.progress = Some((ns(every).max(1), ns(every).max(1)));
+        self
+    }
+
+    /// Skips measuring every stream with a [`StreamFramer`] (on by default:
+    /// a real adapter frames what it reads, and the check proves every
+    /// stream is exactly one message).
+    pub fn without_frame_checks(mut self) -> Simulation {
+        self.check_frames = false;
+        self
+    }
+
+    /// The scenario.
+    pub fn scenario(&self) -> &Scenario {
+        &self.sc
+    }
+
+    /// Current simulated time.
+    pub fn now(&self) -> Duration {
+        Duration::from_nanos(self.now)
+    }
+
+    /// Node `i`'s state machine, if its process runs.
+    pub fn node(&self, i: usize) -> Option<&Swim> {
+        self.nodes.get(i)?.swim.as_deref()
+    }
+
+    /// Runs `f` on node `i`'s state machine now (a command: broadcast,
+    /// update_meta, ping…), then carries out its outputs. `None` if the
+    /// node is down.
+    pub fn command<R>(&mut self, i: usize, f: impl FnOnce(&mut Swim, Instant) -> R) -> Option<R> {
+        let now = Instant::from_nanos(self.now);
+        let r = f(self.nodes.get_mut(i)?.swim.as_deref_mut()?, now);
+        self.process(i);
+        Some(r)
+    }
+
+    /// Whether every live node sees every live node alive now.
+    pub fn converged(&self) -> bool {
+        self.tracker.converged()
+    }
+
+    /// Invariant violations so far.
+    pub fn violations(&self) -> &[crate::Violation] {
+        &self.tracker.violations
+    }
+
+    fn push(&mut self, at: u64, ev: Ev) {
+        self.seq += 1;
+        self.queue.push(Reverse(Entry {
+            at: at.max(self.now),
+            seq: self.seq,
+            ev,
+        }));
+    }
+
+    // ============================================================ setup
+
+    fn schedule_start(&mut self) {
+        let n = self.sc.nodes;
+        match self.sc.start.clone() {
+            Start::Warm => {
+                self.warm = self.warm_datagrams();
+                for i in 0..n {
+                    self.push(0, Ev::Start(i as u32));
+                }
+            }
+            Start::Bootstrap { seeds, window } => {
+                let k = seeds.clamp(1, n.max(1));
+                self.seeds = (0..k.min(n)).collect();
+                for i in 0..n {
+                    let at = if i < k {
+                        0
+                    } else {
+                        self.rng.below(ns(window).max(1))
+                    };
+                    self.push(at, Ev::Start(i as u32));
+                }
+            }
+        }
+        if self.seeds.is_empty() {
+            self.seeds = (0..n.min(3)).collect();
+        }
+        for (idx, f) in self.sc.faults.clone().iter().enumerate() {
+            self.push(ns(f.at()), Ev::Fault(idx));
+        }
+        if let Some(at) = self.sc.disseminate_at {
+            self.push(ns(at), Ev::Disseminate);
+        }
+        self.push(0, Ev::Sample);
+        if let Some(d) = self.sc.convergence_deadline() {
+            self.push(ns(d), Ev::ConvergenceCheck);
+        }
+    }
+
+    /// The warm start's datagrams: an alive message for every node at
+    /// incarnation 1, packed into compounds that fit a LAN packet, encoded
+    /// once and handed to every node.
+    fn warm_datagrams(&self) -> Vec<Vec<u8>> {
+        let n = self.sc.nodes;
+        let c = self.sc.node_config(0);
+        let budget = c.udp_buffer_size.saturating_sub(COMPOUND_OVERHEAD);
+        let mut out = Vec::new();
+        let mut parts: Vec<Vec<u8>> = Vec::new();
+        let mut used = 0;
+        let flush = |parts: &mut Vec<Vec<u8>>, out: &mut Vec<Vec<u8>>| {
+            let refs: Vec<&[u8]> = parts.iter().map(Vec::as_slice).collect();
+            let mut d = Vec::new();
+            if encode_compound(&refs, &mut d).is_ok() {
+                out.push(d);
+            }
+            parts.clear();
+        };
+        for i in 0..n {
+            let name = node_name(i);
+            let addr = node_addr(i);
+            let ip = match addr {
+                SocketAddr::V4(v4) => v4.ip().octets().to_vec(),
+                SocketAddr::V6(v6) => v6.ip().octets().to_vec(),
+            };
+            let vsn = self.sc.node_config(i).vsn();
+            let mut m = Vec::with_capacity(64);
+            Message::Alive(Alive {
+                incarnation: 1,
+                node: &name,
+                addr: ip.into(),
+                port: addr.port(),
+                meta: (&[][..]).into(),
+                vsn: vsn[..].into(),
+            })
+            .encode(Transport::Packet, &mut m);
+            let need = m.len() + COMPOUND_PART_OVERHEAD;
+            if !parts.is_empty()
+                && (used + need > budget || parts.len() >= swim_core::wire::MAX_COMPOUND_PARTS)
+            {
+                flush(&mut parts, &mut out);
+                used = 0;
+            }
+            used += need;
+            parts.push(m);
+        }
+        if !parts.is_empty() {
+            flush(&mut parts, &mut out);
+        }
+        out
+    }
+
+    fn start_node(&mut self, i: usize) {
+        let node = &mut self.nodes[i];
+        if node.status != Status::Down {
+            return;
+        }
+        node.life += 1;
+        node.slow = (0, 0);
+        let life = node.life;
+        let config = self.sc.node_config(i);
+        let seed = derive(self.sc.seed, 1 + life as u64, i as u64);
+        let now = Instant::from_nanos(self.now);
+        let swim = match Swim::new(config, seed, now) {
+            Ok(s) => s,
+            Err(e) => {
+                self.tracker
+                    .violate(self.now, "bad-config", Some(i), None, e.to_string());
+                self.stopped = true;
+                return;
+            }
+        };
+        let node = &mut self.nodes[i];
+        node.swim = Some(Box::new(swim));
+        node.status = Status::Up;
+        node.timer_at = NONE;
+        node.join_attempts = 0;
+        self.trace.u64(0x0053_5441_5254 ^ i as u64);
+        self.tracker.start(self.now, i);
+        self.process(i);
+        self.join(i);
+    }
+
+    /// Node `i` joins: the warm start's datagrams (first life of a warm
+    /// start), or a push/pull with one live seed.
+    fn join(&mut self, i: usize) {
+        let warm = matches!(self.sc.start, Start::Warm) && self.nodes[i].life == 1;
+        if warm {
+            let life = self.nodes[i].life;
+            self.push(
+                self.now + 1_000_000,
+                Ev::Deliver(i as u32, Input::Warm { life }),
+            );
+            return;
+        }
+        let target = {
+            let live_seeds: Vec<usize> = self
+                .seeds
+                .iter()
+                .copied()
+                .filter(|&s| s != i && self.tracker.live[s])
+                .collect();
+            let pool: Vec<usize> = if live_seeds.is_empty() {
+                (0..self.sc.nodes)
+                    .filter(|&s| s != i && self.tracker.live[s])
+                    .collect()
+            } else {
+                live_seeds
+            };
+            if pool.is_empty() {
+                None // the first seed: nothing to join
+            } else {
+                Some(node_addr(pool[self.rng.below(pool.len() as u64) as usize]))
+            }
+        };
+        if let Some(t) = target {
+            self.nodes[i].join_attempts += 1;
+            self.command(i, |s, now| s.join(now, &[t]));
+        }
+    }
+
+    // ============================================================ running
+
+    /// Runs to the scenario's end and reports.
+    pub fn run(mut self) -> Report {
+        self.wall = std::time::Instant::now();
+        let end = self.end;
+        self.run_until(Duration::from_nanos(end));
+        self.report()
+    }
+
+    /// Processes every event up to `t` (simulated, since the start).
+    pub fn run_until(&mut self, t: Duration) {
+        let until = ns(t).min(self.end);
+        while !self.stopped {
+            let Some(Reverse(e)) = self.queue.peek() else {
+                break;
+            };
+            if e.at > until {
+                break;
+            }
+            let Some(Reverse(e)) = self.queue.pop() else {
+                break;
+            };
+            self.now = e.at;
+            self.events += 1;
+            self.dispatch(e.ev);
+            if self.sc.stop_on_violation && self.tracker.violations_total > 0 {
+                self.stopped = true;
+            }
+        }
+        self.now = self.now.max(until);
+    }
+
+    fn dispatch(&mut self, ev: Ev) {
+        match ev {
+            Ev::Timer(i) => {
+                let i = i as usize;
+                let node = &mut self.nodes[i];
+                if node.status != Status::Up || node.timer_at != self.now {
+                    return;
+                }
+                node.timer_at = NONE;
+                if let Some(s) = node.swim.as_mut() {
+                    s.handle_timeout(Instant::from_nanos(self.now));
+                }
+                self.trace.u64(self.now);
+                self.trace.u64(i as u64);
+                self.process(i);
+            }
+            Ev::Deliver(i, input) => {
+                let (until, delay) = self.nodes[i as usize].slow;
+                if self.now < until && self.nodes[i as usize].status != Status::Down {
+                    self.push(self.now + delay, Ev::Late(i, input));
+                } else {
+                    self.deliver(i as usize, input);
+                }
+            }
+            Ev::Late(i, input) => self.deliver(i as usize, input),
+            Ev::Start(i) => self.start_node(i as usize),
+            Ev::Fault(idx) => self.apply_fault(idx),
+            Ev::Restart(i, life) => {
+                if self.nodes[i as usize].life == life {
+                    self.start_node(i as usize);
+                }
+            }
+            Ev::StallStart {
+                node,
+                life,
+                duration,
+                every,
+            } => {
+                let i = node as usize;
+                if self.nodes[i].life == life && self.nodes[i].status == Status::Up {
+                    self.begin_stall(i, duration);
+                }
+                if let Some(e) = every {
+                    if self.nodes[i].life == life && self.now + e < self.end {
+                        self.push(
+                            self.now + e,
+                            Ev::StallStart {
+                                node,
+                                life,
+                                duration,
+                                every,
+                            },
+                        );
+                    }
+                }
+            }
+            Ev::StallEnd(i, life) => self.end_stall(i as usize, life),
+            Ev::Shutdown(i, life) => {
+                if self.nodes[i as usize].life == life {
+                    self.stop_node(i as usize, false);
+                }
+            }
+            Ev::JoinRetry(i, life) => {
+                let i = i as usize;
+                if self.nodes[i].life == life
+                    && self.nodes[i].status != Status::Down
+                    && self.tracker.live[i]
+                {
+                    self.join(i);
+                }
+            }
+            Ev::Disseminate => self.disseminate(),
+            Ev::Sample => {
+                self.sample();
+                let next = self.now + ns(self.sc.sample_interval).max(1);
+                if next <= self.end {
+                    self.push(next, Ev::Sample);
+                }
+            }
+            Ev::ConvergenceCheck => self.check_convergence(),
+        }
+    }
+
+    fn deliver(&mut self, i: usize, input: Input) {
+        let node = &mut self.nodes[i];
+        match node.status {
+            Status::Down => {
+                // A stream to a dead process is refused; the rest is lost.
+                if let Input::Stream {
+                    from,
+                    from_life,
+                    exchange,
+                    ..
+                } = input
+                {
+                    let at = self.now + self.net.link_latency(i, from as usize);
+                    self.push(
+                        at,
+                        Ev::Deliver(
+                            from,
+                            Input::Result {
+                                life: from_life,
+                                exchange,
+                                result: Err(ExchangeError::Io),
+                            },
+                        ),
+                    );
+                }
+                return;
+            }
+            Status::Stalled => {
+                node.backlog.push(input);
+                return;
+            }
+            Status::Up => {}
+        }
+        self.handle_input(i, input);
+    }
+
+    fn handle_input(&mut self, i: usize, input: Input) {
+        let now = Instant::from_nanos(self.now);
+        let life = self.nodes[i].life;
+        let trace = &mut self.trace;
+        trace.u64(self.now);
+        trace.u64(i as u64);
+        match input {
+            Input::Packet { from, data, hash } => {
+                trace.u64(1);
+                trace.u64(hash);
+                let Some(s) = self.nodes[i].swim.as_mut() else {
+                    return;
+                };
+                s.handle_packet(now, node_addr(from as usize), &data);
+            }
+            Input::Stream {
+                from,
+                from_life,
+                exchange,
+                data,
+                expect_reply,
+            } => {
+                trace.u64(2);
+                trace.u64(hash_bytes(&data));
+                let Some(s) = self.nodes[i].swim.as_mut() else {
+                    return;
+                };
+                if self.check_frames {
+                    let mut framer =
+                        StreamFramer::new(StreamRole::Accept, s.envelope().limits().clone());
+                    if framer.frame(&data) != Ok(Frame::Complete { len: data.len() }) {
+                        self.tracker.violate(
+                            self.now,
+                            "stream-framing",
+                            Some(from as usize),
+                            Some(i),
+                            format!(
+                                "a stream of {} bytes is not exactly one message",
+                                data.len()
+                            ),
+                        );
+                    }
+                }
+                self.next_stream += 1;
+                let sid = self.next_stream;
+                self.streams.insert(
+                    sid,
+                    PendingStream {
+                        initiator: from,
+                        life: from_life,
+                        exchange,
+                        expect_reply,
+                    },
+                );
+                s.handle_stream(now, StreamId(sid), node_addr(from as usize), &data);
+            }
+            Input::Result {
+                life: l,
+                exchange,
+                result,
+            } => {
+                if l != life {
+                    return; // the connection died with the old process
+                }
+                trace.u64(3);
+                trace.u64(exchange.0);
+                match &result {
+                    Ok(b) => trace.u64(hash_bytes(b)),
+                    Err(e) => trace.bytes(e.to_string().as_bytes()),
+                }
+                let Some(s) = self.nodes[i].swim.as_mut() else {
+                    return;
+                };
+                if self.check_frames {
+                    if let Ok(b) = &result {
+                        if !b.is_empty() {
+                            let mut framer =
+                                StreamFramer::new(StreamRole::Reply, s.envelope().limits().clone());
+                            if framer.frame(b) != Ok(Frame::Complete { len: b.len() }) {
+                                self.tracker.violate(
+                                    self.now,
+                                    "stream-framing",
+                                    None,
+                                    Some(i),
+                                    format!(
+                                        "a reply of {} bytes is not exactly one message",
+                                        b.len()
+                                    ),
+                                );
+                            }
+                        }
+                    }
+                }
+                match result {
+                    Ok(b) => s.handle_exchange(now, exchange, Ok(&b)),
+                    Err(e) => s.handle_exchange(now, exchange, Err(e)),
+                }
+            }
+            Input::Warm { life: l } => {
+                if l != life {
+                    return;
+                }
+                trace.u64(4);
+                // One datagram at a time, drained after each, as an
+                // adapter reads its socket.
+                for k in 0..self.warm.len() {
+                    let Some(s) = self.nodes[i].swim.as_mut() else {
+                        return;
+                    };
+                    s.handle_packet(now, ORACLE, &self.warm[k]);
+                    self.process(i);
+                }
+                return;
+            }
+        }
+        self.process(i);
+    }
+
+    /// Drains node `i`: member changes into the tracker, outputs into the
+    /// network, its next deadline into the queue.
+    fn process(&mut self, i: usize) {
+        let now = self.now;
+        let node = &mut self.nodes[i];
+        let Some(s) = node.swim.as_mut() else {
+            return;
+        };
+        for ch in s.drain_member_changes() {
+            self.tracker.on_change(now, i, ch);
+        }
+        let mut out = std::mem::take(&mut self.outbuf);
+        while let Some(o) = s.poll_output() {
+            out.push(o);
+        }
+        // Bounds.
+        let entries = s.num_members();
+        self.counters.peak_entries = self.counters.peak_entries.max(entries);
+        if self.tracker.check {
+            let c = s.config();
+            let (max_m, max_q) = (c.max_members, c.max_broadcast_queue);
+            let (q, uq) = (s.broadcast_queue_len(), s.user_broadcast_queue_len());
+            if entries > max_m.min(self.sc.nodes) {
+                self.tracker.violate(
+                    now,
+                    "table-bound",
+                    Some(i),
+                    None,
+                    format!(
+                        "{entries} members (bound {}, nodes {})",
+                        max_m, self.sc.nodes
+                    ),
+                );
+            }
+            if q > max_q || uq > max_q {
+                self.tracker.violate(
+                    now,
+                    "queue-bound",
+                    Some(i),
+                    None,
+                    format!("queues {q} and {uq} (bound {max_q})"),
+                );
+            }
+        }
+        let next = s.poll_timeout();
+        let status = node.status;
+        for o in out.drain(..) {
+            self.route(i, o);
+        }
+        self.outbuf = out;
+        // Timers wait while stalled; a stall's end re-arms them.
+        if status == Status::Up {
+            let node = &mut self.nodes[i];
+            match next {
+                Some(t) => {
+                    let t = t.as_nanos().max(self.now);
+                    if node.timer_at != t {
+                        node.timer_at = t;
+                        self.push(t, Ev::Timer(i as u32));
+                    }
+                }
+                None => node.timer_at = NONE,
+            }
+        }
+    }
+
+    fn route(&mut self, i: usize, out: Output) {
+        let n = self.sc.nodes;
+        match out {
+            Output::Packet { to, data } => {
+                let h = hash_bytes(&data);
+                self.trace.u64(0x10 ^ i as u64);
+                self.trace.u64(h);
+                self.counters.packets += 1;
+                self.counters.udp_bytes += data.len() as u64;
+                let Some(t) = addr_index(to).filter(|&t| t < n) else {
+                    self.counters.dropped += 1;
+                    return;
+                };
+                match self.net.datagram(i, t, self.now) {
+                    Fate::Lost => self.counters.dropped += 1,
+                    Fate::Delivered(d, copy) => {
+                        if let Some(c) = copy {
+                            let input = Input::Packet {
+                                from: i as u32,
+                                data: data.clone(),
+                                hash: h,
+                            };
+                            self.push(self.now + c, Ev::Deliver(t as u32, input));
+                        }
+                        let input = Input::Packet {
+                            from: i as u32,
+                            data,
+                            hash: h,
+                        };
+                        self.push(self.now + d, Ev::Deliver(t as u32, input));
+                    }
+                }
+            }
+            Output::Connect {
+                id,
+                to,
+                data,
+                expect_reply,
+                ..
+            } => {
+                self.trace.u64(0x20 ^ i as u64);
+                self.trace.u64(hash_bytes(&data));
+                self.counters.exchanges += 1;
+                self.counters.tcp_bytes += data.len() as u64;
+                self.counters.peak_stream = self.counters.peak_stream.max(data.len());
+                let life = self.nodes[i].life;
+                let Some(t) = addr_index(to).filter(|&t| t < n && t != i) else {
+                    let input = Input::Result {
+                        life,
+                        exchange: id,
+                        result: Err(ExchangeError::Io),
+                    };
+                    self.push(self.now + 1_000_000, Ev::Deliver(i as u32, input));
+                    return;
+                };
+                if self.net.cut(i, t, self.now) || self.net.cut(t, i, self.now) {
+                    return; // no handshake: the initiator times out
+                }
+                // SYN, SYN-ACK, then the data.
+                let at = self.now
+                    + 2 * self.net.link_latency(i, t)
+                    + self.net.stream_leg(i, t, data.len());
+                let input = Input::Stream {
+                    from: i as u32,
+                    from_life: life,
+                    exchange: id,
+                    data,
+                    expect_reply,
+                };
+                self.push(at, Ev::Deliver(t as u32, input));
+            }
+            Output::StreamReply { stream, data } => {
+                self.trace.u64(0x30 ^ i as u64);
+                self.trace.u64(data.as_ref().map_or(0, |d| hash_bytes(d)));
+                let Some(p) = self.streams.remove(&stream.0) else {
+                    return;
+                };
+                let len = data.as_ref().map_or(0, Vec::len);
+                self.counters.tcp_bytes += len as u64;
+                self.counters.peak_stream = self.counters.peak_stream.max(len);
+                let result = match (p.expect_reply, data) {
+                    (false, _) => Ok(Vec::new()),
+                    (true, Some(d)) => Ok(d),
+                    (true, None) => Err(ExchangeError::Io),
+                };
+                let to = p.initiator as usize;
+                if self.net.cut(i, to, self.now) {
+                    return;
+                }
+                let at = self.now + self.net.stream_leg(i, to, len);
+                let input = Input::Result {
+                    life: p.life,
+                    exchange: p.exchange,
+                    result,
+                };
+                self.push(at, Ev::Deliver(p.initiator, input));
+            }
+            Output::Event(e) => {
+                self.trace_event(i, &e);
+                match &e {
+                    Event::JoinCompleted { joined: 0, .. } => {
+                        let life = self.nodes[i].life;
+                        if self.nodes[i].join_attempts < 30 {
+                            self.push(self.now + 1_000_000_000, Ev::JoinRetry(i as u32, life));
+                        }
+                    }
+                    Event::LeaveCompleted { .. } => {
+                        let life = self.nodes[i].life;
+                        self.push(self.now, Ev::Shutdown(i as u32, life));
+                    }
+                    _ => {}
+                }
+                if let Some(h) = &mut self.hook {
+                    h(Duration::from_nanos(self.now), i, &e);
+                }
+            }
+        }
+    }
+
+    fn trace_event(&mut self, i: usize, e: &Event) {
+        let t = &mut self.trace;
+        t.u64(0x40 ^ i as u64);
+        match e {
+            Event::MemberJoined(m)
+            | Event::MemberUpdated(m)
+            | Event::MemberLeft(m)
+            | Event::MemberFailed(m) => {
+                t.u64(match e {
+                    Event::MemberJoined(_) => 1,
+                    Event::MemberUpdated(_) => 2,
+                    Event::MemberLeft(_) => 3,
+                    _ => 4,
+                });
+                t.bytes(m.name.as_bytes());
+                t.u64(m.incarnation as u64);
+            }
+            Event::UserMessage { payload, .. } => {
+                t.u64(5);
+                t.bytes(payload);
+            }
+            Event::PingCompleted { node, rtt, .. } => {
+                t.u64(6);
+                t.bytes(node.as_bytes());
+                t.u64(ns(*rtt));
+            }
+            Event::JoinCompleted { joined, failed } => {
+                t.u64(7);
+                t.u64(*joined as u64);
+                t.u64(failed.len() as u64);
+            }
+            Event::LeaveCompleted { timed_out } => {
+                t.u64(8);
+                t.u64(*timed_out as u64);
+            }
+            other => {
+                t.u64(9);
+                t.bytes(format!("{other:?}").as_bytes());
+            }
+        }
+    }
+
+    // ============================================================ faults
+
+    /// Up to `k` random nodes among those `eligible`.
+    fn choose(&mut self, k: usize, eligible: impl Fn(&Simulation, usize) -> bool) -> Vec<usize> {
+        let pool: Vec<usize> = (0..self.sc.nodes).filter(|&i| eligible(self, i)).collect();
+        let mut picked = self.rng.pick(&pool, k);
+        picked.sort_unstable();
+        picked
+    }
+
+    fn applied(&mut self, what: String, nodes: &[usize]) {
+        self.trace.bytes(what.as_bytes());
+        for &i in nodes {
+            self.trace.u64(i as u64);
+        }
+        self.faults_applied.push((
+            secs(self.now),
+            what,
+            nodes.iter().map(|&i| node_name(i)).collect(),
+        ));
+    }
+
+    fn apply_fault(&mut self, idx: usize) {
+        let f = self.sc.faults[idx].clone();
+        let n = self.sc.nodes;
+        let live = |s: &Simulation, i: usize| s.tracker.live[i];
+        match f {
+            Fault::Crash { amount, .. } => {
+                let v = self.choose(amount.of(n), live);
+                self.applied("crash".into(), &v);
+                for i in v {
+                    self.stop_node(i, true);
+                }
+            }
+            Fault::Restart {
+                amount, down_for, ..
+            } => {
+                let v = self.choose(amount.of(n), live);
+                self.applied(format!("restart after {down_for:?}"), &v);
+                for i in v {
+                    self.stop_node(i, true);
+                    let life = self.nodes[i].life;
+                    self.push(self.now + ns(down_for), Ev::Restart(i as u32, life));
+                }
+            }
+            Fault::Leave {
+                amount, timeout, ..
+            } => {
+                let v = self.choose(amount.of(n), |s, i| {
+                    s.tracker.live[i] && s.nodes[i].status == Status::Up
+                });
+                self.applied("leave".into(), &v);
+                for i in v {
+                    self.tracker.leave(self.now, i);
+                    self.command(i, |s, now| s.leave(now, timeout));
+                }
+            }
+            Fault::Stall {
+                amount,
+                duration,
+                every,
+                ..
+            } => {
+                let v = self.choose(amount.of(n), |s, i| {
+                    s.tracker.live[i] && s.nodes[i].status == Status::Up
+                });
+                self.applied(format!("stall for {duration:?} every {every:?}"), &v);
+                for i in v {
+                    let life = self.nodes[i].life;
+                    let ev = Ev::StallStart {
+                        node: i as u32,
+                        life,
+                        duration: ns(duration),
+                        every: every.map(ns),
+                    };
+                    match every {
+                        // Repeating stalls start at a random phase per node.
+                        Some(p) => {
+                            let at = self.now + self.rng.below(ns(p).max(1));
+                            self.push(at, ev);
+                        }
+                        None => self.dispatch(ev),
+                    }
+                }
+            }
+            Fault::Slow {
+                amount,
+                duration,
+                delay,
+                ..
+            } => {
+                let v = self.choose(amount.of(n), live);
+                self.applied(format!("slow by {delay:?} for {duration:?}"), &v);
+                for &i in &v {
+                    self.nodes[i].slow = (self.now + ns(duration), ns(delay));
+                    self.tracker.disturbances.stalled_until[i] = self.now + ns(duration);
+                }
+            }
+            Fault::Partition {
+                amount,
+                duration,
+                one_way,
+                links,
+                ..
+            } => {
+                let k = amount.of(n);
+                let all: Vec<usize> = (0..n).collect();
+                let mut side = self.rng.pick(&all, k);
+                side.sort_unstable();
+                let mut bits = vec![0u64; n.div_ceil(64)];
+                for &i in &side {
+                    bits[i / 64] |= 1 << (i % 64);
+                }
+                let until = self.now + ns(duration);
+                self.net.partitions.push(Partition {
+                    side_a: bits.clone(),
+                    one_way,
+                    links,
+                    salt: self.rng.next_u64(),
+                    from: self.now,
+                    until,
+                });
+                self.tracker
+                    .disturbances
+                    .partitions
+                    .push((self.now, until, bits));
+                self.applied(
+                    format!(
+                        "partition for {duration:?}{}{}",
+                        if one_way { ", one way" } else { "" },
+                        if links < 1.0 {
+                            format!(", {:.0}% of links", links * 100.0)
+                        } else {
+                            String::new()
+                        }
+                    ),
+                    &side,
+                );
+            }
+            Fault::Loss { rate, duration, .. } => {
+                self.net.bursts.push((rate, self.now + ns(duration)));
+                self.applied(format!("loss {:.1}% for {duration:?}", rate * 100.0), &[]);
+            }
+            Fault::UpdateMeta { amount, .. } => {
+                let v = self.choose(amount.of(n), |s, i| {
+                    s.tracker.live[i] && s.nodes[i].status == Status::Up
+                });
+                self.applied("update meta".into(), &v);
+                let tag = self.now;
+                for i in v {
+                    let meta = format!("meta@{tag}");
+                    self.command(i, |s, now| {
+                        let _ = s.update_meta(now, meta.as_bytes());
+                    });
+                }
+            }
+        }
+    }
+
+    /// Stops node `i`'s process (a crash, or the shutdown after a leave).
+    fn stop_node(&mut self, i: usize, crash: bool) {
+        let node = &mut self.nodes[i];
+        if node.status == Status::Down {
+            return;
+        }
+        if let Some(s) = node.swim.take() {
+            let st = s.stats();
+            for (acc, x) in self.counters.messages.iter_mut().zip(st.messages.iter()) {
+                *acc += x;
+            }
+        }
+        node.status = Status::Down;
+        node.backlog.clear();
+        node.timer_at = NONE;
+        self.trace.u64(0x5354_4f50 ^ i as u64);
+        self.tracker.stop(self.now, i, crash);
+    }
+
+    fn begin_stall(&mut self, i: usize, duration: u64) {
+        let life = self.nodes[i].life;
+        let node = &mut self.nodes[i];
+        node.status = Status::Stalled;
+        node.timer_at = NONE;
+        node.stall_end = self.now + duration;
+        self.tracker.disturbances.stalled_until[i] = u64::MAX;
+        self.trace.u64(0x5354_414c ^ i as u64);
+        self.push(self.now + duration, Ev::StallEnd(i as u32, life));
+    }
+
+    fn end_stall(&mut self, i: usize, life: u32) {
+        let node = &mut self.nodes[i];
+        if node.life != life || node.status != Status::Stalled {
+            return;
+        }
+        node.status = Status::Up;
+        self.tracker.disturbances.stalled_until[i] = self.now;
+        // Timers first (they all fire late), then the queued input.
+        if let Some(s) = node.swim.as_mut() {
+            s.handle_timeout(Instant::from_nanos(self.now));
+        }
+        self.trace.u64(self.now);
+        self.trace.u64(0x0045_4e44 ^ i as u64);
+        self.process(i);
+        let backlog = std::mem::take(&mut self.nodes[i].backlog);
+        for input in backlog {
+            if self.nodes[i].status != Status::Up {
+                break;
+            }
+            self.handle_input(i, input);
+        }
+    }
+
+    fn disseminate(&mut self) {
+        let v = self.choose(1, |s, i| {
+            s.tracker.live[i] && s.nodes[i].status == Status::Up
+        });
+        let Some(&m) = v.first() else { return };
+        self.applied("disseminate".into(), &v);
+        let Some(s) = self.nodes[m].swim.as_mut() else {
+            return;
+        };
+        let _ = s.update_meta(Instant::from_nanos(self.now), b"disseminated");
+        let inc = s.local_member().incarnation;
+        self.tracker.follow(self.now, m, inc);
+        self.process(m);
+    }
+
+    fn sample(&mut self) {
+        if let Some((every, next)) = self.progress {
+            if self.now >= next {
+                let wall = self.wall.elapsed().as_secs_f64();
+                let (w0, e0) = self.last_progress;
+                let sim_step = secs(every);
+                eprintln!(
+                    "[{:>8.1}s simulated] wall {:>8.1}s (+{:.2}s: {:.1}x real time), {} events (+{:.0}/s), live {}, converged {}, rss {} MB",
+                    secs(self.now),
+                    wall,
+                    wall - w0,
+                    sim_step / (wall - w0).max(1e-9),
+                    self.events,
+                    (self.events - e0) as f64 / (wall - w0).max(1e-9),
+                    self.tracker.live_count,
+                    self.tracker.converged(),
+                    current_rss().unwrap_or(0) / (1 << 20)
+                );
+                self.last_progress = (wall, self.events);
+                self.progress = Some((every, next + every));
+            }
+        }
+        let (view, conv, exact) = self.tracker.convergence_sample();
+        let mut total = 0usize;
+        let mut max = 0usize;
+        let mut running = 0usize;
+        for node in &self.nodes {
+            if let Some(s) = &node.swim {
+                let q = s.broadcast_queue_len();
+                total += q;
+                max = max.max(q);
+                running += 1;
+            }
+        }
+        let qmean = if running > 0 {
+            total as f64 / running as f64
+        } else {
+            0.0
+        };
+        let interval = secs(ns(self.sc.sample_interval)).max(1e-9);
+        let bytes = self.counters.udp_bytes - self.counters.udp_bytes_at_sample;
+        self.counters.udp_bytes_at_sample = self.counters.udp_bytes;
+        let s = &mut self.series;
+        s.t_s.push(secs(self.now));
+        s.live.push(self.tracker.live_count);
+        s.view_fraction.push(view);
+        s.converged_fraction.push(conv);
+        s.exact_fraction.push(exact);
+        s.queue_mean.push(qmean);
+        s.queue_max.push(max);
+        s.udp_bytes_per_node_per_s
+            .push(bytes as f64 / interval / running.max(1) as f64);
+        self.queue_samples.push(qmean);
+        self.net.expire(self.now);
+    }
+
+    fn check_convergence(&mut self) {
+        if self.tracker.converged() || !self.tracker.check {
+            return;
+        }
+        let pairs = self.tracker.unconverged_pairs(5);
+        let detail = pairs
+            .iter()
+            .map(|(o, m, v)| format!("{} sees {} as {:?}", node_name(*o), node_name(*m), v))
+            .collect::<Vec<_>>()
+            .join("; ");
+        let (o, m) = pairs
+            .first()
+            .map_or((None, None), |&(o, m, _)| (Some(o), Some(m)));
+        self.tracker.violate(
+            self.now,
+            "no-convergence",
+            o,
+            m,
+            format!(
+                "not converged {:.1}s after the last disturbance (the bound): {detail}",
+                secs(ns(self.sc.convergence_bound()))
+            ),
+        );
+    }
+
+    // ============================================================ report
+
+    /// The report of the run so far.
+    pub fn report(&self) -> Report {
+        let wall = self.wall.elapsed().as_secs_f64();
+        let sim_s = secs(self.now);
+        let n = self.sc.nodes.max(1) as f64;
+        let node_s = (n * sim_s).max(1e-9);
+        let mut messages = self.counters.messages;
+        for node in &self.nodes {
+            if let Some(s) = &node.swim {
+                for (acc, x) in messages.iter_mut().zip(s.stats().messages.iter()) {
+                    *acc += x;
+                }
+            }
+        }
+        const KINDS: [&str; 14] = [
+            "ping",
+            "indirect_ping",
+            "ack",
+            "suspect",
+            "alive",
+            "dead",
+            "push_pull",
+            "compound",
+            "user",
+            "compress",
+            "encrypt",
+            "nack",
+            "crc",
+            "error",
+        ];
+        let messages_per_node_per_s = KINDS
+            .iter()
+            .zip(messages.iter())
+            .filter(|(_, &c)| c > 0)
+            .map(|(k, &c)| (k.to_string(), c as f64 / node_s))
+            .collect();
+        let d = &self.tracker.detections;
+        let firsts: Vec<f64> = d.iter().filter_map(|x| x.first_dead_s).collect();
+        let suspects: Vec<f64> = d.iter().filter_map(|x| x.first_suspect_s).collect();
+        let alls: Vec<f64> = d.iter().filter_map(|x| x.all_dead_s).collect();
+        let changes = &self.tracker.convergence_changes;
+        let converged_at_s = if self.tracker.converged() {
+            changes.last().map(|&(t, _)| secs(t))
+        } else {
+            None
+        };
+        let first_converged_at_s = changes.iter().find(|c| c.1).map(|&(t, _)| secs(t));
+        let c = &self.counters;
+        Report {
+            nodes: self.sc.nodes,
+            seed: self.sc.seed,
+            config: self.sc.preset.name().to_string(),
+            lifeguard: self.sc.lifeguard,
+            scenario: describe(&self.sc),
+            simulated_seconds: sim_s,
+            wall_seconds: wall,
+            speedup: sim_s / wall.max(1e-9),
+            events: self.events,
+            events_per_wall_second: self.events as f64 / wall.max(1e-9),
+            trace_hash: format!("{:016x}", self.trace.finish()),
+            converged_at_s,
+            first_converged_at_s,
+            convergence_bound_s: self.sc.convergence_bound().as_secs_f64(),
+            convergence_deadline_s: self.sc.convergence_deadline().map(|d| d.as_secs_f64()),
+            crashes: d.len(),
+            suspect_first_s: mean(&suspects),
+            detection_first_s: mean(&firsts),
+            detection_first_p50_s: quantile(&firsts, 0.5),
+            detection_first_max_s: quantile(&firsts, 1.0),
+            detection_all_p50_s: quantile(&alls, 0.5),
+            detection_all_mean_s: mean(&alls),
+            detection_all_max_s: quantile(&alls, 1.0),
+            detection_incomplete: d
+                .iter()
+                .filter(|x| x.all_dead_s.is_none() && !x.restarted)
+                .count(),
+            false_positives: self.tracker.fp.healthy,
+            false_positives_stalled: self.tracker.fp.stalled,
+            false_positives_partitioned: self.tracker.fp.partitioned,
+            false_positive_records: self.tracker.fp.observer_records,
+            false_suspicions: self.tracker.fp.suspicions[0],
+            false_suspicions_stalled: self.tracker.fp.suspicions[1],
+            false_suspicions_partitioned: self.tracker.fp.suspicions[2],
+            blame_window_s: secs(self.tracker.blame_window),
+            false_positive_examples: self
+                .tracker
+                .fp
+                .examples
+                .iter()
+                .map(|&(t, o, m, k)| (secs(t), node_name(o), node_name(m), k.to_string()))
+                .collect(),
+            bytes_per_node_per_s: (c.udp_bytes + c.tcp_bytes) as f64 / node_s,
+            packets_per_node_per_s: c.packets as f64 / node_s,
+            udp_bytes_per_node_per_s: c.udp_bytes as f64 / node_s,
+            tcp_bytes_per_node_per_s: c.tcp_bytes as f64 / node_s,
+            exchanges_per_node_per_s: c.exchanges as f64 / node_s,
+            messages_per_node_per_s,
+            packets_dropped: c.dropped,
+            broadcast_queue_peak: self.series.queue_max.iter().copied().max().unwrap_or(0),
+            broadcast_queue_mean: mean(&self.queue_samples).unwrap_or(0.0),
+            peak_member_table_entries: c.peak_entries,
+            peak_member_table_bytes: c.peak_stream,
+            peak_rss_bytes: peak_rss(),
+            tracker_bytes: self.tracker.views.heap_bytes(),
+            detections: d.clone(),
+            dissemination: self.dissemination_report(),
+            series: self.series.clone(),
+            sample_interval_s: self.sc.sample_interval.as_secs_f64(),
+            invariant_violations: self.tracker.violations.clone(),
+            invariant_violations_total: self.tracker.violations_total,
+            faults_applied: self.faults_applied.clone(),
+        }
+    }
+
+    fn dissemination_report(&self) -> Option<DisseminationReport> {
+        let d = self.tracker.dissemination.as_ref()?;
+        let pop = d.population.max(1) as f64;
+        let at = |q: f64| {
+            let need = (q * pop).ceil() as usize;
+            (need >= 1 && need <= d.arrivals.len()).then(|| secs(d.arrivals[need - 1]))
+        };
+        Some(DisseminationReport {
+            node: node_name(d.node),
+            incarnation: d.incarnation,
+            started_at_s: secs(d.start),
+            population: d.population,
+            reached_fraction: d.arrivals.len() as f64 / pop,
+            t50_s: at(0.5),
+            t99_s: at(0.99),
+            t9999_s: at(0.9999),
+            t100_s: at(1.0),
+            curve: d
+                .arrivals
+                .iter()
+                .enumerate()
+                .map(|(k, &t)| [secs(t), (k + 1) as f64 / pop])
+                .collect(),
+        })
+    }
+}
+
+/// The scenario in one line.
+pub fn describe(sc: &Scenario) -> String {
+    let mut s = format!(
+        "{} nodes, {}, seed {}, {:?}",
+        sc.nodes,
+        sc.preset.name(),
+        sc.seed,
+        sc.duration
+    );
+    match &sc.start {
+        Start::Warm => s += ", warm start",
+        Start::Bootstrap { seeds, window } => {
+            s += &format!(", bootstrap through {seeds} seeds over {window:?}")
+        }
+    }
+    if !sc.lifeguard {
+        s += ", lifeguard off";
+    }
+    if !sc.compression {
+        s += ", no compression";
+    }
+    let net = &sc.network;
+    s += &format!(", latency {:?}", net.latency);
+    if net.loss > 0.0 {
+        s += &format!(", loss {}%", net.loss * 100.0);
+    }
+    if net.duplicate > 0.0 {
+        s += &format!(", dup {}%", net.duplicate * 100.0);
+    }
+    if net.reorder > 0.0 {
+        s += &format!(", reorder {}%", net.reorder * 100.0);
+    }
+    for f in &sc.faults {
+        s += &format!(", {f:?}");
+    }
+    s
+}
+
+/// Resident set size of this process now, from `/proc/self/status`.
+pub fn current_rss() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+/// Peak resident set size of this process, from `/proc/self/status`.
+pub fn peak_rss() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}

@@ -1,0 +1,306 @@
+//! The `swim-sim` command line: `run` one scenario, `sweep` many seeds.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use swim_sim::{
+    parse_duration, parse_fraction, plot, sweep, Fault, Latency, Preset, Report, Scenario,
+    Simulation,
+};
+
+const USAGE: &str = "\
+swim-sim: a deterministic simulator of swim-core (memberlist) clusters
+
+USAGE:
+    swim-sim run   [OPTIONS]     simulate one scenario and report
+    swim-sim sweep [OPTIONS]     many seeds of small chaotic clusters
+    swim-sim help                this text
+
+A run is a pure function of (scenario, seed): the same command prints the
+same trace hash. Exit status: 0 when every invariant held, 1 when one broke,
+2 for a usage error.
+
+RUN OPTIONS:
+  Cluster
+    --nodes N              cluster size (default 100)
+    --seed S               the one seed every random choice comes from (default 1)
+    --duration D           simulated time, e.g. 300s, 5m (default 300s)
+    --config lan|wan|local memberlist preset (default lan)
+    --no-lifeguard         Lifeguard off: awareness_max_multiplier = 1 and
+                           suspicion_max_timeout_mult = 1 (no local health,
+                           suspicion timeouts that confirmations cannot shorten)
+    --no-compression       LZW compression off (Go's default is on)
+  Start
+    --bootstrap            form the cluster by joining: seeds start at 0 s, every
+                           other node starts at a random time in the join window
+                           and joins (push/pull) through one random seed,
+                           retrying every second if that fails. Without it every
+                           node starts at 0 s already holding the full member
+                           list (alive messages for every node, as datagrams)
+    --seeds K              seed nodes for --bootstrap (default 3)
+    --join-window D        joins spread over D (default 10s)
+  Faults (repeatable; AMOUNT is a percentage of the cluster, 1%, or a count, 3;
+  nodes are chosen at random among the live ones at that time)
+    --crash AMOUNT@T             crash nodes at T, e.g. 1%@60s
+    --restart AMOUNT@T+D         crash nodes at T, restart them D later with the
+                                 same name and fresh state; they rejoin via a seed
+    --leave AMOUNT@T[,timeout=D] graceful leave (timeout default 5s), then shut down
+    --stall AMOUNT@T+D[,every=P] nodes process nothing for D, then everything at
+                                 once, late (timers first, then queued input);
+                                 with every=P each node stalls every P from a
+                                 random first time in [T, T+P)
+    --slow AMOUNT@T+D[,delay=L]  nodes process every input L late (default 600ms)
+                                 while their timers fire on time: a CPU-starved
+                                 process, whose probes time out before it reads
+                                 the acks (the Lifeguard paper's case)
+    --partition AMOUNT@T+D[,oneway][,links=F]
+                                 AMOUNT nodes (side A) are cut off from the rest
+                                 for D; oneway: only A->B traffic is lost;
+                                 links=F: only a fraction F of A-B links is cut
+                                 (a partial partition)
+    --loss-burst P@T+D           extra datagram loss P from T for D
+    --update-meta AMOUNT@T       nodes change their metadata (new incarnation)
+  Network
+    --loss P               datagram loss probability, e.g. 5% (default 0)
+    --dup P                datagram duplication probability (default 0)
+    --reorder P            probability a datagram is held back (default 0)
+    --reorder-delay D      the most it is held back (default 20ms)
+    --latency SPEC         per-link one-way latency: 2ms (fixed), 1ms..5ms
+                           (uniform), lognormal:2ms,0.5 (median, sigma)
+                           (default 200us..1ms)
+    --jitter D             extra uniform per-datagram delay (default 100us)
+    --bandwidth BYTES      stream throughput in bytes/s (default 125000000)
+  Measurements and output
+    --disseminate T        at T a random node updates its metadata; the report
+                           follows that update to every node
+    --sample D             time-series sampling interval (default 1s)
+    --report FILE          write the JSON report to FILE (- for stdout)
+    --plots DIR            write SVG plots to DIR
+    --no-invariants        skip the invariant checks (to measure their cost)
+    --stop-on-violation    stop at the first broken rule
+    --progress D           print wall time and speed every D of simulated time
+    --quiet                no summary on stderr
+
+SWEEP OPTIONS:
+    --seeds N              how many seeds (default 200)
+    --first-seed S         the first seed (default 1)
+    --min-nodes N          smallest cluster (default 5)
+    --max-nodes N          largest cluster (default 64)
+    --replay S             run only seed S and print its scenario and summary
+    --report FILE          write a JSON summary of the sweep (or, with
+                           --replay, the run's report)
+    --plots DIR            with --replay: write its plots
+    --quiet                only the final line and the failures
+
+Every sweep seed draws its own scenario: 5-64 nodes on the local preset,
+random crashes, restarts, leaves, stalls, partitions (full, one-way, partial),
+loss, duplication, reordering and metadata updates, all healing in time for
+the convergence bound. A failing seed is printed with the command that
+replays it.
+";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("run") => cmd_run(&args[1..]),
+        Some("sweep") => cmd_sweep(&args[1..]),
+        Some("help" | "--help" | "-h") | None => {
+            print!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        Some(other) => Err(format!("unknown command `{other}` (try `swim-sim help`)")),
+    };
+    match result {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::from(1),
+        Err(e) => {
+            eprintln!("swim-sim: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Walks `--flag value` pairs.
+struct Args<'a> {
+    rest: std::slice::Iter<'a, String>,
+}
+
+impl<'a> Args<'a> {
+    fn value(&mut self, flag: &str) -> Result<&'a str, String> {
+        self.rest
+            .next()
+            .map(String::as_str)
+            .ok_or_else(|| format!("{flag} needs a value"))
+    }
+}
+
+fn parse<T: std::str::FromStr>(flag: &str, v: &str) -> Result<T, String> {
+    v.parse().map_err(|_| format!("{flag}: cannot read `{v}`"))
+}
+
+struct Output {
+    report: Option<String>,
+    plots: Option<PathBuf>,
+    quiet: bool,
+}
+
+fn cmd_run(argv: &[String]) -> Result<bool, String> {
+    let mut sc = Scenario::new(100, 1, Preset::Lan).duration(Duration::from_secs(300));
+    let mut bootstrap = false;
+    let mut seeds = 3usize;
+    let mut window = Duration::from_secs(10);
+    let mut progress = None;
+    let mut out = Output {
+        report: None,
+        plots: None,
+        quiet: false,
+    };
+    let mut a = Args { rest: argv.iter() };
+    while let Some(flag) = a.rest.next() {
+        let flag = flag.as_str();
+        match flag {
+            "--help" | "-h" => {
+                print!("{USAGE}");
+                return Ok(true);
+            }
+            "--nodes" => sc.nodes = parse(flag, a.value(flag)?)?,
+            "--seed" => sc.seed = parse(flag, a.value(flag)?)?,
+            "--duration" => sc.duration = parse_duration(a.value(flag)?)?,
+            "--config" => sc.preset = a.value(flag)?.parse()?,
+            "--no-lifeguard" => sc.lifeguard = false,
+            "--no-compression" => sc.compression = false,
+            "--bootstrap" => bootstrap = true,
+            "--seeds" => seeds = parse(flag, a.value(flag)?)?,
+            "--join-window" => window = parse_duration(a.value(flag)?)?,
+            "--crash" => sc.faults.push(Fault::parse_crash(a.value(flag)?)?),
+            "--restart" => sc.faults.push(Fault::parse_restart(a.value(flag)?)?),
+            "--leave" => sc.faults.push(Fault::parse_leave(a.value(flag)?)?),
+            "--stall" => sc.faults.push(Fault::parse_stall(a.value(flag)?)?),
+            "--partition" => sc.faults.push(Fault::parse_partition(a.value(flag)?)?),
+            "--slow" => sc.faults.push(Fault::parse_slow(a.value(flag)?)?),
+            "--loss-burst" => sc.faults.push(Fault::parse_loss_burst(a.value(flag)?)?),
+            "--update-meta" => sc.faults.push(Fault::parse_update_meta(a.value(flag)?)?),
+            "--loss" => sc.network.loss = parse_fraction(a.value(flag)?)?,
+            "--dup" => sc.network.duplicate = parse_fraction(a.value(flag)?)?,
+            "--reorder" => sc.network.reorder = parse_fraction(a.value(flag)?)?,
+            "--reorder-delay" => sc.network.reorder_delay = parse_duration(a.value(flag)?)?,
+            "--latency" => sc.network.latency = Latency::parse(a.value(flag)?)?,
+            "--jitter" => sc.network.jitter = parse_duration(a.value(flag)?)?,
+            "--bandwidth" => sc.network.stream_bandwidth = parse(flag, a.value(flag)?)?,
+            "--disseminate" => sc.disseminate_at = Some(parse_duration(a.value(flag)?)?),
+            "--sample" => sc.sample_interval = parse_duration(a.value(flag)?)?,
+            "--no-invariants" => sc.check_invariants = false,
+            "--stop-on-violation" => sc.stop_on_violation = true,
+            "--report" => out.report = Some(a.value(flag)?.to_string()),
+            "--plots" => out.plots = Some(PathBuf::from(a.value(flag)?)),
+            "--quiet" => out.quiet = true,
+            "--progress" => progress = Some(parse_duration(a.value(flag)?)?),
+            other => return Err(format!("unknown option `{other}` (try `swim-sim help`)")),
+        }
+    }
+    if sc.nodes == 0 {
+        return Err("--nodes must be at least 1".into());
+    }
+    if sc.sample_interval.is_zero() {
+        return Err("--sample must be positive".into());
+    }
+    if bootstrap {
+        sc = sc.bootstrap(seeds.max(1), window);
+    }
+    let mut sim = Simulation::new(sc);
+    if let Some(p) = progress {
+        sim = sim.with_progress(p);
+    }
+    let report = sim.run();
+    emit(&report, &out)?;
+    Ok(report.ok())
+}
+
+fn emit(report: &Report, out: &Output) -> Result<(), String> {
+    if !out.quiet {
+        eprint!("{}", report.summary());
+    }
+    match out.report.as_deref() {
+        Some("-") => println!("{}", report.to_json()),
+        Some(path) => std::fs::write(path, report.to_json())
+            .map_err(|e| format!("cannot write {path}: {e}"))?,
+        None => {}
+    }
+    if let Some(dir) = &out.plots {
+        let written = plot::write_all(report, dir)
+            .map_err(|e| format!("cannot write plots to {}: {e}", dir.display()))?;
+        if !out.quiet {
+            for p in written {
+                eprintln!("plot: {}", p.display());
+            }
+        }
+    }
+    Ok(())
+}
+
+fn cmd_sweep(argv: &[String]) -> Result<bool, String> {
+    let mut opts = sweep::SweepOptions::default();
+    let mut replay = None;
+    let mut out = Output {
+        report: None,
+        plots: None,
+        quiet: false,
+    };
+    let mut a = Args { rest: argv.iter() };
+    while let Some(flag) = a.rest.next() {
+        let flag = flag.as_str();
+        match flag {
+            "--help" | "-h" => {
+                print!("{USAGE}");
+                return Ok(true);
+            }
+            "--seeds" => opts.seeds = parse(flag, a.value(flag)?)?,
+            "--first-seed" => opts.first_seed = parse(flag, a.value(flag)?)?,
+            "--min-nodes" => opts.min_nodes = parse(flag, a.value(flag)?)?,
+            "--max-nodes" => opts.max_nodes = parse(flag, a.value(flag)?)?,
+            "--replay" => replay = Some(parse::<u64>(flag, a.value(flag)?)?),
+            "--report" => out.report = Some(a.value(flag)?.to_string()),
+            "--plots" => out.plots = Some(PathBuf::from(a.value(flag)?)),
+            "--quiet" => out.quiet = true,
+            other => return Err(format!("unknown option `{other}` (try `swim-sim help`)")),
+        }
+    }
+    if opts.min_nodes < 1 || opts.max_nodes < opts.min_nodes {
+        return Err("need 1 <= --min-nodes <= --max-nodes".into());
+    }
+    if let Some(seed) = replay {
+        let sc = sweep::scenario(seed, &opts);
+        eprintln!("scenario: {}", swim_sim::describe(&sc));
+        let report = Simulation::new(sc).run();
+        emit(&report, &out)?;
+        return Ok(report.ok());
+    }
+    let quiet = out.quiet;
+    let summary = sweep::run(&opts, |r| {
+        if !r.ok() {
+            eprintln!(
+                "seed {} FAILED ({} violations): replay with `swim-sim sweep --replay {} --min-nodes {} --max-nodes {}`",
+                r.seed, r.invariant_violations_total, r.seed, opts.min_nodes, opts.max_nodes
+            );
+            for v in r.invariant_violations.iter().take(5) {
+                eprintln!("    {v}");
+            }
+        } else if !quiet {
+            eprintln!(
+                "seed {:>6}: {:>2} nodes, {:>5.0}s simulated in {:.2}s, ok",
+                r.seed, r.nodes, r.simulated_seconds, r.wall_seconds
+            );
+        }
+    });
+    eprintln!("{}", summary.line());
+    if let Some(path) = &out.report {
+        let json = serde_json::to_string_pretty(&summary).map_err(|e| e.to_string())?;
+        if path == "-" {
+            println!("{json}");
+        } else {
+            std::fs::write(path, json).map_err(|e| format!("cannot write {path}: {e}"))?;
+        }
+    }
+    Ok(summary.failed.is_empty())
+}

@@ -1,0 +1,324 @@
+//! The network model: per-link latency, loss, duplication, reordering,
+//! partitions (full, one-way, partial), and the reliable (TCP) plane.
+
+use std::time::Duration;
+
+use crate::rng::{derive, mix64, unit_f64, SimRng};
+
+/// The distribution each link's base one-way latency is drawn from (once
+/// per link, from the seed: a link keeps its latency for the whole run).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Latency {
+    /// Every link has the same latency.
+    Fixed(Duration),
+    /// Uniform between the two bounds.
+    Uniform(Duration, Duration),
+    /// Log-normal around `median` with shape `sigma` (a long tail of slow
+    /// links, as in a real data centre).
+    LogNormal {
+        /// The median link latency.
+        median: Duration,
+        /// The standard deviation of the latency's logarithm.
+        sigma: f64,
+    },
+}
+
+impl Latency {
+    /// The latency at quantile `u` in `[0, 1)`.
+    pub fn quantile(&self, u: f64) -> Duration {
+        match *self {
+            Latency::Fixed(d) => d,
+            Latency::Uniform(a, b) => a + (b.saturating_sub(a)).mul_f64(u),
+            Latency::LogNormal { median, sigma } => {
+                let z = normal_quantile(u.clamp(1e-9, 1.0 - 1e-9));
+                median.mul_f64(libm::exp(sigma * z).min(1e3))
+            }
+        }
+    }
+
+    /// Parses `2ms` (fixed), `1ms..5ms` (uniform) or `lognormal:2ms,0.5`.
+    pub fn parse(s: &str) -> Result<Latency, String> {
+        use crate::scenario::parse_duration;
+        if let Some(rest) = s.strip_prefix("lognormal:") {
+            let (m, sg) = rest
+                .split_once(',')
+                .ok_or("lognormal latency: expected lognormal:MEDIAN,SIGMA")?;
+            let sigma: f64 = sg.parse().map_err(|_| format!("bad sigma `{sg}`"))?;
+            return Ok(Latency::LogNormal {
+                median: parse_duration(m)?,
+                sigma,
+            });
+        }
+        if let Some((a, b)) = s.split_once("..") {
+            let (a, b) = (parse_duration(a)?, parse_duration(b)?);
+            if b < a {
+                return Err(format!("latency range `{s}` is backwards"));
+            }
+            return Ok(Latency::Uniform(a, b));
+        }
+        Ok(Latency::Fixed(parse_duration(s)?))
+    }
+}
+
+/// Acklam's rational approximation of the standard normal quantile
+/// (relative error < 1.2e-9), from basic arithmetic and `libm` only, so
+/// every platform draws the same latencies.
+fn normal_quantile(p: f64) -> f64 {
+    const A: [f64; 6] = [
+        -3.969_683_028_665_376e1,
+        2.209_460_984_245_205e2,
+        -2.759_285_104_469_687e2,
+        1.383_577_518_672_69e2,
+        -3.066_479_806_614_716e1,
+        2.506_628_277_459_239,
+    ];
+    const B: [f64; 5] = [
+        -5.447_609_879_822_406e1,
+        1.615_858_368_580_409e2,
+        -1.556_989_798_598_866e2,
+        6.680_131_188_771_972e1,
+        -1.328_068_155_288_572e1,
+    ];
+    const C: [f64; 6] = [
+        -7.784_894_002_430_293e-3,
+        -3.223_964_580_411_365e-1,
+        -2.400_758_277_161_838,
+        -2.549_732_539_343_734,
+        4.374_664_141_464_968,
+        2.938_163_982_698_783,
+    ];
+    const D: [f64; 4] = [
+        7.784_695_709_041_462e-3,
+        3.224_671_290_700_398e-1,
+        2.445_134_137_142_996,
+        3.754_408_661_907_416,
+    ];
+    let tail = |q: f64| {
+        (((((C[0] * q + C[1]) * q + C[2]) * q + C[3]) * q + C[4]) * q + C[5])
+            / ((((D[0] * q + D[1]) * q + D[2]) * q + D[3]) * q + 1.0)
+    };
+    if p < 0.02425 {
+        tail(libm::sqrt(-2.0 * libm::log(p)))
+    } else if p > 1.0 - 0.02425 {
+        -tail(libm::sqrt(-2.0 * libm::log(1.0 - p)))
+    } else {
+        let q = p - 0.5;
+        let r = q * q;
+        (((((A[0] * r + A[1]) * r + A[2]) * r + A[3]) * r + A[4]) * r + A[5]) * q
+            / (((((B[0] * r + B[1]) * r + B[2]) * r + B[3]) * r + B[4]) * r + 1.0)
+    }
+}
+
+/// How datagrams and streams travel.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NetworkModel {
+    /// Base one-way latency per link.
+    pub latency: Latency,
+    /// Extra per-datagram delay, uniform in `[0, jitter)`; datagrams on one
+    /// link overtake each other when it exceeds their spacing.
+    pub jitter: Duration,
+    /// Probability a datagram is lost.
+    pub loss: f64,
+    /// Probability a datagram is delivered twice.
+    pub duplicate: f64,
+    /// Probability a datagram is held back by up to `reorder_delay` more,
+    /// so later ones overtake it.
+    pub reorder: f64,
+    /// The most a reordered datagram is held back.
+    pub reorder_delay: Duration,
+    /// Bytes per second of one stream (TCP) transfer, which adds
+    /// `bytes / bandwidth` to an exchange (large push/pulls take longer).
+    pub stream_bandwidth: u64,
+}
+
+impl Default for NetworkModel {
+    /// A data-centre LAN: 0.2–1 ms links, 100 µs jitter, no loss, 1 Gbit/s
+    /// streams.
+    fn default() -> Self {
+        NetworkModel {
+            latency: Latency::Uniform(Duration::from_micros(200), Duration::from_millis(1)),
+            jitter: Duration::from_micros(100),
+            loss: 0.0,
+            duplicate: 0.0,
+            reorder: 0.0,
+            reorder_delay: Duration::from_millis(20),
+            stream_bandwidth: 125_000_000,
+        }
+    }
+}
+
+/// An active partition.
+#[derive(Debug, Clone)]
+pub(crate) struct Partition {
+    /// Side A membership, one bit per node.
+    pub(crate) side_a: Vec<u64>,
+    pub(crate) one_way: bool,
+    /// Fraction of A–B links cut.
+    pub(crate) links: f64,
+    /// Salt for the per-link choice of a partial partition.
+    pub(crate) salt: u64,
+    /// Active from (inclusive) until (exclusive), in nanoseconds.
+    pub(crate) from: u64,
+    pub(crate) until: u64,
+}
+
+impl Partition {
+    pub(crate) fn in_a(&self, i: usize) -> bool {
+        self.side_a[i / 64] >> (i % 64) & 1 == 1
+    }
+
+    /// Whether `from → to` is cut.
+    pub(crate) fn cuts(&self, from: usize, to: usize) -> bool {
+        let (a_from, a_to) = (self.in_a(from), self.in_a(to));
+        if a_from == a_to {
+            return false;
+        }
+        if self.one_way && !a_from {
+            return false; // B → A still flows
+        }
+        if self.links >= 1.0 {
+            return true;
+        }
+        let (x, y) = (from.min(to) as u64, from.max(to) as u64);
+        unit_f64(mix64(self.salt ^ mix64(x << 32 | y))) < self.links
+    }
+}
+
+/// What happens to one datagram.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Fate {
+    /// Lost (or cut by a partition).
+    Lost,
+    /// Delivered after this many nanoseconds, and maybe a copy later.
+    Delivered(u64, Option<u64>),
+}
+
+/// The network's state during a run.
+#[derive(Debug, Clone)]
+pub(crate) struct Network {
+    pub(crate) model: NetworkModel,
+    link_seed: u64,
+    rng: SimRng,
+    pub(crate) partitions: Vec<Partition>,
+    /// Extra loss bursts: (rate, until ns).
+    pub(crate) bursts: Vec<(f64, u64)>,
+}
+
+fn nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
+impl Network {
+    pub(crate) fn new(model: NetworkModel, seed: u64) -> Self {
+        Network {
+            model,
+            link_seed: derive(seed, 2, 0),
+            rng: SimRng::new(derive(seed, 3, 0)),
+            partitions: Vec::new(),
+            bursts: Vec::new(),
+        }
+    }
+
+    /// Drops partitions and loss bursts that ended at or before `now`.
+    pub(crate) fn expire(&mut self, now: u64) {
+        self.partitions.retain(|p| p.until > now);
+        self.bursts.retain(|&(_, until)| until > now);
+    }
+
+    /// The base one-way latency of the link between `a` and `b`
+    /// (symmetric).
+    pub(crate) fn link_latency(&self, a: usize, b: usize) -> u64 {
+        let (x, y) = (a.min(b) as u64, a.max(b) as u64);
+        let u = unit_f64(mix64(self.link_seed ^ mix64(x << 32 | y)));
+        nanos(self.model.latency.quantile(u)).max(1)
+    }
+
+    /// Whether a partition cuts `from → to` at `now`.
+    pub(crate) fn cut(&self, from: usize, to: usize, now: u64) -> bool {
+        self.partitions
+            .iter()
+            .any(|p| p.from <= now && now < p.until && p.cuts(from, to))
+    }
+
+    /// The fate of a datagram from `from` to `to` sent at `now`.
+    pub(crate) fn datagram(&mut self, from: usize, to: usize, now: u64) -> Fate {
+        if self.cut(from, to, now) {
+            return Fate::Lost;
+        }
+        let mut loss = self.model.loss;
+        for &(rate, until) in &self.bursts {
+            if now < until {
+                loss = 1.0 - (1.0 - loss) * (1.0 - rate);
+            }
+        }
+        if self.rng.chance(loss) {
+            return Fate::Lost;
+        }
+        let base = self.link_latency(from, to);
+        let delay = base + self.jitter() + self.reorder();
+        let copy = self
+            .rng
+            .chance(self.model.duplicate)
+            .then(|| base + self.jitter() + self.reorder());
+        Fate::Delivered(delay, copy)
+    }
+
+    fn jitter(&mut self) -> u64 {
+        self.rng.below(nanos(self.model.jitter))
+    }
+
+    fn reorder(&mut self) -> u64 {
+        if self.rng.chance(self.model.reorder) {
+            self.rng.below(nanos(self.model.reorder_delay))
+        } else {
+            0
+        }
+    }
+
+    /// One-way delay of a stream segment carrying `bytes`: the link, plus
+    /// jitter, plus the transfer time.
+    pub(crate) fn stream_leg(&mut self, from: usize, to: usize, bytes: usize) -> u64 {
+        let transfer = (bytes as u128 * 1_000_000_000 / self.model.stream_bandwidth.max(1) as u128)
+            .min(u64::MAX as u128) as u64;
+        self.link_latency(from, to) + self.jitter() + transfer
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn latency_distributions() {
+        let l = Latency::parse("1ms..3ms").unwrap();
+        assert_eq!(l.quantile(0.5), Duration::from_millis(2));
+        let ln = Latency::parse("lognormal:2ms,0.5").unwrap();
+        let med = ln.quantile(0.5);
+        assert!(med > Duration::from_micros(1990) && med < Duration::from_micros(2010));
+        assert!(ln.quantile(0.99) > Duration::from_millis(5));
+        assert!((normal_quantile(0.975) - 1.959_964).abs() < 1e-5);
+        assert!((normal_quantile(0.01) + 2.326_348).abs() < 1e-5);
+    }
+
+    #[test]
+    fn partitions_cut_what_they_say() {
+        let mut side_a = vec![0u64; 1];
+        side_a[0] = 0b11; // nodes 0, 1 on side A
+        let mut p = Partition {
+            side_a,
+            one_way: false,
+            links: 1.0,
+            salt: 1,
+            from: 0,
+            until: u64::MAX,
+        };
+        assert!(p.cuts(0, 2) && p.cuts(2, 0) && !p.cuts(0, 1) && !p.cuts(2, 3));
+        p.one_way = true;
+        assert!(p.cuts(0, 2) && !p.cuts(2, 0));
+        p.one_way = false;
+        p.links = 0.5;
+        let cut = (2..64).filter(|&b| p.cuts(0, b)).count();
+        assert!((10..52).contains(&cut), "{cut}");
+        assert_eq!(p.cuts(0, 5), p.cuts(5, 0));
+    }
+}

@@ -1,0 +1,253 @@
+//! Seed sweeps: many small chaotic clusters, each scenario drawn from its
+//! seed, run and checked; a failing seed replays exactly.
+
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::network::{Latency, NetworkModel};
+use crate::report::{Report, Violation};
+use crate::rng::{derive, SimRng};
+use crate::scenario::{Amount, Fault, Preset, Scenario, Start};
+use crate::Simulation;
+
+/// What a sweep covers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SweepOptions {
+    /// How many seeds.
+    pub seeds: u64,
+    /// The first seed; the sweep runs `first_seed .. first_seed + seeds`.
+    pub first_seed: u64,
+    /// Smallest cluster.
+    pub min_nodes: usize,
+    /// Largest cluster.
+    pub max_nodes: usize,
+}
+
+impl Default for SweepOptions {
+    fn default() -> Self {
+        SweepOptions {
+            seeds: 200,
+            first_seed: 1,
+            min_nodes: 5,
+            max_nodes: 64,
+        }
+    }
+}
+
+/// A seed that broke a rule.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FailedSeed {
+    /// The seed.
+    pub seed: u64,
+    /// Cluster size it drew.
+    pub nodes: usize,
+    /// The scenario, in one line.
+    pub scenario: String,
+    /// The command that replays it.
+    pub replay: String,
+    /// The violations (as listed in its report).
+    pub violations: Vec<Violation>,
+}
+
+/// The outcome of a sweep.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SweepSummary {
+    /// Seeds run.
+    pub seeds: u64,
+    /// Seeds where every rule held.
+    pub passed: u64,
+    /// Seeds that broke a rule.
+    pub failed: Vec<FailedSeed>,
+    /// Total simulated seconds.
+    pub simulated_seconds: f64,
+    /// Total wall seconds.
+    pub wall_seconds: f64,
+    /// Crashes simulated, and how many every live node saw.
+    pub crashes: usize,
+    /// Crashes every live node saw dead.
+    pub crashes_detected: usize,
+}
+
+impl SweepSummary {
+    /// One line for a terminal.
+    pub fn line(&self) -> String {
+        format!(
+            "sweep: {} seeds, {} passed, {} failed; {:.0} simulated seconds in {:.1}s wall; {}/{} crashes seen dead by all",
+            self.seeds,
+            self.passed,
+            self.failed.len(),
+            self.simulated_seconds,
+            self.wall_seconds,
+            self.crashes_detected,
+            self.crashes
+        )
+    }
+}
+
+fn ms(rng: &mut SimRng, lo: u64, hi: u64) -> Duration {
+    Duration::from_millis(lo + rng.below(hi - lo + 1))
+}
+
+/// The scenario sweep seed `seed` draws: a small cluster on the local
+/// preset with random network trouble and faults that all end in time for
+/// the convergence bound to be checked before the run ends.
+pub fn scenario(seed: u64, opts: &SweepOptions) -> Scenario {
+    let mut r = SimRng::new(derive(seed, 0x0053_5745_4550, 0));
+    let span = (opts.max_nodes - opts.min_nodes) as u64;
+    let n = opts.min_nodes + r.below(span + 1) as usize;
+    let mut sc = Scenario::new(n, seed, Preset::Local);
+    sc.sample_interval = Duration::from_millis(500);
+    sc.max_violations_listed = 20;
+    if r.chance(0.5) {
+        sc.start = Start::Bootstrap {
+            seeds: 1 + r.below(3) as usize,
+            window: ms(&mut r, 0, 5000),
+        };
+    }
+    sc.network = NetworkModel {
+        latency: if r.chance(0.5) {
+            Latency::Uniform(Duration::from_micros(100), ms(&mut r, 1, 10))
+        } else {
+            Latency::LogNormal {
+                median: ms(&mut r, 1, 5),
+                sigma: 0.3 + r.unit(),
+            }
+        },
+        jitter: ms(&mut r, 0, 5),
+        loss: if r.chance(0.3) { r.unit() * 0.1 } else { 0.0 },
+        duplicate: if r.chance(0.3) { r.unit() * 0.05 } else { 0.0 },
+        reorder: if r.chance(0.3) { r.unit() * 0.1 } else { 0.0 },
+        reorder_delay: ms(&mut r, 1, 50),
+        ..NetworkModel::default()
+    };
+    // Keep most of the cluster alive: crash-like faults take at most a
+    // third of it in all.
+    let mut budget = (n / 3).max(1);
+    let faults = r.below(6);
+    for _ in 0..faults {
+        let at = ms(&mut r, 2_000, 40_000);
+        let kind = r.below(8);
+        let f = match kind {
+            0 | 1 => {
+                if budget == 0 {
+                    continue;
+                }
+                let k = 1 + r.below(2.min(budget as u64)) as usize;
+                budget -= k;
+                if kind == 0 {
+                    Fault::Crash {
+                        amount: Amount::Count(k),
+                        at,
+                    }
+                } else {
+                    Fault::Restart {
+                        amount: Amount::Count(k),
+                        at,
+                        down_for: ms(&mut r, 1_000, 20_000),
+                    }
+                }
+            }
+            2 => {
+                if budget == 0 {
+                    continue;
+                }
+                budget -= 1;
+                Fault::Leave {
+                    amount: Amount::Count(1),
+                    at,
+                    timeout: Duration::from_secs(5),
+                }
+            }
+            3 | 4 => {
+                let duration = ms(&mut r, 200, 8_000);
+                Fault::Stall {
+                    amount: Amount::Count(1 + r.below(3) as usize),
+                    at,
+                    duration,
+                    every: None,
+                }
+            }
+            5 => Fault::Partition {
+                amount: Amount::Fraction(0.1 + r.unit() * 0.4),
+                at,
+                duration: ms(&mut r, 500, 10_000),
+                one_way: r.chance(0.3),
+                links: if r.chance(0.3) {
+                    0.2 + r.unit() * 0.6
+                } else {
+                    1.0
+                },
+            },
+            6 => Fault::Loss {
+                rate: 0.1 + r.unit() * 0.4,
+                at,
+                duration: ms(&mut r, 500, 10_000),
+            },
+            _ => Fault::UpdateMeta {
+                amount: Amount::Count(1 + r.below(3) as usize),
+                at,
+            },
+        };
+        sc.faults.push(f);
+    }
+    if r.chance(0.5) {
+        sc.disseminate_at = Some(ms(&mut r, 1_000, 30_000));
+    }
+    // Run until the convergence check, and a little beyond.
+    sc.duration = Duration::from_secs(3600);
+    let mut quiet = match &sc.start {
+        Start::Warm => Duration::ZERO,
+        Start::Bootstrap { window, .. } => *window,
+    };
+    for f in &sc.faults {
+        quiet = quiet.max(f.ends(sc.duration).unwrap_or(sc.duration));
+    }
+    if let Some(d) = sc.disseminate_at {
+        quiet = quiet.max(d);
+    }
+    sc.duration = quiet + sc.convergence_bound() + Duration::from_secs(1);
+    sc
+}
+
+/// Runs the sweep, calling `each` with every report as it finishes.
+pub fn run(opts: &SweepOptions, mut each: impl FnMut(&Report)) -> SweepSummary {
+    let mut s = SweepSummary {
+        seeds: opts.seeds,
+        passed: 0,
+        failed: Vec::new(),
+        simulated_seconds: 0.0,
+        wall_seconds: 0.0,
+        crashes: 0,
+        crashes_detected: 0,
+    };
+    for seed in opts.first_seed..opts.first_seed.saturating_add(opts.seeds) {
+        let sc = scenario(seed, opts);
+        let description = crate::describe(&sc);
+        let report = Simulation::new(sc).run();
+        s.simulated_seconds += report.simulated_seconds;
+        s.wall_seconds += report.wall_seconds;
+        s.crashes += report.detections.iter().filter(|d| !d.restarted).count();
+        s.crashes_detected += report
+            .detections
+            .iter()
+            .filter(|d| !d.restarted && d.all_dead_s.is_some())
+            .count();
+        if report.ok() {
+            s.passed += 1;
+        } else {
+            s.failed.push(FailedSeed {
+                seed,
+                nodes: report.nodes,
+                scenario: description,
+                replay: format!(
+                    "swim-sim sweep --replay {seed} --min-nodes {} --max-nodes {}",
+                    opts.min_nodes, opts.max_nodes
+                ),
+                violations: report.invariant_violations.clone(),
+            });
+        }
+        each(&report);
+    }
+    s
+}
