@@ -87,6 +87,16 @@ pub(crate) struct Claim<'a> {
     pub(crate) from: &'a str,
 }
 
+impl<'a> From<&crate::wire::Accusation<'a>> for Claim<'a> {
+    fn from(a: &crate::wire::Accusation<'a>) -> Self {
+        Claim {
+            node: a.node,
+            incarnation: a.incarnation,
+            from: a.from,
+        }
+    }
+}
+
 /// What a rule asks the caller to do.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Effect {

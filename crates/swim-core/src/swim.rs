@@ -722,20 +722,10 @@ impl<P: Policy> Swim<P> {
                 self.with_ctx(now, |m, ctx| m.alive(claim, false, ctx));
             }
             Message::Suspect(s) => {
-                let claim = Claim {
-                    node: s.node,
-                    incarnation: s.incarnation,
-                    from: s.from,
-                };
-                self.with_ctx(now, |m, ctx| m.suspect(claim, ctx));
+                self.with_ctx(now, |m, ctx| m.suspect(Claim::from(&s), ctx));
             }
             Message::Dead(d) => {
-                let claim = Claim {
-                    node: d.node,
-                    incarnation: d.incarnation,
-                    from: d.from,
-                };
-                self.with_ctx(now, |m, ctx| m.dead(claim, ctx));
+                self.with_ctx(now, |m, ctx| m.dead(Claim::from(&d), ctx));
             }
             Message::User(payload) => {
                 if payload.is_empty() {
