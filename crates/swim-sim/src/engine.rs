@@ -1337,7 +1337,15 @@ impl Simulation {
         } else {
             None
         };
-        let first_converged_at_s = changes.iter().find(|c| c.1).map(|&(t, _)| secs(t));
+        // Not before every node of the initial start has started.
+        let started = match &self.sc.start {
+            Start::Warm => 1,
+            Start::Bootstrap { window, .. } => ns(*window),
+        };
+        let first_converged_at_s = changes
+            .iter()
+            .find(|c| c.1 && c.0 >= started)
+            .map(|&(t, _)| secs(t));
         let c = &self.counters;
         Report {
             nodes: self.sc.nodes,

@@ -136,7 +136,8 @@ pub struct Report {
     /// Since when (seconds) every live node has seen every live node alive
     /// (or suspect, not yet declared dead), if it held at the end.
     pub converged_at_s: Option<f64>,
-    /// The first time it held.
+    /// The first time it held once every node of the initial start had
+    /// started (after the join window of a bootstrap).
     pub first_converged_at_s: Option<f64>,
     /// The bound derived from the configuration.
     pub convergence_bound_s: f64,
