@@ -539,7 +539,7 @@ impl<P: Policy> Swim<P> {
             }
             Timer::ProbeIndirect(seq) => self.probe_indirect(now, seq),
             Timer::ProbeDeadline(seq) => self.probe_deadline(now, seq),
-            Timer::AckExpiry(seq) => self.ack_expired(now, seq),
+            Timer::AckExpiry(seq) => self.ack_expired(seq),
             Timer::Suspicion(node) => self.with_ctx(now, |m, ctx| m.suspicion_expired(&node, ctx)),
             Timer::GossipTick => {
                 self.schedule(now + self.config.gossip_interval, Timer::GossipTick);
@@ -699,7 +699,7 @@ impl<P: Policy> Swim<P> {
     fn handle_message(&mut self, now: Instant, from: SocketAddr, m: Message<'_>) {
         self.stats.count_message(m.message_type());
         match m {
-            Message::Ping(p) => self.handle_ping(now, from, p),
+            Message::Ping(p) => self.handle_ping(from, p),
             Message::IndirectPing(ind) => self.handle_indirect_ping(now, from, ind),
             Message::Ack(a) => self.handle_ack(now, a.seq_no, &a.payload),
             Message::Nack(n) => {
@@ -763,7 +763,7 @@ impl<P: Policy> Swim<P> {
         }
     }
 
-    fn handle_ping(&mut self, now: Instant, from: SocketAddr, p: Ping<'_>) {
+    fn handle_ping(&mut self, from: SocketAddr, p: Ping<'_>) {
         if !p.node.is_empty() && p.node != self.config.name {
             self.stats.count_rejected("ping_wrong_node");
             return;
@@ -773,7 +773,7 @@ impl<P: Policy> Swim<P> {
             seq_no: p.seq_no,
             payload: self.ack_payload[..].into(),
         }));
-        self.send_msg(now, to, ack);
+        self.send_msg(to, ack);
     }
 
     fn handle_indirect_ping(&mut self, now: Instant, from: SocketAddr, ind: IndirectPing<'_>) {
@@ -798,7 +798,7 @@ impl<P: Policy> Swim<P> {
         );
         self.schedule(now + self.config.probe_timeout, Timer::AckExpiry(seq));
         let ping = self.ping_message(seq, ind.node);
-        self.send_msg(now, target, ping);
+        self.send_msg(target, ping);
     }
 
     fn handle_ack(&mut self, now: Instant, seq: u32, payload: &[u8]) {
@@ -826,7 +826,7 @@ impl<P: Policy> Swim<P> {
                     seq_no: origin_seq,
                     payload: (&[][..]).into(),
                 }));
-                self.send_msg(now, origin, ack);
+                self.send_msg(origin, ack);
             }
             AckHandler::UserPing { node, sent } => {
                 self.outputs.push_back(Output::Event(Event::PingCompleted {
@@ -838,7 +838,7 @@ impl<P: Policy> Swim<P> {
         }
     }
 
-    fn ack_expired(&mut self, now: Instant, seq: u32) {
+    fn ack_expired(&mut self, seq: u32) {
         match self.ack_handlers.get(&seq) {
             Some(AckHandler::Relay { .. }) | Some(AckHandler::UserPing { .. }) => {}
             _ => return,
@@ -850,7 +850,7 @@ impl<P: Policy> Swim<P> {
                 nack: true,
             }) => {
                 let nack = encode_packet(&Message::Nack(Nack { seq_no: origin_seq }));
-                self.send_msg(now, origin, nack);
+                self.send_msg(origin, nack);
             }
             Some(AckHandler::UserPing { node, .. }) => {
                 self.outputs
@@ -884,27 +884,27 @@ impl<P: Policy> Swim<P> {
 
     /// Go's `sendMsg`: piggyback gossip on a protocol message. No CRC (Go's
     /// lookup of the recipient by address practically never finds it).
-    fn send_msg(&mut self, now: Instant, to: SocketAddr, msg: Vec<u8>) {
+    fn send_msg(&mut self, to: SocketAddr, msg: Vec<u8>) {
         let budget = self
             .config
             .udp_buffer_size
             .saturating_sub(msg.len() + COMPOUND_OVERHEAD + self.envelope.packet_overhead());
         let extra = self.take_broadcasts(budget, MAX_COMPOUND_PARTS - 1);
         if extra.is_empty() {
-            self.send_packet(now, to, &msg, false);
+            self.send_packet(to, &msg, false);
         } else {
             let mut parts: Vec<&[u8]> = Vec::with_capacity(extra.len() + 1);
             parts.push(&msg);
             parts.extend(extra.iter().map(|m| &m[..]));
             let mut compound = Vec::with_capacity(budget + msg.len() + 64);
             match encode_compound(&parts, &mut compound) {
-                Ok(()) => self.send_packet(now, to, &compound, false),
-                Err(_) => self.send_packet(now, to, &msg, false),
+                Ok(()) => self.send_packet(to, &compound, false),
+                Err(_) => self.send_packet(to, &msg, false),
             }
         }
     }
 
-    fn send_packet(&mut self, _now: Instant, to: SocketAddr, msg: &[u8], crc: bool) {
+    fn send_packet(&mut self, to: SocketAddr, msg: &[u8], crc: bool) {
         let mut data = Vec::with_capacity(msg.len() + 64);
         let rng = &mut self.rng;
         self.envelope
@@ -982,7 +982,7 @@ impl<P: Policy> Swim<P> {
         self.stats.probes += 1;
         let ping = self.ping_message(seq, &target);
         if state == MemberState::Alive {
-            self.send_msg(now, to, ping);
+            self.send_msg(to, ping);
         } else {
             // A suspect hears the accusation with the ping, so it can refute
             // at once (the buddy system).
@@ -993,7 +993,7 @@ impl<P: Policy> Swim<P> {
             }));
             let mut compound = Vec::with_capacity(ping.len() + suspect.len() + 6);
             if encode_compound(&[&ping, &suspect], &mut compound).is_ok() {
-                self.send_packet(now, to, &compound, pmax >= 5);
+                self.send_packet(to, &compound, pmax >= 5);
             }
         }
         self.schedule(now + self.config.probe_timeout, Timer::ProbeIndirect(seq));
@@ -1040,7 +1040,7 @@ impl<P: Policy> Swim<P> {
             sends.push((to, buf));
         }
         for (to, buf) in sends {
-            self.send_msg(now, to, buf);
+            self.send_msg(to, buf);
         }
         let tcp = !self.config.disable_tcp_pings && pmax >= 3;
         let deadline = self.probe.as_ref().map_or(now, |p| p.deadline);
@@ -1119,7 +1119,7 @@ impl<P: Policy> Swim<P> {
         );
         self.schedule(now + self.config.probe_timeout, Timer::AckExpiry(seq));
         let ping = self.ping_message(seq, node);
-        self.send_msg(now, to, ping);
+        self.send_msg(to, ping);
         Ok(())
     }
 
@@ -1155,12 +1155,12 @@ impl<P: Policy> Swim<P> {
             let msgs = self.take_broadcasts(budget, MAX_COMPOUND_PARTS);
             match msgs.len() {
                 0 => return,
-                1 => self.send_packet(now, to, &msgs[0], crc),
+                1 => self.send_packet(to, &msgs[0], crc),
                 _ => {
                     let parts: Vec<&[u8]> = msgs.iter().map(|m| &m[..]).collect();
                     let mut compound = Vec::with_capacity(budget + 8);
                     if encode_compound(&parts, &mut compound).is_ok() {
-                        self.send_packet(now, to, &compound, crc);
+                        self.send_packet(to, &compound, crc);
                     }
                 }
             }
@@ -1666,6 +1666,7 @@ impl<P: Policy> Swim<P> {
         node: &str,
         payload: &[u8],
     ) -> Result<(), CommandError> {
+        let _ = now; // every command takes the time; this one needs none
         if payload.is_empty() {
             return Err(CommandError::BadPayload("empty"));
         }
@@ -1673,7 +1674,7 @@ impl<P: Policy> Swim<P> {
         let to = r.socket_addr().ok_or(CommandError::UnknownMember)?;
         let crc = r.pmax() >= 5;
         let msg = encode_packet(&Message::User(payload));
-        self.send_packet(now, to, &msg, crc);
+        self.send_packet(to, &msg, crc);
         Ok(())
     }
 
