@@ -1,8 +1,130 @@
-//! async-std / smol adapter for `swim-core` — **not built yet**.
+//! Run a memberlist-compatible SWIM node on async-std or smol.
 //!
-//! This crate will offer the same handle API as `swim-tokio`, built on the
-//! primitives async-std runs on (async-io, async-net, futures-lite) so it
-//! serves smol users too. Today it only re-exports the core; it offers no
-//! networking.
+//! Built on the primitives both run on — `async-io`'s reactor and
+//! `async-net`'s sockets — so it works under either (async-std is
+//! discontinued in favour of smol). The API is the one `swim-tokio` has:
+//! a cloneable [`Node`] handle and a stream of [`Events`].
+//!
+//! ```
+//! use std::time::Duration;
+//! use swim_async_std::{Config, NodeConfig};
+//!
+//! # async_std::task::block_on(async {
+//! let bind = "127.0.0.1:0".parse().unwrap();
+//! let (a, _) = swim_async_std::start(NodeConfig::new(bind, Config::local("a", bind))).await?;
+//! let (b, _) = swim_async_std::start(NodeConfig::new(bind, Config::local("b", bind))).await?;
+//! assert_eq!(b.join(&[a.bound_addr()]).await?, 1);
+//! assert_eq!(a.num_members(), 2);
+//! b.leave(Duration::from_secs(1)).await?;
+//! b.shutdown().await;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! # }).unwrap();
+//! ```
+//!
+//! [`start`] runs the node on async-std's global executor (the one
+//! `async_std::task::spawn` uses). Under smol, or to choose the executor,
+//! call [`bind`] and spawn the returned driver yourself:
+//!
+//! ```
+//! # smol::block_on(async {
+//! let bind = "127.0.0.1:0".parse().unwrap();
+//! let config = swim_async_std::NodeConfig::new(bind, swim_async_std::Config::local("a", bind));
+//! let (node, events, driver) = swim_async_std::bind(config).await?;
+//! smol::spawn(driver).detach();
+//! assert_eq!(node.num_members(), 1);
+//! # node.shutdown().await;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! # }).unwrap();
+//! ```
 
-pub use swim_core;
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use async_net::{TcpListener, TcpStream, UdpSocket};
+
+pub use swim_node::swim_core::{self, Config, Event, Member, MemberState};
+pub use swim_node::{
+    parse_key, Error, Events, Net, Node, NodeConfig, NodeSettings, NodeStats, Profile,
+    SettingsError, StartError,
+};
+
+/// async-io's sockets and timers, for [`swim_node`].
+#[derive(Debug, Clone, Copy)]
+pub struct AsyncIo;
+
+/// An `async-io` timer that yields `()`.
+#[derive(Debug)]
+pub struct Timer(async_io::Timer);
+
+impl Future for Timer {
+    type Output = ();
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        Pin::new(&mut self.0).poll(cx).map(|_| ())
+    }
+}
+
+impl Net for AsyncIo {
+    type Udp = UdpSocket;
+    type Listener = TcpListener;
+    type Stream = TcpStream;
+    type Timer = Timer;
+
+    async fn bind_udp(addr: SocketAddr) -> io::Result<UdpSocket> {
+        UdpSocket::bind(addr).await
+    }
+
+    async fn bind_tcp(addr: SocketAddr) -> io::Result<TcpListener> {
+        TcpListener::bind(addr).await
+    }
+
+    fn udp_local_addr(udp: &UdpSocket) -> io::Result<SocketAddr> {
+        udp.local_addr()
+    }
+
+    fn tcp_local_addr(listener: &TcpListener) -> io::Result<SocketAddr> {
+        listener.local_addr()
+    }
+
+    async fn recv_from(udp: &UdpSocket, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
+        udp.recv_from(buf).await
+    }
+
+    async fn send_to(udp: &UdpSocket, data: &[u8], to: SocketAddr) -> io::Result<usize> {
+        udp.send_to(data, to).await
+    }
+
+    async fn accept(listener: &TcpListener) -> io::Result<(TcpStream, SocketAddr)> {
+        let (stream, from) = listener.accept().await?;
+        let _ = stream.set_nodelay(true);
+        Ok((stream, from))
+    }
+
+    async fn connect(to: SocketAddr) -> io::Result<TcpStream> {
+        let stream = TcpStream::connect(to).await?;
+        let _ = stream.set_nodelay(true);
+        Ok(stream)
+    }
+
+    fn timer_at(deadline: Instant) -> Timer {
+        Timer(async_io::Timer::at(deadline))
+    }
+}
+
+/// Binds a node's sockets and returns it with the driver future to spawn on
+/// the executor of your choice.
+pub async fn bind(
+    config: NodeConfig,
+) -> Result<(Node, Events, impl Future<Output = ()> + Send + 'static), StartError> {
+    swim_node::bind::<AsyncIo>(config).await
+}
+
+/// Starts a node on async-std's global executor.
+pub async fn start(config: NodeConfig) -> Result<(Node, Events), StartError> {
+    let (node, events, driver) = bind(config).await?;
+    async_global_executor::spawn(driver).detach();
+    Ok((node, events))
+}

@@ -1,0 +1,298 @@
+//! How to start a node: the core's [`Config`] plus what only a running node
+//! has (a bind address, resource caps), and a serde form for config files.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use serde::Deserialize;
+use swim_core::wire::{Keyring, SecretKey};
+use swim_core::{Cidr, Config};
+
+/// Everything needed to start a node.
+///
+/// ```
+/// use swim_node::NodeConfig;
+/// use swim_core::Config;
+///
+/// let bind = "127.0.0.1:0".parse().unwrap();
+/// let config = NodeConfig::new(bind, Config::local("node-a", bind));
+/// assert_eq!(config.max_incoming_streams, 64);
+/// ```
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct NodeConfig {
+    /// Where to bind the UDP socket and the TCP listener (the same port for
+    /// both; port 0 picks a free one).
+    pub bind: SocketAddr,
+    /// The protocol configuration. A zero port in `advertise` becomes the
+    /// bound port; an unspecified IP in `advertise` becomes the bind IP.
+    pub swim: Config,
+    /// Most incoming streams handled at once; connections beyond it are
+    /// closed at once and counted. With [`Limits::max_stream_message`]
+    /// (swim_core::wire::Limits) this bounds the memory peers can hold.
+    pub max_incoming_streams: usize,
+    /// Events buffered for a slow reader before new ones are dropped (and
+    /// counted); [`Node::members`](crate::Node::members) stays exact either way.
+    pub event_capacity: usize,
+    /// Seed of the core's random choices; `None` draws one per start.
+    pub seed: Option<u64>,
+    /// Labels added to every metric this node records (useful when several
+    /// nodes share a process).
+    pub metric_labels: Vec<(String, String)>,
+}
+
+impl NodeConfig {
+    /// A node bound to `bind` with protocol configuration `swim`.
+    pub fn new(bind: SocketAddr, swim: Config) -> NodeConfig {
+        NodeConfig {
+            bind,
+            swim,
+            max_incoming_streams: 64,
+            event_capacity: 4096,
+            seed: None,
+            metric_labels: Vec::new(),
+        }
+    }
+}
+
+/// Timing preset, as memberlist names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Profile {
+    /// [`Config::lan`].
+    #[default]
+    Lan,
+    /// [`Config::wan`].
+    Wan,
+    /// [`Config::local`].
+    Local,
+}
+
+impl std::str::FromStr for Profile {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Profile, String> {
+        match s {
+            "lan" => Ok(Profile::Lan),
+            "wan" => Ok(Profile::Wan),
+            "local" => Ok(Profile::Local),
+            _ => Err(format!(
+                "unknown profile {s:?} (expected lan, wan or local)"
+            )),
+        }
+    }
+}
+
+/// A node's settings as a config file holds them (any serde format).
+///
+/// Durations are written like `"200ms"` or `"30s"`; keys as hex.
+///
+/// ```
+/// use swim_node::NodeSettings;
+///
+/// let settings: NodeSettings = serde_json::from_str(r#"{
+///     "name": "node-a",
+///     "bind": "127.0.0.1:7946",
+///     "profile": "local",
+///     "probe_interval": "500ms",
+///     "keys": ["000102030405060708090a0b0c0d0e0f"]
+/// }"#).unwrap();
+/// let config = settings.into_config().unwrap();
+/// assert_eq!(config.swim.probe_interval.as_millis(), 500);
+/// ```
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct NodeSettings {
+    /// Node name.
+    pub name: String,
+    /// Bind address.
+    pub bind: Option<SocketAddr>,
+    /// Advertised address (default: the bind address).
+    pub advertise: Option<SocketAddr>,
+    /// Timing preset.
+    pub profile: Profile,
+    /// Encryption keys in hex; the first is the primary.
+    pub keys: Vec<String>,
+    /// Cluster label.
+    pub label: Option<String>,
+    /// Compression of packets and streams.
+    pub compression: Option<bool>,
+    /// Relay user broadcasts ([`Config::relay_user_broadcasts`]).
+    pub relay_user_broadcasts: Option<bool>,
+    /// Networks members must come from, like `10.0.0.0/8`.
+    pub cidrs_allowed: Vec<String>,
+    /// Probe interval.
+    #[serde(with = "humantime_serde")]
+    pub probe_interval: Option<Duration>,
+    /// Probe timeout.
+    #[serde(with = "humantime_serde")]
+    pub probe_timeout: Option<Duration>,
+    /// Gossip interval.
+    #[serde(with = "humantime_serde")]
+    pub gossip_interval: Option<Duration>,
+    /// Push/pull interval.
+    #[serde(with = "humantime_serde")]
+    pub push_pull_interval: Option<Duration>,
+    /// Stream exchange timeout.
+    #[serde(with = "humantime_serde")]
+    pub tcp_timeout: Option<Duration>,
+    /// Suspicion multiplier.
+    pub suspicion_mult: Option<u32>,
+    /// Retransmit multiplier.
+    pub retransmit_mult: Option<usize>,
+    /// Members gossiped to per round.
+    pub gossip_nodes: Option<usize>,
+    /// Indirect probes per failed direct probe.
+    pub indirect_checks: Option<usize>,
+    /// [`NodeConfig::max_incoming_streams`].
+    pub max_incoming_streams: Option<usize>,
+    /// [`NodeConfig::event_capacity`].
+    pub event_capacity: Option<usize>,
+}
+
+/// A setting that cannot be used, named.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SettingsError {
+    /// The setting.
+    pub field: &'static str,
+    /// Why.
+    pub reason: String,
+}
+
+impl std::fmt::Display for SettingsError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.field, self.reason)
+    }
+}
+
+impl std::error::Error for SettingsError {}
+
+fn invalid(field: &'static str, reason: impl Into<String>) -> SettingsError {
+    SettingsError {
+        field,
+        reason: reason.into(),
+    }
+}
+
+/// Parses a hex key of 16, 24 or 32 bytes.
+pub fn parse_key(hex: &str) -> Result<SecretKey, String> {
+    let hex = hex.trim();
+    if hex.len() % 2 != 0 {
+        return Err("a key is an even number of hex digits".into());
+    }
+    let bytes = (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(hex.get(i..i + 2).unwrap_or("zz"), 16))
+        .collect::<Result<Vec<u8>, _>>()
+        .map_err(|_| "a key is hex digits".to_string())?;
+    SecretKey::new(&bytes).map_err(|e| e.to_string())
+}
+
+fn parse_cidr(s: &str) -> Result<Cidr, String> {
+    let (ip, prefix) = s.split_once('/').ok_or("expected ADDRESS/PREFIX")?;
+    let ip = ip.parse().map_err(|_| format!("bad address {ip:?}"))?;
+    let prefix = prefix
+        .parse()
+        .map_err(|_| format!("bad prefix {prefix:?}"))?;
+    Cidr::new(ip, prefix).map_err(|e| e.to_string())
+}
+
+impl NodeSettings {
+    /// The node configuration these settings describe; the error names the
+    /// setting at fault. Protocol-level checks run when the node starts.
+    pub fn into_config(self) -> Result<NodeConfig, SettingsError> {
+        if self.name.is_empty() {
+            return Err(invalid("name", "a node needs a name"));
+        }
+        let bind = self.bind.ok_or_else(|| invalid("bind", "required"))?;
+        let advertise = self.advertise.unwrap_or(bind);
+        let mut swim = match self.profile {
+            Profile::Lan => Config::lan(self.name, advertise),
+            Profile::Wan => Config::wan(self.name, advertise),
+            Profile::Local => Config::local(self.name, advertise),
+        };
+        let mut keys = self.keys.iter().map(|k| parse_key(k));
+        if let Some(primary) = keys.next() {
+            let mut ring = Keyring::new(primary.map_err(|e| invalid("keys", e))?);
+            for key in keys {
+                ring.add(key.map_err(|e| invalid("keys", e))?);
+            }
+            swim.keyring = Some(ring);
+        }
+        if let Some(label) = self.label {
+            swim.label = label.into_bytes();
+        }
+        swim.cidrs_allowed = self
+            .cidrs_allowed
+            .iter()
+            .map(|c| parse_cidr(c))
+            .collect::<Result<_, _>>()
+            .map_err(|e| invalid("cidrs_allowed", e))?;
+        let set = |field: &mut Duration, v: Option<Duration>| *field = v.unwrap_or(*field);
+        set(&mut swim.probe_interval, self.probe_interval);
+        set(&mut swim.probe_timeout, self.probe_timeout);
+        set(&mut swim.gossip_interval, self.gossip_interval);
+        set(&mut swim.push_pull_interval, self.push_pull_interval);
+        set(&mut swim.tcp_timeout, self.tcp_timeout);
+        swim.enable_compression = self.compression.unwrap_or(swim.enable_compression);
+        swim.relay_user_broadcasts = self
+            .relay_user_broadcasts
+            .unwrap_or(swim.relay_user_broadcasts);
+        swim.suspicion_mult = self.suspicion_mult.unwrap_or(swim.suspicion_mult);
+        swim.retransmit_mult = self.retransmit_mult.unwrap_or(swim.retransmit_mult);
+        swim.gossip_nodes = self.gossip_nodes.unwrap_or(swim.gossip_nodes);
+        swim.indirect_checks = self.indirect_checks.unwrap_or(swim.indirect_checks);
+        let mut config = NodeConfig::new(bind, swim);
+        config.max_incoming_streams = self
+            .max_incoming_streams
+            .unwrap_or(config.max_incoming_streams);
+        config.event_capacity = self.event_capacity.unwrap_or(config.event_capacity);
+        Ok(config)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn settings_name_the_bad_field() {
+        let parse = |json: &str| {
+            serde_json::from_str::<NodeSettings>(json)
+                .unwrap()
+                .into_config()
+        };
+        let err = parse(r#"{"name":"a","bind":"127.0.0.1:1","keys":["abc"]}"#).unwrap_err();
+        assert_eq!(err.field, "keys");
+        let err = parse(r#"{"name":"a","bind":"127.0.0.1:1","keys":["00ff"]}"#).unwrap_err();
+        assert_eq!(err.field, "keys");
+        let err = parse(r#"{"name":"a"}"#).unwrap_err();
+        assert_eq!(err.field, "bind");
+        let err =
+            parse(r#"{"name":"a","bind":"127.0.0.1:1","cidrs_allowed":["10.0.0.0"]}"#).unwrap_err();
+        assert_eq!(err.field, "cidrs_allowed");
+        assert!(serde_json::from_str::<NodeSettings>(r#"{"nmae":"a"}"#).is_err());
+    }
+
+    #[test]
+    fn settings_apply_over_the_profile() {
+        let config = serde_json::from_str::<NodeSettings>(
+            r#"{"name":"a","bind":"127.0.0.1:1","advertise":"10.0.0.1:7946","profile":"wan",
+                "keys":["000102030405060708090a0b0c0d0e0f","000102030405060708090a0b0c0d0e0f1011121314151617"],
+                "label":"prod","compression":false,"cidrs_allowed":["10.0.0.0/8"],
+                "gossip_interval":"1s","suspicion_mult":7,"max_incoming_streams":3}"#,
+        )
+        .unwrap()
+        .into_config()
+        .unwrap();
+        assert_eq!(config.swim.advertise, "10.0.0.1:7946".parse().unwrap());
+        assert_eq!(config.swim.probe_interval, Duration::from_secs(5));
+        assert_eq!(config.swim.gossip_interval, Duration::from_secs(1));
+        assert_eq!(config.swim.suspicion_mult, 7);
+        assert_eq!(config.swim.keyring.as_ref().unwrap().len(), 2);
+        assert_eq!(config.swim.label, b"prod");
+        assert!(!config.swim.enable_compression);
+        assert_eq!(config.swim.cidrs_allowed.len(), 1);
+        assert_eq!(config.max_incoming_streams, 3);
+    }
+}

@@ -1,0 +1,553 @@
+//! The one task that owns the [`Swim`] value: it waits for a packet, a
+//! connection, a finished stream, a command or the next deadline, feeds it
+//! in, and carries out what the core asks.
+
+use std::collections::{HashMap, VecDeque};
+use std::future::{poll_fn, Future};
+use std::io;
+use std::net::SocketAddr;
+use std::pin::{pin, Pin};
+use std::sync::{Arc, Mutex};
+use std::task::Poll;
+use std::time::Duration;
+
+use futures_util::stream::FuturesUnordered;
+use futures_util::StreamExt;
+use swim_core::wire::StreamRole;
+use swim_core::{Event, ExchangeError, ExchangeId, Instant, Output, StreamId, Swim};
+use tracing::{debug, info, warn};
+
+use crate::metrics::Metrics;
+use crate::net::Net;
+use crate::node::{lock, Command, Error, Reply, View};
+use crate::stream::{self, ReadError};
+use crate::NodeStats;
+
+/// The largest datagram a peer can send.
+const MAX_DATAGRAM: usize = 65_536;
+
+/// Converts between the core's time and the runtime's.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Clock {
+    origin: std::time::Instant,
+}
+
+impl Clock {
+    pub(crate) fn start() -> Clock {
+        Clock {
+            origin: std::time::Instant::now(),
+        }
+    }
+
+    pub(crate) fn now(&self) -> Instant {
+        Instant::from_duration(self.origin.elapsed())
+    }
+
+    fn to_std(self, t: Instant) -> std::time::Instant {
+        // Far-future deadlines (the core's "never") must not overflow.
+        let cap = Duration::from_secs(365 * 24 * 3600);
+        self.origin + t.as_duration().min(cap)
+    }
+}
+
+type Task<S> = Pin<Box<dyn Future<Output = Done<S>> + Send>>;
+
+/// A finished stream task.
+enum Done<S> {
+    Exchange(ExchangeId, Result<Vec<u8>, ExchangeError>),
+    Read(StreamId, SocketAddr, Result<(S, Vec<u8>), ReadError>),
+    Replied(io::Result<()>),
+}
+
+/// What woke the driver.
+enum Wake<S> {
+    Packet(io::Result<(usize, SocketAddr)>),
+    Accept(io::Result<(S, SocketAddr)>),
+    Command(Option<Command>),
+    Task(Done<S>),
+    Timer,
+}
+
+/// At most a few log lines per second for input peers control, so a flood
+/// cannot flood the log too.
+struct LogBudget {
+    window: Instant,
+    used: u32,
+    suppressed: u64,
+}
+
+impl LogBudget {
+    const PER_SECOND: u32 = 10;
+
+    fn allow(&mut self, now: Instant) -> bool {
+        if now.saturating_duration_since(self.window) >= Duration::from_secs(1) {
+            if self.suppressed > 0 {
+                warn!(suppressed = self.suppressed, "similar messages suppressed");
+            }
+            self.window = now;
+            self.used = 0;
+            self.suppressed = 0;
+        }
+        self.used += 1;
+        if self.used > Self::PER_SECOND {
+            self.suppressed += 1;
+        }
+        self.used <= Self::PER_SECOND
+    }
+}
+
+pub(crate) struct Driver<N: Net> {
+    pub(crate) swim: Swim,
+    pub(crate) clock: Clock,
+    pub(crate) udp: N::Udp,
+    pub(crate) listener: N::Listener,
+    pub(crate) commands: async_channel::Receiver<Command>,
+    pub(crate) events: async_channel::Sender<Event>,
+    pub(crate) view: Arc<Mutex<View>>,
+    pub(crate) max_incoming: usize,
+    pub(crate) metrics: Metrics,
+    buf: Vec<u8>,
+    tasks: FuturesUnordered<Task<N::Stream>>,
+    /// Accepted streams waiting for the core's answer.
+    answering: HashMap<StreamId, N::Stream>,
+    /// Incoming streams in flight: reading, answering or replying.
+    incoming: usize,
+    next_stream: u64,
+    timer: Option<(Instant, N::Timer)>,
+    accept_paused_until: Option<Instant>,
+    turn: usize,
+    joining: Option<Reply<usize>>,
+    queued_joins: VecDeque<(Vec<SocketAddr>, Reply<usize>)>,
+    leaving: Vec<Reply<()>>,
+    left: bool,
+    pings: HashMap<Arc<str>, Vec<Reply<Duration>>>,
+    reliable: HashMap<ExchangeId, Reply<()>>,
+    stopping: Vec<Reply<()>>,
+    stop: bool,
+    stats: NodeStats,
+    log_budget: LogBudget,
+}
+
+impl<N: Net> Driver<N> {
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new(
+        swim: Swim,
+        clock: Clock,
+        udp: N::Udp,
+        listener: N::Listener,
+        commands: async_channel::Receiver<Command>,
+        events: async_channel::Sender<Event>,
+        view: Arc<Mutex<View>>,
+        max_incoming: usize,
+        metrics: Metrics,
+    ) -> Driver<N> {
+        Driver {
+            swim,
+            clock,
+            udp,
+            listener,
+            commands,
+            events,
+            view,
+            max_incoming,
+            metrics,
+            buf: vec![0; MAX_DATAGRAM],
+            tasks: FuturesUnordered::new(),
+            answering: HashMap::new(),
+            incoming: 0,
+            next_stream: 0,
+            timer: None,
+            accept_paused_until: None,
+            turn: 0,
+            joining: None,
+            queued_joins: VecDeque::new(),
+            leaving: Vec::new(),
+            left: false,
+            pings: HashMap::new(),
+            reliable: HashMap::new(),
+            stopping: Vec::new(),
+            stop: false,
+            stats: NodeStats::default(),
+            log_budget: LogBudget {
+                window: Instant::ZERO,
+                used: 0,
+                suppressed: 0,
+            },
+        }
+    }
+
+    /// Runs until shutdown or until every handle is dropped.
+    pub(crate) async fn run(mut self) {
+        let name = self.swim.local_member().name;
+        info!(node = %name, addr = %self.swim.config().advertise, "node started");
+        loop {
+            self.flush().await;
+            if self.stop {
+                break;
+            }
+            self.refresh();
+            let wake = self.wait().await;
+            let now = self.clock.now();
+            match wake {
+                Wake::Packet(Ok((len, from))) => self.on_packet(now, len, from),
+                Wake::Packet(Err(e)) => debug!(error = %e, "udp receive failed"),
+                Wake::Accept(Ok((stream, from))) => self.on_accept(now, stream, from),
+                Wake::Accept(Err(e)) => {
+                    warn!(error = %e, "tcp accept failed; pausing accepts briefly");
+                    self.accept_paused_until = Some(now + Duration::from_millis(100));
+                }
+                Wake::Command(Some(command)) => self.on_command(now, command),
+                Wake::Command(None) => self.stop = true,
+                Wake::Task(done) => self.on_task(now, done),
+                Wake::Timer => {
+                    self.timer = None;
+                    self.swim.handle_timeout(now);
+                }
+            }
+        }
+        self.metrics.publish(&self.swim, &self.stats);
+        info!(node = %name, "node shut down");
+        for reply in self.stopping.drain(..) {
+            let _ = reply.send(Ok(()));
+        }
+        // Dropping the rest closes the sockets, ends the stream tasks and
+        // answers every waiting caller with `Error::Shutdown`.
+    }
+
+    /// Carries out everything the core asked for.
+    async fn flush(&mut self) {
+        while let Some(output) = self.swim.poll_output() {
+            match output {
+                Output::Packet { to, data } => {
+                    if let Err(e) = N::send_to(&self.udp, &data, to).await {
+                        self.stats.send_errors += 1;
+                        debug!(%to, error = %e, "udp send failed");
+                    }
+                }
+                Output::Connect {
+                    id,
+                    to,
+                    data,
+                    expect_reply,
+                    deadline,
+                } => {
+                    let deadline = self.clock.to_std(deadline);
+                    let limits = self.swim.config().limits.clone();
+                    self.tasks.push(Box::pin(async move {
+                        let result =
+                            stream::exchange::<N>(to, data, expect_reply, deadline, limits).await;
+                        Done::Exchange(id, result)
+                    }));
+                }
+                Output::StreamReply { stream, data } => {
+                    let Some(conn) = self.answering.remove(&stream) else {
+                        continue;
+                    };
+                    match data {
+                        Some(data) => {
+                            let deadline = self.stream_deadline();
+                            self.tasks.push(Box::pin(async move {
+                                Done::Replied(stream::reply::<N>(conn, data, deadline).await)
+                            }));
+                        }
+                        None => self.incoming -= 1,
+                    }
+                }
+                Output::Event(event) => self.on_event(event),
+            }
+        }
+    }
+
+    fn stream_deadline(&self) -> std::time::Instant {
+        std::time::Instant::now() + self.swim.config().tcp_timeout
+    }
+
+    /// Keeps the timer on the core's next deadline and the shared view's
+    /// health current.
+    fn refresh(&mut self) {
+        let next = self.swim.poll_timeout();
+        if self.timer.as_ref().map(|(at, _)| *at) != next {
+            self.timer = next.map(|at| (at, N::timer_at(self.clock.to_std(at))));
+        }
+        let health = self.swim.health_score();
+        if lock(&self.view).health != health {
+            lock(&self.view).health = health;
+        }
+        self.metrics
+            .maybe_publish(self.clock.now(), &self.swim, &self.stats);
+    }
+
+    /// Waits for the next input, taking the sources in turn so a flood on
+    /// one cannot starve the others.
+    async fn wait(&mut self) -> Wake<N::Stream> {
+        self.turn = self.turn.wrapping_add(1);
+        let turn = self.turn;
+        let accepting = self
+            .accept_paused_until
+            .map_or(true, |until| self.clock.now() >= until);
+        if accepting {
+            self.accept_paused_until = None;
+        }
+        let Driver {
+            udp,
+            listener,
+            buf,
+            commands,
+            tasks,
+            timer,
+            ..
+        } = self;
+        let mut recv = pin!(N::recv_from(udp, buf));
+        let mut accept = pin!(N::accept(listener));
+        let mut command = pin!(commands.recv());
+        poll_fn(|cx| {
+            for i in 0..5 {
+                let wake = match (turn + i) % 5 {
+                    0 => recv.as_mut().poll(cx).map(Wake::Packet),
+                    1 if accepting => accept.as_mut().poll(cx).map(Wake::Accept),
+                    1 => Poll::Pending,
+                    2 => command.as_mut().poll(cx).map(|c| Wake::Command(c.ok())),
+                    3 => match tasks.poll_next_unpin(cx) {
+                        Poll::Ready(Some(done)) => Poll::Ready(Wake::Task(done)),
+                        _ => Poll::Pending,
+                    },
+                    _ => match timer {
+                        Some((_, t)) => Pin::new(t).poll(cx).map(|()| Wake::Timer),
+                        None => Poll::Pending,
+                    },
+                };
+                if wake.is_ready() {
+                    return wake;
+                }
+            }
+            Poll::Pending
+        })
+        .await
+    }
+
+    fn on_packet(&mut self, now: Instant, len: usize, from: SocketAddr) {
+        let errors = self.swim.stats().wire_errors;
+        self.swim.handle_packet(now, from, &self.buf[..len]);
+        let stats = self.swim.stats();
+        if stats.wire_errors != errors && self.log_budget.allow(now) {
+            let why = stats.last_wire_error.unwrap_or("invalid");
+            warn!(%from, reason = why, "refused a packet");
+        }
+    }
+
+    fn on_accept(&mut self, now: Instant, mut conn: N::Stream, from: SocketAddr) {
+        if self.incoming >= self.max_incoming {
+            self.stats.streams_refused += 1;
+            if self.log_budget.allow(now) {
+                warn!(%from, limit = self.max_incoming, "too many incoming streams; closing one");
+            }
+            return;
+        }
+        self.incoming += 1;
+        let id = StreamId(self.next_stream);
+        self.next_stream += 1;
+        let limits = self.swim.config().limits.clone();
+        let deadline = self.stream_deadline();
+        self.tasks.push(Box::pin(async move {
+            let read = stream::read_message(&mut conn, StreamRole::Accept, &limits);
+            let result = match stream::before::<N, _>(deadline, read).await {
+                Some(Ok(frame)) => Ok((conn, frame)),
+                Some(Err(e)) => Err(e),
+                None => Err(ReadError::Io(io::ErrorKind::TimedOut.into())),
+            };
+            Done::Read(id, from, result)
+        }));
+    }
+
+    fn on_task(&mut self, now: Instant, done: Done<N::Stream>) {
+        match done {
+            Done::Exchange(id, result) => {
+                if let Some(reply) = self.reliable.remove(&id) {
+                    let _ = reply.send(
+                        result
+                            .as_ref()
+                            .map(|_| ())
+                            .map_err(|e| Error::Send(e.clone())),
+                    );
+                }
+                match result {
+                    Ok(bytes) => self.swim.handle_exchange(now, id, Ok(&bytes)),
+                    Err(e) => {
+                        debug!(?id, error = %e, "stream exchange failed");
+                        self.swim.handle_exchange(now, id, Err(e))
+                    }
+                }
+            }
+            Done::Read(id, from, Ok((conn, frame))) => {
+                self.answering.insert(id, conn);
+                self.swim.handle_stream(now, id, from, &frame);
+            }
+            Done::Read(_, from, Err(e)) => {
+                self.incoming -= 1;
+                self.stats.stream_errors += 1;
+                match e {
+                    ReadError::Wire(e) if self.log_budget.allow(now) => {
+                        warn!(%from, reason = e.kind(), "refused a stream: {e}")
+                    }
+                    ReadError::Io(e) => debug!(%from, error = %e, "incoming stream failed"),
+                    _ => debug!(%from, "incoming stream ended early"),
+                }
+            }
+            Done::Replied(result) => {
+                self.incoming -= 1;
+                if let Err(e) = result {
+                    debug!(error = %e, "writing a stream reply failed");
+                }
+            }
+        }
+    }
+
+    fn on_event(&mut self, event: Event) {
+        match &event {
+            Event::MemberJoined(m) | Event::MemberUpdated(m) => {
+                info!(node = %m.name, addr = %m.addr, "member {}", if matches!(event, Event::MemberJoined(_)) { "joined" } else { "updated" });
+                let mut view = lock(&self.view);
+                if m.name == view.local.name {
+                    view.local = m.clone();
+                }
+                view.members.insert(m.name.clone(), m.clone());
+            }
+            Event::MemberLeft(m) | Event::MemberFailed(m) => {
+                let failed = matches!(event, Event::MemberFailed(_));
+                info!(node = %m.name, addr = %m.addr, "member {}", if failed { "failed" } else { "left" });
+                lock(&self.view).members.remove(&m.name);
+            }
+            Event::JoinCompleted { joined, failed } => {
+                if let Some(reply) = self.joining.take() {
+                    let result = if *joined > 0 {
+                        Ok(*joined)
+                    } else {
+                        Err(Error::Join(failed.clone()))
+                    };
+                    let _ = reply.send(result);
+                }
+                if let Some((seeds, reply)) = self.queued_joins.pop_front() {
+                    self.start_join(self.clock.now(), seeds, reply);
+                }
+            }
+            Event::LeaveCompleted { timed_out } => {
+                self.left = true;
+                for reply in self.leaving.drain(..) {
+                    let _ = reply.send(if *timed_out {
+                        Err(Error::LeaveTimedOut)
+                    } else {
+                        Ok(())
+                    });
+                }
+            }
+            Event::PingCompleted { node, rtt, .. } => {
+                for reply in self.pings.remove(node).unwrap_or_default() {
+                    let _ = reply.send(Ok(*rtt));
+                }
+            }
+            Event::PingFailed { node } => {
+                for reply in self.pings.remove(node).unwrap_or_default() {
+                    let _ = reply.send(Err(Error::PingFailed));
+                }
+            }
+            Event::NameConflict { existing, other } => {
+                warn!(node = %existing.name, known = %existing.addr, claimed = %other.addr, "name conflict");
+            }
+            Event::UserMessage { .. } | Event::RemoteState { .. } => {}
+        }
+        if let Err(async_channel::TrySendError::Full(_)) = self.events.try_send(event) {
+            self.stats.events_dropped += 1;
+            if self.log_budget.allow(self.clock.now()) {
+                warn!("event reader is behind; dropping events");
+            }
+        }
+    }
+
+    fn start_join(&mut self, now: Instant, seeds: Vec<SocketAddr>, reply: Reply<usize>) {
+        if seeds.is_empty() {
+            let _ = reply.send(Err(Error::Join(Vec::new())));
+            return;
+        }
+        self.swim.join(now, &seeds);
+        self.joining = Some(reply);
+    }
+
+    fn on_command(&mut self, now: Instant, command: Command) {
+        let swim = &mut self.swim;
+        match command {
+            Command::Join(seeds, reply) => {
+                if self.joining.is_some() {
+                    self.queued_joins.push_back((seeds, reply));
+                } else {
+                    self.start_join(now, seeds, reply);
+                }
+            }
+            Command::Leave(timeout, reply) => {
+                if self.left {
+                    let _ = reply.send(Ok(()));
+                } else {
+                    swim.leave(now, timeout);
+                    self.leaving.push(reply);
+                }
+            }
+            Command::UpdateMeta(meta, reply) => {
+                let result = swim.update_meta(now, &meta).map_err(Error::from);
+                let local = swim.local_member();
+                let mut view = lock(&self.view);
+                view.members.insert(local.name.clone(), local.clone());
+                view.local = local;
+                let _ = reply.send(result);
+            }
+            Command::SetLocalState(state, reply) => {
+                swim.set_local_state(state);
+                let _ = reply.send(Ok(()));
+            }
+            Command::SetAckPayload(payload, reply) => {
+                swim.set_ack_payload(payload);
+                let _ = reply.send(Ok(()));
+            }
+            Command::Broadcast(payload, reply) => {
+                let _ = reply.send(swim.broadcast(&payload).map_err(Error::from));
+            }
+            Command::SendBestEffort(node, payload, reply) => {
+                let result = swim.send_best_effort(now, &node, &payload);
+                let _ = reply.send(result.map_err(Error::from));
+            }
+            Command::SendReliable(node, payload, reply) => {
+                match swim.send_reliable(now, &node, &payload) {
+                    Ok(id) => {
+                        self.reliable.insert(id, reply);
+                    }
+                    Err(e) => {
+                        let _ = reply.send(Err(e.into()));
+                    }
+                }
+            }
+            Command::Ping(node, reply) => match swim.ping(now, &node) {
+                Ok(()) => self.pings.entry(node.into()).or_default().push(reply),
+                Err(e) => {
+                    let _ = reply.send(Err(e.into()));
+                }
+            },
+            Command::AddKey(key, reply) => {
+                let _ = reply.send(swim.add_key(key).map_err(Error::from));
+            }
+            Command::UseKey(key, reply) => {
+                let _ = reply.send(swim.use_key(&key).map_err(Error::from));
+            }
+            Command::RemoveKey(key, reply) => {
+                let _ = reply.send(swim.remove_key(&key).map_err(Error::from));
+            }
+            Command::Stats(reply) => {
+                let mut stats = self.stats.clone();
+                stats.core = swim.stats().clone();
+                stats.incoming_streams = self.incoming;
+                let _ = reply.send(Ok(stats));
+            }
+            Command::Shutdown(reply) => {
+                self.stopping.push(reply);
+                self.stop = true;
+            }
+        }
+    }
+}

@@ -1,0 +1,92 @@
+//! The node's counters and gauges through the `metrics` facade, named after
+//! go-metrics' `memberlist.*` where Go has a name.
+
+use std::time::Duration;
+
+use metrics::{counter, gauge, Label};
+use swim_core::{Instant, Swim};
+
+use crate::NodeStats;
+
+/// `memberlist.msg.*` by message type byte.
+const MESSAGE_NAMES: [&str; 14] = [
+    "memberlist.msg.ping",
+    "memberlist.msg.indirect_ping",
+    "memberlist.msg.ack",
+    "memberlist.msg.suspect",
+    "memberlist.msg.alive",
+    "memberlist.msg.dead",
+    "memberlist.msg.push_pull",
+    "memberlist.msg.compound",
+    "memberlist.msg.user",
+    "memberlist.msg.compress",
+    "memberlist.msg.encrypt",
+    "memberlist.msg.nack",
+    "memberlist.msg.has_crc",
+    "memberlist.msg.err",
+];
+
+/// Publishes the node's counters about once a second: the core counts
+/// every packet anyway, so recording each one again through the facade
+/// would only add work to the hot path.
+pub(crate) struct Metrics {
+    labels: Vec<Label>,
+    last: Option<Instant>,
+}
+
+impl Metrics {
+    pub(crate) fn new(labels: &[(String, String)]) -> Metrics {
+        Metrics {
+            labels: labels
+                .iter()
+                .map(|(k, v)| Label::new(k.clone(), v.clone()))
+                .collect(),
+            last: None,
+        }
+    }
+
+    pub(crate) fn maybe_publish(&mut self, now: Instant, swim: &Swim, node: &NodeStats) {
+        let due = self.last.map_or(true, |last| {
+            now.saturating_duration_since(last) >= Duration::from_secs(1)
+        });
+        if due {
+            self.last = Some(now);
+            self.publish(swim, node);
+        }
+    }
+
+    pub(crate) fn publish(&self, swim: &Swim, node: &NodeStats) {
+        let stats = swim.stats();
+        let labels = &self.labels;
+        let count = |name: &'static str, value: u64| counter!(name, labels.iter()).absolute(value);
+        let level = |name: &'static str, value: f64| gauge!(name, labels.iter()).set(value);
+        count("memberlist.udp.sent", stats.bytes_sent);
+        count("memberlist.udp.received", stats.bytes_received);
+        count("memberlist.udp.packets_sent", stats.packets_sent);
+        count("memberlist.udp.packets_received", stats.packets_received);
+        count("memberlist.tcp.connect", stats.streams_opened);
+        count("memberlist.tcp.accept", stats.streams_accepted);
+        count("memberlist.tcp.failed", stats.streams_failed);
+        for (name, value) in MESSAGE_NAMES.iter().zip(stats.messages) {
+            count(name, value);
+        }
+        count("memberlist.probes", stats.probes);
+        count("memberlist.probes.failed", stats.probes_failed);
+        count("memberlist.refutations", stats.refutations);
+        count("memberlist.members.failed", stats.members_failed);
+        count("memberlist.push_pulls", stats.push_pulls);
+        count("memberlist.invalid_input", stats.wire_errors);
+        count("memberlist.rejected", stats.rejected);
+        count("memberlist.tcp.refused", node.streams_refused);
+        count("memberlist.tcp.errors", node.stream_errors);
+        count("memberlist.udp.send_errors", node.send_errors);
+        count("memberlist.events.dropped", node.events_dropped);
+        level("memberlist.health.score", f64::from(swim.health_score()));
+        level(
+            "memberlist.queue.broadcasts",
+            swim.broadcast_queue_len() as f64,
+        );
+        level("memberlist.members.alive", swim.num_alive() as f64);
+        level("memberlist.members.known", swim.num_members() as f64);
+    }
+}

@@ -1,0 +1,54 @@
+//! What an adapter provides: sockets and timers of one async runtime.
+
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use futures_io::{AsyncRead, AsyncWrite};
+
+/// The I/O of one async runtime, as the driver needs it.
+///
+/// An adapter crate implements this for its runtime's UDP socket, TCP
+/// listener, TCP stream and timer; everything else — the loop that owns the
+/// [`Swim`](swim_core::Swim) value, stream framing, deadlines, the handle —
+/// is written once, here. Each future must be cancel-safe: the driver drops
+/// the ones that lose a race and asks again.
+pub trait Net: Send + Sync + 'static {
+    /// A bound UDP socket.
+    type Udp: Send + Sync + 'static;
+    /// A bound TCP listener.
+    type Listener: Send + Sync + 'static;
+    /// A connected TCP stream.
+    type Stream: AsyncRead + AsyncWrite + Unpin + Send + 'static;
+    /// A timer that fires once at its deadline.
+    type Timer: Future<Output = ()> + Unpin + Send + 'static;
+
+    /// Binds a UDP socket.
+    fn bind_udp(addr: SocketAddr) -> impl Future<Output = io::Result<Self::Udp>> + Send;
+    /// Binds a TCP listener.
+    fn bind_tcp(addr: SocketAddr) -> impl Future<Output = io::Result<Self::Listener>> + Send;
+    /// The address a UDP socket is bound to.
+    fn udp_local_addr(udp: &Self::Udp) -> io::Result<SocketAddr>;
+    /// The address a listener is bound to.
+    fn tcp_local_addr(listener: &Self::Listener) -> io::Result<SocketAddr>;
+    /// Receives one datagram.
+    fn recv_from<'a>(
+        udp: &'a Self::Udp,
+        buf: &'a mut [u8],
+    ) -> impl Future<Output = io::Result<(usize, SocketAddr)>> + Send + 'a;
+    /// Sends one datagram.
+    fn send_to<'a>(
+        udp: &'a Self::Udp,
+        data: &'a [u8],
+        to: SocketAddr,
+    ) -> impl Future<Output = io::Result<usize>> + Send + 'a;
+    /// Accepts one connection.
+    fn accept(
+        listener: &Self::Listener,
+    ) -> impl Future<Output = io::Result<(Self::Stream, SocketAddr)>> + Send + '_;
+    /// Connects to `to`.
+    fn connect(to: SocketAddr) -> impl Future<Output = io::Result<Self::Stream>> + Send;
+    /// A timer firing at `deadline`.
+    fn timer_at(deadline: Instant) -> Self::Timer;
+}

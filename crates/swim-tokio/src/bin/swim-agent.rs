@@ -1,0 +1,2 @@
+//! swim-agent: one cluster node on the command line (in progress).
+fn main() {}
