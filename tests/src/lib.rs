@@ -1,0 +1,1 @@
+//! Harness for the cross-crate scenarios in `tests/`.
