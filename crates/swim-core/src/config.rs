@@ -108,6 +108,9 @@ pub struct Config {
     pub name: String,
     /// The address and port other nodes reach this node at (UDP and TCP).
     pub advertise: SocketAddr,
+    /// Metadata announced from the start, at most [`META_MAX_SIZE`] bytes
+    /// (change it later with [`Swim::update_meta`](crate::Swim::update_meta)).
+    pub meta: Vec<u8>,
     /// Protocol version spoken (1..=5; Go's default 2). Peers use every
     /// feature up to our maximum (5) towards us regardless.
     pub protocol_version: u8,
@@ -190,6 +193,7 @@ impl Config {
         Config {
             name: name.into(),
             advertise,
+            meta: Vec::new(),
             protocol_version: 2,
             delegate_protocol: [0, 0, 0],
             tcp_timeout: Duration::from_secs(10),
@@ -259,6 +263,9 @@ impl Config {
         let fail = |field, reason| Err(ConfigError::new(field, reason));
         if self.name.is_empty() {
             return fail("name", "must not be empty");
+        }
+        if self.meta.len() > META_MAX_SIZE {
+            return fail("meta", "must be at most 512 bytes");
         }
         if !(PROTOCOL_VERSION_MIN..=PROTOCOL_VERSION_MAX).contains(&self.protocol_version) {
             return fail("protocol_version", "must be between 1 and 5");
@@ -395,6 +402,9 @@ mod tests {
         let mut c = Config::lan("a", addr());
         c.delegate_protocol = [2, 1, 1];
         assert_eq!(c.validate().unwrap_err().field, "delegate_protocol");
+        let mut c = Config::lan("a", addr());
+        c.meta = alloc::vec![0; META_MAX_SIZE + 1];
+        assert_eq!(c.validate().unwrap_err().field, "meta");
     }
 
     #[test]

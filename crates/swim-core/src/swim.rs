@@ -336,7 +336,7 @@ impl<P: Policy> Swim<P> {
             envelope,
             policy,
             rng: Rng::new(seed),
-            local_meta: Arc::from(&[][..]),
+            local_meta: Arc::from(config.meta.as_slice()),
             local_state: Vec::new(),
             ack_payload: Vec::new(),
             leave: Leave::Staying,

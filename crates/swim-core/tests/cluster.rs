@@ -460,6 +460,23 @@ fn metadata_updates_reach_everyone() {
 }
 
 #[test]
+fn metadata_from_the_config_is_announced_with_the_first_alive() {
+    let mut c = Cluster::new(3, |i| {
+        let mut cfg = Config::local(format!("node-{i}"), addr(i));
+        cfg.meta = format!("zone={i}").into_bytes();
+        cfg
+    });
+    c.bootstrap();
+    for o in 0..3 {
+        for i in 0..3 {
+            let m = c.nodes[o].swim.member(&format!("node-{i}")).unwrap();
+            assert_eq!(&*m.meta, format!("zone={i}").as_bytes(), "observer {o}");
+            assert_eq!(m.incarnation, 1, "the first announcement, as Go's setAlive");
+        }
+    }
+}
+
+#[test]
 fn relayed_user_broadcast_reaches_every_member_once() {
     let mut c = Cluster::new(10, |i| {
         let mut cfg = Config::local(format!("node-{i}"), addr(i));

@@ -111,6 +111,8 @@ pub struct NodeSettings {
     pub advertise: Option<SocketAddr>,
     /// Timing preset.
     pub profile: Profile,
+    /// Metadata announced from the start.
+    pub meta: Option<String>,
     /// Encryption keys in hex; the first is the primary.
     pub keys: Vec<String>,
     /// Cluster label.
@@ -211,6 +213,9 @@ impl NodeSettings {
             Profile::Wan => Config::wan(self.name, advertise),
             Profile::Local => Config::local(self.name, advertise),
         };
+        if let Some(meta) = self.meta {
+            swim.meta = meta.into_bytes();
+        }
         let mut keys = self.keys.iter().map(|k| parse_key(k));
         if let Some(primary) = keys.next() {
             let mut ring = Keyring::new(primary.map_err(|e| invalid("keys", e))?);
@@ -279,7 +284,7 @@ mod tests {
         let config = serde_json::from_str::<NodeSettings>(
             r#"{"name":"a","bind":"127.0.0.1:1","advertise":"10.0.0.1:7946","profile":"wan",
                 "keys":["000102030405060708090a0b0c0d0e0f","000102030405060708090a0b0c0d0e0f1011121314151617"],
-                "label":"prod","compression":false,"cidrs_allowed":["10.0.0.0/8"],
+                "label":"prod","meta":"zone=a","compression":false,"cidrs_allowed":["10.0.0.0/8"],
                 "gossip_interval":"1s","suspicion_mult":7,"max_incoming_streams":3}"#,
         )
         .unwrap()
@@ -291,6 +296,7 @@ mod tests {
         assert_eq!(config.swim.suspicion_mult, 7);
         assert_eq!(config.swim.keyring.as_ref().unwrap().len(), 2);
         assert_eq!(config.swim.label, b"prod");
+        assert_eq!(config.swim.meta, b"zone=a");
         assert!(!config.swim.enable_compression);
         assert_eq!(config.swim.cidrs_allowed.len(), 1);
         assert_eq!(config.max_incoming_streams, 3);

@@ -328,10 +328,16 @@ impl<N: Net> Driver<N> {
     fn on_packet(&mut self, now: Instant, len: usize, from: SocketAddr) {
         let errors = self.swim.stats().wire_errors;
         self.swim.handle_packet(now, from, &self.buf[..len]);
+        self.log_refusal(now, errors, from, "packet");
+    }
+
+    /// Logs why input was refused, if the core counted a decode error since
+    /// it read `errors`; wrong keys and labels show up here.
+    fn log_refusal(&mut self, now: Instant, errors: u64, from: SocketAddr, what: &str) {
         let stats = self.swim.stats();
         if stats.wire_errors != errors && self.log_budget.allow(now) {
             let why = stats.last_wire_error.unwrap_or("invalid");
-            warn!(%from, reason = why, "refused a packet");
+            warn!(%from, reason = why, "refused a {what}");
         }
     }
 
@@ -373,14 +379,25 @@ impl<N: Net> Driver<N> {
                 match result {
                     Ok(bytes) => self.swim.handle_exchange(now, id, Ok(&bytes)),
                     Err(e) => {
-                        debug!(?id, error = %e, "stream exchange failed");
+                        match &e {
+                            // A peer that answers with nonsense or an error
+                            // is worth a warning; a dead one is routine.
+                            ExchangeError::BadReply(_) | ExchangeError::Remote(_)
+                                if self.log_budget.allow(now) =>
+                            {
+                                warn!(?id, error = %e, "stream exchange refused")
+                            }
+                            _ => debug!(?id, error = %e, "stream exchange failed"),
+                        }
                         self.swim.handle_exchange(now, id, Err(e))
                     }
                 }
             }
             Done::Read(id, from, Ok((conn, frame))) => {
                 self.answering.insert(id, conn);
+                let errors = self.swim.stats().wire_errors;
                 self.swim.handle_stream(now, id, from, &frame);
+                self.log_refusal(now, errors, from, "stream");
             }
             Done::Read(_, from, Err(e)) => {
                 self.incoming -= 1;
