@@ -9,7 +9,7 @@ use swim_core::wire::{for_each_message, Envelope, Keyring, Limits, Message, Secr
 fuzz_target!(|data: &[u8]| {
     let Some((&config, datagram)) = data.split_first() else { return };
     // A small decompression cap keeps executions fast; the cap is what is tested.
-    let limits = Limits { max_decompressed: 1 << 20, ..Limits::default() };
+    let limits = Limits { max_decompressed: 1 << 20, max_packet_decompressed: 1 << 20, ..Limits::default() };
     let mut envelope = Envelope::new().with_limits(limits);
     if config & 1 != 0 {
         envelope = envelope.with_label(b"prod").unwrap();

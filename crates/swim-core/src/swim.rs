@@ -131,7 +131,6 @@ enum Timer {
     /// A relay or user-ping ack handler expires.
     AckExpiry(u32),
     Suspicion(Arc<str>),
-    GossipTick,
     PushPullTick,
     LeaveTimeout,
     ExchangeDeadline(ExchangeId),
@@ -287,6 +286,10 @@ pub struct Swim<P: Policy = AllowAll> {
     broadcasts: BroadcastQueue,
     user_broadcasts: BroadcastQueue,
     timers: BinaryHeap<Reverse<Scheduled>>,
+    /// The next gossip tick. It is not in `timers`: a tick with nothing to
+    /// send does nothing, so it is only a deadline while broadcasts wait,
+    /// and an idle node is not woken every gossip interval.
+    gossip_next: Option<Instant>,
     timer_seq: u64,
     exchanges: hashbrown::HashMap<ExchangeId, Exchange, foldhash::fast::FixedState>,
     next_exchange: u64,
@@ -346,6 +349,7 @@ impl<P: Policy> Swim<P> {
             seq_no: 0,
             ack_handlers: fixed(),
             timers: BinaryHeap::new(),
+            gossip_next: None,
             timer_seq: 0,
             exchanges: fixed(),
             next_exchange: 0,
@@ -375,7 +379,7 @@ impl<P: Policy> Swim<P> {
         swim.schedule(now + probe, Timer::ProbeTick);
         if !swim.config.gossip_interval.is_zero() {
             let gossip = stagger(&mut swim.rng, swim.config.gossip_interval);
-            swim.schedule(now + gossip, Timer::GossipTick);
+            swim.gossip_next = Some(now + gossip);
         }
         if !swim.config.push_pull_interval.is_zero() {
             let pp = stagger(&mut swim.rng, swim.config.push_pull_interval);
@@ -499,21 +503,88 @@ impl<P: Policy> Swim<P> {
 
     /// When to call [`handle_timeout`](Self::handle_timeout) next.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.timers.peek().map(|Reverse(s)| s.at)
+        let timer = self.timers.peek().map(|Reverse(s)| s.at);
+        match self.gossip_due_at() {
+            Some(g) => Some(timer.map_or(g, |t| t.min(g))),
+            None => timer,
+        }
     }
 
     // ================================================================ time
 
     /// Runs everything due at or before `now`.
     pub fn handle_timeout(&mut self, now: Instant) {
+        loop {
+            let timer = self
+                .timers
+                .peek()
+                .map(|Reverse(s)| s.at)
+                .filter(|&t| t <= now);
+            let gossip = self.gossip_next.filter(|&g| g <= now);
+            match (timer, gossip) {
+                (_, Some(g)) if timer.map_or(true, |t| g < t) => {
+                    if self.gossip_due_at().is_some() {
+                        self.gossip_next = Some(now + self.config.gossip_interval);
+                        self.gossip(now);
+                    } else {
+                        self.skip_idle_gossip(timer.unwrap_or(now));
+                    }
+                }
+                (Some(_), _) => {
+                    let Some(Reverse(s)) = self.timers.pop() else {
+                        break;
+                    };
+                    self.fire(now, s.timer);
+                }
+                _ => break,
+            }
+        }
+        self.drop_stale_timers();
+    }
+
+    /// When the next gossip tick must run: only while broadcasts wait.
+    fn gossip_due_at(&self) -> Option<Instant> {
+        let waiting = !self.broadcasts.is_empty() || !self.user_broadcasts.is_empty();
+        self.gossip_next
+            .filter(|_| waiting && self.leave != Leave::Left)
+    }
+
+    /// Moves the gossip tick along its grid to the first point after
+    /// `until`, if nothing waits to be sent: those ticks would have done
+    /// nothing. Inputs call this first, so an update they queue leaves at
+    /// the next tick, as with a ticker that never stopped.
+    fn skip_idle_gossip(&mut self, until: Instant) {
+        let Some(next) = self.gossip_next else { return };
+        if next > until || self.gossip_due_at().is_some() {
+            return;
+        }
+        let interval = u64::try_from(self.config.gossip_interval.as_nanos())
+            .unwrap_or(u64::MAX)
+            .max(1);
+        let steps = (until.as_nanos() - next.as_nanos()) / interval + 1;
+        self.gossip_next = Some(Instant::from_nanos(
+            next.as_nanos()
+                .saturating_add(steps.saturating_mul(interval)),
+        ));
+    }
+
+    /// Drops timers of finished probes, relays and exchanges from the top of
+    /// the schedule, so [`poll_timeout`](Self::poll_timeout) does not wake
+    /// the caller for nothing.
+    fn drop_stale_timers(&mut self) {
         while let Some(Reverse(s)) = self.timers.peek() {
-            if s.at > now {
+            let stale = match &s.timer {
+                Timer::ProbeIndirect(seq) | Timer::ProbeDeadline(seq) => {
+                    self.probe.as_ref().map_or(true, |p| p.seq != *seq)
+                }
+                Timer::AckExpiry(seq) => !self.ack_handlers.contains_key(seq),
+                Timer::ExchangeDeadline(id) => !self.exchanges.contains_key(id),
+                _ => false,
+            };
+            if !stale {
                 break;
             }
-            let Some(Reverse(s)) = self.timers.pop() else {
-                break;
-            };
-            self.fire(now, s.timer);
+            self.timers.pop();
         }
     }
 
@@ -541,10 +612,6 @@ impl<P: Policy> Swim<P> {
             Timer::ProbeDeadline(seq) => self.probe_deadline(now, seq),
             Timer::AckExpiry(seq) => self.ack_expired(seq),
             Timer::Suspicion(node) => self.with_ctx(now, |m, ctx| m.suspicion_expired(&node, ctx)),
-            Timer::GossipTick => {
-                self.schedule(now + self.config.gossip_interval, Timer::GossipTick);
-                self.gossip(now);
-            }
             Timer::PushPullTick => {
                 let n = self.members.len();
                 let interval = push_pull_scale(self.config.push_pull_interval, n);
@@ -676,6 +743,12 @@ impl<P: Policy> Swim<P> {
 
     /// A datagram arrived from `from`.
     pub fn handle_packet(&mut self, now: Instant, from: SocketAddr, data: &[u8]) {
+        self.skip_idle_gossip(now);
+        self.ingest_packet(now, from, data);
+        self.drop_stale_timers();
+    }
+
+    fn ingest_packet(&mut self, now: Instant, from: SocketAddr, data: &[u8]) {
         self.stats.packets_received += 1;
         self.stats.bytes_received += data.len() as u64;
         if !self.config.ip_allowed(from.ip()) {
@@ -1295,10 +1368,12 @@ impl<P: Policy> Swim<P> {
         id: ExchangeId,
         result: Result<&[u8], ExchangeError>,
     ) {
+        self.skip_idle_gossip(now);
         match result {
             Ok(reply) => self.exchange_succeeded(now, id, reply),
             Err(e) => self.exchange_failed(now, id, e),
         }
+        self.drop_stale_timers();
     }
 
     fn exchange_failed(&mut self, now: Instant, id: ExchangeId, error: ExchangeError) {
@@ -1473,6 +1548,7 @@ impl<P: Policy> Swim<P> {
         frame: &[u8],
     ) {
         self.stats.streams_accepted += 1;
+        self.skip_idle_gossip(now);
         let reply = self.answer_stream(now, from, frame);
         self.outputs.push_back(Output::StreamReply {
             stream,
@@ -1563,6 +1639,7 @@ impl<P: Policy> Swim<P> {
     /// Leaves the cluster: gossips our departure until it has been sent
     /// often enough, or `timeout` passed; then [`Event::LeaveCompleted`].
     pub fn leave(&mut self, now: Instant, timeout: Duration) {
+        self.skip_idle_gossip(now);
         if self.leave != Leave::Staying {
             return;
         }
@@ -1590,6 +1667,7 @@ impl<P: Policy> Swim<P> {
 
     /// Changes our metadata and announces it with a new incarnation.
     pub fn update_meta(&mut self, now: Instant, meta: &[u8]) -> Result<(), CommandError> {
+        self.skip_idle_gossip(now);
         if meta.len() > META_MAX_SIZE {
             return Err(CommandError::MetaTooLarge(meta.len()));
         }

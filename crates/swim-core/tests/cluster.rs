@@ -41,6 +41,8 @@ struct Node {
     /// Silenced: nothing in or out (a crashed or cut-off process).
     down: bool,
     events: Vec<(Instant, Event)>,
+    /// Times the node's deadline woke it.
+    wakeups: u64,
 }
 
 struct Cluster {
@@ -70,6 +72,7 @@ impl Cluster {
                 addr: addr(i),
                 down: false,
                 events: Vec::new(),
+                wakeups: 0,
             })
             .collect();
         let mut c = Cluster {
@@ -241,6 +244,7 @@ impl Cluster {
                 let d = self.pending.remove(&seq).unwrap();
                 self.deliver(d);
             } else if let Some((_, i)) = next_timer {
+                self.nodes[i].wakeups += 1;
                 self.nodes[i].swim.handle_timeout(self.now);
                 self.drain(i);
             }
@@ -457,6 +461,36 @@ fn metadata_updates_reach_everyone() {
                 .any(|(_, e)| matches!(e, Event::MemberUpdated(m) if &*m.name == "node-3")));
         }
     }
+}
+
+#[test]
+fn an_idle_node_is_woken_for_probes_not_for_every_gossip_tick() {
+    let mut c = Cluster::local(5);
+    c.bootstrap();
+    c.run_for(secs(20)); // every join announcement has been retransmitted
+    assert!(c.nodes.iter().all(|n| n.swim.broadcast_queue_len() == 0));
+    for n in &mut c.nodes {
+        n.wakeups = 0;
+    }
+    c.run_for(secs(10));
+    for (i, n) in c.nodes.iter().enumerate() {
+        // 10 probe ticks (and a push/pull); gossip every 100 ms alone
+        // would be 100 wakeups, finished probes' timers 20 more.
+        assert!(n.wakeups <= 15, "node {i} woke {} times", n.wakeups);
+    }
+    // An update still leaves at the next gossip tick.
+    let now = c.now;
+    c.nodes[2].swim.update_meta(now, b"v2").unwrap();
+    c.drain(2);
+    c.run_for(Duration::from_millis(150));
+    let heard = (0..5)
+        .filter(|&o| o != 2)
+        .filter(|&o| &*c.nodes[o].swim.member("node-2").unwrap().meta == b"v2")
+        .count();
+    assert!(
+        heard >= 2,
+        "only {heard} heard the update within one gossip interval"
+    );
 }
 
 #[test]

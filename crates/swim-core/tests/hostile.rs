@@ -182,6 +182,7 @@ fn envelopes() -> Vec<Envelope> {
             .with_skip_inbound_label_check(true),
         Envelope::new().with_limits(Limits {
             max_decompressed: 4096,
+            max_packet_decompressed: 4096,
             max_stream_message: 4096,
             max_nesting: 1,
             ..Limits::default()
@@ -1115,13 +1116,14 @@ fn compression_bomb() {
 
     let small = Limits {
         max_decompressed: 64 * 1024,
+        max_packet_decompressed: 64 * 1024,
         ..limits()
     };
     let got = walk(&bomb, &small);
     assert_eq!(got.len(), 1);
     match &got[0] {
         Err(WireError::TooLarge {
-            what: "max_decompressed",
+            what: "max_packet_decompressed",
             len,
             limit: 65_536,
         }) => assert!(*len > 65_536),
@@ -1141,6 +1143,19 @@ fn compression_bomb() {
             ..
         })
     ));
+    // The packet limit is separate from the stream one: a datagram cannot
+    // legitimately expand to anything near a stream's 40 MiB.
+    let got = walk(
+        &bomb,
+        &Limits {
+            max_packet_decompressed: MIB - 1,
+            ..limits()
+        },
+    );
+    assert!(matches!(
+        got[..],
+        [Err(WireError::TooLarge { what: "max_packet_decompressed", limit, .. })] if limit == (MIB - 1) as u64
+    ));
     // The budget is for the whole packet: two bombs of 40 KiB each in one
     // compound exceed 64 KiB together.
     let mut half = vec![0u8; 40 * 1024];
@@ -1150,7 +1165,7 @@ fn compression_bomb() {
     let got = walk(
         &both,
         &Limits {
-            max_decompressed: 64 * 1024,
+            max_packet_decompressed: 64 * 1024,
             ..limits()
         },
     );
@@ -1159,7 +1174,7 @@ fn compression_bomb() {
     assert!(matches!(
         got[1],
         Err(WireError::TooLarge {
-            what: "max_decompressed",
+            what: "max_packet_decompressed",
             ..
         })
     ));

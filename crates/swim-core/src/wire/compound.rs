@@ -144,13 +144,13 @@ pub(crate) fn decompress_body(body: &[u8], budget: usize) -> Result<Vec<u8>, Wir
 /// does: after a bad compound part nothing more of that compound is read,
 /// after a bad message the next part is. Nesting is bounded by
 /// [`Limits::max_nesting`], and all decompression in one packet together by
-/// [`Limits::max_decompressed`].
+/// [`Limits::max_packet_decompressed`].
 pub fn for_each_message(
     body: &[u8],
     limits: &Limits,
     f: &mut dyn FnMut(Result<Message<'_>, WireError>),
 ) {
-    let mut budget = limits.max_decompressed;
+    let mut budget = limits.max_packet_decompressed;
     walk(body, 0, &mut budget, limits, f);
 }
 
@@ -186,6 +186,11 @@ fn walk(
                 *budget -= inner.len();
                 walk(&inner, depth + 1, budget, limits, f);
             }
+            Err(WireError::TooLarge { len, limit, .. }) => f(Err(WireError::TooLarge {
+                what: "max_packet_decompressed",
+                len,
+                limit,
+            })),
             Err(e) => f(Err(e)),
         }
     } else {

@@ -14,6 +14,11 @@ pub struct Limits {
     /// Most bytes decompression may produce for one packet or stream
     /// message, all compress layers together (Go: 40 MiB).
     pub max_decompressed: usize,
+    /// Most bytes decompression may produce for one datagram, all layers
+    /// together (1 MiB). A datagram carries at most 64 KiB, and Go
+    /// compresses only what it built to fit one, so anything near this is
+    /// a compression bomb: refusing it early keeps a flood of them cheap.
+    pub max_packet_decompressed: usize,
     /// Most member entries in one push/pull (Go: 1,048,576).
     pub max_push_nodes: usize,
     /// Most bytes of application state in one push/pull (Go: 20 MiB).
@@ -36,6 +41,7 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             max_decompressed: 40 * MIB,
+            max_packet_decompressed: MIB,
             max_push_nodes: 1 << 20,
             max_user_state: 20 * MIB,
             max_user_message: 20 * MIB,
