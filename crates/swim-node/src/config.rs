@@ -27,8 +27,8 @@ pub struct NodeConfig {
     /// The protocol configuration. A zero port in `advertise` becomes the
     /// bound port; an unspecified IP in `advertise` becomes the bind IP.
     pub swim: Config,
-    /// Most incoming streams handled at once; connections beyond it are
-    /// closed at once and counted. With [`Limits::max_stream_message`]
+    /// Most incoming streams handled at once; beyond it, accepting pauses
+    /// and new connections wait in the kernel's backlog. With [`Limits::max_stream_message`]
     /// (swim_core::wire::Limits) this bounds the memory peers can hold.
     pub max_incoming_streams: usize,
     /// Events buffered for a slow reader before new ones are dropped (and

@@ -105,6 +105,7 @@ pub(crate) struct Driver<N: Net> {
     pub(crate) events: async_channel::Sender<Event>,
     pub(crate) view: Arc<Mutex<View>>,
     pub(crate) max_incoming: usize,
+    pub(crate) event_capacity: usize,
     pub(crate) metrics: Metrics,
     buf: Vec<u8>,
     tasks: FuturesUnordered<Task<N::Stream>>,
@@ -139,6 +140,7 @@ impl<N: Net> Driver<N> {
         events: async_channel::Sender<Event>,
         view: Arc<Mutex<View>>,
         max_incoming: usize,
+        event_capacity: usize,
         metrics: Metrics,
     ) -> Driver<N> {
         Driver {
@@ -150,6 +152,7 @@ impl<N: Net> Driver<N> {
             events,
             view,
             max_incoming,
+            event_capacity,
             metrics,
             buf: vec![0; MAX_DATAGRAM],
             tasks: FuturesUnordered::new(),
@@ -206,12 +209,15 @@ impl<N: Net> Driver<N> {
             }
         }
         self.metrics.publish(&self.swim, &self.stats);
+        let stopping = std::mem::take(&mut self.stopping);
+        // Dropping the driver closes the sockets and the command channel,
+        // ends the stream tasks and answers every other waiting caller with
+        // `Error::Shutdown` — all before `shutdown()` returns.
+        drop(self);
         info!(node = %name, "node shut down");
-        for reply in self.stopping.drain(..) {
+        for reply in stopping {
             let _ = reply.send(Ok(()));
         }
-        // Dropping the rest closes the sockets, ends the stream tasks and
-        // answers every waiting caller with `Error::Shutdown`.
     }
 
     /// Carries out everything the core asked for.
@@ -282,9 +288,12 @@ impl<N: Net> Driver<N> {
     async fn wait(&mut self) -> Wake<N::Stream> {
         self.turn = self.turn.wrapping_add(1);
         let turn = self.turn;
-        let accepting = self
-            .accept_paused_until
-            .map_or(true, |until| self.clock.now() >= until);
+        // At the cap, connections wait in the kernel's backlog rather than
+        // being refused: a burst of joins is served as slots free up.
+        let accepting = self.incoming < self.max_incoming
+            && self
+                .accept_paused_until
+                .map_or(true, |until| self.clock.now() >= until);
         if accepting {
             self.accept_paused_until = None;
         }
@@ -342,14 +351,13 @@ impl<N: Net> Driver<N> {
     }
 
     fn on_accept(&mut self, now: Instant, mut conn: N::Stream, from: SocketAddr) {
-        if self.incoming >= self.max_incoming {
-            self.stats.streams_refused += 1;
-            if self.log_budget.allow(now) {
-                warn!(%from, limit = self.max_incoming, "too many incoming streams; closing one");
-            }
-            return;
-        }
         self.incoming += 1;
+        if self.incoming == self.max_incoming {
+            self.stats.streams_at_capacity += 1;
+            if self.log_budget.allow(now) {
+                warn!(%from, limit = self.max_incoming, "incoming streams at capacity; pausing accepts");
+            }
+        }
         let id = StreamId(self.next_stream);
         self.next_stream += 1;
         let limits = self.swim.config().limits.clone();
@@ -472,7 +480,12 @@ impl<N: Net> Driver<N> {
             }
             Event::UserMessage { .. } | Event::RemoteState { .. } => {}
         }
-        if let Err(async_channel::TrySendError::Full(_)) = self.events.try_send(event) {
+        if self.events.is_closed() {
+            return;
+        }
+        if self.events.len() < self.event_capacity {
+            let _ = self.events.try_send(event);
+        } else {
             self.stats.events_dropped += 1;
             if self.log_budget.allow(self.clock.now()) {
                 warn!("event reader is behind; dropping events");

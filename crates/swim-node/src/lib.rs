@@ -16,7 +16,8 @@
 //! and each is read through the core's stream framer under the core's
 //! [`Limits`](swim_core::wire::Limits) and the stream timeout, so peers
 //! cannot hold more than `max_incoming_streams × max_stream_message` bytes,
-//! or hold anything longer than `tcp_timeout`. Input peers control is logged
+//! or hold anything longer than `tcp_timeout`; at the cap, new connections
+//! wait in the kernel's backlog. Input peers control is logged
 //! at most ten lines a second.
 
 mod config;
@@ -47,9 +48,10 @@ use swim_core::{ConfigError, Swim};
 pub struct NodeStats {
     /// The protocol's counters.
     pub core: swim_core::Stats,
-    /// Connections closed at once because
-    /// [`max_incoming_streams`](NodeConfig::max_incoming_streams) were open.
-    pub streams_refused: u64,
+    /// Times [`max_incoming_streams`](NodeConfig::max_incoming_streams)
+    /// were open at once, so accepting paused (new connections wait in the
+    /// kernel's backlog).
+    pub streams_at_capacity: u64,
     /// Incoming streams that failed: timed out, closed early, or not a
     /// valid message.
     pub stream_errors: u64,
@@ -138,8 +140,10 @@ pub async fn bind<N: Net>(
         local,
         health: swim.health_score(),
     }));
-    let (commands_tx, commands_rx) = async_channel::bounded(256);
-    let (events_tx, events_rx) = async_channel::bounded(config.event_capacity.max(1));
+    let (commands_tx, commands_rx) = async_channel::bounded(32);
+    // Unbounded in type, bounded by the driver (`event_capacity`): a bounded
+    // channel would allocate every slot up front, for every node.
+    let (events_tx, events_rx) = async_channel::unbounded();
     let driver = Driver::<N>::new(
         swim,
         clock,
@@ -149,6 +153,7 @@ pub async fn bind<N: Net>(
         events_tx,
         view.clone(),
         config.max_incoming_streams,
+        config.event_capacity,
         metrics::Metrics::new(&config.metric_labels),
     );
     let node = Node {

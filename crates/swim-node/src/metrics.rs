@@ -77,7 +77,7 @@ impl Metrics {
         count("memberlist.push_pulls", stats.push_pulls);
         count("memberlist.invalid_input", stats.wire_errors);
         count("memberlist.rejected", stats.rejected);
-        count("memberlist.tcp.refused", node.streams_refused);
+        count("memberlist.tcp.at_capacity", node.streams_at_capacity);
         count("memberlist.tcp.errors", node.stream_errors);
         count("memberlist.udp.send_errors", node.send_errors);
         count("memberlist.events.dropped", node.events_dropped);
