@@ -52,7 +52,7 @@ struct Args {
     #[arg(long, value_name = "TEXT")]
     state: Option<String>,
     /// Compress packets and streams.
-    #[arg(long, default_value = "on", value_parser = parse_on_off, value_name = "on|off")]
+    #[arg(long, default_value = "on", value_parser = parse_on_off, value_name = "on|off", action = clap::ArgAction::Set)]
     compression: bool,
     /// Relay received user broadcasts so they reach every member.
     #[arg(long)]
@@ -317,11 +317,13 @@ async fn execute(node: &Node, line: &str) -> bool {
             .map_err(|e| e.to_string()),
             Err(e) => Err(e),
         },
-        "leave" => {
-            let result = node.leave(Duration::from_secs(5)).await;
-            print(json!({"event": "left"}));
-            result.map_err(|e| e.to_string())
-        }
+        "leave" => match node.leave(Duration::from_secs(5)).await {
+            Ok(()) => {
+                print(json!({"event": "left"}));
+                return true;
+            }
+            Err(e) => Err(e.to_string()),
+        },
         _ => Err(format!("unknown command {command:?}")),
     };
     match result {

@@ -1,0 +1,175 @@
+//! N nodes in one process on loopback, measured the way `go-peer bench`
+//! measures Go memberlist, so `bench/side-by-side` can print ratios.
+//!
+//! ```text
+//! cargo run --release -p swim-tokio --example cluster_bench -- --nodes 100 --duration 30s --config local
+//! ```
+//!
+//! Prints one JSON line: time to converge after every node joins node 0;
+//! over a window after convergence, CPU seconds per node per second
+//! (/proc/self/stat), resident memory per node (VmRSS growth since before
+//! the first node), UDP datagrams (/proc/net/snmp) and loopback bytes
+//! (/proc/net/dev, headers and TCP included) per node per second; then the
+//! time from one node's crash until no other node lists it.
+
+use std::time::{Duration, Instant};
+
+use swim_tokio::{Config, Node, NodeConfig, Profile};
+
+struct Args {
+    nodes: usize,
+    duration: Duration,
+    profile: Profile,
+    name: &'static str,
+}
+
+fn args() -> Result<Args, String> {
+    let mut args = Args {
+        nodes: 100,
+        duration: Duration::from_secs(30),
+        profile: Profile::Local,
+        name: "local",
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let value = it.next().ok_or(format!("{flag} needs a value"))?;
+        match flag.as_str() {
+            "--nodes" => args.nodes = value.parse().map_err(|_| "bad --nodes")?,
+            "--duration" => {
+                let secs = value.trim_end_matches('s').parse::<f64>();
+                args.duration = Duration::from_secs_f64(secs.map_err(|_| "bad --duration")?);
+            }
+            "--config" => {
+                args.profile = value.parse()?;
+                args.name = match args.profile {
+                    Profile::Lan => "lan",
+                    Profile::Wan => "wan",
+                    Profile::Local => "local",
+                };
+            }
+            _ => return Err(format!("unknown flag {flag}")),
+        }
+    }
+    if args.nodes < 2 {
+        return Err("--nodes must be at least 2".into());
+    }
+    Ok(args)
+}
+
+/// A field of a /proc file: the line starting with `prefix`, `index`-th
+/// whitespace-separated value after it.
+fn proc_value(path: &str, prefix: &str, index: usize) -> u64 {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    text.lines()
+        .filter(|l| l.trim_start().starts_with(prefix))
+        .filter_map(|l| l.trim_start()[prefix.len()..].split_whitespace().nth(index))
+        .filter_map(|v| v.parse().ok())
+        .next_back()
+        .unwrap_or(0)
+}
+
+fn rss_bytes() -> u64 {
+    proc_value("/proc/self/status", "VmRSS:", 0) * 1024
+}
+
+/// User plus system CPU time of this process (clock ticks of 1/100 s).
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the parenthesised command name; utime and stime are the
+    // 14th and 15th fields of the whole line.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let fields: Vec<u64> = rest
+        .split_whitespace()
+        .map(|f| f.parse().unwrap_or(0))
+        .collect();
+    (fields.get(11).unwrap_or(&0) + fields.get(12).unwrap_or(&0)) as f64 / 100.0
+}
+
+fn udp_out_datagrams() -> u64 {
+    // The second "Udp:" line holds the values; OutDatagrams is the fourth.
+    proc_value("/proc/net/snmp", "Udp:", 3)
+}
+
+fn loopback_tx_bytes() -> u64 {
+    proc_value("/proc/net/dev", "lo:", 8)
+}
+
+async fn wait(what: &str, mut done: impl FnMut() -> bool) -> Option<f64> {
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(120) {
+        if done() {
+            return Some(start.elapsed().as_secs_f64());
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    eprintln!("cluster_bench: gave up waiting for {what}");
+    None
+}
+
+#[tokio::main]
+async fn main() {
+    let args = match args() {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("cluster_bench: {e}");
+            std::process::exit(2);
+        }
+    };
+    let n = args.nodes;
+    let rss_before = rss_bytes();
+    let bind = "127.0.0.1:0".parse().unwrap();
+    let mut nodes: Vec<Node> = Vec::with_capacity(n);
+    for i in 0..n {
+        let name = format!("node-{i:03}");
+        let config = match args.profile {
+            Profile::Lan => Config::lan(name, bind),
+            Profile::Wan => Config::wan(name, bind),
+            Profile::Local => Config::local(name, bind),
+        };
+        let (node, _events) = swim_tokio::start(NodeConfig::new(bind, config))
+            .await
+            .expect("start a node");
+        nodes.push(node);
+    }
+    let seed = nodes[0].bound_addr();
+    let t0 = Instant::now();
+    for node in &nodes[1..] {
+        let node = node.clone();
+        tokio::spawn(async move { node.join(&[seed]).await });
+    }
+    let converge = wait("convergence", || nodes.iter().all(|m| m.num_members() == n)).await;
+    let converge = converge.map(|_| t0.elapsed().as_secs_f64());
+
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let (cpu0, udp0, lo0) = (cpu_seconds(), udp_out_datagrams(), loopback_tx_bytes());
+    let window = Instant::now();
+    tokio::time::sleep(args.duration).await;
+    let secs = window.elapsed().as_secs_f64();
+    let (cpu1, udp1, lo1) = (cpu_seconds(), udp_out_datagrams(), loopback_tx_bytes());
+    let rss = rss_bytes().saturating_sub(rss_before);
+
+    let crashed = nodes.pop().unwrap();
+    let name = crashed.local_node().name;
+    crashed.shutdown().await;
+    let detect = wait("detection", || {
+        nodes
+            .iter()
+            .all(|m| m.members().iter().all(|x| x.name != name))
+    })
+    .await;
+
+    let per = |delta: f64| delta / n as f64 / secs;
+    println!(
+        "{{\"impl\":\"rust\",\"nodes\":{n},\"config\":\"{}\",\"converge_s\":{},\"window_s\":{secs:.1},\"cpu_s_per_node_per_s\":{:.6},\"rss_bytes_per_node\":{},\"packets_per_node_per_s\":{:.2},\"bytes_per_node_per_s\":{:.1},\"detect_all_s\":{}}}",
+        args.name,
+        converge.map_or("null".into(), |s| format!("{s:.3}")),
+        per(cpu1 - cpu0),
+        rss / n as u64,
+        per(udp1.saturating_sub(udp0) as f64),
+        per(lo1.saturating_sub(lo0) as f64),
+        detect.map_or("null".into(), |s| format!("{s:.3}")),
+    );
+    for node in nodes {
+        node.shutdown().await;
+    }
+}

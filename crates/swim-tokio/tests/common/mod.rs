@@ -1,0 +1,257 @@
+//! Drives agents — `swim-agent` or the Go peer — as child processes through
+//! the line protocol of `interop/AGENT-PROTOCOL.md`.
+
+#![allow(dead_code)] // each test file uses its own part of the harness
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc::{channel, Receiver, RecvTimeoutError};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// The Rust agent binary.
+pub fn rust_agent() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_swim-agent"))
+}
+
+/// The Go peer, built once per test run from `interop/go-peer` against
+/// Debian's memberlist v0.2.2 (WIRE.md §13).
+pub fn go_peer() -> PathBuf {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../interop/go-peer");
+            let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("go-peer");
+            let status = Command::new("go")
+                .args(["build", "-o"])
+                .arg(&out)
+                .arg(".")
+                .current_dir(&src)
+                .env("GO111MODULE", "off")
+                .env("GOPATH", "/usr/share/gocode")
+                .env("GOCACHE", Path::new(env!("CARGO_TARGET_TMPDIR")).join("go-cache"))
+                .status()
+                .expect(
+                    "`go` not found: apt-get install golang-go golang-github-hashicorp-memberlist-dev",
+                );
+            assert!(status.success(), "building the Go peer failed");
+            out
+        })
+        .clone()
+}
+
+/// One running agent.
+pub struct Agent {
+    pub name: String,
+    /// The address it advertises.
+    pub addr: String,
+    child: Child,
+    stdin: Option<ChildStdin>,
+    lines: Receiver<Value>,
+    /// Every line read so far, in order.
+    pub seen: Vec<Value>,
+    stderr: Arc<Mutex<String>>,
+}
+
+impl Agent {
+    /// Starts `program` with `args` (after `--name NAME --bind 127.0.0.1:0`)
+    /// and waits for its `ready` line.
+    pub fn start(program: &Path, name: &str, args: &[&str]) -> Agent {
+        let mut child = Command::new(program)
+            .args(["--name", name, "--bind", "127.0.0.1:0"])
+            .args(args)
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", program.display()));
+        let (tx, lines) = channel();
+        let stdout = BufReader::new(child.stdout.take().unwrap());
+        let who = name.to_string();
+        std::thread::spawn(move || {
+            for line in stdout.lines().map_while(Result::ok) {
+                let value = serde_json::from_str(&line)
+                    .unwrap_or_else(|e| panic!("{who}: not a JSON line ({e}): {line}"));
+                if tx.send(value).is_err() {
+                    break;
+                }
+            }
+        });
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let mut err_reader = BufReader::new(child.stderr.take().unwrap());
+        let sink = stderr.clone();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            while err_reader.read_line(&mut line).unwrap_or(0) > 0 {
+                sink.lock().unwrap().push_str(&line);
+                line.clear();
+            }
+        });
+        let mut agent = Agent {
+            name: name.to_string(),
+            addr: String::new(),
+            stdin: child.stdin.take(),
+            child,
+            lines,
+            seen: Vec::new(),
+            stderr,
+        };
+        let ready = agent.wait_for(Duration::from_secs(20), "ready", |v| v["event"] == "ready");
+        agent.addr = ready["addr"].as_str().unwrap().to_string();
+        agent
+    }
+
+    /// Sends one command line.
+    pub fn send(&mut self, line: &str) {
+        let stdin = self.stdin.as_mut().expect("agent stdin closed");
+        writeln!(stdin, "{line}").unwrap();
+        stdin.flush().unwrap();
+    }
+
+    /// The first line (already seen or arriving within `timeout`) that
+    /// matches; panics naming `what` and the agent's output otherwise.
+    pub fn wait_for(
+        &mut self,
+        timeout: Duration,
+        what: &str,
+        matches: impl Fn(&Value) -> bool,
+    ) -> Value {
+        if let Some(v) = self.seen.iter().find(|v| matches(v)) {
+            return v.clone();
+        }
+        self.wait_new(timeout, what, matches)
+    }
+
+    /// Like [`wait_for`](Self::wait_for), ignoring lines already seen.
+    pub fn wait_new(
+        &mut self,
+        timeout: Duration,
+        what: &str,
+        matches: impl Fn(&Value) -> bool,
+    ) -> Value {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(v) => {
+                    self.seen.push(v.clone());
+                    if matches(&v) {
+                        return v;
+                    }
+                }
+                Err(RecvTimeoutError::Timeout) | Err(RecvTimeoutError::Disconnected) => {
+                    panic!(
+                        "{}: no {what} within {timeout:?}\nstdout:\n{}\nstderr:\n{}",
+                        self.name,
+                        self.seen
+                            .iter()
+                            .map(|v| v.to_string())
+                            .collect::<Vec<_>>()
+                            .join("\n"),
+                        self.stderr()
+                    )
+                }
+            }
+        }
+    }
+
+    /// Waits for an event of `kind` about `node`.
+    pub fn wait_event(&mut self, kind: &str, node: &str, timeout: Duration) -> Value {
+        let what = format!("{kind} event for {node}");
+        self.wait_for(timeout, &what, |v| v["event"] == kind && v["node"] == node)
+    }
+
+    /// Runs a command and waits for its `ok` (or panics on its `error`).
+    pub fn command(&mut self, line: &str) {
+        let name = line.split(' ').next().unwrap().to_string();
+        self.send(line);
+        let reply = self.wait_new(
+            Duration::from_secs(20),
+            &format!("answer to {line:?}"),
+            |v| (v["event"] == "ok" || v["event"] == "error") && v["command"] == name.as_str(),
+        );
+        assert_eq!(
+            reply["event"], "ok",
+            "{}: {line:?} failed: {reply}",
+            self.name
+        );
+    }
+
+    /// The members it lists now: (name, meta) sorted by name.
+    pub fn members(&mut self) -> Vec<(String, String)> {
+        self.send("members");
+        let line = self.wait_new(Duration::from_secs(10), "members line", |v| {
+            v["event"] == "members"
+        });
+        line["members"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| {
+                (
+                    m["node"].as_str().unwrap().to_string(),
+                    m["meta"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect()
+    }
+
+    /// Polls `members` until it equals `expected` or `timeout` passes.
+    pub fn wait_members(&mut self, expected: &[(String, String)], timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let now = self.members();
+            if now == expected {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{}: members {now:?}, expected {expected:?}\nstderr:\n{}",
+                self.name,
+                self.stderr()
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    /// What it logged so far.
+    pub fn stderr(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    /// Kills it without warning, as a crash.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Sends `quit` and waits for a clean exit.
+    pub fn quit(mut self) {
+        self.send("quit");
+        self.stdin = None;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                assert!(status.success(), "{}: exit status {status}", self.name);
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{}: did not exit after quit",
+                self.name
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

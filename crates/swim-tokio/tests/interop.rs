@@ -1,0 +1,317 @@
+//! Rust and Go memberlist nodes in one cluster on loopback.
+//!
+//! The Go side is `interop/go-peer`, built from Debian's memberlist v0.2.2
+//! (WIRE.md §13); both sides speak interop/AGENT-PROTOCOL.md. Every case runs
+//! once per Rust adapter. These tests need Go, so they are ignored by a
+//! plain `cargo test`; `.ci/run` installs Go and runs them with
+//! `cargo test -p swim-tokio --test interop -- --ignored`.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{go_peer, rust_agent, Agent};
+
+const T: Duration = Duration::from_secs(30);
+const K16: &str = "000102030405060708090a0b0c0d0e0f";
+const K32: &str = "202122232425262728292a2b2c2d2e2f303132333435363738393a3b3c3d3e3f";
+const K_OTHER: &str = "f0f1f2f3f4f5f6f7f8f9fafbfcfdfeff";
+
+/// A Go node with the Local timings.
+fn go(name: &str, extra: &[&str]) -> Agent {
+    let mut args = vec!["--config", "local"];
+    args.extend_from_slice(extra);
+    Agent::start(&go_peer(), name, &args)
+}
+
+/// A Rust node on `runtime` with the Local timings. Go sends a broadcast
+/// to a handful of peers and never relays; Rust nodes relay, and send each
+/// update as often as Go's LAN preset, so broadcasts reach every member.
+fn rust(runtime: &str, name: &str, extra: &[&str]) -> Agent {
+    let mut args = vec![
+        "--config",
+        "local",
+        "--runtime",
+        runtime,
+        "--relay-broadcasts",
+        "--retransmit-mult",
+        "4",
+    ];
+    args.extend_from_slice(extra);
+    Agent::start(&rust_agent(), name, &args)
+}
+
+fn expect(members: &[(&str, &str)]) -> Vec<(String, String)> {
+    members
+        .iter()
+        .map(|(n, m)| (n.to_string(), m.to_string()))
+        .collect()
+}
+
+fn joined(agent: &mut Agent) {
+    agent.wait_for(T, "joined", |v| v["event"] == "joined");
+}
+
+macro_rules! on_both_runtimes {
+    ($($case:ident),* $(,)?) => {
+        mod on_tokio {
+            $(#[test] #[ignore = "needs Go: see .ci/run"] fn $case() { super::$case("tokio") })*
+        }
+        mod on_async_std {
+            $(#[test] #[ignore = "needs Go: see .ci/run"] fn $case() { super::$case("async-std") })*
+        }
+    };
+}
+
+on_both_runtimes!(
+    mixed_cluster_converges_and_carries_everything,
+    failures_are_detected_across_implementations,
+    encryption_keys_rotate_and_strangers_stay_out,
+);
+
+/// Go joins Rust and Rust joins Go, with compression on and off; then
+/// metadata, state, user messages, broadcasts and leaves cross over.
+fn mixed_cluster_converges_and_carries_everything(runtime: &str) {
+    let mut g1 = go("g1", &["--meta", "g1", "--state", "state-g1"]);
+    let mut r1 = rust(
+        runtime,
+        "r1",
+        &[
+            "--meta",
+            "r1",
+            "--state",
+            "state-r1",
+            "--join",
+            &g1.addr.clone(),
+        ],
+    );
+    joined(&mut r1);
+    let mut g2 = go(
+        "g2",
+        &[
+            "--meta",
+            "g2",
+            "--compression",
+            "off",
+            "--join",
+            &r1.addr.clone(),
+        ],
+    );
+    joined(&mut g2);
+    let mut r2 = rust(
+        runtime,
+        "r2",
+        &[
+            "--meta",
+            "r2",
+            "--compression",
+            "off",
+            "--join",
+            &g2.addr.clone(),
+        ],
+    );
+    joined(&mut r2);
+    let all = expect(&[("g1", "g1"), ("g2", "g2"), ("r1", "r1"), ("r2", "r2")]);
+    for agent in [&mut g1, &mut g2, &mut r1, &mut r2] {
+        agent.wait_members(&all, T);
+    }
+
+    // Push/pull state, both ways, on the joins.
+    r1.wait_for(T, "g1's state", |v| {
+        v["event"] == "remote_state" && v["join"] == true && v["state"] == "state-g1"
+    });
+    g2.wait_for(T, "r1's state", |v| {
+        v["event"] == "remote_state" && v["join"] == true && v["state"] == "state-r1"
+    });
+
+    // Metadata updates, both ways.
+    g1.command("meta g1-v2");
+    r2.command("meta r2-v2");
+    for agent in [&mut r1, &mut r2] {
+        agent.wait_for(T, "g1's update", |v| {
+            v["event"] == "update" && v["meta"] == "g1-v2"
+        });
+    }
+    for agent in [&mut g1, &mut g2] {
+        agent.wait_for(T, "r2's update", |v| {
+            v["event"] == "update" && v["meta"] == "r2-v2"
+        });
+    }
+
+    // User messages, best effort and reliable, both ways.
+    g1.command("send r1 go-to-rust-udp");
+    g1.command("send-reliable r1 go-to-rust-tcp");
+    r2.command("send g2 rust-to-go-udp");
+    r2.command("send-reliable g2 rust-to-go-tcp");
+    for text in ["go-to-rust-udp", "go-to-rust-tcp"] {
+        r1.wait_for(T, text, |v| {
+            v["event"] == "user_msg" && v["payload"] == text
+        });
+    }
+    for text in ["rust-to-go-udp", "rust-to-go-tcp"] {
+        g2.wait_for(T, text, |v| {
+            v["event"] == "user_msg" && v["payload"] == text
+        });
+    }
+
+    // Broadcasts from either side reach every other node.
+    g2.command("broadcast from-go");
+    r1.command("broadcast from-rust");
+    for agent in [&mut g1, &mut r1, &mut r2] {
+        agent.wait_for(T, "Go's broadcast", |v| {
+            v["event"] == "user_msg" && v["payload"] == "from-go"
+        });
+    }
+    for agent in [&mut g1, &mut g2, &mut r2] {
+        agent.wait_for(T, "Rust's broadcast", |v| {
+            v["event"] == "user_msg" && v["payload"] == "from-rust"
+        });
+    }
+
+    // A graceful leave is a departure on both sides, not a failure.
+    r2.send("leave");
+    r2.wait_for(T, "left", |v| v["event"] == "left");
+    for agent in [&mut g1, &mut g2, &mut r1] {
+        agent.wait_event("leave", "r2", T);
+    }
+    g2.send("leave");
+    g2.wait_for(T, "left", |v| v["event"] == "left");
+    for agent in [&mut g1, &mut r1] {
+        agent.wait_event("leave", "g2", T);
+    }
+    for agent in [&g1, &r1] {
+        assert!(
+            !agent.seen.iter().any(|v| v["event"] == "failed"),
+            "{}: a leave was taken for a failure: {:?}",
+            agent.name,
+            agent.seen
+        );
+    }
+    r2.quit();
+    g2.quit();
+    r1.quit();
+    g1.quit();
+}
+
+/// Waits until every observer reports `node` failed; returns the slowest.
+fn time_to_failed(observers: &mut [&mut Agent], node: &str, since: Instant) -> Duration {
+    let mut slowest = Duration::ZERO;
+    for agent in observers.iter_mut() {
+        agent.wait_event("failed", node, Duration::from_secs(60));
+        slowest = slowest.max(since.elapsed());
+    }
+    slowest
+}
+
+/// A killed Rust node is declared dead by Go nodes and a killed Go node by
+/// Rust nodes, within the bound the Local timings give.
+fn failures_are_detected_across_implementations(runtime: &str) {
+    let mut g1 = go("g1", &[]);
+    let seed = g1.addr.clone();
+    let mut g2 = go("g2", &["--join", &seed]);
+    let mut r1 = rust(runtime, "r1", &["--join", &seed]);
+    let mut r2 = rust(runtime, "r2", &["--join", &seed]);
+    let mut r3 = rust(runtime, "r3", &["--join", &seed]);
+    let all = expect(&[("g1", ""), ("g2", ""), ("r1", ""), ("r2", ""), ("r3", "")]);
+    for agent in [&mut g1, &mut g2, &mut r1, &mut r2, &mut r3] {
+        agent.wait_members(&all, T);
+    }
+    // Local timings with 5 members: the first probe of the dead node comes
+    // within about a second of probing everyone, the suspicion lasts 3 s
+    // with one confirmation and at most 18 s without; dissemination is fast.
+    let bound = Duration::from_secs(5 + 18 + 5);
+
+    let crash = Instant::now();
+    r1.kill();
+    let rust_dead = time_to_failed(&mut [&mut g1, &mut g2], "r1", crash);
+    eprintln!("[{runtime}] Go nodes declared the killed Rust node dead after {rust_dead:?}");
+    assert!(rust_dead < bound, "{rust_dead:?}");
+
+    let crash = Instant::now();
+    g2.kill();
+    let go_dead = time_to_failed(&mut [&mut r2, &mut r3], "g2", crash);
+    eprintln!("[{runtime}] Rust nodes declared the killed Go node dead after {go_dead:?}");
+    assert!(go_dead < bound, "{go_dead:?}");
+
+    let rest = expect(&[("g1", ""), ("r2", ""), ("r3", "")]);
+    for agent in [&mut g1, &mut r2, &mut r3] {
+        agent.wait_members(&rest, T);
+    }
+}
+
+/// Encrypted clusters of both: 16- and 32-byte keys, a rotation, and nodes
+/// with a wrong key or none kept out, saying why in their logs.
+fn encryption_keys_rotate_and_strangers_stay_out(runtime: &str) {
+    let mut g1 = go("g1", &["--key", K16]);
+    let seed = g1.addr.clone();
+    let mut r1 = rust(runtime, "r1", &["--key", K16, "--join", &seed]);
+    joined(&mut r1);
+    let mut g2 = go("g2", &["--key", K16, "--join", &r1.addr.clone()]);
+    joined(&mut g2);
+    let three = expect(&[("g1", ""), ("g2", ""), ("r1", "")]);
+    for agent in [&mut g1, &mut g2, &mut r1] {
+        agent.wait_members(&three, T);
+    }
+
+    // Rotate to a 32-byte key: everyone adds it, then uses it, then drops
+    // the old one; the cluster holds throughout.
+    for step in [format!("key-add {K32}"), format!("key-use {K32}")] {
+        for agent in [&mut g1, &mut g2, &mut r1] {
+            agent.command(&step);
+        }
+    }
+    for agent in [&mut g1, &mut g2, &mut r1] {
+        agent.command(&format!("key-remove {K16}"));
+    }
+    r1.command("send-reliable g2 after-rotation");
+    g2.wait_for(T, "message after rotation", |v| {
+        v["event"] == "user_msg" && v["payload"] == "after-rotation"
+    });
+    for agent in [&mut g1, &mut g2, &mut r1] {
+        agent.wait_members(&three, T);
+    }
+
+    // A newcomer with only the new key gets in, through either side.
+    let mut r2 = rust(runtime, "r2", &["--key", K32, "--join", &seed]);
+    joined(&mut r2);
+    // The old key, another key, or none: refused by Go and by Rust.
+    let g1_addr = seed.clone();
+    let r1_addr = r1.addr.clone();
+    for (i, key) in [Some(K16), Some(K_OTHER), None].into_iter().enumerate() {
+        let mut args = vec!["--join".to_string()];
+        args.push(format!("{g1_addr},{r1_addr}"));
+        if let Some(key) = key {
+            args.extend(["--key".to_string(), key.to_string()]);
+        }
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let mut stranger = rust(runtime, &format!("rust-stranger-{i}"), &args);
+        stranger.wait_for(T, "refused join", |v| {
+            v["event"] == "error" && v["command"] == "join"
+        });
+        stranger.quit();
+        let mut stranger = go(&format!("go-stranger-{i}"), &args);
+        stranger.wait_for(T, "refused join", |v| {
+            v["event"] == "error" && v["command"] == "join"
+        });
+        stranger.quit();
+    }
+    let four = expect(&[("g1", ""), ("g2", ""), ("r1", ""), ("r2", "")]);
+    for agent in [&mut g1, &mut g2, &mut r1, &mut r2] {
+        agent.wait_members(&four, T);
+    }
+    // Each side logged why it refused the strangers' push/pulls.
+    let rust_log = r1.stderr();
+    assert!(
+        rust_log.contains("decryption_failed") && rust_log.contains("plaintext_not_allowed"),
+        "r1 did not say why it refused strangers:\n{rust_log}"
+    );
+    let go_log = g1.stderr();
+    assert!(
+        go_log.contains("No installed keys could decrypt the message")
+            && go_log.contains("Encryption is configured but remote state is not encrypted"),
+        "g1 did not say why it refused strangers:\n{go_log}"
+    );
+    for agent in [r2, g2, r1, g1] {
+        agent.quit();
+    }
+}
