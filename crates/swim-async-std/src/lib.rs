@@ -39,12 +39,13 @@
 
 use std::future::Future;
 use std::io;
-use std::net::SocketAddr;
+use std::net::{SocketAddr, UdpSocket};
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
-use async_net::{TcpListener, TcpStream, UdpSocket};
+use async_io::Async;
+use async_net::{TcpListener, TcpStream};
 
 pub use swim_node::swim_core::{self, Config, Event, Member, MemberState};
 pub use swim_node::{
@@ -68,32 +69,44 @@ impl Future for Timer {
 }
 
 impl Net for AsyncIo {
-    type Udp = UdpSocket;
+    type Udp = Async<UdpSocket>;
     type Listener = TcpListener;
     type Stream = TcpStream;
     type Timer = Timer;
 
-    async fn bind_udp(addr: SocketAddr) -> io::Result<UdpSocket> {
-        UdpSocket::bind(addr).await
+    async fn bind_udp(addr: SocketAddr) -> io::Result<Async<UdpSocket>> {
+        Async::<UdpSocket>::bind(addr)
     }
 
     async fn bind_tcp(addr: SocketAddr) -> io::Result<TcpListener> {
         TcpListener::bind(addr).await
     }
 
-    fn udp_local_addr(udp: &UdpSocket) -> io::Result<SocketAddr> {
-        udp.local_addr()
+    fn udp_local_addr(udp: &Async<UdpSocket>) -> io::Result<SocketAddr> {
+        udp.get_ref().local_addr()
     }
 
     fn tcp_local_addr(listener: &TcpListener) -> io::Result<SocketAddr> {
         listener.local_addr()
     }
 
-    async fn recv_from(udp: &UdpSocket, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
-        udp.recv_from(buf).await
+    fn poll_recv_from(
+        udp: &Async<UdpSocket>,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<(usize, SocketAddr)>> {
+        loop {
+            match udp.get_ref().recv_from(buf) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                result => return Poll::Ready(result),
+            }
+            if let Err(e) = std::task::ready!(udp.poll_readable(cx)) {
+                return Poll::Ready(Err(e));
+            }
+        }
     }
 
-    async fn send_to(udp: &UdpSocket, data: &[u8], to: SocketAddr) -> io::Result<usize> {
+    async fn send_to(udp: &Async<UdpSocket>, data: &[u8], to: SocketAddr) -> io::Result<usize> {
         udp.send_to(data, to).await
     }
 

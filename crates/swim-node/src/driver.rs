@@ -26,6 +26,12 @@ use crate::NodeStats;
 /// The largest datagram a peer can send.
 const MAX_DATAGRAM: usize = 65_536;
 
+thread_local! {
+    /// Where datagrams land, shared by every node polled on this thread; the
+    /// bytes received are copied out before the poll returns.
+    static DATAGRAM: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0; MAX_DATAGRAM]);
+}
+
 /// Converts between the core's time and the runtime's.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Clock {
@@ -61,7 +67,8 @@ enum Done<S> {
 
 /// What woke the driver.
 enum Wake<S> {
-    Packet(io::Result<(usize, SocketAddr)>),
+    /// A datagram, now in the driver's `packet`.
+    Packet(io::Result<SocketAddr>),
     Accept(io::Result<(S, SocketAddr)>),
     Command(Option<Command>),
     Task(Done<S>),
@@ -107,7 +114,8 @@ pub(crate) struct Driver<N: Net> {
     pub(crate) max_incoming: usize,
     pub(crate) event_capacity: usize,
     pub(crate) metrics: Metrics,
-    buf: Vec<u8>,
+    /// The last datagram received.
+    packet: Vec<u8>,
     tasks: FuturesUnordered<Task<N::Stream>>,
     /// Accepted streams waiting for the core's answer.
     answering: HashMap<StreamId, N::Stream>,
@@ -154,7 +162,7 @@ impl<N: Net> Driver<N> {
             max_incoming,
             event_capacity,
             metrics,
-            buf: vec![0; MAX_DATAGRAM],
+            packet: Vec::new(),
             tasks: FuturesUnordered::new(),
             answering: HashMap::new(),
             incoming: 0,
@@ -192,7 +200,7 @@ impl<N: Net> Driver<N> {
             let wake = self.wait().await;
             let now = self.clock.now();
             match wake {
-                Wake::Packet(Ok((len, from))) => self.on_packet(now, len, from),
+                Wake::Packet(Ok(from)) => self.on_packet(now, from),
                 Wake::Packet(Err(e)) => debug!(error = %e, "udp receive failed"),
                 Wake::Accept(Ok((stream, from))) => self.on_accept(now, stream, from),
                 Wake::Accept(Err(e)) => {
@@ -300,19 +308,26 @@ impl<N: Net> Driver<N> {
         let Driver {
             udp,
             listener,
-            buf,
+            packet,
             commands,
             tasks,
             timer,
             ..
         } = self;
-        let mut recv = pin!(N::recv_from(udp, buf));
         let mut accept = pin!(N::accept(listener));
         let mut command = pin!(commands.recv());
         poll_fn(|cx| {
             for i in 0..5 {
                 let wake = match (turn + i) % 5 {
-                    0 => recv.as_mut().poll(cx).map(Wake::Packet),
+                    0 => DATAGRAM
+                        .with_borrow_mut(|buf| {
+                            N::poll_recv_from(udp, cx, buf).map_ok(|(len, from)| {
+                                packet.clear();
+                                packet.extend_from_slice(&buf[..len]);
+                                from
+                            })
+                        })
+                        .map(Wake::Packet),
                     1 if accepting => accept.as_mut().poll(cx).map(Wake::Accept),
                     1 => Poll::Pending,
                     2 => command.as_mut().poll(cx).map(|c| Wake::Command(c.ok())),
@@ -334,9 +349,9 @@ impl<N: Net> Driver<N> {
         .await
     }
 
-    fn on_packet(&mut self, now: Instant, len: usize, from: SocketAddr) {
+    fn on_packet(&mut self, now: Instant, from: SocketAddr) {
         let errors = self.swim.stats().wire_errors;
-        self.swim.handle_packet(now, from, &self.buf[..len]);
+        self.swim.handle_packet(now, from, &self.packet);
         self.log_refusal(now, errors, from, "packet");
     }
 

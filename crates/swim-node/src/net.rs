@@ -3,6 +3,7 @@
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
+use std::task::{Context, Poll};
 use std::time::Instant;
 
 use futures_io::{AsyncRead, AsyncWrite};
@@ -32,11 +33,14 @@ pub trait Net: Send + Sync + 'static {
     fn udp_local_addr(udp: &Self::Udp) -> io::Result<SocketAddr>;
     /// The address a listener is bound to.
     fn tcp_local_addr(listener: &Self::Listener) -> io::Result<SocketAddr>;
-    /// Receives one datagram.
-    fn recv_from<'a>(
-        udp: &'a Self::Udp,
-        buf: &'a mut [u8],
-    ) -> impl Future<Output = io::Result<(usize, SocketAddr)>> + Send + 'a;
+    /// Receives one datagram into `buf` if one is ready. Poll-based, so the
+    /// driver can lend a buffer only for the call: every node on a thread
+    /// shares one 64 KiB buffer instead of holding its own.
+    fn poll_recv_from(
+        udp: &Self::Udp,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<(usize, SocketAddr)>>;
     /// Sends one datagram.
     fn send_to<'a>(
         udp: &'a Self::Udp,

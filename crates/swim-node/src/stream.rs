@@ -43,13 +43,19 @@ pub(crate) async fn read_message<S: futures_io::AsyncRead + Unpin>(
 ) -> Result<Vec<u8>, ReadError> {
     let mut framer = StreamFramer::new(role, limits.clone());
     let mut buf = Vec::new();
-    let mut chunk = [0u8; 16 * 1024];
     loop {
-        let n = stream.read(&mut chunk).await.map_err(ReadError::Io)?;
+        // Read straight into the message buffer, growing it with what
+        // arrives: most messages are small, and a stream waiting on a slow
+        // peer then holds only what that peer sent.
+        let filled = buf.len();
+        let room = buf.capacity().saturating_sub(filled).max(4096);
+        buf.resize(filled + room, 0);
+        let n = stream.read(&mut buf[filled..]).await;
+        buf.truncate(filled + *n.as_ref().unwrap_or(&0));
+        let n = n.map_err(ReadError::Io)?;
         if n == 0 {
             return Err(ReadError::Closed);
         }
-        buf.extend_from_slice(&chunk[..n]);
         match framer.frame(&buf).map_err(ReadError::Wire)? {
             Frame::Complete { len } => {
                 buf.truncate(len);

@@ -38,8 +38,10 @@
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Instant;
 
+use tokio::io::ReadBuf;
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio_util::compat::{Compat, TokioAsyncReadCompatExt};
 
@@ -75,8 +77,14 @@ impl Net for Tokio {
         listener.local_addr()
     }
 
-    async fn recv_from(udp: &UdpSocket, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
-        udp.recv_from(buf).await
+    fn poll_recv_from(
+        udp: &UdpSocket,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<(usize, SocketAddr)>> {
+        let mut read = ReadBuf::new(buf);
+        udp.poll_recv_from(cx, &mut read)
+            .map_ok(|from| (read.filled().len(), from))
     }
 
     async fn send_to(udp: &UdpSocket, data: &[u8], to: SocketAddr) -> io::Result<usize> {
