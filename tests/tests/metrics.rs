@@ -42,7 +42,7 @@ fn counters_and_gauges_are_published_per_node() {
                         .labels()
                         .any(|l| l.key() == "node" && l.value() == node)
             })
-            .map(|(_, (_, _, value))| value.clone())
+            .map(|(_, (_, _, value))| value)
             .unwrap_or_else(|| panic!("no {name} for node {node}"))
     };
     for node in ["a", "b"] {
