@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 
 use swim_tests::{
     config_at, failure_detection_bound, is_departure_of, local_config, member_names,
-    on_every_runtime, CommandError, Error, Event, Keyring, NodeConfig, Runtime, SecretKey,
-    StartError, CONVERGE,
+    on_every_runtime, CommandError, Error, Event, Keyring, MemberState, NodeConfig, Runtime,
+    SecretKey, StartError, CONVERGE,
 };
 
 /// An address nothing listens on: a port the kernel just handed out and
@@ -309,6 +309,15 @@ async fn crash_is_detected(rt: Runtime) {
     let (c, _) = &nodes[2];
     c.shutdown().await;
     let crashed = Instant::now();
+    // Before it is declared dead, c is listed as suspect: members() follows
+    // every change, not only those that raise events.
+    let a = &nodes[0].0;
+    rt.wait_until(bound, "c listed as suspect at a", || {
+        a.members()
+            .iter()
+            .any(|m| &*m.name == "c" && m.state == MemberState::Suspect)
+    })
+    .await;
     for (node, events) in &nodes[..2] {
         let what = format!("c's failure at {}", node.local_node().name);
         let event = rt

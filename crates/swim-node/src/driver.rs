@@ -14,7 +14,9 @@ use std::time::Duration;
 use futures_util::stream::FuturesUnordered;
 use futures_util::StreamExt;
 use swim_core::wire::StreamRole;
-use swim_core::{Event, ExchangeError, ExchangeId, Instant, Output, StreamId, Swim};
+use swim_core::{
+    Event, ExchangeError, ExchangeId, Instant, MemberChange, MemberState, Output, StreamId, Swim,
+};
 use tracing::{debug, info, warn};
 
 use crate::metrics::Metrics;
@@ -228,8 +230,11 @@ impl<N: Net> Driver<N> {
         }
     }
 
-    /// Carries out everything the core asked for.
+    /// Carries out everything the core asked for, after bringing the
+    /// shared view up to date so an application reacting to an event finds
+    /// it reflected in `members()`.
     async fn flush(&mut self) {
+        self.update_view();
         while let Some(output) = self.swim.poll_output() {
             match output {
                 Output::Packet { to, data } => {
@@ -268,6 +273,36 @@ impl<N: Net> Driver<N> {
                     }
                 }
                 Output::Event(event) => self.on_event(event),
+            }
+        }
+    }
+
+    /// Applies the core's member changes to the shared view: every change,
+    /// suspicions included, which raise no event.
+    fn update_view(&mut self) {
+        let mut changes = self.swim.drain_member_changes().peekable();
+        if changes.peek().is_none() {
+            return;
+        }
+        let mut view = lock(&self.view);
+        for change in changes {
+            match change {
+                MemberChange::Updated(m) => {
+                    if m.name == view.local.name {
+                        view.local = m.clone();
+                    }
+                    match m.state {
+                        MemberState::Alive | MemberState::Suspect => {
+                            view.members.insert(m.name.clone(), m);
+                        }
+                        MemberState::Dead | MemberState::Left => {
+                            view.members.remove(&m.name);
+                        }
+                    }
+                }
+                MemberChange::Removed(name) => {
+                    view.members.remove(&name);
+                }
             }
         }
     }
@@ -444,19 +479,10 @@ impl<N: Net> Driver<N> {
 
     fn on_event(&mut self, event: Event) {
         match &event {
-            Event::MemberJoined(m) | Event::MemberUpdated(m) => {
-                info!(node = %m.name, addr = %m.addr, "member {}", if matches!(event, Event::MemberJoined(_)) { "joined" } else { "updated" });
-                let mut view = lock(&self.view);
-                if m.name == view.local.name {
-                    view.local = m.clone();
-                }
-                view.members.insert(m.name.clone(), m.clone());
-            }
-            Event::MemberLeft(m) | Event::MemberFailed(m) => {
-                let failed = matches!(event, Event::MemberFailed(_));
-                info!(node = %m.name, addr = %m.addr, "member {}", if failed { "failed" } else { "left" });
-                lock(&self.view).members.remove(&m.name);
-            }
+            Event::MemberJoined(m) => info!(node = %m.name, addr = %m.addr, "member joined"),
+            Event::MemberUpdated(m) => info!(node = %m.name, addr = %m.addr, "member updated"),
+            Event::MemberLeft(m) => info!(node = %m.name, addr = %m.addr, "member left"),
+            Event::MemberFailed(m) => info!(node = %m.name, addr = %m.addr, "member failed"),
             Event::JoinCompleted { joined, failed } => {
                 if let Some(reply) = self.joining.take() {
                     let result = if *joined > 0 {
@@ -537,10 +563,7 @@ impl<N: Net> Driver<N> {
             }
             Command::UpdateMeta(meta, reply) => {
                 let result = swim.update_meta(now, &meta).map_err(Error::from);
-                let local = swim.local_member();
-                let mut view = lock(&self.view);
-                view.members.insert(local.name.clone(), local.clone());
-                view.local = local;
+                self.update_view(); // the caller may read local_node() next
                 let _ = reply.send(result);
             }
             Command::SetLocalState(state, reply) => {

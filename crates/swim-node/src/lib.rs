@@ -129,6 +129,9 @@ pub async fn bind<N: Net>(
     if advertise.port() == 0 {
         advertise.set_port(bound.port());
     }
+    // The shared view follows the core's change log, which records what
+    // events do not (suspicions, refutations).
+    config.swim.record_member_changes = true;
     let seed = config
         .seed
         .unwrap_or_else(|| std::collections::hash_map::RandomState::new().hash_one(bound));

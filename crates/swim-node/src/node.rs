@@ -217,7 +217,8 @@ impl Node {
         self.ask(Command::Stats).await
     }
 
-    /// Members that are not dead or left, this node included, by name.
+    /// Members that are not dead or left, this node included, by name;
+    /// `state` tells alive from suspect.
     pub fn members(&self) -> Vec<Member> {
         self.shared.view().members.values().cloned().collect()
     }
