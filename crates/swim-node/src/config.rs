@@ -29,8 +29,9 @@ pub struct NodeConfig {
     /// The node turns on `record_member_changes` to keep `members()` exact.
     pub swim: Config,
     /// Most incoming streams handled at once; beyond it, accepting pauses
-    /// and new connections wait in the kernel's backlog. With [`Limits::max_stream_message`]
-    /// (swim_core::wire::Limits) this bounds the memory peers can hold.
+    /// and new connections wait in the kernel's backlog. With
+    /// [`Limits::max_stream_message`](swim_core::wire::Limits::max_stream_message)
+    /// this bounds the memory peers can hold.
     pub max_incoming_streams: usize,
     /// Events buffered for a slow reader before new ones are dropped (and
     /// counted); [`Node::members`](crate::Node::members) stays exact either way.

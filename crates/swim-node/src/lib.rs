@@ -1,7 +1,7 @@
 //! A running [`swim_core`] node, independent of the async runtime.
 //!
 //! The protocol lives in `swim-core` as a pure state machine; this crate
-//! runs it on real sockets: one task owns the [`Swim`](swim_core::Swim)
+//! runs it on real sockets: one task owns the [`swim_core::Swim`]
 //! value and loops — wait for a packet, a connection, a finished stream
 //! exchange, a command or the next deadline; feed it in; carry out what the
 //! core asks. Applications hold a cheap, cloneable [`Node`] handle and read
