@@ -1095,6 +1095,37 @@ fn plain_stream_growing_past_the_limit() {
     assert_eq!(frame(&ping, StreamRole::Reply, small), too_large);
 }
 
+#[test]
+fn plain_stream_declaring_more_than_the_limit_is_refused_on_sight() {
+    // A compress message whose buffer declares 2 GiB: refused once its
+    // header is in, not after the peer has sent (or failed to send) it all.
+    let mut bomb = vec![MessageType::Compress as u8, 0x82];
+    key(&mut bomb, "Algo");
+    bomb.push(0x00);
+    key(&mut bomb, "Buf");
+    bomb.push(0xc6);
+    bomb.extend_from_slice(&(2u32 << 30).to_be_bytes());
+    bomb.extend_from_slice(b"a few bytes");
+    for role in [StreamRole::Accept, StreamRole::Reply] {
+        assert!(
+            matches!(
+                frame(&bomb, role, limits()),
+                Err(WireError::TooLarge { what: "max_stream_message", len, .. }) if len > 1 << 31
+            ),
+            "{role:?}: {:?}",
+            frame(&bomb, role, limits())
+        );
+    }
+    // The same header declaring what fits is simply incomplete.
+    let fits = 1024u32;
+    let at = bomb.len() - 15;
+    bomb[at..at + 4].copy_from_slice(&fits.to_be_bytes());
+    assert_eq!(
+        frame(&bomb, StreamRole::Reply, limits()),
+        Ok(Frame::NeedMore)
+    );
+}
+
 // ------------------------------------------------------------ compression
 
 #[test]

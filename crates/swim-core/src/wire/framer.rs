@@ -102,7 +102,9 @@ impl StreamFramer {
             Some(
                 MessageType::Compress | MessageType::Ping | MessageType::Ack | MessageType::Error,
             ) => {
-                r.skip_value()?;
+                // A declared length past the limit is refused on sight.
+                let room = self.limits.max_stream_message.saturating_sub(body);
+                r.skip_value_within(room, "max_stream_message")?;
             }
             Some(MessageType::User) => {
                 let mut len = 0i64;

@@ -290,6 +290,17 @@ impl<'a> Reader<'a> {
 
     /// Skips one value of any type, following containers up to a fixed depth.
     pub(crate) fn skip_value(&mut self) -> Result<(), WireError> {
+        self.skip_value_within(usize::MAX, "")
+    }
+
+    /// Like [`skip_value`](Self::skip_value), but a value declared to end
+    /// past `limit` bytes from the start of the input is `TooLarge` as soon
+    /// as its header is read, not `Truncated` until all of it has arrived.
+    pub(crate) fn skip_value_within(
+        &mut self,
+        limit: usize,
+        what: &'static str,
+    ) -> Result<(), WireError> {
         // Pending values to skip, one counter per open container level.
         let mut pending: [usize; MAX_SKIP_DEPTH] = [0; MAX_SKIP_DEPTH];
         let mut depth = 0;
@@ -334,6 +345,14 @@ impl<'a> Reader<'a> {
                     })
                 }
             };
+            let end = (self.pos as u64).saturating_add(skip);
+            if end > limit as u64 {
+                return Err(WireError::TooLarge {
+                    what,
+                    len: end,
+                    limit: limit as u64,
+                });
+            }
             let skip = usize::try_from(skip).map_err(|_| WireError::Truncated)?;
             self.take(skip)?;
             if children > 0 {
