@@ -17,7 +17,7 @@ use crate::event::{
 use crate::members::{AliveClaim, Claim, Ctx, Effect, Members};
 use crate::rng::Rng;
 use crate::stats::Stats;
-use crate::time::Instant;
+use crate::time::{nanos, Instant};
 use crate::wire::{
     encode_compound, for_each_message, Accusation, Ack, Alive, Envelope, ErrorResponse,
     IndirectPing, Message, Nack, NodeState, Ping, PushNodeState, PushPull, SecretKey, StreamRole,
@@ -372,9 +372,7 @@ impl<P: Policy> Swim<P> {
         );
         swim.with_ctx(now, |m, ctx| m.announce_local(addr, &meta, vsn, ctx));
         // Periodic work starts at a random offset, as Go staggers its tickers.
-        let stagger = |rng: &mut Rng, d: Duration| {
-            Duration::from_nanos(rng.below_nanos(u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)))
-        };
+        let stagger = |rng: &mut Rng, d: Duration| Duration::from_nanos(rng.below_nanos(nanos(d)));
         let probe = stagger(&mut swim.rng, swim.config.probe_interval);
         swim.schedule(now + probe, Timer::ProbeTick);
         if !swim.config.gossip_interval.is_zero() {
@@ -558,9 +556,7 @@ impl<P: Policy> Swim<P> {
         if next > until || self.gossip_due_at().is_some() {
             return;
         }
-        let interval = u64::try_from(self.config.gossip_interval.as_nanos())
-            .unwrap_or(u64::MAX)
-            .max(1);
+        let interval = nanos(self.config.gossip_interval).max(1);
         let steps = (until.as_nanos() - next.as_nanos()) / interval + 1;
         self.gossip_next = Some(Instant::from_nanos(
             next.as_nanos()

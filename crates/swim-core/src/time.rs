@@ -17,7 +17,7 @@ impl Instant {
 
     /// The instant `since_origin` after the origin (saturating).
     pub fn from_duration(since_origin: Duration) -> Instant {
-        Instant(u64::try_from(since_origin.as_nanos()).unwrap_or(u64::MAX))
+        Instant(nanos(since_origin))
     }
 
     /// The instant `nanos` nanoseconds after the origin.
@@ -41,7 +41,8 @@ impl Instant {
     }
 }
 
-fn nanos(d: Duration) -> u64 {
+/// `d` in nanoseconds, saturating (about 584 years).
+pub(crate) fn nanos(d: Duration) -> u64 {
     u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }
 

@@ -70,6 +70,26 @@ pub enum Profile {
     Local,
 }
 
+impl Profile {
+    /// The preset's configuration for a node called `name` at `advertise`.
+    pub fn config(self, name: impl Into<String>, advertise: SocketAddr) -> Config {
+        match self {
+            Profile::Lan => Config::lan(name, advertise),
+            Profile::Wan => Config::wan(name, advertise),
+            Profile::Local => Config::local(name, advertise),
+        }
+    }
+
+    /// The preset's name, as [`FromStr`](std::str::FromStr) reads it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Profile::Lan => "lan",
+            Profile::Wan => "wan",
+            Profile::Local => "local",
+        }
+    }
+}
+
 impl std::str::FromStr for Profile {
     type Err = String;
     fn from_str(s: &str) -> Result<Profile, String> {
@@ -210,11 +230,7 @@ impl NodeSettings {
         }
         let bind = self.bind.ok_or_else(|| invalid("bind", "required"))?;
         let advertise = self.advertise.unwrap_or(bind);
-        let mut swim = match self.profile {
-            Profile::Lan => Config::lan(self.name, advertise),
-            Profile::Wan => Config::wan(self.name, advertise),
-            Profile::Local => Config::local(self.name, advertise),
-        };
+        let mut swim = self.profile.config(self.name, advertise);
         if let Some(meta) = self.meta {
             swim.meta = meta.into_bytes();
         }

@@ -319,9 +319,7 @@ impl<N: Net> Driver<N> {
             self.timer = next.map(|at| (at, N::timer_at(self.clock.to_std(at))));
         }
         let health = self.swim.health_score();
-        if lock(&self.view).health != health {
-            lock(&self.view).health = health;
-        }
+        lock(&self.view).health = health;
         self.metrics
             .maybe_publish(self.clock.now(), &self.swim, &self.stats);
     }

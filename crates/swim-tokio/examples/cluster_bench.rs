@@ -14,13 +14,12 @@
 
 use std::time::{Duration, Instant};
 
-use swim_tokio::{Config, Node, NodeConfig, Profile};
+use swim_tokio::{Node, NodeConfig, Profile};
 
 struct Args {
     nodes: usize,
     duration: Duration,
     profile: Profile,
-    name: &'static str,
 }
 
 fn args() -> Result<Args, String> {
@@ -28,7 +27,6 @@ fn args() -> Result<Args, String> {
         nodes: 100,
         duration: Duration::from_secs(30),
         profile: Profile::Local,
-        name: "local",
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -39,14 +37,7 @@ fn args() -> Result<Args, String> {
                 let secs = value.trim_end_matches('s').parse::<f64>();
                 args.duration = Duration::from_secs_f64(secs.map_err(|_| "bad --duration")?);
             }
-            "--config" => {
-                args.profile = value.parse()?;
-                args.name = match args.profile {
-                    Profile::Lan => "lan",
-                    Profile::Wan => "wan",
-                    Profile::Local => "local",
-                };
-            }
+            "--config" => args.profile = value.parse()?,
             _ => return Err(format!("unknown flag {flag}")),
         }
     }
@@ -121,11 +112,7 @@ async fn main() {
     let mut nodes: Vec<Node> = Vec::with_capacity(n);
     for i in 0..n {
         let name = format!("node-{i:03}");
-        let config = match args.profile {
-            Profile::Lan => Config::lan(name, bind),
-            Profile::Wan => Config::wan(name, bind),
-            Profile::Local => Config::local(name, bind),
-        };
+        let config = args.profile.config(name, bind);
         let (node, _events) = swim_tokio::start(NodeConfig::new(bind, config))
             .await
             .expect("start a node");
@@ -161,7 +148,7 @@ async fn main() {
     let per = |delta: f64| delta / n as f64 / secs;
     println!(
         "{{\"impl\":\"rust\",\"nodes\":{n},\"config\":\"{}\",\"converge_s\":{},\"window_s\":{secs:.1},\"cpu_s_per_node_per_s\":{:.6},\"rss_bytes_per_node\":{},\"packets_per_node_per_s\":{:.2},\"bytes_per_node_per_s\":{:.1},\"detect_all_s\":{}}}",
-        args.name,
+        args.profile.name(),
         converge.map_or("null".into(), |s| format!("{s:.3}")),
         per(cpu1 - cpu0),
         rss / n as u64,
