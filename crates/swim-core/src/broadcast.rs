@@ -9,7 +9,9 @@
 use alloc::collections::BTreeMap;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
-use core::cmp::Reverse;
+use core::hash::BuildHasher;
+
+use hashbrown::HashTable;
 
 /// Identifies a broadcast whose completion someone waits for (e.g. our own leave).
 pub(crate) type Token = u64;
@@ -32,41 +34,129 @@ pub(crate) fn retransmit_limit(mult: usize, n: usize) -> usize {
 
 /// Position of a broadcast in the queue, ordered like Go's `limitedBroadcast.Less`: fewest
 /// transmits first, then the longest message, then the newest (highest id).
+///
+/// Packed into two words so the order index stays small (a node that has just learned ten
+/// thousand members holds ten thousand of these): `hi` is the transmit count above the
+/// bitwise-inverted length, `lo` the inverted id, so plain ascending order is Go's order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 struct OrderKey {
-    /// Times the message has been handed out so far.
-    transmits: usize,
-    /// Message length, reversed so longer messages sort first within a tier.
-    len: Reverse<usize>,
-    /// Submission id, reversed so newer messages sort first among equal lengths.
-    id: Reverse<u64>,
+    hi: u64,
+    lo: u64,
 }
 
-/// A queued broadcast.
+impl OrderKey {
+    /// Transmit counts and lengths saturate at `u32::MAX`: no broadcast is sent four billion
+    /// times, and no message (packets are under 64 KiB) is four gigabytes long.
+    fn new(transmits: u32, len: usize, id: u64) -> Self {
+        let len = u32::try_from(len).unwrap_or(u32::MAX);
+        OrderKey {
+            hi: (u64::from(transmits) << 32) | u64::from(!len),
+            lo: !id,
+        }
+    }
+
+    /// The first key of tier `transmits` whose message is at most `len` bytes long.
+    fn at_most(transmits: u32, len: usize) -> Self {
+        OrderKey::new(transmits, len, u64::MAX)
+    }
+
+    fn transmits(self) -> u32 {
+        (self.hi >> 32) as u32
+    }
+
+    fn len(self) -> usize {
+        !(self.hi as u32) as usize
+    }
+
+    fn with_transmits(self, transmits: u32) -> Self {
+        OrderKey {
+            hi: (u64::from(transmits) << 32) | (self.hi & u64::from(u32::MAX)),
+            lo: self.lo,
+        }
+    }
+}
+
+/// A queued broadcast. Its message lives in the queue's byte arena.
 #[derive(Debug, Clone)]
-struct Entry {
+struct Slot {
+    /// Where the broadcast sits in `order`.
+    position: OrderKey,
     /// The invalidation key (a node name), if any.
     key: Option<Arc<str>>,
-    /// The encoded message, shared with every packet it is copied into.
-    message: Arc<[u8]>,
-    /// Reported to the caller once the broadcast leaves the queue for any reason.
-    token: Option<Token>,
+    /// The message's offset in `arena`; its length is `position.len()`.
+    start: usize,
+}
+
+/// The messages taken for one packet, copied out of the queue back to back.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Parts {
+    bytes: Vec<u8>,
+    ends: Vec<usize>,
+}
+
+impl Parts {
+    fn push(&mut self, message: &[u8]) {
+        self.bytes.extend_from_slice(message);
+        self.ends.push(self.bytes.len());
+    }
+
+    /// Number of messages.
+    pub(crate) fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    /// Whether no message was taken.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    /// The messages, in the order they were taken.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &[u8]> + '_ {
+        let starts = core::iter::once(0).chain(self.ends.iter().copied());
+        starts.zip(&self.ends).map(|(s, &e)| &self.bytes[s..e])
+    }
+
+    /// Appends the messages of `other`.
+    pub(crate) fn append(&mut self, other: &Parts) {
+        for message in other.iter() {
+            self.push(message);
+        }
+    }
 }
 
 /// A bounded queue of broadcasts, each sent a limited number of times (Go's
 /// `TransmitLimitedQueue`).
+///
+/// Laid out for a node that has just learned thousands of members and holds a broadcast for
+/// each: messages sit back to back in one byte arena, each broadcast is a 40-byte slot, the
+/// order index maps 16-byte keys to slot numbers, and the key index holds slot numbers. A
+/// broadcast moving up a tier touches the order index only.
 #[derive(Debug, Clone)]
 pub(crate) struct BroadcastQueue {
-    /// All queued broadcasts in selection order.
-    order: BTreeMap<OrderKey, Entry>,
-    /// Where the broadcast for each invalidation key currently sits in `order`.
-    by_key: hashbrown::HashMap<Arc<str>, OrderKey, foldhash::fast::FixedState>,
+    /// All queued broadcasts in selection order, as slot numbers.
+    order: BTreeMap<OrderKey, u32>,
+    /// Queued broadcasts; vacant ones are listed in `vacant`.
+    slots: Vec<Slot>,
+    vacant: Vec<u32>,
+    /// Message bytes of the slots; `garbage` of them belong to broadcasts no longer queued.
+    arena: Vec<u8>,
+    garbage: usize,
+    /// The slot holding the broadcast of each invalidation key, hashed by key.
+    by_key: HashTable<u32>,
+    /// Tokens of the (few) broadcasts that carry one, by slot.
+    tokens: Vec<(u32, Token)>,
     /// Most broadcasts held at once; extra ones are pruned on push.
     max_len: usize,
     /// The last id handed out (Go's `idGen`); back to 0 whenever the queue is empty.
     last_id: u64,
     /// Sum of the lengths of all queued messages.
     bytes: usize,
+    /// Broadcasts taken by a fill that go back a tier higher once it ends.
+    resend: Vec<(OrderKey, u32)>,
+}
+
+fn key_hash(key: &str) -> u64 {
+    foldhash::fast::FixedState::with_seed(7).hash_one(key)
 }
 
 impl BroadcastQueue {
@@ -74,10 +164,16 @@ impl BroadcastQueue {
     pub(crate) fn new(max_len: usize) -> Self {
         BroadcastQueue {
             order: BTreeMap::new(),
-            by_key: hashbrown::HashMap::with_hasher(foldhash::fast::FixedState::with_seed(7)),
+            slots: Vec::new(),
+            vacant: Vec::new(),
+            arena: Vec::new(),
+            garbage: 0,
+            by_key: HashTable::new(),
+            tokens: Vec::new(),
             max_len,
             last_id: 0,
             bytes: 0,
+            resend: Vec::new(),
         }
     }
 
@@ -89,7 +185,7 @@ impl BroadcastQueue {
     pub(crate) fn push(
         &mut self,
         key: Option<&Arc<str>>,
-        message: Arc<[u8]>,
+        message: &[u8],
         token: Option<Token>,
         finished: &mut Vec<Token>,
     ) {
@@ -101,16 +197,24 @@ impl BroadcastQueue {
     fn insert(
         &mut self,
         key: Option<&Arc<str>>,
-        message: Arc<[u8]>,
+        message: &[u8],
         token: Option<Token>,
-        transmits: usize,
+        transmits: u32,
         finished: &mut Vec<Token>,
     ) {
         if let Some(name) = key {
-            if let Some(old) = self.by_key.remove(&**name) {
-                if let Some(entry) = self.order.remove(&old) {
-                    self.release(old, entry, finished);
-                }
+            let slots = &self.slots;
+            let same = |&i: &u32| {
+                slots[i as usize]
+                    .key
+                    .as_ref()
+                    .is_some_and(|k| Arc::ptr_eq(k, name) || **k == **name)
+            };
+            if let Ok(entry) = self.by_key.find_entry(key_hash(name), same) {
+                let (slot, _) = entry.remove();
+                let position = self.slots[slot as usize].position;
+                self.order.remove(&position);
+                self.release(slot, finished);
             }
         }
         // Ids only restart once the queue is empty at the end of an operation, so they are
@@ -119,38 +223,56 @@ impl BroadcastQueue {
         // silently drop one, so it is deliberately not copied.) Wrapping needs 2^64 pushes
         // without the queue ever draining, so it cannot happen in practice, but must not panic.
         self.last_id = self.last_id.wrapping_add(1);
-        let position = OrderKey {
-            transmits,
-            len: Reverse(message.len()),
-            id: Reverse(self.last_id),
+        let position = OrderKey::new(transmits, message.len(), self.last_id);
+        let start = self.arena.len();
+        self.arena.extend_from_slice(message);
+        let new = Slot {
+            position,
+            key: key.cloned(),
+            start,
         };
-        let key: Option<Arc<str>> = key.cloned();
-        if let Some(name) = &key {
-            self.by_key.insert(name.clone(), position);
+        let slot = match self.vacant.pop() {
+            Some(i) => {
+                self.slots[i as usize] = new;
+                i
+            }
+            None => {
+                self.slots.push(new);
+                // Slot numbers are u32; a queue of four billion broadcasts does not fit in
+                // memory long before that.
+                (self.slots.len() - 1) as u32
+            }
+        };
+        if let Some(name) = key {
+            let slots = &self.slots;
+            self.by_key
+                .insert_unique(key_hash(name), slot, |&i| Self::slot_hash(slots, i));
+        }
+        if let Some(token) = token {
+            self.tokens.push((slot, token));
         }
         self.bytes = self.bytes.saturating_add(message.len());
-        let entry = Entry {
-            key,
-            message,
-            token,
-        };
-        if let Some(displaced) = self.order.insert(position, entry) {
+        if let Some(displaced) = self.order.insert(position, slot) {
             // Unreachable while ids are unique; handled so a wrapped id loses nothing silently.
-            self.release(position, displaced, finished);
+            self.forget(displaced, finished);
         }
         self.prune(finished);
+    }
+
+    fn slot_hash(slots: &[Slot], slot: u32) -> u64 {
+        slots[slot as usize].key.as_deref().map_or(0, key_hash)
     }
 
     /// Drops the queue maximum (most transmits, then shortest, then oldest) until at most
     /// `max_len` broadcasts remain.
     fn prune(&mut self, finished: &mut Vec<Token>) {
         while self.order.len() > self.max_len {
-            let Some((position, entry)) = self.order.pop_last() else {
+            let Some((_, slot)) = self.order.pop_last() else {
                 break;
             };
-            self.release(position, entry, finished);
+            self.forget(slot, finished);
         }
-        self.reset_ids_if_empty();
+        self.tidy();
     }
 
     /// Go's `GetBroadcasts(overhead, limit)`: appends to `out` the broadcasts to send in a
@@ -169,16 +291,18 @@ impl BroadcastQueue {
         limit: usize,
         transmit_limit: usize,
         max_count: usize,
-        out: &mut Vec<Arc<[u8]>>,
+        out: &mut Parts,
         finished: &mut Vec<Token>,
     ) -> usize {
-        let Some(mut tier) = self.order.keys().next().map(|k| k.transmits) else {
+        let Some(mut tier) = self.order.keys().next().map(|k| k.transmits()) else {
             return 0;
         };
+        // Transmit counts saturate at u32::MAX, which therefore reaches any larger limit.
+        let transmit_limit = u32::try_from(transmit_limit).unwrap_or(u32::MAX);
         let mut used = 0usize;
         let mut taken = 0usize;
         // Re-inserted after the walk: moving them up now would let a later tier pick them again.
-        let mut resend: Vec<(OrderKey, Entry)> = Vec::new();
+        let mut resend = core::mem::take(&mut self.resend);
         // A compound holds a bounded number of parts (127 for v0.2.x peers).
         while taken < max_count {
             // Go: `free := limit - bytesUsed - overhead; if free <= 0 { break }`.
@@ -192,47 +316,34 @@ impl BroadcastQueue {
             // The first entry at or after (tier, len = free, newest) is the longest message of
             // this tier that fits; if it lies in a later tier instead, nothing here fits and
             // that entry's tier is the next non-empty one, so empty tiers are never visited.
-            let from = OrderKey {
-                transmits: tier,
-                len: Reverse(free),
-                id: Reverse(u64::MAX),
-            };
-            let Some(&found) = self.order.range(from..).next().map(|(k, _)| k) else {
+            let Some((&found, &slot)) = self.order.range(OrderKey::at_most(tier, free)..).next()
+            else {
                 break;
             };
-            if found.transmits != tier {
-                tier = found.transmits;
+            if found.transmits() != tier {
+                tier = found.transmits();
                 continue;
             }
-            let Some(entry) = self.order.remove(&found) else {
-                break;
-            };
+            self.order.remove(&found);
+            let len = found.len();
             // Cannot overflow: overhead + len <= overhead + free = limit - used.
-            used += overhead + found.len.0;
+            used += overhead + len;
             taken += 1;
-            out.push(Arc::clone(&entry.message));
-            let sent = found.transmits.saturating_add(1);
+            let start = self.slots[slot as usize].start;
+            out.push(&self.arena[start..start + len]);
+            let sent = found.transmits().saturating_add(1);
             if sent >= transmit_limit {
-                self.release(found, entry, finished);
+                self.forget(slot, finished);
             } else {
-                resend.push((
-                    OrderKey {
-                        transmits: sent,
-                        ..found
-                    },
-                    entry,
-                ));
+                resend.push((found.with_transmits(sent), slot));
             }
         }
-        for (position, entry) in resend {
-            if let Some(name) = &entry.key {
-                if let Some(slot) = self.by_key.get_mut(name) {
-                    *slot = position;
-                }
-            }
-            self.order.insert(position, entry);
+        for (position, slot) in resend.drain(..) {
+            self.slots[slot as usize].position = position;
+            self.order.insert(position, slot);
         }
-        self.reset_ids_if_empty();
+        self.resend = resend;
+        self.tidy();
         used
     }
 
@@ -253,37 +364,93 @@ impl BroadcastQueue {
 
     /// Drops everything, pushing all tokens to `finished` (in queue order, like Go's `Reset`).
     pub(crate) fn clear(&mut self, finished: &mut Vec<Token>) {
-        let order = core::mem::take(&mut self.order);
-        finished.extend(order.into_values().filter_map(|entry| entry.token));
-        self.by_key.clear();
-        self.bytes = 0;
-        self.last_id = 0;
-    }
-
-    /// Forgets an entry already taken out of `order`: its bytes, its key mapping (if the key
-    /// still points at it) and its token.
-    fn release(&mut self, position: OrderKey, entry: Entry, finished: &mut Vec<Token>) {
-        self.bytes = self.bytes.saturating_sub(entry.message.len());
-        if let Some(name) = &entry.key {
-            if self.by_key.get(name) == Some(&position) {
-                self.by_key.remove(name);
+        if !self.tokens.is_empty() {
+            for &slot in self.order.values() {
+                if let Some(&(_, token)) = self.tokens.iter().find(|(s, _)| *s == slot) {
+                    finished.push(token);
+                }
             }
         }
-        if let Some(token) = entry.token {
-            finished.push(token);
+        self.order.clear();
+        self.tidy();
+    }
+
+    /// Forgets a broadcast already taken out of `order`: its key mapping, then its slot.
+    fn forget(&mut self, slot: u32, finished: &mut Vec<Token>) {
+        if let Some(key) = &self.slots[slot as usize].key {
+            if let Ok(entry) = self.by_key.find_entry(key_hash(key), |&i| i == slot) {
+                entry.remove();
+            }
+        }
+        self.release(slot, finished);
+    }
+
+    /// Frees a slot that neither index refers to any more, reporting its token.
+    fn release(&mut self, slot: u32, finished: &mut Vec<Token>) {
+        let freed = &mut self.slots[slot as usize];
+        freed.key = None;
+        let len = freed.position.len();
+        self.bytes = self.bytes.saturating_sub(len);
+        self.garbage += len;
+        self.vacant.push(slot);
+        if let Some(i) = self.tokens.iter().position(|(s, _)| *s == slot) {
+            finished.push(self.tokens.swap_remove(i).1);
         }
     }
 
-    /// Go restarts its id generator when the queue drains, so ids stay small at idle. The key
-    /// index gives back memory once mostly empty: after a burst (a join of thousands) it would
-    /// otherwise keep its peak size for good.
-    fn reset_ids_if_empty(&mut self) {
+    /// Go restarts its id generator when the queue drains, so ids stay small at idle. Memory
+    /// is given back as the queue shrinks: after a burst (a join of thousands) the slots,
+    /// arena and key index would otherwise keep their peak size for good.
+    fn tidy(&mut self) {
         if self.order.is_empty() {
             self.last_id = 0;
+            self.slots = Vec::new();
+            self.vacant = Vec::new();
+            self.arena = Vec::new();
+            self.garbage = 0;
+            self.by_key = HashTable::new();
+            self.tokens.clear();
+            self.bytes = 0;
+        } else if self.garbage > 4096 && self.garbage > self.arena.len() / 2
+            || self.vacant.len() > 64 && self.vacant.len() > self.slots.len() / 2
+        {
+            self.compact();
         }
-        if self.by_key.capacity() > 64 && self.by_key.len() < self.by_key.capacity() / 4 {
-            self.by_key.shrink_to(self.by_key.len() * 2);
+    }
+
+    /// Rewrites slots, arena and indexes with only the queued broadcasts, in queue order.
+    fn compact(&mut self) {
+        let mut slots = Vec::with_capacity(self.order.len());
+        let mut arena = Vec::with_capacity(self.bytes);
+        let mut by_key = HashTable::with_capacity(self.by_key.len());
+        let mut tokens = Vec::with_capacity(self.tokens.len());
+        for (position, slot) in self.order.iter_mut() {
+            let old = &mut self.slots[*slot as usize];
+            let len = position.len();
+            let new = slots.len() as u32;
+            if let Some(i) = self.tokens.iter().position(|(s, _)| s == slot) {
+                tokens.push((new, self.tokens[i].1));
+            }
+            let start = arena.len();
+            arena.extend_from_slice(&self.arena[old.start..old.start + len]);
+            let key = old.key.take();
+            let hash = key.as_deref().map(key_hash);
+            slots.push(Slot {
+                position: *position,
+                key,
+                start,
+            });
+            if let Some(hash) = hash {
+                by_key.insert_unique(hash, new, |&i| Self::slot_hash(&slots, i));
+            }
+            *slot = new;
         }
+        self.slots = slots;
+        self.vacant = Vec::new();
+        self.arena = arena;
+        self.garbage = 0;
+        self.by_key = by_key;
+        self.tokens = tokens;
     }
 }
 
@@ -296,40 +463,75 @@ mod tests {
     }
     use alloc::string::String;
     use alloc::vec;
+    use core::cmp::Reverse;
     use proptest::prelude::*;
 
-    fn msg(text: &str) -> Arc<[u8]> {
-        Arc::from(text.as_bytes())
+    fn msg(text: &str) -> &[u8] {
+        text.as_bytes()
+    }
+
+    /// The message of a queued slot.
+    fn message(q: &BroadcastQueue, slot: u32) -> &[u8] {
+        let s = &q.slots[slot as usize];
+        &q.arena[s.start..s.start + s.position.len()]
     }
 
     /// The queue from its maximum down (Go's `orderedView(true)`), as (transmits, text).
-    fn view_desc(q: &BroadcastQueue) -> Vec<(usize, String)> {
+    fn view_desc(q: &BroadcastQueue) -> Vec<(u32, String)> {
         q.order
             .iter()
             .rev()
-            .map(|(k, e)| {
-                (
-                    k.transmits,
-                    String::from_utf8_lossy(&e.message).into_owned(),
-                )
+            .map(|(k, &slot)| {
+                let text = String::from_utf8_lossy(message(q, slot)).into_owned();
+                (k.transmits(), text)
             })
             .collect()
     }
 
-    fn texts(out: &[Arc<[u8]>]) -> Vec<String> {
+    /// The keys from the queue maximum down.
+    fn keys_desc(q: &BroadcastQueue) -> Vec<Arc<str>> {
+        q.order
+            .values()
+            .rev()
+            .map(|&slot| q.slots[slot as usize].key.clone().unwrap())
+            .collect()
+    }
+
+    fn texts(out: &Parts) -> Vec<String> {
         out.iter()
             .map(|m| String::from_utf8_lossy(m).into_owned())
             .collect()
     }
 
-    /// Checks that `by_key` and `bytes` agree with `order`.
+    /// Checks that slots, key index, tokens and `bytes` agree with `order`.
     fn assert_consistent(q: &BroadcastQueue) {
-        let keyed = q.order.values().filter(|e| e.key.is_some()).count();
-        assert_eq!(q.by_key.len(), keyed);
-        for (name, position) in &q.by_key {
-            assert_eq!(q.order[position].key.as_deref(), Some(&**name));
+        let mut seen = alloc::collections::BTreeSet::new();
+        for (position, &slot) in &q.order {
+            assert!(seen.insert(slot), "two positions share slot {slot}");
+            assert!(
+                !q.vacant.contains(&slot),
+                "queued slot {slot} is listed vacant"
+            );
+            assert_eq!(q.slots[slot as usize].position, *position);
         }
-        let total: usize = q.order.values().map(|e| e.message.len()).sum();
+        let keyed = q
+            .order
+            .values()
+            .filter(|&&s| q.slots[s as usize].key.is_some())
+            .count();
+        assert_eq!(q.by_key.len(), keyed);
+        for &slot in &q.by_key {
+            assert!(
+                seen.contains(&slot),
+                "the key index names a slot not queued"
+            );
+            let key = q.slots[slot as usize].key.as_deref().unwrap();
+            assert_eq!(BroadcastQueue::slot_hash(&q.slots, slot), key_hash(key));
+        }
+        for (slot, _) in &q.tokens {
+            assert!(seen.contains(slot), "a token outlived its broadcast");
+        }
+        let total: usize = q.order.keys().map(|k| k.len()).sum();
         assert_eq!(q.bytes(), total);
         assert_eq!(q.len(), q.order.len());
         assert_eq!(q.is_empty(), q.order.is_empty());
@@ -369,23 +571,13 @@ mod tests {
         q.push(Some(&k("bar")), msg(""), Some(3), &mut fin);
         assert_eq!(q.len(), 3);
         // Equal tier and length: the maximum is the oldest.
-        let keys: Vec<_> = q
-            .order
-            .values()
-            .rev()
-            .map(|e| e.key.clone().unwrap())
-            .collect();
+        let keys = keys_desc(&q);
         assert_eq!(keys, [k("test"), k("foo"), k("bar")]);
 
         q.push(Some(&k("test")), msg(""), Some(4), &mut fin);
         assert_eq!(q.len(), 3);
         assert_eq!(fin, [1], "the invalidated broadcast reports its token");
-        let keys: Vec<_> = q
-            .order
-            .values()
-            .rev()
-            .map(|e| e.key.clone().unwrap())
-            .collect();
+        let keys = keys_desc(&q);
         assert_eq!(keys, [k("foo"), k("bar"), k("test")]);
         assert_consistent(&q);
     }
@@ -423,10 +615,10 @@ mod tests {
             q.push(Some(&k(key)), msg(text), None, &mut fin);
         }
         let limit = retransmit_limit(3, 10);
-        let mut out = Vec::new();
+        let mut out = Parts::default();
         assert_eq!(q.fill(2, 80, limit, usize::MAX, &mut out, &mut fin), 80);
         assert_eq!(out.len(), 4);
-        out.clear();
+        out = Parts::default();
         assert_eq!(q.fill(3, 80, limit, usize::MAX, &mut out, &mut fin), 63);
         assert_eq!(out.len(), 3);
     }
@@ -452,7 +644,7 @@ mod tests {
         }
         assert_eq!(q.last_id, 4);
 
-        let mut out = Vec::new();
+        let mut out = Parts::default();
         q.fill(3, 80, limit, usize::MAX, &mut out, &mut fin);
         // Equal lengths: newest first.
         assert_eq!(
@@ -466,7 +658,7 @@ mod tests {
         assert_eq!(q.last_id, 4, "ids restart only once the queue is empty");
         assert!(fin.is_empty());
 
-        out.clear();
+        out = Parts::default();
         q.fill(3, 80, limit, usize::MAX, &mut out, &mut fin);
         // Tier 0 first (the one left over), then the newest of tier 1.
         assert_eq!(
@@ -480,14 +672,14 @@ mod tests {
         assert_eq!(fin, [4, 3]);
         assert_eq!(q.last_id, 4);
 
-        out.clear();
+        out = Parts::default();
         q.fill(3, 80, limit, usize::MAX, &mut out, &mut fin);
         assert_eq!(texts(&out), ["2. this is a test.", "1. this is a test."]);
         assert_eq!(fin, [4, 3, 2, 1]);
         assert_eq!(q.last_id, 0, "ids restart once the queue is empty");
         assert!(q.is_empty());
 
-        out.clear();
+        out = Parts::default();
         assert_eq!(q.fill(3, 80, limit, usize::MAX, &mut out, &mut fin), 0);
         assert!(out.is_empty());
         assert_eq!(q.last_id, 0);
@@ -570,15 +762,15 @@ mod tests {
         q.push(Some(&k("b")), msg("bbbbb"), None, &mut fin); // 5
         q.push(Some(&k("c")), msg("ccccc"), None, &mut fin); // 5, newer than b
         q.push(Some(&k("d")), msg("ddd"), None, &mut fin); // 3
-        let mut out = Vec::new();
+        let mut out = Parts::default();
         // Room for 12 bytes, overhead 1: a (11) does not leave room for anything else.
         assert_eq!(q.fill(1, 12, 10, usize::MAX, &mut out, &mut fin), 11);
         assert_eq!(texts(&out), ["aaaaaaaaaa"]);
-        out.clear();
+        out = Parts::default();
         // a is now in tier 1; tier 0 has b, c, d: with 9 bytes of room take c (newest 5) then d.
         assert_eq!(q.fill(0, 9, 10, usize::MAX, &mut out, &mut fin), 8);
         assert_eq!(texts(&out), ["ccccc", "ddd"]);
-        out.clear();
+        out = Parts::default();
         // Tier 0 holds only b; then tier 1 holds a, c, d: a fits, then nothing else does.
         assert_eq!(q.fill(0, 16, 10, usize::MAX, &mut out, &mut fin), 15);
         assert_eq!(texts(&out), ["bbbbb", "aaaaaaaaaa"]);
@@ -591,7 +783,7 @@ mod tests {
         let mut fin = Vec::new();
         q.push(None, msg(""), None, &mut fin);
         q.push(None, msg("12345678"), None, &mut fin);
-        let mut out = Vec::new();
+        let mut out = Parts::default();
         // free = 10 - 0 - 10 = 0: Go bails out even though an empty message would "fit".
         assert_eq!(q.fill(10, 10, 5, usize::MAX, &mut out, &mut fin), 0);
         assert_eq!(q.fill(11, 10, 5, usize::MAX, &mut out, &mut fin), 0);
@@ -600,10 +792,10 @@ mod tests {
         // The 8-byte message uses all the room, so the empty one waits for the next packet.
         assert_eq!(q.fill(2, 10, 5, usize::MAX, &mut out, &mut fin), 10);
         assert_eq!(texts(&out), ["12345678"]);
-        out.clear();
+        out = Parts::default();
         assert_eq!(q.fill(2, 3, 5, usize::MAX, &mut out, &mut fin), 2);
         assert_eq!(out.len(), 1);
-        assert!(out[0].is_empty());
+        assert!(out.iter().next().unwrap().is_empty());
     }
 
     #[test]
@@ -611,11 +803,11 @@ mod tests {
         let mut q = BroadcastQueue::new(100);
         let mut fin = Vec::new();
         q.push(Some(&k("only")), msg("x"), Some(7), &mut fin);
-        let mut out = Vec::new();
+        let mut out = Parts::default();
         assert_eq!(q.fill(0, 1000, 10, usize::MAX, &mut out, &mut fin), 1);
         assert_eq!(out.len(), 1);
         assert_eq!(q.len(), 1);
-        assert_eq!(q.order.keys().next().map(|k| k.transmits), Some(1));
+        assert_eq!(q.order.keys().next().map(|k| k.transmits()), Some(1));
         assert!(fin.is_empty());
     }
 
@@ -625,8 +817,8 @@ mod tests {
         let mut fin = Vec::new();
         q.insert(None, msg("low"), None, 0, &mut fin);
         q.insert(None, msg("high"), None, 1_000_000_000, &mut fin);
-        q.insert(None, msg("top"), None, usize::MAX, &mut fin);
-        let mut out = Vec::new();
+        q.insert(None, msg("top"), None, u32::MAX, &mut fin);
+        let mut out = Parts::default();
         assert_eq!(
             q.fill(0, 100, usize::MAX, usize::MAX, &mut out, &mut fin),
             10
@@ -643,7 +835,7 @@ mod tests {
         let mut fin = Vec::new();
         q.push(Some(&k("a")), msg("a"), Some(1), &mut fin);
         q.push(None, msg("b"), Some(2), &mut fin);
-        let mut out = Vec::new();
+        let mut out = Parts::default();
         assert_eq!(q.fill(0, 100, 0, usize::MAX, &mut out, &mut fin), 2);
         assert_eq!(out.len(), 2);
         assert!(q.is_empty());
@@ -657,7 +849,7 @@ mod tests {
         let mut q = BroadcastQueue::new(100);
         let mut fin = Vec::new();
         q.push(Some(&k("leave")), msg("dead"), Some(42), &mut fin);
-        let mut out = Vec::new();
+        let mut out = Parts::default();
         for _ in 0..3 {
             q.fill(0, 100, 4, usize::MAX, &mut out, &mut fin);
             assert!(fin.is_empty());
@@ -704,7 +896,7 @@ mod tests {
         assert_eq!(q.bytes(), 9);
         q.push(None, msg("1"), None, &mut fin);
         assert_eq!(q.bytes(), 9, "pruning drops the shortest: \"1\" itself");
-        let mut out = Vec::new();
+        let mut out = Parts::default();
         q.fill(0, 4, 1, usize::MAX, &mut out, &mut fin);
         assert_eq!(texts(&out), ["1234"]);
         assert_eq!(q.bytes(), 5);
@@ -851,7 +1043,7 @@ mod tests {
         ) {
             let mut q = BroadcastQueue::new(max_len);
             let mut model = Model::default();
-            let mut messages: Vec<Arc<[u8]>> = Vec::new();
+            let mut messages: Vec<Vec<u8>> = Vec::new();
             let mut sends: Vec<usize> = Vec::new();
             let mut fin = Vec::new();
             let mut model_fin = Vec::new();
@@ -860,18 +1052,23 @@ mod tests {
                 match op {
                     Op::Push { key, len, token } => {
                         let index = messages.len();
-                        let message: Arc<[u8]> = Arc::from(vec![key.unwrap_or(0xff); len]);
-                        messages.push(Arc::clone(&message));
+                        // The message index leads, so messages of two bytes or more are told
+                        // apart by content.
+                        let mut message = vec![key.unwrap_or(0xff); len];
+                        for (byte, id) in message.iter_mut().zip((index as u16).to_le_bytes()) {
+                            *byte = id;
+                        }
+                        messages.push(message.clone());
                         sends.push(0);
                         let token = token.then_some(index as Token);
                         tokens_given += usize::from(token.is_some());
                         let name = key.map(|k| Arc::<str>::from(alloc::format!("node-{k}")));
-                        q.push(name.as_ref(), message, token, &mut fin);
+                        q.push(name.as_ref(), &message, token, &mut fin);
                         let item = ModelItem { transmits: 0, len, id: 0, key, token, index };
                         model.push(item, max_len, &mut model_fin);
                     }
                     Op::Fill { overhead, limit } => {
-                        let mut out = Vec::new();
+                        let mut out = Parts::default();
                         let used = q.fill(overhead, limit, transmit_limit, usize::MAX, &mut out, &mut fin);
                         let mut model_out = Vec::new();
                         let model_used = model.fill(overhead, limit, transmit_limit, &mut model_out, &mut model_fin);
@@ -879,13 +1076,10 @@ mod tests {
                         prop_assert!(used <= limit);
                         let cost: usize = out.iter().map(|m| overhead + m.len()).sum();
                         prop_assert_eq!(used, cost);
-                        let mut indices = Vec::new();
-                        for m in &out {
-                            let index = messages.iter().position(|x| Arc::ptr_eq(x, m));
-                            prop_assert!(index.is_some(), "an unknown message was returned");
-                            indices.push(index.unwrap());
-                        }
-                        prop_assert_eq!(&indices, &model_out);
+                        let taken: Vec<&[u8]> = out.iter().collect();
+                        let expected: Vec<&[u8]> = model_out.iter().map(|&i| &messages[i][..]).collect();
+                        prop_assert_eq!(taken, expected);
+                        let indices = model_out;
                         let mut unique = indices.clone();
                         unique.sort_unstable();
                         unique.dedup();

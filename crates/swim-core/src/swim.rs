@@ -9,7 +9,7 @@ use core::net::SocketAddr;
 use core::time::Duration;
 
 use crate::awareness::Awareness;
-use crate::broadcast::{retransmit_limit, BroadcastQueue, Token};
+use crate::broadcast::{retransmit_limit, BroadcastQueue, Parts, Token};
 use crate::config::{Config, ConfigError, META_MAX_SIZE};
 use crate::event::{
     AllowAll, Event, ExchangeError, Member, MemberChange, MemberState, Policy, WireIp,
@@ -713,7 +713,7 @@ impl<P: Policy> Swim<P> {
 
     fn queue_broadcast(&mut self, key: &Arc<str>, message: Vec<u8>, token: Option<Token>) {
         self.broadcasts
-            .push(Some(key), Arc::from(message), token, &mut self.finished);
+            .push(Some(key), &message, token, &mut self.finished);
         self.check_finished();
     }
 
@@ -964,7 +964,7 @@ impl<P: Policy> Swim<P> {
         } else {
             let mut parts: Vec<&[u8]> = Vec::with_capacity(extra.len() + 1);
             parts.push(&msg);
-            parts.extend(extra.iter().map(|m| &m[..]));
+            parts.extend(extra.iter());
             let mut compound = Vec::with_capacity(budget + msg.len() + 64);
             match encode_compound(&parts, &mut compound) {
                 Ok(()) => self.send_packet(to, &compound, false),
@@ -986,8 +986,8 @@ impl<P: Policy> Swim<P> {
     /// Broadcasts for one packet with `budget` bytes free. Membership
     /// updates and user broadcasts share the space so neither starves: with
     /// both waiting, user broadcasts get at most half and membership the rest.
-    fn take_broadcasts(&mut self, budget: usize, max_parts: usize) -> Vec<Arc<[u8]>> {
-        let mut out = Vec::new();
+    fn take_broadcasts(&mut self, budget: usize, max_parts: usize) -> Parts {
+        let mut out = Parts::default();
         if budget == 0 || (self.broadcasts.is_empty() && self.user_broadcasts.is_empty()) {
             return out;
         }
@@ -997,7 +997,7 @@ impl<P: Policy> Swim<P> {
         } else {
             budget / 2
         };
-        let mut user = Vec::new();
+        let mut user = Parts::default();
         let used = self.user_broadcasts.fill(
             COMPOUND_PART_OVERHEAD,
             user_share,
@@ -1014,7 +1014,7 @@ impl<P: Policy> Swim<P> {
             &mut out,
             &mut self.finished,
         );
-        out.extend(user);
+        out.append(&user);
         self.check_finished();
         out
     }
@@ -1224,9 +1224,9 @@ impl<P: Policy> Swim<P> {
             let msgs = self.take_broadcasts(budget, MAX_COMPOUND_PARTS);
             match msgs.len() {
                 0 => return,
-                1 => self.send_packet(to, &msgs[0], crc),
+                1 => self.send_packet(to, msgs.iter().next().unwrap_or_default(), crc),
                 _ => {
-                    let parts: Vec<&[u8]> = msgs.iter().map(|m| &m[..]).collect();
+                    let parts: Vec<&[u8]> = msgs.iter().collect();
                     let mut compound = Vec::with_capacity(budget + 8);
                     if encode_compound(&parts, &mut compound).is_ok() {
                         self.send_packet(to, &compound, crc);
@@ -1712,7 +1712,7 @@ impl<P: Policy> Swim<P> {
     fn queue_user_broadcast(&mut self, payload: &[u8]) {
         let msg = encode_packet(&Message::User(payload));
         self.user_broadcasts
-            .push(None, Arc::from(msg), None, &mut self.finished);
+            .push(None, &msg, None, &mut self.finished);
         self.check_finished();
     }
 
