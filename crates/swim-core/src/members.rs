@@ -100,8 +100,9 @@ impl<'a> From<&crate::wire::Accusation<'a>> for Claim<'a> {
 /// What a rule asks the caller to do.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Effect {
-    /// Gossip the member's current alive message (keyed by its name).
-    GossipAlive(Arc<str>),
+    /// Gossip the member's current alive message (keyed by its name). `at` is where its
+    /// record was when the rule ran: later inserts of the same batch may have moved it.
+    GossipAlive { node: Arc<str>, at: usize },
     /// Gossip a suspicion.
     GossipSuspect {
         node: Arc<str>,
@@ -148,11 +149,14 @@ pub(crate) struct Members {
     /// Every change, when an observer asked for them.
     record_changes: bool,
     changes: Vec<MemberChange>,
+    /// Shared by every member without metadata, so none allocates for it.
+    no_meta: Arc<[u8]>,
 }
 
 impl Members {
     pub(crate) fn new(local: Arc<str>, max_members: usize, record_changes: bool) -> Self {
         Members {
+            no_meta: Arc::from(&[][..]),
             nodes: Vec::new(),
             index: HashTable::new(),
             local,
@@ -185,6 +189,14 @@ impl Members {
         self.index_of(name).map(|i| &self.nodes[i])
     }
 
+    /// The record of `name`, looked for at `at` first (where it was when an effect was made).
+    pub(crate) fn get_near(&self, name: &Arc<str>, at: usize) -> Option<&Record> {
+        match self.nodes.get(at) {
+            Some(r) if Arc::ptr_eq(&r.name, name) => Some(r),
+            _ => self.get(name),
+        }
+    }
+
     pub(crate) fn records(&self) -> &[Record] {
         &self.nodes
     }
@@ -209,6 +221,15 @@ impl Members {
         self.nodes
             .iter()
             .any(|r| r.state == MemberState::Alive && r.name != self.local)
+    }
+
+    /// `meta` as a record's metadata: the shared empty one, or a new allocation.
+    fn share_meta(&self, meta: &[u8]) -> Arc<[u8]> {
+        if meta.is_empty() {
+            self.no_meta.clone()
+        } else {
+            Arc::from(meta)
+        }
     }
 
     fn index_of(&self, name: &str) -> Option<usize> {
@@ -253,15 +274,30 @@ impl Members {
         // The common case in steady gossip: a claim we already have. A5
         // would ignore it below; deciding now spares the allocations (and
         // the policy, which could only have ignored it too).
-        if let Some(r) = self.get(a.node) {
+        let existing = self.index_of(a.node);
+        if let Some(i) = existing {
+            let r = &self.nodes[i];
             if !is_local && r.addr == ip && r.port == a.port && a.incarnation <= r.incarnation {
                 return;
             }
         }
+        // Name and metadata are shared with the record when they are the same.
+        let (name, meta) = match existing {
+            Some(i) => {
+                let r = &self.nodes[i];
+                let meta = if *r.meta == *a.meta {
+                    r.meta.clone()
+                } else {
+                    self.share_meta(a.meta)
+                };
+                (r.name.clone(), meta)
+            }
+            None => (Arc::from(a.node), self.share_meta(a.meta)),
+        };
         let candidate = Member {
-            name: Arc::from(a.node),
+            name,
             addr: socket(ip, a.port),
-            meta: Arc::from(a.meta),
+            meta,
             incarnation: a.incarnation,
             state: MemberState::Alive,
             vsn: vsn.unwrap_or_default(),
@@ -272,7 +308,7 @@ impl Members {
         }
 
         let mut updates_node = false;
-        let idx = match self.index_of(a.node) {
+        let idx = match existing {
             None => {
                 // A3: a new name enters as Dead at incarnation 0, so only an
                 // incarnation ≥ 1 makes it alive below.
@@ -363,7 +399,10 @@ impl Members {
                 r.state = MemberState::Alive;
                 r.state_change = ctx.now;
             }
-            ctx.effects.push(Effect::GossipAlive(r.name.clone()));
+            ctx.effects.push(Effect::GossipAlive {
+                node: r.name.clone(),
+                at: idx,
+            });
             self.note(idx);
         }
 
@@ -545,7 +584,10 @@ impl Members {
         let r = &mut self.nodes[idx];
         r.incarnation = inc;
         ctx.effects.push(Effect::Refuted);
-        ctx.effects.push(Effect::GossipAlive(r.name.clone()));
+        ctx.effects.push(Effect::GossipAlive {
+            node: r.name.clone(),
+            at: idx,
+        });
         self.note(idx);
     }
 

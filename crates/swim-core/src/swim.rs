@@ -653,8 +653,8 @@ impl<P: Policy> Swim<P> {
 
     fn apply(&mut self, now: Instant, effect: Effect) {
         match effect {
-            Effect::GossipAlive(node) => {
-                if let Some(r) = self.members.get(&node) {
+            Effect::GossipAlive { node, at } => {
+                if let Some(r) = self.members.get_near(&node, at) {
                     let buf = encode_packet(&Message::Alive(Alive {
                         incarnation: r.incarnation,
                         node: &r.name,
