@@ -131,6 +131,9 @@ enum Timer {
     /// A relay or user-ping ack handler expires.
     AckExpiry(u32),
     Suspicion(Arc<str>),
+    /// The random initial stagger of periodic push/pulls is over; the first waits a whole
+    /// interval more (as Go's `pushPullTrigger` does).
+    PushPullStaggered,
     PushPullTick,
     LeaveTimeout,
     ExchangeDeadline(ExchangeId),
@@ -381,7 +384,7 @@ impl<P: Policy> Swim<P> {
         }
         if !swim.config.push_pull_interval.is_zero() {
             let pp = stagger(&mut swim.rng, swim.config.push_pull_interval);
-            swim.schedule(now + pp, Timer::PushPullTick);
+            swim.schedule(now + pp, Timer::PushPullStaggered);
         }
         Ok(swim)
     }
@@ -608,11 +611,13 @@ impl<P: Policy> Swim<P> {
             Timer::ProbeDeadline(seq) => self.probe_deadline(now, seq),
             Timer::AckExpiry(seq) => self.ack_expired(seq),
             Timer::Suspicion(node) => self.with_ctx(now, |m, ctx| m.suspicion_expired(&node, ctx)),
-            Timer::PushPullTick => {
+            Timer::PushPullStaggered | Timer::PushPullTick => {
                 let n = self.members.len();
                 let interval = push_pull_scale(self.config.push_pull_interval, n);
                 self.schedule(now + interval, Timer::PushPullTick);
-                self.periodic_push_pull(now);
+                if timer == Timer::PushPullTick {
+                    self.periodic_push_pull(now);
+                }
             }
             Timer::LeaveTimeout => {
                 if self.leave == Leave::Leaving {
@@ -1631,6 +1636,20 @@ impl<P: Policy> Swim<P> {
     }
 
     // ================================================================ commands
+
+    /// Forgets every queued membership update, as if gossip had already carried it to every
+    /// node.
+    ///
+    /// For simulations and tests that start from a cluster formed long ago. A node handed the
+    /// full member list (by a push/pull or by alive messages) queues an alive broadcast for
+    /// every member it learnt, so N nodes started that way spend minutes gossiping what each
+    /// of them already knows. A node in a real cluster should not call this: it silences
+    /// updates its peers may not have yet. User broadcasts stay queued; a departure being
+    /// gossiped is cut short and completes ([`Event::LeaveCompleted`]).
+    pub fn forget_membership_gossip(&mut self) {
+        self.broadcasts.clear(&mut self.finished);
+        self.check_finished();
+    }
 
     /// Leaves the cluster: gossips our departure until it has been sent
     /// often enough, or `timeout` passed; then [`Event::LeaveCompleted`].

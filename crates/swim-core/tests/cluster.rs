@@ -450,7 +450,9 @@ fn metadata_updates_reach_everyone() {
     let now = c.now;
     c.nodes[3].swim.update_meta(now, b"role=db").unwrap();
     c.drain(3);
-    c.run_for(secs(3));
+    // Gossip sends each update a few times (2 × digits of n), so with six nodes one may be
+    // missed; the periodic push/pull (within stagger + 15 s, Local) repairs that.
+    c.run_for(secs(31));
     for o in 0..6 {
         let m = c.nodes[o].swim.member("node-3").unwrap();
         assert_eq!(&*m.meta, b"role=db", "observer {o}");

@@ -329,7 +329,7 @@ impl Simulation {
     fn schedule_start(&mut self) {
         let n = self.sc.nodes;
         match self.sc.start.clone() {
-            Start::Warm => {
+            Start::Warm | Start::Formed => {
                 self.warm = self.warm_datagrams();
                 for i in 0..n {
                     self.push(0, Ev::Start(i as u32));
@@ -449,7 +449,7 @@ impl Simulation {
     /// Node `i` joins: the warm start's datagrams (first life of a warm
     /// start), or a push/pull with one live seed.
     fn join(&mut self, i: usize) {
-        let warm = matches!(self.sc.start, Start::Warm) && self.nodes[i].life == 1;
+        let warm = matches!(self.sc.start, Start::Warm | Start::Formed) && self.nodes[i].life == 1;
         if warm {
             let life = self.nodes[i].life;
             self.push(
@@ -746,6 +746,12 @@ impl Simulation {
                         return;
                     };
                     s.handle_packet(now, ORACLE, &self.warm[k]);
+                    self.process(i);
+                }
+                if self.sc.start == Start::Formed {
+                    if let Some(s) = self.nodes[i].swim.as_mut() {
+                        s.forget_membership_gossip();
+                    }
                     self.process(i);
                 }
                 return;
@@ -1339,7 +1345,7 @@ impl Simulation {
         };
         // Not before every node of the initial start has started.
         let started = match &self.sc.start {
-            Start::Warm => 1,
+            Start::Warm | Start::Formed => 1,
             Start::Bootstrap { window, .. } => ns(*window),
         };
         let first_converged_at_s = changes
@@ -1451,6 +1457,7 @@ pub fn describe(sc: &Scenario) -> String {
     );
     match &sc.start {
         Start::Warm => s += ", warm start",
+        Start::Formed => s += ", formed cluster",
         Start::Bootstrap { seeds, window } => {
             s += &format!(", bootstrap through {seeds} seeds over {window:?}")
         }

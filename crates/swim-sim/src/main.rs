@@ -38,6 +38,9 @@ RUN OPTIONS:
                            retrying every second if that fails. Without it every
                            node starts at 0 s already holding the full member
                            list (alive messages for every node, as datagrams)
+    --formed               start as a cluster formed long ago: like the default
+                           start, then every node forgets the broadcasts that
+                           taught it the member list, so there is no join storm
     --seeds K              seed nodes for --bootstrap (default 3)
     --join-window D        joins spread over D (default 10s)
   Faults (repeatable; AMOUNT is a percentage of the cluster, 1%, or a count, 3;
@@ -148,6 +151,7 @@ struct Output {
 fn cmd_run(argv: &[String]) -> Result<bool, String> {
     let mut sc = Scenario::new(100, 1, Preset::Lan).duration(Duration::from_secs(300));
     let mut bootstrap = false;
+    let mut formed = false;
     let mut seeds = 3usize;
     let mut window = Duration::from_secs(10);
     let mut progress = None;
@@ -171,6 +175,7 @@ fn cmd_run(argv: &[String]) -> Result<bool, String> {
             "--no-lifeguard" => sc.lifeguard = false,
             "--no-compression" => sc.compression = false,
             "--bootstrap" => bootstrap = true,
+            "--formed" => formed = true,
             "--seeds" => seeds = parse(flag, a.value(flag)?)?,
             "--join-window" => window = parse_duration(a.value(flag)?)?,
             "--crash" => sc.faults.push(Fault::parse_crash(a.value(flag)?)?),
@@ -205,8 +210,11 @@ fn cmd_run(argv: &[String]) -> Result<bool, String> {
     if sc.sample_interval.is_zero() {
         return Err("--sample must be positive".into());
     }
-    if bootstrap {
-        sc = sc.bootstrap(seeds.max(1), window);
+    match (bootstrap, formed) {
+        (true, true) => return Err("--bootstrap and --formed are two different starts".into()),
+        (true, false) => sc = sc.bootstrap(seeds.max(1), window),
+        (false, true) => sc = sc.formed(),
+        (false, false) => {}
     }
     let mut sim = Simulation::new(sc);
     if let Some(p) = progress {

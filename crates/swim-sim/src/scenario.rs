@@ -64,6 +64,10 @@ pub enum Start {
     /// the full member list without join traffic. (Like any join, it fills
     /// every node's broadcast queue with what it learnt.)
     Warm,
+    /// Like [`Warm`](Start::Warm), then every node forgets the broadcasts that taught it the
+    /// member list ([`Swim::forget_membership_gossip`](swim_core::Swim::forget_membership_gossip)):
+    /// a cluster that formed long ago, without the join storm.
+    Formed,
     /// The real thing: `seeds` seed nodes start first; every other node
     /// starts at a uniformly random time in `[0, window)` and joins
     /// through one random seed with a push/pull. Failed joins are retried
@@ -333,6 +337,12 @@ impl Scenario {
         self
     }
 
+    /// Starts as a cluster formed long ago ([`Start::Formed`]).
+    pub fn formed(mut self) -> Self {
+        self.start = Start::Formed;
+        self
+    }
+
     /// Bootstraps through `seeds` seeds, joins spread over `window`.
     pub fn bootstrap(mut self, seeds: usize, window: Duration) -> Self {
         self.start = Start::Bootstrap { seeds, window };
@@ -392,7 +402,7 @@ impl Scenario {
     /// `None` when that lies beyond the run.
     pub fn convergence_deadline(&self) -> Option<Duration> {
         let mut quiet = match &self.start {
-            Start::Warm => Duration::ZERO,
+            Start::Warm | Start::Formed => Duration::ZERO,
             Start::Bootstrap { window, .. } => *window,
         };
         for f in &self.faults {

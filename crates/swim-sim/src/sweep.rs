@@ -104,6 +104,8 @@ pub fn scenario(seed: u64, opts: &SweepOptions) -> Scenario {
             seeds: 1 + r.below(3) as usize,
             window: ms(&mut r, 0, 5000),
         };
+    } else if r.chance(0.3) {
+        sc.start = Start::Formed;
     }
     sc.network = NetworkModel {
         latency: if r.chance(0.5) {
@@ -197,7 +199,7 @@ pub fn scenario(seed: u64, opts: &SweepOptions) -> Scenario {
     // Run until the convergence check, and a little beyond.
     sc.duration = Duration::from_secs(3600);
     let mut quiet = match &sc.start {
-        Start::Warm => Duration::ZERO,
+        Start::Warm | Start::Formed => Duration::ZERO,
         Start::Bootstrap { window, .. } => *window,
     };
     for f in &sc.faults {
