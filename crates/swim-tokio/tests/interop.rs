@@ -12,7 +12,9 @@ use std::time::{Duration, Instant};
 
 use common::{go_peer, rust_agent, Agent};
 
-const T: Duration = Duration::from_secs(30);
+/// Deadline for convergence: gossip normally, or else the first periodic push/pull, due
+/// within its stagger plus one interval (30 s with Local).
+const T: Duration = Duration::from_secs(40);
 const K16: &str = "000102030405060708090a0b0c0d0e0f";
 const K32: &str = "202122232425262728292a2b2c2d2e2f303132333435363738393a3b3c3d3e3f";
 const K_OTHER: &str = "f0f1f2f3f4f5f6f7f8f9fafbfcfdfeff";
