@@ -1065,3 +1065,27 @@ fn incompatible_protocol_versions_refuse_the_merge() {
         ExchangeError::Refused("incompatible protocol version")
     );
 }
+
+#[test]
+fn forgetting_membership_gossip_keeps_user_broadcasts_and_ends_a_leave() {
+    let mut c = Cluster::local(4);
+    c.bootstrap();
+    let now = c.now;
+    c.nodes[0].swim.update_meta(now, b"new").unwrap();
+    assert!(c.nodes[0].swim.broadcast_queue_len() > 0);
+    c.nodes[0].swim.broadcast(b"for the application").unwrap();
+    c.nodes[0].swim.forget_membership_gossip();
+    assert_eq!(c.nodes[0].swim.broadcast_queue_len(), 0);
+    assert_eq!(c.nodes[0].swim.user_broadcast_queue_len(), 1);
+
+    // A departure being gossiped is cut short: the leave completes at once.
+    c.nodes[1].swim.forget_membership_gossip();
+    c.nodes[1].swim.leave(now, secs(5));
+    assert_eq!(c.nodes[1].swim.broadcast_queue_len(), 1, "our departure");
+    c.nodes[1].swim.forget_membership_gossip();
+    c.drain(1);
+    assert!(c.nodes[1]
+        .events
+        .iter()
+        .any(|(_, e)| matches!(e, Event::LeaveCompleted { timed_out: false })));
+}
