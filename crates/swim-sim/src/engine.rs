@@ -10,7 +10,7 @@ use swim_core::wire::{
     encode_compound, Alive, Frame, Message, StreamFramer, StreamRole, Transport, COMPOUND_OVERHEAD,
     COMPOUND_PART_OVERHEAD,
 };
-use swim_core::{Event, ExchangeError, ExchangeId, Instant, MemberChange, Output, StreamId, Swim};
+use swim_core::{Event, ExchangeError, ExchangeId, Instant, Output, StreamId, Swim};
 
 use crate::network::{Fate, Network, Partition};
 use crate::report::{mean, quantile, DisseminationReport, Report, Series};
@@ -50,53 +50,6 @@ enum Input {
     Warm {
         life: u32,
     },
-}
-
-/// What a node left after a call into it: taken from its `Swim` on any thread, then
-/// carried out by the simulation in a fixed order ([`Simulation::commit`]).
-#[derive(Debug, Default)]
-struct Drained {
-    changes: Vec<MemberChange>,
-    outputs: Vec<Output>,
-    entries: usize,
-    /// Broadcast queue lengths: membership, user.
-    queues: (usize, usize),
-    /// `max_members` and `max_broadcast_queue` of its configuration.
-    bounds: (usize, usize),
-    next: Option<Instant>,
-}
-
-impl Drained {
-    fn take_from(&mut self, s: &mut Swim) {
-        self.changes.extend(s.drain_member_changes());
-        while let Some(o) = s.poll_output() {
-            self.outputs.push(o);
-        }
-        self.entries = s.num_members();
-        self.queues = (s.broadcast_queue_len(), s.user_broadcast_queue_len());
-        let c = s.config();
-        self.bounds = (c.max_members, c.max_broadcast_queue);
-        self.next = s.poll_timeout();
-    }
-}
-
-/// A node reads the warm start one datagram at a time, drained after each, as an
-/// adapter reads its socket; a formed cluster then forgets the gossip it queued.
-fn read_warm(s: &mut Swim, now: Instant, warm: &[Vec<u8>], formed: bool) -> Vec<Drained> {
-    let mut left = Vec::with_capacity(warm.len() + 1);
-    for datagram in warm {
-        s.handle_packet(now, ORACLE, datagram);
-        let mut d = Drained::default();
-        d.take_from(s);
-        left.push(d);
-    }
-    if formed {
-        s.forget_membership_gossip();
-        let mut d = Drained::default();
-        d.take_from(s);
-        left.push(d);
-    }
-    left
 }
 
 #[derive(Debug)]
@@ -208,10 +161,7 @@ pub struct Simulation {
     trace: StableHasher,
     streams: BTreeMap<u64, PendingStream>,
     next_stream: u64,
-    /// Scratch for [`Simulation::process`].
-    drained: Drained,
-    /// Threads the warm start is read on.
-    threads: usize,
+    outbuf: Vec<Output>,
     counters: Counters,
     series: Series,
     queue_samples: Vec<f64>,
@@ -286,8 +236,7 @@ impl Simulation {
             trace: StableHasher::default(),
             streams: BTreeMap::new(),
             next_stream: 0,
-            drained: Drained::default(),
-            threads: std::thread::available_parallelism().map_or(1, |n| n.get().min(8)),
+            outbuf: Vec::new(),
             counters: Counters::default(),
             series: Series::default(),
             queue_samples: Vec::new(),
@@ -320,14 +269,6 @@ impl Simulation {
     /// events, and the speed since the previous line.
     pub fn with_progress(mut self, every: Duration) -> Simulation {
         self.progress = Some((ns(every).max(1), ns(every).max(1)));
-        self
-    }
-
-    /// Reads the warm start on up to `threads` threads (default: the machine's cores, at
-    /// most 8). The run is the same for any number: each node's reading is independent,
-    /// and what it leaves is carried out in node order.
-    pub fn with_threads(mut self, threads: usize) -> Simulation {
-        self.threads = threads.max(1);
         self
     }
 
@@ -568,27 +509,7 @@ impl Simulation {
             };
             self.now = e.at;
             self.events += 1;
-            if let Ev::Deliver(i, Input::Warm { life }) = e.ev {
-                // The warm start reaches every node at the same instant: read it on
-                // every core, then carry the results out in order.
-                let mut batch = vec![(i, life)];
-                while let Some(Reverse(next)) = self.queue.peek() {
-                    if next.at != e.at || !matches!(next.ev, Ev::Deliver(_, Input::Warm { .. })) {
-                        break;
-                    }
-                    if let Some(Reverse(Entry {
-                        ev: Ev::Deliver(j, Input::Warm { life }),
-                        ..
-                    })) = self.queue.pop()
-                    {
-                        self.events += 1;
-                        batch.push((j, life));
-                    }
-                }
-                self.warm_batch(&batch);
-            } else {
-                self.dispatch(e.ev);
-            }
+            self.dispatch(e.ev);
             if self.sc.stop_on_violation && self.tracker.violations_total > 0 {
                 self.stopped = true;
             }
@@ -818,12 +739,20 @@ impl Simulation {
                     return;
                 }
                 trace.u64(4);
-                let formed = self.sc.start == Start::Formed;
-                let Some(s) = self.nodes[i].swim.as_mut() else {
-                    return;
-                };
-                for mut d in read_warm(s, now, &self.warm, formed) {
-                    self.commit(i, &mut d);
+                // One datagram at a time, drained after each, as an
+                // adapter reads its socket.
+                for k in 0..self.warm.len() {
+                    let Some(s) = self.nodes[i].swim.as_mut() else {
+                        return;
+                    };
+                    s.handle_packet(now, ORACLE, &self.warm[k]);
+                    self.process(i);
+                }
+                if self.sc.start == Start::Formed {
+                    if let Some(s) = self.nodes[i].swim.as_mut() {
+                        s.forget_membership_gossip();
+                    }
+                    self.process(i);
                 }
                 return;
             }
@@ -831,88 +760,28 @@ impl Simulation {
         self.process(i);
     }
 
-    /// Delivers the warm start to `batch` (node, life), all due now, with the same
-    /// result as one at a time in that order: nodes that would read it now do so on
-    /// `self.threads` threads, a chunk at a time; what each left is carried out in order.
-    fn warm_batch(&mut self, batch: &[(u32, u32)]) {
-        let now = Instant::from_nanos(self.now);
-        let formed = self.sc.start == Start::Formed;
-        for chunk in batch.chunks(self.threads.max(1)) {
-            let ready: Vec<bool> = chunk
-                .iter()
-                .map(|&(i, life)| {
-                    let n = &self.nodes[i as usize];
-                    n.status == Status::Up
-                        && n.life == life
-                        && n.swim.is_some()
-                        && self.now >= n.slow.0
-                })
-                .collect();
-            let mut swims: Vec<(usize, &mut Swim)> = Vec::new();
-            for (i, node) in self.nodes.iter_mut().enumerate() {
-                if let Some(k) = chunk.iter().position(|&(j, _)| j as usize == i) {
-                    if let (true, Some(s)) = (ready[k], node.swim.as_mut()) {
-                        swims.push((k, s));
-                    }
-                }
-            }
-            let warm = &self.warm;
-            let mut results: Vec<Vec<Drained>> = (0..chunk.len()).map(|_| Vec::new()).collect();
-            if swims.len() == 1 {
-                let (k, s) = swims.pop().expect("one");
-                results[k] = read_warm(s, now, warm, formed);
-            } else {
-                std::thread::scope(|scope| {
-                    let handles: Vec<_> = swims
-                        .into_iter()
-                        .map(|(k, s)| (k, scope.spawn(move || read_warm(s, now, warm, formed))))
-                        .collect();
-                    for (k, h) in handles {
-                        results[k] = h.join().expect("a node panicked reading the warm start");
-                    }
-                });
-            }
-            for (k, &(i, life)) in chunk.iter().enumerate() {
-                if !ready[k] {
-                    self.dispatch(Ev::Deliver(i, Input::Warm { life }));
-                    continue;
-                }
-                let i = i as usize;
-                self.trace.u64(self.now);
-                self.trace.u64(i as u64);
-                self.trace.u64(4);
-                for mut d in std::mem::take(&mut results[k]) {
-                    self.commit(i, &mut d);
-                }
-            }
-        }
-    }
-
     /// Drains node `i`: member changes into the tracker, outputs into the
     /// network, its next deadline into the queue.
     fn process(&mut self, i: usize) {
-        let mut d = std::mem::take(&mut self.drained);
-        let Some(s) = self.nodes[i].swim.as_mut() else {
-            self.drained = d;
+        let now = self.now;
+        let node = &mut self.nodes[i];
+        let Some(s) = node.swim.as_mut() else {
             return;
         };
-        d.take_from(s);
-        self.commit(i, &mut d);
-        self.drained = d;
-    }
-
-    /// Carries out what [`Drained::take_from`] took from node `i`.
-    fn commit(&mut self, i: usize, d: &mut Drained) {
-        let now = self.now;
-        for ch in d.changes.drain(..) {
+        for ch in s.drain_member_changes() {
             self.tracker.on_change(now, i, ch);
         }
+        let mut out = std::mem::take(&mut self.outbuf);
+        while let Some(o) = s.poll_output() {
+            out.push(o);
+        }
         // Bounds.
-        let entries = d.entries;
+        let entries = s.num_members();
         self.counters.peak_entries = self.counters.peak_entries.max(entries);
         if self.tracker.check {
-            let (max_m, max_q) = d.bounds;
-            let (q, uq) = d.queues;
+            let c = s.config();
+            let (max_m, max_q) = (c.max_members, c.max_broadcast_queue);
+            let (q, uq) = (s.broadcast_queue_len(), s.user_broadcast_queue_len());
             if entries > max_m.min(self.sc.nodes) {
                 self.tracker.violate(
                     now,
@@ -935,14 +804,16 @@ impl Simulation {
                 );
             }
         }
-        let status = self.nodes[i].status;
-        for o in d.outputs.drain(..) {
+        let next = s.poll_timeout();
+        let status = node.status;
+        for o in out.drain(..) {
             self.route(i, o);
         }
+        self.outbuf = out;
         // Timers wait while stalled; a stall's end re-arms them.
         if status == Status::Up {
             let node = &mut self.nodes[i];
-            match d.next {
+            match next {
                 Some(t) => {
                     let t = t.as_nanos().max(self.now);
                     if node.timer_at != t {

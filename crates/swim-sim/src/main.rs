@@ -83,8 +83,6 @@ RUN OPTIONS:
     --no-invariants        skip the invariant checks (to measure their cost)
     --stop-on-violation    stop at the first broken rule
     --progress D           print wall time and speed every D of simulated time
-    --threads N            threads the start's member list is read on (default:
-                           the machine's cores, at most 8; the run is the same)
     --quiet                no summary on stderr
 
 SWEEP OPTIONS:
@@ -157,7 +155,6 @@ fn cmd_run(argv: &[String]) -> Result<bool, String> {
     let mut seeds = 3usize;
     let mut window = Duration::from_secs(10);
     let mut progress = None;
-    let mut threads = None;
     let mut out = Output {
         report: None,
         plots: None,
@@ -204,7 +201,6 @@ fn cmd_run(argv: &[String]) -> Result<bool, String> {
             "--plots" => out.plots = Some(PathBuf::from(a.value(flag)?)),
             "--quiet" => out.quiet = true,
             "--progress" => progress = Some(parse_duration(a.value(flag)?)?),
-            "--threads" => threads = Some(parse(flag, a.value(flag)?)?),
             other => return Err(format!("unknown option `{other}` (try `swim-sim help`)")),
         }
     }
@@ -223,9 +219,6 @@ fn cmd_run(argv: &[String]) -> Result<bool, String> {
     let mut sim = Simulation::new(sc);
     if let Some(p) = progress {
         sim = sim.with_progress(p);
-    }
-    if let Some(n) = threads {
-        sim = sim.with_threads(n);
     }
     let report = sim.run();
     emit(&report, &out)?;

@@ -49,13 +49,3 @@ fn a_formed_cluster_starts_converged_without_a_join_storm() {
     );
     assert!(warm.bytes_per_node_per_s > 2.0 * formed.bytes_per_node_per_s);
 }
-
-#[test]
-fn reading_the_start_on_several_threads_changes_nothing() {
-    for formed in [true, false] {
-        let one = Simulation::new(scenario(formed)).with_threads(1).run();
-        let four = Simulation::new(scenario(formed)).with_threads(4).run();
-        assert_eq!(one.trace_hash, four.trace_hash, "formed: {formed}");
-        assert_eq!(one.events, four.events);
-    }
-}
