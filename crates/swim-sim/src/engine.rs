@@ -1,63 +1,41 @@
 //! The discrete-event loop: a virtual clock, one event queue ordered by
-//! (time, sequence), and the nodes, network and faults it drives.
+//! (time, sequence), and the nodes, network and faults it drives. Inputs to
+//! nodes are taken a window at a time (see [`Simulation`]); the nodes'
+//! processing is in [`crate::node`].
 
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap};
+use std::collections::BinaryHeap;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
+use rayon::prelude::*;
 use swim_core::wire::{
-    encode_compound, Alive, Frame, Message, StreamFramer, StreamRole, Transport, COMPOUND_OVERHEAD,
-    COMPOUND_PART_OVERHEAD,
+    encode_compound, Alive, Message, Transport, COMPOUND_OVERHEAD, COMPOUND_PART_OVERHEAD,
 };
-use swim_core::{Event, ExchangeError, ExchangeId, Instant, Output, StreamId, Swim};
+use swim_core::{Event, ExchangeError, Instant, Swim};
 
 use crate::network::{Fate, Network, Partition};
+use crate::node::{Did, Due, Input, Job, Node, Shared, Status, NONE, SCRATCH_KEPT};
 use crate::report::{mean, quantile, DisseminationReport, Report, Series};
-use crate::rng::{derive, hash_bytes, SimRng, StableHasher};
-use crate::scenario::{addr_index, node_addr, node_name, Fault, Scenario, Start};
+use crate::rng::{derive, SimRng, StableHasher};
+use crate::scenario::{node_addr, node_name, Fault, Scenario, Start};
 use crate::tracker::Tracker;
 
-/// Where the warm start's datagrams come from (TEST-NET-1, never a node).
-const ORACLE: SocketAddr = SocketAddr::V4(std::net::SocketAddrV4::new(
-    std::net::Ipv4Addr::new(192, 0, 2, 1),
-    7946,
-));
+/// Windows with fewer inputs than this run on one thread: handing them to
+/// another would cost more than it saves.
+const PARALLEL_MIN_INPUTS: usize = 4;
 
-const NONE: u64 = u64::MAX;
+/// Jobs handled before what they did is carried out.
+const JOBS_PER_CHUNK: usize = 64;
 
-/// What a node can be handed; queued while it stalls.
-#[derive(Debug)]
-enum Input {
-    Packet {
-        from: u32,
-        data: Vec<u8>,
-        hash: u64,
-    },
-    Stream {
-        from: u32,
-        from_life: u32,
-        exchange: ExchangeId,
-        data: Vec<u8>,
-        expect_reply: bool,
-    },
-    Result {
-        life: u32,
-        exchange: ExchangeId,
-        result: Result<Vec<u8>, ExchangeError>,
-    },
-    /// The warm start: every node's alive message, as shared datagrams.
-    Warm {
-        life: u32,
-    },
-}
+/// Jobs kept for reuse.
+const SPARE_JOBS: usize = 256;
 
 #[derive(Debug)]
 enum Ev {
-    Timer(u32),
-    Deliver(u32, Input),
-    /// An input to a slow node, after its processing delay.
-    Late(u32, Input),
+    /// Due to one node: handled in a window.
+    Node(u32, Due),
     Start(u32),
     Fault(usize),
     Restart(u32, u32),
@@ -68,7 +46,6 @@ enum Ev {
         every: Option<u64>,
     },
     StallEnd(u32, u32),
-    Shutdown(u32, u32),
     JoinRetry(u32, u32),
     Disseminate,
     Sample,
@@ -98,35 +75,6 @@ impl Ord for Entry {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Status {
-    /// Not started yet (bootstrap) or crashed, or shut down after leaving.
-    Down,
-    Up,
-    Stalled,
-}
-
-struct Node {
-    swim: Option<Box<Swim>>,
-    status: Status,
-    life: u32,
-    timer_at: u64,
-    backlog: Vec<Input>,
-    /// Nanoseconds the current stall ends at.
-    stall_end: u64,
-    /// Slow until (ns), and by how much each input is late.
-    slow: (u64, u64),
-    join_attempts: u32,
-}
-
-#[derive(Debug, Clone, Copy)]
-struct PendingStream {
-    initiator: u32,
-    life: u32,
-    exchange: ExchangeId,
-    expect_reply: bool,
-}
-
 /// Message and traffic counters.
 #[derive(Debug, Clone, Default)]
 struct Counters {
@@ -139,15 +87,22 @@ struct Counters {
     /// that stopped are added when they stop).
     messages: [u64; 14],
     udp_bytes_at_sample: u64,
-    peak_entries: usize,
     peak_stream: usize,
 }
 
 /// A callback that sees every event a node emits: `(time, node, event)`.
-pub type EventHook = Box<dyn FnMut(Duration, usize, &Event)>;
+pub type EventHook = Box<dyn FnMut(Duration, usize, &Event) + Send>;
 
 /// A running simulation. [`run`](Self::run) does everything; the finer
 /// methods let a test drive nodes itself between steps.
+///
+/// Time advances in windows as long as the shortest link's latency: nothing
+/// a node sends in a window reaches another node before the window ends, so
+/// the nodes of a window are independent. Each handles what is due to it,
+/// on as many threads as [`with_threads`](Self::with_threads) allows; then
+/// what they did (member changes, datagrams, streams, events) is carried
+/// out in order of time, then node, then sequence. So a run is the same on
+/// any number of threads.
 pub struct Simulation {
     sc: Scenario,
     now: u64,
@@ -159,9 +114,19 @@ pub struct Simulation {
     rng: SimRng,
     tracker: Tracker,
     trace: StableHasher,
-    streams: BTreeMap<u64, PendingStream>,
-    next_stream: u64,
-    outbuf: Vec<Output>,
+    /// How far a window reaches: the least link latency (at most 1 s).
+    lookahead: u64,
+    /// The current window's jobs, and spare ones to reuse.
+    jobs: Vec<Job>,
+    spare: Vec<Job>,
+    /// `job_of[i]`: node `i`'s job in the current window, or `u32::MAX`.
+    job_of: Vec<u32>,
+    /// The window's logs, merged: (time, node, what).
+    merged: Vec<(u64, u32, Did)>,
+    /// No input may be scheduled before this (the current window's end).
+    horizon: u64,
+    threads: usize,
+    pool: Option<Arc<rayon::ThreadPool>>,
     counters: Counters,
     series: Series,
     queue_samples: Vec<f64>,
@@ -220,23 +185,17 @@ impl Simulation {
             now: 0,
             seq: 0,
             queue: BinaryHeap::new(),
-            nodes: (0..n)
-                .map(|_| Node {
-                    swim: None,
-                    status: Status::Down,
-                    life: 0,
-                    timer_at: NONE,
-                    backlog: Vec::new(),
-                    stall_end: 0,
-                    slow: (0, 0),
-                    join_attempts: 0,
-                })
-                .collect(),
+            nodes: (0..n).map(|_| Node::default()).collect(),
             tracker,
             trace: StableHasher::default(),
-            streams: BTreeMap::new(),
-            next_stream: 0,
-            outbuf: Vec::new(),
+            lookahead: 0,
+            jobs: Vec::new(),
+            spare: Vec::new(),
+            job_of: vec![u32::MAX; n],
+            merged: Vec::new(),
+            horizon: 0,
+            threads: 1,
+            pool: None,
             counters: Counters::default(),
             series: Series::default(),
             queue_samples: Vec::new(),
@@ -252,14 +211,24 @@ impl Simulation {
             last_progress: (0.0, 0),
             sc: scenario,
         };
+        sim.lookahead = sim.net.links.min_latency().min(1_000_000_000);
         sim.schedule_start();
         sim
+    }
+
+    /// Handles the nodes of a window on up to `threads` threads (default 1).
+    /// The run is the same for any number; on a machine with more cores, a
+    /// large cluster runs faster.
+    pub fn with_threads(mut self, threads: usize) -> Simulation {
+        self.threads = threads.max(1);
+        self.pool = None;
+        self
     }
 
     /// Calls `hook` with every event any node emits.
     pub fn with_event_hook(
         mut self,
-        hook: impl FnMut(Duration, usize, &Event) + 'static,
+        hook: impl FnMut(Duration, usize, &Event) + Send + 'static,
     ) -> Simulation {
         self.hook = Some(Box::new(hook));
         self
@@ -316,6 +285,11 @@ impl Simulation {
     }
 
     fn push(&mut self, at: u64, ev: Ev) {
+        debug_assert!(
+            !matches!(ev, Ev::Node(..)) || at >= self.horizon,
+            "an input at {at} falls in the window ending {}",
+            self.horizon
+        );
         self.seq += 1;
         self.queue.push(Reverse(Entry {
             at: at.max(self.now),
@@ -435,12 +409,7 @@ impl Simulation {
                 return;
             }
         };
-        let node = &mut self.nodes[i];
-        node.swim = Some(Box::new(swim));
-        node.status = Status::Up;
-        node.timer_at = NONE;
-        node.join_attempts = 0;
-        self.trace.u64(0x0053_5441_5254 ^ i as u64);
+        self.nodes[i].start(i, swim);
         self.tracker.start(self.now, i);
         self.process(i);
         self.join(i);
@@ -452,10 +421,8 @@ impl Simulation {
         let warm = matches!(self.sc.start, Start::Warm | Start::Formed) && self.nodes[i].life == 1;
         if warm {
             let life = self.nodes[i].life;
-            self.push(
-                self.now + 1_000_000,
-                Ev::Deliver(i as u32, Input::Warm { life }),
-            );
+            let warm = Due::Deliver(Input::Warm { life });
+            self.push(self.now + 1_000_000, Ev::Node(i as u32, warm));
             return;
         }
         let target = {
@@ -497,6 +464,22 @@ impl Simulation {
     /// Processes every event up to `t` (simulated, since the start).
     pub fn run_until(&mut self, t: Duration) {
         let until = ns(t).min(self.end);
+        if self.threads > 1 && self.pool.is_none() {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(self.threads)
+                .thread_name(|k| format!("swim-sim-{k}"))
+                .build();
+            // Without threads (none may be spawned here), one is as good.
+            self.pool = pool.ok().map(Arc::new);
+        }
+        match self.pool.clone() {
+            Some(pool) => pool.install(|| self.run_events(until)),
+            None => self.run_events(until),
+        }
+        self.now = self.now.max(until);
+    }
+
+    fn run_events(&mut self, until: u64) {
         while !self.stopped {
             let Some(Reverse(e)) = self.queue.peek() else {
                 break;
@@ -504,44 +487,134 @@ impl Simulation {
             if e.at > until {
                 break;
             }
-            let Some(Reverse(e)) = self.queue.pop() else {
-                break;
-            };
-            self.now = e.at;
-            self.events += 1;
-            self.dispatch(e.ev);
+            if let Ev::Node(..) = e.ev {
+                self.window(e.at, until);
+            } else if let Some(Reverse(e)) = self.queue.pop() {
+                self.now = e.at;
+                self.horizon = e.at;
+                self.events += 1;
+                self.dispatch(e.ev);
+            }
             if self.sc.stop_on_violation && self.tracker.violations_total > 0 {
                 self.stopped = true;
             }
         }
-        self.now = self.now.max(until);
+    }
+
+    /// One window from `start`: what is due to nodes before its end (at most
+    /// one lookahead later, never past `until` or a global event), handled
+    /// node by node, maybe in parallel, then carried out in order.
+    fn window(&mut self, start: u64, until: u64) {
+        let mut end = start
+            .saturating_add(self.lookahead)
+            .min(until.saturating_add(1));
+        let mut last = start;
+        while let Some(Reverse(e)) = self.queue.peek() {
+            if e.at >= end {
+                break;
+            }
+            if !matches!(e.ev, Ev::Node(..)) {
+                // Faults, samples and the like see everything before them done.
+                end = if last == e.at { e.at + 1 } else { e.at };
+                break;
+            }
+            let Some(Reverse(Entry {
+                at,
+                ev: Ev::Node(i, due),
+                ..
+            })) = self.queue.pop()
+            else {
+                unreachable!("peeked a node's input");
+            };
+            last = at;
+            let i = i as usize;
+            let k = match self.job_of[i] {
+                u32::MAX => {
+                    let mut job = self.spare.pop().unwrap_or_default();
+                    job.begin(i, std::mem::take(&mut self.nodes[i]), 0);
+                    self.job_of[i] = self.jobs.len() as u32;
+                    self.jobs.push(job);
+                    self.jobs.len() - 1
+                }
+                k => k as usize,
+            };
+            self.jobs[k].due.push_back((at, due));
+        }
+        self.horizon = end;
+        let mut jobs = std::mem::take(&mut self.jobs);
+        for job in &mut jobs {
+            job.end = end;
+        }
+        // A job logs nothing before its first input: in this order, what the
+        // jobs left can be carried out a chunk at a time, up to the next
+        // job's first input, and memory stays bounded in the largest window
+        // (a warm start: every node reads every member at once).
+        jobs.sort_unstable_by_key(Job::first);
+        let mut merged = std::mem::take(&mut self.merged);
+        let mut from = 0;
+        while from < jobs.len() {
+            let to = jobs.len().min(from + JOBS_PER_CHUNK);
+            let chunk = &mut jobs[from..to];
+            let inputs: usize = chunk.iter().map(|j| j.due.len()).sum();
+            {
+                let sh = self.shared();
+                if self.pool.is_some() && chunk.len() > 1 && inputs >= PARALLEL_MIN_INPUTS {
+                    chunk.par_iter_mut().for_each(|job| job.run(&sh));
+                } else {
+                    for job in chunk.iter_mut() {
+                        job.run(&sh);
+                    }
+                }
+            }
+            for job in chunk.iter_mut() {
+                let i = job.i;
+                self.job_of[i] = u32::MAX;
+                self.events += job.events;
+                self.nodes[i] = std::mem::take(&mut job.node);
+                merged.extend(job.log.drain(..).map(|(at, did)| (at, i as u32, did)));
+                job.give_back_scratch();
+            }
+            let mark = jobs.get(to).map_or((NONE, u32::MAX), |j| {
+                let (at, i) = j.first();
+                (at, i as u32)
+            });
+            // Each node's log is in order of time: a stable sort by time, then
+            // node, keeps each node's order within an instant.
+            merged.sort_by_key(|&(at, i, _)| (at, i));
+            let ready = merged.partition_point(|&(at, i, _)| (at, i) < mark);
+            for (at, i, did) in merged.drain(..ready) {
+                self.carry_out(at, i as usize, did);
+            }
+            from = to;
+        }
+        debug_assert!(merged.is_empty());
+        if merged.capacity() > SCRATCH_KEPT {
+            merged = Vec::new();
+        }
+        self.merged = merged;
+        for job in jobs.drain(..) {
+            if self.spare.len() < SPARE_JOBS {
+                self.spare.push(job);
+            }
+        }
+        self.jobs = jobs;
+    }
+
+    fn shared(&self) -> Shared<'_> {
+        Shared {
+            links: &self.net.links,
+            warm: &self.warm,
+            formed: self.sc.start == Start::Formed,
+            check_frames: self.check_frames,
+            check_bounds: self.tracker.check,
+            all_events: self.hook.is_some(),
+            nodes: self.sc.nodes,
+        }
     }
 
     fn dispatch(&mut self, ev: Ev) {
         match ev {
-            Ev::Timer(i) => {
-                let i = i as usize;
-                let node = &mut self.nodes[i];
-                if node.status != Status::Up || node.timer_at != self.now {
-                    return;
-                }
-                node.timer_at = NONE;
-                if let Some(s) = node.swim.as_mut() {
-                    s.handle_timeout(Instant::from_nanos(self.now));
-                }
-                self.trace.u64(self.now);
-                self.trace.u64(i as u64);
-                self.process(i);
-            }
-            Ev::Deliver(i, input) => {
-                let (until, delay) = self.nodes[i as usize].slow;
-                if self.now < until && self.nodes[i as usize].status != Status::Down {
-                    self.push(self.now + delay, Ev::Late(i, input));
-                } else {
-                    self.deliver(i as usize, input);
-                }
-            }
-            Ev::Late(i, input) => self.deliver(i as usize, input),
+            Ev::Node(..) => unreachable!("inputs to nodes are handled in windows"),
             Ev::Start(i) => self.start_node(i as usize),
             Ev::Fault(idx) => self.apply_fault(idx),
             Ev::Restart(i, life) => {
@@ -574,11 +647,6 @@ impl Simulation {
                 }
             }
             Ev::StallEnd(i, life) => self.end_stall(i as usize, life),
-            Ev::Shutdown(i, life) => {
-                if self.nodes[i as usize].life == life {
-                    self.stop_node(i as usize, false);
-                }
-            }
             Ev::JoinRetry(i, life) => {
                 let i = i as usize;
                 if self.nodes[i].life == life
@@ -600,294 +668,83 @@ impl Simulation {
         }
     }
 
-    fn deliver(&mut self, i: usize, input: Input) {
-        let node = &mut self.nodes[i];
-        match node.status {
-            Status::Down => {
-                // A stream to a dead process is refused; the rest is lost.
-                if let Input::Stream {
-                    from,
-                    from_life,
-                    exchange,
-                    ..
-                } = input
-                {
-                    let at = self.now + self.net.link_latency(i, from as usize);
-                    self.push(
-                        at,
-                        Ev::Deliver(
-                            from,
-                            Input::Result {
-                                life: from_life,
-                                exchange,
-                                result: Err(ExchangeError::Io),
-                            },
-                        ),
-                    );
-                }
-                return;
-            }
-            Status::Stalled => {
-                node.backlog.push(input);
-                return;
-            }
-            Status::Up => {}
-        }
-        self.handle_input(i, input);
-    }
-
-    fn handle_input(&mut self, i: usize, input: Input) {
-        let now = Instant::from_nanos(self.now);
-        let life = self.nodes[i].life;
-        let trace = &mut self.trace;
-        trace.u64(self.now);
-        trace.u64(i as u64);
-        match input {
-            Input::Packet { from, data, hash } => {
-                trace.u64(1);
-                trace.u64(hash);
-                let Some(s) = self.nodes[i].swim.as_mut() else {
-                    return;
-                };
-                s.handle_packet(now, node_addr(from as usize), &data);
-            }
-            Input::Stream {
-                from,
-                from_life,
-                exchange,
-                data,
-                expect_reply,
-            } => {
-                trace.u64(2);
-                trace.u64(hash_bytes(&data));
-                let Some(s) = self.nodes[i].swim.as_mut() else {
-                    return;
-                };
-                if self.check_frames {
-                    let mut framer =
-                        StreamFramer::new(StreamRole::Accept, s.envelope().limits().clone());
-                    if framer.frame(&data) != Ok(Frame::Complete { len: data.len() }) {
-                        self.tracker.violate(
-                            self.now,
-                            "stream-framing",
-                            Some(from as usize),
-                            Some(i),
-                            format!(
-                                "a stream of {} bytes is not exactly one message",
-                                data.len()
-                            ),
-                        );
-                    }
-                }
-                self.next_stream += 1;
-                let sid = self.next_stream;
-                self.streams.insert(
-                    sid,
-                    PendingStream {
-                        initiator: from,
-                        life: from_life,
-                        exchange,
-                        expect_reply,
-                    },
-                );
-                s.handle_stream(now, StreamId(sid), node_addr(from as usize), &data);
-            }
-            Input::Result {
-                life: l,
-                exchange,
-                result,
-            } => {
-                if l != life {
-                    return; // the connection died with the old process
-                }
-                trace.u64(3);
-                trace.u64(exchange.0);
-                match &result {
-                    Ok(b) => trace.u64(hash_bytes(b)),
-                    Err(e) => trace.bytes(e.to_string().as_bytes()),
-                }
-                let Some(s) = self.nodes[i].swim.as_mut() else {
-                    return;
-                };
-                if self.check_frames {
-                    if let Ok(b) = &result {
-                        if !b.is_empty() {
-                            let mut framer =
-                                StreamFramer::new(StreamRole::Reply, s.envelope().limits().clone());
-                            if framer.frame(b) != Ok(Frame::Complete { len: b.len() }) {
-                                self.tracker.violate(
-                                    self.now,
-                                    "stream-framing",
-                                    None,
-                                    Some(i),
-                                    format!(
-                                        "a reply of {} bytes is not exactly one message",
-                                        b.len()
-                                    ),
-                                );
-                            }
-                        }
-                    }
-                }
-                match result {
-                    Ok(b) => s.handle_exchange(now, exchange, Ok(&b)),
-                    Err(e) => s.handle_exchange(now, exchange, Err(e)),
-                }
-            }
-            Input::Warm { life: l } => {
-                if l != life {
-                    return;
-                }
-                trace.u64(4);
-                // One datagram at a time, drained after each, as an
-                // adapter reads its socket.
-                for k in 0..self.warm.len() {
-                    let Some(s) = self.nodes[i].swim.as_mut() else {
-                        return;
-                    };
-                    s.handle_packet(now, ORACLE, &self.warm[k]);
-                    self.process(i);
-                }
-                if self.sc.start == Start::Formed {
-                    if let Some(s) = self.nodes[i].swim.as_mut() {
-                        s.forget_membership_gossip();
-                    }
-                    self.process(i);
-                }
-                return;
-            }
-        }
-        self.process(i);
-    }
-
-    /// Drains node `i`: member changes into the tracker, outputs into the
-    /// network, its next deadline into the queue.
-    fn process(&mut self, i: usize) {
+    /// Runs `f` on node `i` now, outside a window, and carries out what it
+    /// did at once.
+    fn with_node<R>(&mut self, i: usize, f: impl FnOnce(&mut Job, &Shared<'_>, u64) -> R) -> R {
         let now = self.now;
-        let node = &mut self.nodes[i];
-        let Some(s) = node.swim.as_mut() else {
-            return;
-        };
-        for ch in s.drain_member_changes() {
-            self.tracker.on_change(now, i, ch);
+        self.horizon = now;
+        let mut job = self.spare.pop().unwrap_or_default();
+        // A window that ends now: whatever the node schedules goes to the queue.
+        job.begin(i, std::mem::take(&mut self.nodes[i]), now);
+        let r = f(&mut job, &self.shared(), now);
+        self.nodes[i] = std::mem::take(&mut job.node);
+        let mut log = std::mem::take(&mut job.log);
+        for (at, did) in log.drain(..) {
+            self.carry_out(at, i, did);
         }
-        let mut out = std::mem::take(&mut self.outbuf);
-        while let Some(o) = s.poll_output() {
-            out.push(o);
-        }
-        // Bounds.
-        let entries = s.num_members();
-        self.counters.peak_entries = self.counters.peak_entries.max(entries);
-        if self.tracker.check {
-            let c = s.config();
-            let (max_m, max_q) = (c.max_members, c.max_broadcast_queue);
-            let (q, uq) = (s.broadcast_queue_len(), s.user_broadcast_queue_len());
-            if entries > max_m.min(self.sc.nodes) {
-                self.tracker.violate(
-                    now,
-                    "table-bound",
-                    Some(i),
-                    None,
-                    format!(
-                        "{entries} members (bound {}, nodes {})",
-                        max_m, self.sc.nodes
-                    ),
-                );
-            }
-            if q > max_q || uq > max_q {
-                self.tracker.violate(
-                    now,
-                    "queue-bound",
-                    Some(i),
-                    None,
-                    format!("queues {q} and {uq} (bound {max_q})"),
-                );
-            }
-        }
-        let next = s.poll_timeout();
-        let status = node.status;
-        for o in out.drain(..) {
-            self.route(i, o);
-        }
-        self.outbuf = out;
-        // Timers wait while stalled; a stall's end re-arms them.
-        if status == Status::Up {
-            let node = &mut self.nodes[i];
-            match next {
-                Some(t) => {
-                    let t = t.as_nanos().max(self.now);
-                    if node.timer_at != t {
-                        node.timer_at = t;
-                        self.push(t, Ev::Timer(i as u32));
-                    }
-                }
-                None => node.timer_at = NONE,
-            }
-        }
+        job.log = log;
+        job.give_back_scratch();
+        self.spare.push(job);
+        r
     }
 
-    fn route(&mut self, i: usize, out: Output) {
-        let n = self.sc.nodes;
-        match out {
-            Output::Packet { to, data } => {
-                let h = hash_bytes(&data);
-                self.trace.u64(0x10 ^ i as u64);
-                self.trace.u64(h);
+    /// Drains node `i` now: member changes into the tracker, outputs into
+    /// the network, its next deadline into the queue.
+    fn process(&mut self, i: usize) {
+        self.with_node(i, |job, sh, now| job.drain(sh, now));
+    }
+
+    /// Carries out what node `i` did at `at`.
+    fn carry_out(&mut self, at: u64, i: usize, did: Did) {
+        self.now = at;
+        match did {
+            Did::Change(ch) => self.tracker.on_change(at, i, ch),
+            Did::Violation {
+                rule,
+                observer,
+                member,
+                detail,
+            } => self.tracker.violate(at, rule, observer, member, detail),
+            Did::Packet { to, data, hash } => {
                 self.counters.packets += 1;
                 self.counters.udp_bytes += data.len() as u64;
-                let Some(t) = addr_index(to).filter(|&t| t < n) else {
+                let Some(t) = to else {
                     self.counters.dropped += 1;
                     return;
                 };
-                match self.net.datagram(i, t, self.now) {
+                match self.net.datagram(i, t, at) {
                     Fate::Lost => self.counters.dropped += 1,
                     Fate::Delivered(d, copy) => {
+                        let from = i as u32;
                         if let Some(c) = copy {
-                            let input = Input::Packet {
-                                from: i as u32,
-                                data: data.clone(),
-                                hash: h,
-                            };
-                            self.push(self.now + c, Ev::Deliver(t as u32, input));
+                            let data = data.clone();
+                            let input = Input::Packet { from, data, hash };
+                            self.push(at + c, Ev::Node(t as u32, Due::Deliver(input)));
                         }
-                        let input = Input::Packet {
-                            from: i as u32,
-                            data,
-                            hash: h,
-                        };
-                        self.push(self.now + d, Ev::Deliver(t as u32, input));
+                        let input = Input::Packet { from, data, hash };
+                        self.push(at + d, Ev::Node(t as u32, Due::Deliver(input)));
                     }
                 }
             }
-            Output::Connect {
-                id,
+            Did::Connect {
                 to,
+                id,
                 data,
                 expect_reply,
-                ..
+                life,
             } => {
-                self.trace.u64(0x20 ^ i as u64);
-                self.trace.u64(hash_bytes(&data));
                 self.counters.exchanges += 1;
                 self.counters.tcp_bytes += data.len() as u64;
                 self.counters.peak_stream = self.counters.peak_stream.max(data.len());
-                let life = self.nodes[i].life;
-                let Some(t) = addr_index(to).filter(|&t| t < n && t != i) else {
-                    let input = Input::Result {
-                        life,
-                        exchange: id,
-                        result: Err(ExchangeError::Io),
-                    };
-                    self.push(self.now + 1_000_000, Ev::Deliver(i as u32, input));
-                    return;
+                let Some(t) = to else {
+                    return; // the node was told it failed
                 };
-                if self.net.cut(i, t, self.now) || self.net.cut(t, i, self.now) {
+                if self.net.cut(i, t, at) || self.net.cut(t, i, at) {
                     return; // no handshake: the initiator times out
                 }
                 // SYN, SYN-ACK, then the data.
-                let at = self.now
-                    + 2 * self.net.link_latency(i, t)
-                    + self.net.stream_leg(i, t, data.len());
+                let arrives =
+                    at + 2 * self.net.link_latency(i, t) + self.net.stream_leg(i, t, data.len());
                 let input = Input::Stream {
                     from: i as u32,
                     from_life: life,
@@ -895,14 +752,9 @@ impl Simulation {
                     data,
                     expect_reply,
                 };
-                self.push(at, Ev::Deliver(t as u32, input));
+                self.push(arrives, Ev::Node(t as u32, Due::Deliver(input)));
             }
-            Output::StreamReply { stream, data } => {
-                self.trace.u64(0x30 ^ i as u64);
-                self.trace.u64(data.as_ref().map_or(0, |d| hash_bytes(d)));
-                let Some(p) = self.streams.remove(&stream.0) else {
-                    return;
-                };
+            Did::Reply { stream: p, data } => {
                 let len = data.as_ref().map_or(0, Vec::len);
                 self.counters.tcp_bytes += len as u64;
                 self.counters.peak_stream = self.counters.peak_stream.max(len);
@@ -912,78 +764,46 @@ impl Simulation {
                     (true, None) => Err(ExchangeError::Io),
                 };
                 let to = p.initiator as usize;
-                if self.net.cut(i, to, self.now) {
+                if self.net.cut(i, to, at) {
                     return;
                 }
-                let at = self.now + self.net.stream_leg(i, to, len);
+                let arrives = at + self.net.stream_leg(i, to, len);
                 let input = Input::Result {
                     life: p.life,
                     exchange: p.exchange,
                     result,
                 };
-                self.push(at, Ev::Deliver(p.initiator, input));
+                self.push(arrives, Ev::Node(p.initiator, Due::Deliver(input)));
             }
-            Output::Event(e) => {
-                self.trace_event(i, &e);
-                match &e {
-                    Event::JoinCompleted { joined: 0, .. } => {
-                        let life = self.nodes[i].life;
-                        if self.nodes[i].join_attempts < 30 {
-                            self.push(self.now + 1_000_000_000, Ev::JoinRetry(i as u32, life));
-                        }
+            Did::Event(e) => {
+                if let Event::JoinCompleted { joined: 0, .. } = e {
+                    let life = self.nodes[i].life;
+                    if self.nodes[i].join_attempts < 30 {
+                        self.push(at + 1_000_000_000, Ev::JoinRetry(i as u32, life));
                     }
-                    Event::LeaveCompleted { .. } => {
-                        let life = self.nodes[i].life;
-                        self.push(self.now, Ev::Shutdown(i as u32, life));
-                    }
-                    _ => {}
                 }
                 if let Some(h) = &mut self.hook {
-                    h(Duration::from_nanos(self.now), i, &e);
+                    h(Duration::from_nanos(at), i, &e);
                 }
+            }
+            Did::Later { at: when, due } => self.push(when, Ev::Node(i as u32, due)),
+            Did::Send {
+                at: when,
+                to,
+                input,
+            } => {
+                self.push(when, Ev::Node(to, Due::Deliver(input)));
+            }
+            Did::Stopped { messages } => {
+                self.count_messages(&messages);
+                self.tracker.stop(at, i, false);
             }
         }
     }
 
-    fn trace_event(&mut self, i: usize, e: &Event) {
-        let t = &mut self.trace;
-        t.u64(0x40 ^ i as u64);
-        match e {
-            Event::MemberJoined(m)
-            | Event::MemberUpdated(m)
-            | Event::MemberLeft(m)
-            | Event::MemberFailed(m) => {
-                t.u64(match e {
-                    Event::MemberJoined(_) => 1,
-                    Event::MemberUpdated(_) => 2,
-                    Event::MemberLeft(_) => 3,
-                    _ => 4,
-                });
-                t.bytes(m.name.as_bytes());
-                t.u64(m.incarnation as u64);
-            }
-            Event::UserMessage { payload, .. } => {
-                t.u64(5);
-                t.bytes(payload);
-            }
-            Event::PingCompleted { node, rtt, .. } => {
-                t.u64(6);
-                t.bytes(node.as_bytes());
-                t.u64(ns(*rtt));
-            }
-            Event::JoinCompleted { joined, failed } => {
-                t.u64(7);
-                t.u64(*joined as u64);
-                t.u64(failed.len() as u64);
-            }
-            Event::LeaveCompleted { timed_out } => {
-                t.u64(8);
-                t.u64(*timed_out as u64);
-            }
-            other => {
-                t.u64(9);
-                t.bytes(format!("{other:?}").as_bytes());
-            }
+    fn count_messages(&mut self, messages: &[u64; 14]) {
+        for (acc, x) in self.counters.messages.iter_mut().zip(messages) {
+            *acc += x;
         }
     }
 
@@ -1148,20 +968,11 @@ impl Simulation {
 
     /// Stops node `i`'s process (a crash, or the shutdown after a leave).
     fn stop_node(&mut self, i: usize, crash: bool) {
-        let node = &mut self.nodes[i];
-        if node.status == Status::Down {
+        if self.nodes[i].status == Status::Down {
             return;
         }
-        if let Some(s) = node.swim.take() {
-            let st = s.stats();
-            for (acc, x) in self.counters.messages.iter_mut().zip(st.messages.iter()) {
-                *acc += x;
-            }
-        }
-        node.status = Status::Down;
-        node.backlog.clear();
-        node.timer_at = NONE;
-        self.trace.u64(0x5354_4f50 ^ i as u64);
+        let messages = self.nodes[i].stop(i);
+        self.count_messages(&messages);
         self.tracker.stop(self.now, i, crash);
     }
 
@@ -1170,9 +981,8 @@ impl Simulation {
         let node = &mut self.nodes[i];
         node.status = Status::Stalled;
         node.timer_at = NONE;
-        node.stall_end = self.now + duration;
+        node.trace.u64(0x5354_414c ^ i as u64);
         self.tracker.disturbances.stalled_until[i] = u64::MAX;
-        self.trace.u64(0x5354_414c ^ i as u64);
         self.push(self.now + duration, Ev::StallEnd(i as u32, life));
     }
 
@@ -1183,20 +993,7 @@ impl Simulation {
         }
         node.status = Status::Up;
         self.tracker.disturbances.stalled_until[i] = self.now;
-        // Timers first (they all fire late), then the queued input.
-        if let Some(s) = node.swim.as_mut() {
-            s.handle_timeout(Instant::from_nanos(self.now));
-        }
-        self.trace.u64(self.now);
-        self.trace.u64(0x0045_4e44 ^ i as u64);
-        self.process(i);
-        let backlog = std::mem::take(&mut self.nodes[i].backlog);
-        for input in backlog {
-            if self.nodes[i].status != Status::Up {
-                break;
-            }
-            self.handle_input(i, input);
-        }
+        self.with_node(i, |job, sh, now| job.resume(sh, now));
     }
 
     fn disseminate(&mut self) {
@@ -1364,7 +1161,7 @@ impl Simulation {
             speedup: sim_s / wall.max(1e-9),
             events: self.events,
             events_per_wall_second: self.events as f64 / wall.max(1e-9),
-            trace_hash: format!("{:016x}", self.trace.finish()),
+            trace_hash: format!("{:016x}", self.trace_hash()),
             converged_at_s,
             first_converged_at_s,
             convergence_bound_s: self.sc.convergence_bound().as_secs_f64(),
@@ -1405,7 +1202,7 @@ impl Simulation {
             packets_dropped: c.dropped,
             broadcast_queue_peak: self.series.queue_max.iter().copied().max().unwrap_or(0),
             broadcast_queue_mean: mean(&self.queue_samples).unwrap_or(0.0),
-            peak_member_table_entries: c.peak_entries,
+            peak_member_table_entries: self.nodes.iter().map(|n| n.peak_entries).max().unwrap_or(0),
             peak_member_table_bytes: c.peak_stream,
             peak_rss_bytes: peak_rss(),
             tracker_bytes: self.tracker.views.heap_bytes(),
@@ -1417,6 +1214,15 @@ impl Simulation {
             invariant_violations_total: self.tracker.violations_total,
             faults_applied: self.faults_applied.clone(),
         }
+    }
+
+    /// The run's own trace, then every node's.
+    fn trace_hash(&self) -> u64 {
+        let mut h = self.trace.clone();
+        for node in &self.nodes {
+            h.u64(node.trace.finish());
+        }
+        h.finish()
     }
 
     fn dissemination_report(&self) -> Option<DisseminationReport> {

@@ -1,8 +1,8 @@
 //! A deterministic discrete-event simulator for [`swim_core`] clusters.
 //!
 //! It runs thousands of real [`swim_core::Swim`] state machines — the real
-//! codec, compression, and protocol rules — in one thread on a virtual
-//! clock, over a modelled network (per-link latency, loss, duplication,
+//! codec, compression, and protocol rules — in one process on a virtual
+//! clock (on as many threads as you give it, with the same result), over a modelled network (per-link latency, loss, duplication,
 //! reordering, full, one-way and partial partitions, a TCP plane whose
 //! exchanges fail across partitions and to dead nodes), with faults
 //! (crashes, restarts with fresh state, graceful leaves, stalls, bulk joins),
@@ -40,6 +40,7 @@
 
 mod engine;
 mod network;
+mod node;
 pub mod plot;
 mod report;
 mod rng;

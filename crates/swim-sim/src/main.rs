@@ -1,4 +1,6 @@
 //! The `swim-sim` command line: `run` one scenario, `sweep` many seeds.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -83,6 +85,8 @@ RUN OPTIONS:
     --no-invariants        skip the invariant checks (to measure their cost)
     --stop-on-violation    stop at the first broken rule
     --progress D           print wall time and speed every D of simulated time
+    --threads N            threads that handle the nodes (default: this machine's
+                           cores); the run is the same for any number
     --quiet                no summary on stderr
 
 SWEEP OPTIONS:
@@ -155,6 +159,7 @@ fn cmd_run(argv: &[String]) -> Result<bool, String> {
     let mut seeds = 3usize;
     let mut window = Duration::from_secs(10);
     let mut progress = None;
+    let mut threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let mut out = Output {
         report: None,
         plots: None,
@@ -201,6 +206,12 @@ fn cmd_run(argv: &[String]) -> Result<bool, String> {
             "--plots" => out.plots = Some(PathBuf::from(a.value(flag)?)),
             "--quiet" => out.quiet = true,
             "--progress" => progress = Some(parse_duration(a.value(flag)?)?),
+            "--threads" => {
+                threads = a
+                    .value(flag)?
+                    .parse()
+                    .map_err(|_| "--threads takes a number".to_string())?
+            }
             other => return Err(format!("unknown option `{other}` (try `swim-sim help`)")),
         }
     }
@@ -216,7 +227,7 @@ fn cmd_run(argv: &[String]) -> Result<bool, String> {
         (false, true) => sc = sc.formed(),
         (false, false) => {}
     }
-    let mut sim = Simulation::new(sc);
+    let mut sim = Simulation::new(sc).with_threads(threads);
     if let Some(p) = progress {
         sim = sim.with_progress(p);
     }

@@ -193,11 +193,35 @@ pub(crate) enum Fate {
     Delivered(u64, Option<u64>),
 }
 
+/// Every link's base latency: fixed for the run, a pure function of the
+/// seed and the two ends, so any thread may read it.
+#[derive(Debug, Clone)]
+pub(crate) struct Links {
+    latency: Latency,
+    seed: u64,
+}
+
+impl Links {
+    /// The base one-way latency of the link between `a` and `b`
+    /// (symmetric).
+    pub(crate) fn latency(&self, a: usize, b: usize) -> u64 {
+        let (x, y) = (a.min(b) as u64, a.max(b) as u64);
+        let u = unit_f64(mix64(self.seed ^ mix64(x << 32 | y)));
+        nanos(self.latency.quantile(u)).max(1)
+    }
+
+    /// The least latency any link can have: nothing one node sends reaches
+    /// another sooner.
+    pub(crate) fn min_latency(&self) -> u64 {
+        nanos(self.latency.quantile(0.0)).max(1)
+    }
+}
+
 /// The network's state during a run.
 #[derive(Debug, Clone)]
 pub(crate) struct Network {
     pub(crate) model: NetworkModel,
-    link_seed: u64,
+    pub(crate) links: Links,
     rng: SimRng,
     pub(crate) partitions: Vec<Partition>,
     /// Extra loss bursts: (rate, until ns).
@@ -211,8 +235,11 @@ fn nanos(d: Duration) -> u64 {
 impl Network {
     pub(crate) fn new(model: NetworkModel, seed: u64) -> Self {
         Network {
+            links: Links {
+                latency: model.latency,
+                seed: derive(seed, 2, 0),
+            },
             model,
-            link_seed: derive(seed, 2, 0),
             rng: SimRng::new(derive(seed, 3, 0)),
             partitions: Vec::new(),
             bursts: Vec::new(),
@@ -228,9 +255,7 @@ impl Network {
     /// The base one-way latency of the link between `a` and `b`
     /// (symmetric).
     pub(crate) fn link_latency(&self, a: usize, b: usize) -> u64 {
-        let (x, y) = (a.min(b) as u64, a.max(b) as u64);
-        let u = unit_f64(mix64(self.link_seed ^ mix64(x << 32 | y)));
-        nanos(self.model.latency.quantile(u)).max(1)
+        self.links.latency(a, b)
     }
 
     /// Whether a partition cuts `from → to` at `now`.

@@ -9,6 +9,10 @@
 
 use std::time::Duration;
 
+// As the `swim-sim` binary: threads share the allocator without contention.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use swim_sim::{Amount, Fault, Preset, Scenario, Simulation};
 
 #[test]
@@ -30,7 +34,9 @@ fn thousand_nodes_crash_and_partition_converge_without_violations() {
             links: 1.0,
         });
     let bound = scenario.convergence_bound().as_secs_f64();
-    let r = Simulation::new(scenario).run();
+    // On every core: the run is the same on any number of threads.
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let r = Simulation::new(scenario).with_threads(threads).run();
     println!("{}", r.summary());
     assert!(r.ok(), "violations: {:#?}", r.invariant_violations);
     assert_eq!(r.crashes, n / 100);

@@ -90,3 +90,27 @@ fn stepping_gives_the_same_run() {
     }
     assert_eq!(sim.report().trace_hash, whole.trace_hash);
 }
+
+#[test]
+fn any_number_of_threads_gives_the_same_run() {
+    let one = Simulation::new(chaotic(11)).run();
+    for threads in [2, 3, 8] {
+        let many = Simulation::new(chaotic(11)).with_threads(threads).run();
+        assert_eq!(many.trace_hash, one.trace_hash, "{threads} threads");
+        assert_eq!(stable(&many), stable(&one), "{threads} threads");
+    }
+    // A formed start reads the member list in the largest window of all.
+    let formed = || {
+        Scenario::new(300, 5, Preset::Lan)
+            .duration(Duration::from_secs(20))
+            .formed()
+            .fault(Fault::Crash {
+                amount: Amount::Count(3),
+                at: Duration::from_secs(5),
+            })
+    };
+    let one = Simulation::new(formed()).run();
+    let many = Simulation::new(formed()).with_threads(4).run();
+    assert_eq!(many.trace_hash, one.trace_hash);
+    assert_eq!(stable(&many), stable(&one));
+}

@@ -1,0 +1,631 @@
+//! One simulated node's process: what it does with the inputs due to it in a
+//! window of simulated time.
+//!
+//! A node's processing touches only its own state, so the nodes of a window
+//! run on any number of threads. What reaches beyond the node (member
+//! changes, datagrams, streams, events, later inputs) is logged with its
+//! time as a [`Did`], and the engine carries the logs of a window out in one
+//! fixed order: the run is the same on any number of threads.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::net::SocketAddr;
+
+use swim_core::wire::{Frame, StreamFramer, StreamRole};
+use swim_core::{Event, ExchangeError, ExchangeId, Instant, MemberChange, Output, StreamId, Swim};
+
+use crate::network::Links;
+use crate::rng::{hash_bytes, StableHasher};
+use crate::scenario::{addr_index, node_addr};
+
+/// No deadline.
+pub(crate) const NONE: u64 = u64::MAX;
+
+/// Where the warm start's datagrams come from (TEST-NET-1, never a node).
+const ORACLE: SocketAddr = SocketAddr::V4(std::net::SocketAddrV4::new(
+    std::net::Ipv4Addr::new(192, 0, 2, 1),
+    7946,
+));
+
+/// Scratch capacity kept after a burst.
+pub(crate) const SCRATCH_KEPT: usize = 256;
+
+/// How long an exchange with an address that is no node takes to fail.
+const REFUSED_AFTER: u64 = 1_000_000;
+
+/// What a node can be handed; queued while it stalls.
+#[derive(Debug)]
+pub(crate) enum Input {
+    Packet {
+        from: u32,
+        data: Vec<u8>,
+        hash: u64,
+    },
+    Stream {
+        from: u32,
+        from_life: u32,
+        exchange: ExchangeId,
+        data: Vec<u8>,
+        expect_reply: bool,
+    },
+    Result {
+        life: u32,
+        exchange: ExchangeId,
+        result: Result<Vec<u8>, ExchangeError>,
+    },
+    /// The warm start: every node's alive message, as shared datagrams.
+    Warm {
+        life: u32,
+    },
+}
+
+/// Something due to a node at a time.
+#[derive(Debug)]
+pub(crate) enum Due {
+    /// Its deadline (stale unless it is still the node's deadline).
+    Timer,
+    /// An input arriving (late if the node is slow).
+    Deliver(Input),
+    /// An input a slow node gets to after its delay.
+    Late(Input),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) enum Status {
+    /// Not started yet (bootstrap) or crashed, or shut down after leaving.
+    #[default]
+    Down,
+    Up,
+    Stalled,
+}
+
+/// A stream a node accepted and has not answered.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct PendingStream {
+    pub(crate) initiator: u32,
+    pub(crate) life: u32,
+    pub(crate) exchange: ExchangeId,
+    pub(crate) expect_reply: bool,
+}
+
+/// One node: its process (if running) and what the simulator keeps for it.
+pub(crate) struct Node {
+    pub(crate) swim: Option<Box<Swim>>,
+    pub(crate) status: Status,
+    /// Incremented at every start: inputs for an older process are dropped.
+    pub(crate) life: u32,
+    pub(crate) timer_at: u64,
+    pub(crate) backlog: Vec<Input>,
+    /// Slow until (ns), and by how much each input is late.
+    pub(crate) slow: (u64, u64),
+    pub(crate) join_attempts: u32,
+    streams: BTreeMap<u64, PendingStream>,
+    next_stream: u64,
+    /// Everything it took in and gave out, hashed in order.
+    pub(crate) trace: StableHasher,
+    pub(crate) peak_entries: usize,
+}
+
+impl Default for Node {
+    fn default() -> Self {
+        Node {
+            swim: None,
+            status: Status::Down,
+            life: 0,
+            timer_at: NONE,
+            backlog: Vec::new(),
+            slow: (0, 0),
+            join_attempts: 0,
+            streams: BTreeMap::new(),
+            next_stream: 0,
+            trace: StableHasher::default(),
+            peak_entries: 0,
+        }
+    }
+}
+
+impl Node {
+    /// Runs `swim` as this node's new process.
+    pub(crate) fn start(&mut self, i: usize, swim: Swim) {
+        self.swim = Some(Box::new(swim));
+        self.status = Status::Up;
+        self.timer_at = NONE;
+        self.join_attempts = 0;
+        self.streams.clear();
+        self.trace.u64(0x0053_5441_5254 ^ i as u64);
+    }
+
+    /// Ends its process; returns the process's message counts.
+    pub(crate) fn stop(&mut self, i: usize) -> [u64; 14] {
+        let messages = self.swim.take().map_or([0; 14], |s| s.stats().messages);
+        self.status = Status::Down;
+        self.backlog.clear();
+        self.timer_at = NONE;
+        self.trace.u64(0x5354_4f50 ^ i as u64);
+        messages
+    }
+}
+
+/// What a node did that reaches beyond it.
+#[derive(Debug)]
+pub(crate) enum Did {
+    Change(MemberChange),
+    Packet {
+        /// `None`: not a node's address.
+        to: Option<usize>,
+        data: Vec<u8>,
+        hash: u64,
+    },
+    Connect {
+        /// `None`: not another node's address (it was told the exchange failed).
+        to: Option<usize>,
+        id: ExchangeId,
+        data: Vec<u8>,
+        expect_reply: bool,
+        life: u32,
+    },
+    Reply {
+        stream: PendingStream,
+        data: Option<Vec<u8>>,
+    },
+    Event(Event),
+    Violation {
+        rule: &'static str,
+        observer: Option<usize>,
+        member: Option<usize>,
+        detail: String,
+    },
+    /// Something due to itself at `at`, after the window.
+    Later {
+        at: u64,
+        due: Due,
+    },
+    /// An input for another node, arriving at `at`.
+    Send {
+        at: u64,
+        to: u32,
+        input: Input,
+    },
+    /// Its process ended (the shutdown after a leave).
+    Stopped {
+        messages: [u64; 14],
+    },
+}
+
+/// What every node's processing may read: shared by the threads of a window.
+pub(crate) struct Shared<'a> {
+    pub(crate) links: &'a Links,
+    pub(crate) warm: &'a [Vec<u8>],
+    /// The warm start forgets its gossip (a cluster formed long ago).
+    pub(crate) formed: bool,
+    pub(crate) check_frames: bool,
+    pub(crate) check_bounds: bool,
+    /// Whether every event is wanted (by a hook); else only failed joins.
+    pub(crate) all_events: bool,
+    pub(crate) nodes: usize,
+}
+
+/// A node's work in one window: the node itself (moved in for the window),
+/// what is due to it, and what it did.
+#[derive(Default)]
+pub(crate) struct Job {
+    pub(crate) i: usize,
+    pub(crate) node: Node,
+    /// Due before `end`, in order; what the node schedules for itself before
+    /// `end` joins it.
+    pub(crate) due: VecDeque<(u64, Due)>,
+    /// What it did, in order, each with its time.
+    pub(crate) log: Vec<(u64, Did)>,
+    /// Inputs handled (stale timers included).
+    pub(crate) events: u64,
+    /// The window's end: what the node schedules for itself before it is
+    /// handled in the window.
+    pub(crate) end: u64,
+    outputs: Vec<Output>,
+}
+
+impl Job {
+    /// Takes on node `i` for a window that ends (exclusive) at `end`.
+    pub(crate) fn begin(&mut self, i: usize, node: Node, end: u64) {
+        self.i = i;
+        self.node = node;
+        self.end = end;
+        self.events = 0;
+    }
+
+    /// The time of its first input, and its node: it logs nothing before.
+    pub(crate) fn first(&self) -> (u64, usize) {
+        (self.due.front().map_or(NONE, |d| d.0), self.i)
+    }
+
+    /// Drops scratch capacity a burst left (a warm start logs a million
+    /// changes) before the job is kept for reuse.
+    pub(crate) fn give_back_scratch(&mut self) {
+        if self.log.capacity() > SCRATCH_KEPT {
+            self.log = Vec::new();
+        }
+        if self.due.capacity() > SCRATCH_KEPT {
+            self.due = VecDeque::new();
+        }
+        if self.outputs.capacity() > SCRATCH_KEPT {
+            self.outputs = Vec::new();
+        }
+    }
+
+    /// Handles everything due, in order.
+    pub(crate) fn run(&mut self, sh: &Shared<'_>) {
+        while let Some((now, due)) = self.due.pop_front() {
+            self.events += 1;
+            match due {
+                Due::Timer => self.fire(sh, now),
+                Due::Deliver(input) => {
+                    let (until, delay) = self.node.slow;
+                    if now < until && self.node.status != Status::Down {
+                        self.schedule(now, now + delay, Due::Late(input));
+                    } else {
+                        self.deliver(sh, now, input);
+                    }
+                }
+                Due::Late(input) => self.deliver(sh, now, input),
+            }
+        }
+    }
+
+    /// Schedules `due` for itself at `at`: in this window if it falls in it.
+    fn schedule(&mut self, now: u64, at: u64, due: Due) {
+        if at < self.end {
+            let k = self.due.partition_point(|&(a, _)| a <= at);
+            self.due.insert(k, (at, due));
+        } else {
+            self.log.push((now, Did::Later { at, due }));
+        }
+    }
+
+    fn fire(&mut self, sh: &Shared<'_>, now: u64) {
+        let node = &mut self.node;
+        if node.status != Status::Up || node.timer_at != now {
+            return;
+        }
+        node.timer_at = NONE;
+        if let Some(s) = node.swim.as_mut() {
+            s.handle_timeout(Instant::from_nanos(now));
+        }
+        node.trace.u64(now);
+        node.trace.u64(self.i as u64);
+        self.drain(sh, now);
+    }
+
+    fn deliver(&mut self, sh: &Shared<'_>, now: u64, input: Input) {
+        match self.node.status {
+            Status::Down => {
+                // A stream to a dead process is refused; the rest is lost.
+                if let Input::Stream {
+                    from,
+                    from_life,
+                    exchange,
+                    ..
+                } = input
+                {
+                    let at = now + sh.links.latency(self.i, from as usize);
+                    let input = Input::Result {
+                        life: from_life,
+                        exchange,
+                        result: Err(ExchangeError::Io),
+                    };
+                    self.log.push((
+                        now,
+                        Did::Send {
+                            at,
+                            to: from,
+                            input,
+                        },
+                    ));
+                }
+            }
+            Status::Stalled => self.node.backlog.push(input),
+            Status::Up => self.handle_input(sh, now, input),
+        }
+    }
+
+    /// A stall ends: timers first (they all fire late), then the input
+    /// that waited.
+    pub(crate) fn resume(&mut self, sh: &Shared<'_>, now: u64) {
+        let i = self.i as u64;
+        if let Some(s) = self.node.swim.as_mut() {
+            s.handle_timeout(Instant::from_nanos(now));
+        }
+        self.node.trace.u64(now);
+        self.node.trace.u64(0x0045_4e44 ^ i);
+        self.drain(sh, now);
+        for input in std::mem::take(&mut self.node.backlog) {
+            if self.node.status != Status::Up {
+                break;
+            }
+            self.handle_input(sh, now, input);
+        }
+    }
+
+    fn handle_input(&mut self, sh: &Shared<'_>, now: u64, input: Input) {
+        let i = self.i;
+        let at = Instant::from_nanos(now);
+        let node = &mut self.node;
+        let trace = &mut node.trace;
+        trace.u64(now);
+        trace.u64(i as u64);
+        match input {
+            Input::Packet { from, data, hash } => {
+                trace.u64(1);
+                trace.u64(hash);
+                let Some(s) = node.swim.as_mut() else { return };
+                s.handle_packet(at, node_addr(from as usize), &data);
+            }
+            Input::Stream {
+                from,
+                from_life,
+                exchange,
+                data,
+                expect_reply,
+            } => {
+                trace.u64(2);
+                trace.u64(hash_bytes(&data));
+                let Some(s) = node.swim.as_mut() else { return };
+                if sh.check_frames {
+                    let mut framer =
+                        StreamFramer::new(StreamRole::Accept, s.envelope().limits().clone());
+                    if framer.frame(&data) != Ok(Frame::Complete { len: data.len() }) {
+                        let detail = format!(
+                            "a stream of {} bytes is not exactly one message",
+                            data.len()
+                        );
+                        self.log.push((
+                            now,
+                            Did::Violation {
+                                rule: "stream-framing",
+                                observer: Some(from as usize),
+                                member: Some(i),
+                                detail,
+                            },
+                        ));
+                    }
+                }
+                node.next_stream += 1;
+                let sid = node.next_stream;
+                node.streams.insert(
+                    sid,
+                    PendingStream {
+                        initiator: from,
+                        life: from_life,
+                        exchange,
+                        expect_reply,
+                    },
+                );
+                s.handle_stream(at, StreamId(sid), node_addr(from as usize), &data);
+            }
+            Input::Result {
+                life,
+                exchange,
+                result,
+            } => {
+                if life != node.life {
+                    return; // the connection died with the old process
+                }
+                trace.u64(3);
+                trace.u64(exchange.0);
+                match &result {
+                    Ok(b) => trace.u64(hash_bytes(b)),
+                    Err(e) => trace.bytes(e.to_string().as_bytes()),
+                }
+                let Some(s) = node.swim.as_mut() else { return };
+                if let (true, Ok(b)) = (sh.check_frames, &result) {
+                    let mut framer =
+                        StreamFramer::new(StreamRole::Reply, s.envelope().limits().clone());
+                    if !b.is_empty() && framer.frame(b) != Ok(Frame::Complete { len: b.len() }) {
+                        let detail =
+                            format!("a reply of {} bytes is not exactly one message", b.len());
+                        self.log.push((
+                            now,
+                            Did::Violation {
+                                rule: "stream-framing",
+                                observer: None,
+                                member: Some(i),
+                                detail,
+                            },
+                        ));
+                    }
+                }
+                match result {
+                    Ok(b) => s.handle_exchange(at, exchange, Ok(&b)),
+                    Err(e) => s.handle_exchange(at, exchange, Err(e)),
+                }
+            }
+            Input::Warm { life } => {
+                if life != node.life {
+                    return;
+                }
+                trace.u64(4);
+                // One datagram at a time, drained after each, as an adapter
+                // reads its socket.
+                for datagram in sh.warm {
+                    let Some(s) = self.node.swim.as_mut() else {
+                        return;
+                    };
+                    s.handle_packet(at, ORACLE, datagram);
+                    self.drain(sh, now);
+                }
+                if sh.formed {
+                    if let Some(s) = self.node.swim.as_mut() {
+                        s.forget_membership_gossip();
+                    }
+                    self.drain(sh, now);
+                }
+                return;
+            }
+        }
+        self.drain(sh, now);
+    }
+
+    /// Takes what the node's process left after a call: member changes,
+    /// outputs, its next deadline.
+    pub(crate) fn drain(&mut self, sh: &Shared<'_>, now: u64) {
+        let i = self.i;
+        let Some(s) = self.node.swim.as_mut() else {
+            return;
+        };
+        for ch in s.drain_member_changes() {
+            self.log.push((now, Did::Change(ch)));
+        }
+        while let Some(o) = s.poll_output() {
+            self.outputs.push(o);
+        }
+        let entries = s.num_members();
+        self.node.peak_entries = self.node.peak_entries.max(entries);
+        if sh.check_bounds {
+            let c = s.config();
+            let (max_m, max_q) = (c.max_members, c.max_broadcast_queue);
+            let (q, uq) = (s.broadcast_queue_len(), s.user_broadcast_queue_len());
+            let mut violation = |rule, detail| {
+                let observer = Some(i);
+                let v = Did::Violation {
+                    rule,
+                    observer,
+                    member: None,
+                    detail,
+                };
+                self.log.push((now, v));
+            };
+            if entries > max_m.min(sh.nodes) {
+                let bound = format!("{entries} members (bound {max_m}, nodes {})", sh.nodes);
+                violation("table-bound", bound);
+            }
+            if q > max_q || uq > max_q {
+                violation(
+                    "queue-bound",
+                    format!("queues {q} and {uq} (bound {max_q})"),
+                );
+            }
+        }
+        let next = s.poll_timeout();
+        let mut outputs = std::mem::take(&mut self.outputs);
+        let mut left = false;
+        for o in outputs.drain(..) {
+            left |= matches!(o, Output::Event(Event::LeaveCompleted { .. }));
+            self.output(now, o, sh);
+        }
+        self.outputs = outputs;
+        // Timers wait while stalled; a stall's end re-arms them.
+        if self.node.status == Status::Up {
+            match next {
+                Some(t) => {
+                    let t = t.as_nanos().max(now);
+                    if self.node.timer_at != t {
+                        self.node.timer_at = t;
+                        self.schedule(now, t, Due::Timer);
+                    }
+                }
+                None => self.node.timer_at = NONE,
+            }
+        }
+        if left {
+            // The application shuts down once its leave is done.
+            let messages = self.node.stop(i);
+            self.log.push((now, Did::Stopped { messages }));
+        }
+    }
+
+    fn output(&mut self, now: u64, o: Output, sh: &Shared<'_>) {
+        let (i, nodes) = (self.i, sh.nodes);
+        let trace = &mut self.node.trace;
+        let did = match o {
+            Output::Packet { to, data } => {
+                let hash = hash_bytes(&data);
+                trace.u64(0x10 ^ i as u64);
+                trace.u64(hash);
+                let to = addr_index(to).filter(|&t| t < nodes);
+                Did::Packet { to, data, hash }
+            }
+            Output::Connect {
+                id,
+                to,
+                data,
+                expect_reply,
+                ..
+            } => {
+                trace.u64(0x20 ^ i as u64);
+                trace.u64(hash_bytes(&data));
+                let life = self.node.life;
+                let to = addr_index(to).filter(|&t| t < nodes && t != i);
+                if to.is_none() {
+                    let input = Input::Result {
+                        life,
+                        exchange: id,
+                        result: Err(ExchangeError::Io),
+                    };
+                    self.schedule(now, now + REFUSED_AFTER, Due::Deliver(input));
+                }
+                Did::Connect {
+                    to,
+                    id,
+                    data,
+                    expect_reply,
+                    life,
+                }
+            }
+            Output::StreamReply { stream, data } => {
+                trace.u64(0x30 ^ i as u64);
+                trace.u64(data.as_ref().map_or(0, |d| hash_bytes(d)));
+                let Some(stream) = self.node.streams.remove(&stream.0) else {
+                    return;
+                };
+                Did::Reply { stream, data }
+            }
+            Output::Event(e) => {
+                trace_event(trace, i, &e);
+                if !sh.all_events && !matches!(e, Event::JoinCompleted { joined: 0, .. }) {
+                    return;
+                }
+                Did::Event(e)
+            }
+        };
+        self.log.push((now, did));
+    }
+}
+
+fn trace_event(t: &mut StableHasher, i: usize, e: &Event) {
+    t.u64(0x40 ^ i as u64);
+    match e {
+        Event::MemberJoined(m)
+        | Event::MemberUpdated(m)
+        | Event::MemberLeft(m)
+        | Event::MemberFailed(m) => {
+            t.u64(match e {
+                Event::MemberJoined(_) => 1,
+                Event::MemberUpdated(_) => 2,
+                Event::MemberLeft(_) => 3,
+                _ => 4,
+            });
+            t.bytes(m.name.as_bytes());
+            t.u64(m.incarnation as u64);
+        }
+        Event::UserMessage { payload, .. } => {
+            t.u64(5);
+            t.bytes(payload);
+        }
+        Event::PingCompleted { node, rtt, .. } => {
+            t.u64(6);
+            t.bytes(node.as_bytes());
+            t.u64(u64::try_from(rtt.as_nanos()).unwrap_or(u64::MAX));
+        }
+        Event::JoinCompleted { joined, failed } => {
+            t.u64(7);
+            t.u64(*joined as u64);
+            t.u64(failed.len() as u64);
+        }
+        Event::LeaveCompleted { timed_out } => {
+            t.u64(8);
+            t.u64(*timed_out as u64);
+        }
+        other => {
+            t.u64(9);
+            t.bytes(format!("{other:?}").as_bytes());
+        }
+    }
+}
