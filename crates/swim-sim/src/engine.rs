@@ -22,9 +22,9 @@ use crate::rng::{derive, SimRng, StableHasher};
 use crate::scenario::{node_addr, node_name, Fault, Scenario, Start};
 use crate::tracker::Tracker;
 
-/// Windows with fewer inputs than this run on one thread: handing them to
-/// another would cost more than it saves.
-const PARALLEL_MIN_INPUTS: usize = 4;
+/// Chunks of less work than this ([`Due::work`], about microseconds) run on
+/// one thread: waking another would cost more than it saves.
+const PARALLEL_MIN_WORK: usize = 64;
 
 /// Jobs handled before what they did is carried out.
 const JOBS_PER_CHUNK: usize = 64;
@@ -538,7 +538,9 @@ impl Simulation {
                 }
                 k => k as usize,
             };
-            self.jobs[k].due.push_back((at, due));
+            let job = &mut self.jobs[k];
+            job.work += due.work();
+            job.due.push_back((at, due));
         }
         self.horizon = end;
         let mut jobs = std::mem::take(&mut self.jobs);
@@ -555,10 +557,10 @@ impl Simulation {
         while from < jobs.len() {
             let to = jobs.len().min(from + JOBS_PER_CHUNK);
             let chunk = &mut jobs[from..to];
-            let inputs: usize = chunk.iter().map(|j| j.due.len()).sum();
+            let work: usize = chunk.iter().map(|j| j.work).sum();
             {
                 let sh = self.shared();
-                if self.pool.is_some() && chunk.len() > 1 && inputs >= PARALLEL_MIN_INPUTS {
+                if self.pool.is_some() && chunk.len() > 1 && work >= PARALLEL_MIN_WORK {
                     chunk.par_iter_mut().for_each(|job| job.run(&sh));
                 } else {
                     for job in chunk.iter_mut() {

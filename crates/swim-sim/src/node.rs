@@ -69,6 +69,23 @@ pub(crate) enum Due {
     Late(Input),
 }
 
+impl Due {
+    /// A rough cost of handling it, in microseconds of a 2020s core: enough to
+    /// tell whether a window is worth handing to other threads.
+    pub(crate) fn work(&self) -> usize {
+        let input = match self {
+            Due::Timer => return 4,
+            Due::Deliver(input) | Due::Late(input) => input,
+        };
+        let bytes = match input {
+            Input::Packet { data, .. } | Input::Stream { data, .. } => data.len(),
+            Input::Result { result, .. } => result.as_ref().map_or(0, Vec::len),
+            Input::Warm { .. } => return 100_000,
+        };
+        2 + bytes / 100
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub(crate) enum Status {
     /// Not started yet (bootstrap) or crashed, or shut down after leaving.
@@ -217,6 +234,8 @@ pub(crate) struct Job {
     pub(crate) log: Vec<(u64, Did)>,
     /// Inputs handled (stale timers included).
     pub(crate) events: u64,
+    /// The estimated cost of what is due ([`Due::work`]).
+    pub(crate) work: usize,
     /// The window's end: what the node schedules for itself before it is
     /// handled in the window.
     pub(crate) end: u64,
@@ -230,6 +249,7 @@ impl Job {
         self.node = node;
         self.end = end;
         self.events = 0;
+        self.work = 0;
     }
 
     /// The time of its first input, and its node: it logs nothing before.

@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::network::{Latency, NetworkModel};
@@ -61,7 +62,7 @@ pub struct SweepSummary {
     pub failed: Vec<FailedSeed>,
     /// Total simulated seconds.
     pub simulated_seconds: f64,
-    /// Total wall seconds.
+    /// Wall seconds the sweep took (its seeds run side by side).
     pub wall_seconds: f64,
     /// Crashes simulated, and how many every live node saw.
     pub crashes: usize,
@@ -223,22 +224,48 @@ pub fn run(opts: &SweepOptions, mut each: impl FnMut(&Report)) -> SweepSummary {
         crashes: 0,
         crashes_detected: 0,
     };
-    for seed in opts.first_seed..opts.first_seed.saturating_add(opts.seeds) {
-        let sc = scenario(seed, opts);
-        let description = crate::describe(&sc);
-        let report = Simulation::new(sc).run();
-        s.simulated_seconds += report.simulated_seconds;
-        s.wall_seconds += report.wall_seconds;
-        s.crashes += report.detections.iter().filter(|d| !d.restarted).count();
-        s.crashes_detected += report
+    let started = std::time::Instant::now();
+    let seeds: Vec<u64> = (opts.first_seed..opts.first_seed.saturating_add(opts.seeds)).collect();
+    // Seeds run side by side on every core, a few at a time, and are
+    // reported in order.
+    let per_round = 4 * rayon::current_num_threads();
+    for round in seeds.chunks(per_round) {
+        let runs: Vec<(u64, String, Report)> = round
+            .par_iter()
+            .map(|&seed| {
+                let sc = scenario(seed, opts);
+                let description = crate::describe(&sc);
+                (seed, description, Simulation::new(sc).run())
+            })
+            .collect();
+        for (seed, description, report) in runs {
+            s.record(seed, description, report, opts, &mut each);
+        }
+    }
+    s.wall_seconds = started.elapsed().as_secs_f64();
+    s
+}
+
+impl SweepSummary {
+    fn record(
+        &mut self,
+        seed: u64,
+        description: String,
+        report: Report,
+        opts: &SweepOptions,
+        each: &mut impl FnMut(&Report),
+    ) {
+        self.simulated_seconds += report.simulated_seconds;
+        self.crashes += report.detections.iter().filter(|d| !d.restarted).count();
+        self.crashes_detected += report
             .detections
             .iter()
             .filter(|d| !d.restarted && d.all_dead_s.is_some())
             .count();
         if report.ok() {
-            s.passed += 1;
+            self.passed += 1;
         } else {
-            s.failed.push(FailedSeed {
+            self.failed.push(FailedSeed {
                 seed,
                 nodes: report.nodes,
                 scenario: description,
@@ -251,5 +278,4 @@ pub fn run(opts: &SweepOptions, mut each: impl FnMut(&Report)) -> SweepSummary {
         }
         each(&report);
     }
-    s
 }
