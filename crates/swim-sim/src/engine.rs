@@ -241,9 +241,10 @@ impl Simulation {
         self
     }
 
-    /// Skips measuring every stream with a [`StreamFramer`] (on by default:
-    /// a real adapter frames what it reads, and the check proves every
-    /// stream is exactly one message).
+    /// Skips measuring every stream with a
+    /// [`StreamFramer`](swim_core::wire::StreamFramer) (on by default: a real
+    /// adapter frames what it reads, and the check proves every stream is
+    /// exactly one message).
     pub fn without_frame_checks(mut self) -> Simulation {
         self.check_frames = false;
         self
