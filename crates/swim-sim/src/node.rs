@@ -82,7 +82,7 @@ impl Due {
             Input::Result { result, .. } => result.as_ref().map_or(0, Vec::len),
             Input::Warm { .. } => return 100_000,
         };
-        2 + bytes / 100
+        2 + bytes / 50
     }
 }
 
