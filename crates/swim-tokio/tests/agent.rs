@@ -97,7 +97,7 @@ fn agents_on_both_runtimes_form_a_cluster_and_obey_commands() {
     a.wait_new(T, "error", |v| {
         v["event"] == "error" && v["command"] == "frobnicate"
     });
-    assert!(a.stderr().contains("unknown command"));
+    a.wait_stderr("unknown command", T);
 
     b.send("leave");
     b.wait_for(T, "left", |v| v["event"] == "left");

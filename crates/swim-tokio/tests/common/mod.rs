@@ -223,6 +223,21 @@ impl Agent {
         self.stderr.lock().unwrap().clone()
     }
 
+    /// Waits until its log contains `text`: stderr is read on its own
+    /// thread, so a line may land after the stdout event it goes with.
+    pub fn wait_stderr(&self, text: &str, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        while !self.stderr().contains(text) {
+            assert!(
+                Instant::now() < deadline,
+                "{}: no {text:?} logged within {timeout:?}; stderr:\n{}",
+                self.name,
+                self.stderr()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Kills it without warning, as a crash.
     pub fn kill(&mut self) {
         let _ = self.child.kill();
