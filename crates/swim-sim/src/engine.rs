@@ -19,7 +19,7 @@ use crate::network::{Fate, Network, Partition};
 use crate::node::{Did, Due, Input, Job, Node, Shared, Status, NONE, SCRATCH_KEPT};
 use crate::report::{mean, quantile, DisseminationReport, Report, Series};
 use crate::rng::{derive, SimRng, StableHasher};
-use crate::scenario::{node_addr, node_name, Fault, Scenario, Start};
+use crate::scenario::{nanos, node_addr, node_name, Fault, Scenario, Start};
 use crate::tracker::Tracker;
 
 /// Chunks of less work than this ([`Due::work`], about microseconds) run on
@@ -143,10 +143,6 @@ pub struct Simulation {
     last_progress: (f64, u64),
 }
 
-fn ns(d: Duration) -> u64 {
-    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
-}
-
 fn secs(ns: u64) -> f64 {
     ns as f64 / 1e9
 }
@@ -177,9 +173,10 @@ impl Simulation {
         let susp_max = c0
             .probe_interval
             .mul_f64(c0.suspicion_mult as f64 * scale * c0.suspicion_max_timeout_mult as f64);
-        tracker.blame_window = ns(susp_max + 2 * c0.probe_interval * c0.awareness_max_multiplier);
+        tracker.blame_window =
+            nanos(susp_max + 2 * c0.probe_interval * c0.awareness_max_multiplier);
         let mut sim = Simulation {
-            end: ns(scenario.duration),
+            end: nanos(scenario.duration),
             net: Network::new(scenario.network.clone(), seed),
             rng: SimRng::new(derive(seed, 4, 0)),
             now: 0,
@@ -237,7 +234,7 @@ impl Simulation {
     /// Prints a line on stderr every `every` of simulated time: wall time,
     /// events, and the speed since the previous line.
     pub fn with_progress(mut self, every: Duration) -> Simulation {
-        self.progress = Some((ns(every).max(1), ns(every).max(1)));
+        self.progress = Some((nanos(every).max(1), nanos(every).max(1)));
         self
     }
 
@@ -317,7 +314,7 @@ impl Simulation {
                     let at = if i < k {
                         0
                     } else {
-                        self.rng.below(ns(window).max(1))
+                        self.rng.below(nanos(window).max(1))
                     };
                     self.push(at, Ev::Start(i as u32));
                 }
@@ -327,14 +324,14 @@ impl Simulation {
             self.seeds = (0..n.min(3)).collect();
         }
         for (idx, f) in self.sc.faults.clone().iter().enumerate() {
-            self.push(ns(f.at()), Ev::Fault(idx));
+            self.push(nanos(f.at()), Ev::Fault(idx));
         }
         if let Some(at) = self.sc.disseminate_at {
-            self.push(ns(at), Ev::Disseminate);
+            self.push(nanos(at), Ev::Disseminate);
         }
         self.push(0, Ev::Sample);
         if let Some(d) = self.sc.convergence_deadline() {
-            self.push(ns(d), Ev::ConvergenceCheck);
+            self.push(nanos(d), Ev::ConvergenceCheck);
         }
     }
 
@@ -464,7 +461,7 @@ impl Simulation {
 
     /// Processes every event up to `t` (simulated, since the start).
     pub fn run_until(&mut self, t: Duration) {
-        let until = ns(t).min(self.end);
+        let until = nanos(t).min(self.end);
         if self.threads > 1 && self.pool.is_none() {
             let pool = rayon::ThreadPoolBuilder::new()
                 .num_threads(self.threads)
@@ -675,7 +672,7 @@ impl Simulation {
             Ev::Disseminate => self.disseminate(),
             Ev::Sample => {
                 self.sample();
-                let next = self.now + ns(self.sc.sample_interval).max(1);
+                let next = self.now + nanos(self.sc.sample_interval).max(1);
                 if next <= self.end {
                     self.push(next, Ev::Sample);
                 }
@@ -760,7 +757,7 @@ impl Simulation {
                 }
                 // SYN, SYN-ACK, then the data.
                 let arrives =
-                    at + 2 * self.net.link_latency(i, t) + self.net.stream_leg(i, t, data.len());
+                    at + 2 * self.net.links.latency(i, t) + self.net.stream_leg(i, t, data.len());
                 let input = Input::Stream {
                     from: i as u32,
                     from_life: life,
@@ -865,7 +862,7 @@ impl Simulation {
                 for i in v {
                     self.stop_node(i, true);
                     let life = self.nodes[i].life;
-                    self.push(self.now + ns(down_for), Ev::Restart(i as u32, life));
+                    self.push(self.now + nanos(down_for), Ev::Restart(i as u32, life));
                 }
             }
             Fault::Leave {
@@ -895,13 +892,13 @@ impl Simulation {
                     let ev = Ev::StallStart {
                         node: i as u32,
                         life,
-                        duration: ns(duration),
-                        every: every.map(ns),
+                        duration: nanos(duration),
+                        every: every.map(nanos),
                     };
                     match every {
                         // Repeating stalls start at a random phase per node.
                         Some(p) => {
-                            let at = self.now + self.rng.below(ns(p).max(1));
+                            let at = self.now + self.rng.below(nanos(p).max(1));
                             self.push(at, ev);
                         }
                         None => self.dispatch(ev),
@@ -917,8 +914,8 @@ impl Simulation {
                 let v = self.choose(amount.of(n), live);
                 self.applied(format!("slow by {delay:?} for {duration:?}"), &v);
                 for &i in &v {
-                    self.nodes[i].slow = (self.now + ns(duration), ns(delay));
-                    self.tracker.disturbances.stalled_until[i] = self.now + ns(duration);
+                    self.nodes[i].slow = (self.now + nanos(duration), nanos(delay));
+                    self.tracker.disturbances.stalled_until[i] = self.now + nanos(duration);
                 }
             }
             Fault::Partition {
@@ -936,7 +933,7 @@ impl Simulation {
                 for &i in &side {
                     bits[i / 64] |= 1 << (i % 64);
                 }
-                let until = self.now + ns(duration);
+                let until = self.now + nanos(duration);
                 self.net.partitions.push(Partition {
                     side_a: bits.clone(),
                     one_way,
@@ -963,7 +960,7 @@ impl Simulation {
                 );
             }
             Fault::Loss { rate, duration, .. } => {
-                self.net.bursts.push((rate, self.now + ns(duration)));
+                self.net.bursts.push((rate, self.now + nanos(duration)));
                 self.applied(format!("loss {:.1}% for {duration:?}", rate * 100.0), &[]);
             }
             Fault::UpdateMeta { amount, .. } => {
@@ -1066,7 +1063,7 @@ impl Simulation {
         } else {
             0.0
         };
-        let interval = secs(ns(self.sc.sample_interval)).max(1e-9);
+        let interval = secs(nanos(self.sc.sample_interval)).max(1e-9);
         let bytes = self.counters.udp_bytes - self.counters.udp_bytes_at_sample;
         self.counters.udp_bytes_at_sample = self.counters.udp_bytes;
         let s = &mut self.series;
@@ -1103,7 +1100,7 @@ impl Simulation {
             m,
             format!(
                 "not converged {:.1}s after the last disturbance (the bound): {detail}",
-                secs(ns(self.sc.convergence_bound()))
+                secs(nanos(self.sc.convergence_bound()))
             ),
         );
     }
@@ -1159,7 +1156,7 @@ impl Simulation {
         // Not before every node of the initial start has started.
         let started = match &self.sc.start {
             Start::Warm | Start::Formed => 1,
-            Start::Bootstrap { window, .. } => ns(*window),
+            Start::Bootstrap { window, .. } => nanos(*window),
         };
         let first_converged_at_s = changes
             .iter()

@@ -2,9 +2,10 @@
 //!
 //! It runs thousands of real [`swim_core::Swim`] state machines — the real
 //! codec, compression, and protocol rules — in one process on a virtual
-//! clock (on as many threads as you give it, with the same result), over a modelled network (per-link latency, loss, duplication,
-//! reordering, full, one-way and partial partitions, a TCP plane whose
-//! exchanges fail across partitions and to dead nodes), with faults
+//! clock (on as many threads as you give it, with the same result), over a
+//! modelled network (per-link latency, loss, duplication, reordering, full,
+//! one-way and partial partitions, a TCP plane whose exchanges fail across
+//! partitions and to dead nodes), with faults
 //! (crashes, restarts with fresh state, graceful leaves, stalls, bulk joins),
 //! checks invariants on every member-table change, and reports metrics
 //! (convergence, detection latency, false positives, traffic, queue depths,

@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use crate::rng::{derive, mix64, unit_f64, SimRng};
+use crate::scenario::nanos;
 
 /// The distribution each link's base one-way latency is drawn from (once
 /// per link, from the seed: a link keeps its latency for the whole run).
@@ -228,10 +229,6 @@ pub(crate) struct Network {
     pub(crate) bursts: Vec<(f64, u64)>,
 }
 
-fn nanos(d: Duration) -> u64 {
-    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
-}
-
 impl Network {
     pub(crate) fn new(model: NetworkModel, seed: u64) -> Self {
         Network {
@@ -250,12 +247,6 @@ impl Network {
     pub(crate) fn expire(&mut self, now: u64) {
         self.partitions.retain(|p| p.until > now);
         self.bursts.retain(|&(_, until)| until > now);
-    }
-
-    /// The base one-way latency of the link between `a` and `b`
-    /// (symmetric).
-    pub(crate) fn link_latency(&self, a: usize, b: usize) -> u64 {
-        self.links.latency(a, b)
     }
 
     /// Whether a partition cuts `from → to` at `now`.
@@ -279,7 +270,7 @@ impl Network {
         if self.rng.chance(loss) {
             return Fate::Lost;
         }
-        let base = self.link_latency(from, to);
+        let base = self.links.latency(from, to);
         let delay = base + self.jitter() + self.reorder();
         let copy = self
             .rng
@@ -305,7 +296,7 @@ impl Network {
     pub(crate) fn stream_leg(&mut self, from: usize, to: usize, bytes: usize) -> u64 {
         let transfer = (bytes as u128 * 1_000_000_000 / self.model.stream_bandwidth.max(1) as u128)
             .min(u64::MAX as u128) as u64;
-        self.link_latency(from, to) + self.jitter() + transfer
+        self.links.latency(from, to) + self.jitter() + transfer
     }
 }
 

@@ -15,7 +15,7 @@ use swim_core::{Event, ExchangeError, ExchangeId, Instant, MemberChange, Output,
 
 use crate::network::Links;
 use crate::rng::{hash_bytes, StableHasher};
-use crate::scenario::{addr_index, node_addr};
+use crate::scenario::{addr_index, nanos, node_addr};
 
 /// No deadline.
 pub(crate) const NONE: u64 = u64::MAX;
@@ -632,7 +632,7 @@ fn trace_event(t: &mut StableHasher, i: usize, e: &Event) {
         Event::PingCompleted { node, rtt, .. } => {
             t.u64(6);
             t.bytes(node.as_bytes());
-            t.u64(u64::try_from(rtt.as_nanos()).unwrap_or(u64::MAX));
+            t.u64(nanos(*rtt));
         }
         Event::JoinCompleted { joined, failed } => {
             t.u64(7);

@@ -475,6 +475,11 @@ pub fn addr_index(a: SocketAddr) -> Option<usize> {
     }
 }
 
+/// `d` in nanoseconds, saturating (about 584 years).
+pub(crate) fn nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
 // ------------------------------------------------------------------ parsing
 
 /// Parses a duration: `300s`, `1.5s`, `200ms`, `2m`, `1h`, `500us`, or a
