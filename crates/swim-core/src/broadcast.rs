@@ -76,15 +76,62 @@ impl OrderKey {
     }
 }
 
-/// A queued broadcast. Its message lives in the queue's byte arena.
+/// A queued broadcast.
 #[derive(Debug, Clone)]
 struct Slot {
     /// Where the broadcast sits in `order`.
     position: OrderKey,
     /// The invalidation key (a node name), if any.
     key: Option<Arc<str>>,
-    /// The message's offset in `arena`; its length is `position.len()`.
-    start: usize,
+    /// Where its message comes from; its length is `position.len()`.
+    body: Body,
+}
+
+/// Where a queued message comes from, in one word: bytes in the queue's arena (from this
+/// offset), or *derived*: written again by the caller from what its key names whenever it is
+/// sent (with a hint for finding it). A node that has just learned ten thousand members holds
+/// an alive broadcast for each; deriving them from the member table instead of keeping a
+/// copy halves what the queue holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Body(usize);
+
+impl Body {
+    const DERIVED: usize = 1 << (usize::BITS - 1);
+
+    /// Arena offsets stay far below 2^63 (the arena holds at most `max_len` packets).
+    fn stored(start: usize) -> Body {
+        Body(start & !Self::DERIVED)
+    }
+
+    /// Hints beyond 2^63 are merely wrong hints.
+    fn derived(hint: usize) -> Body {
+        Body(hint | Self::DERIVED)
+    }
+
+    /// `Ok(arena offset)` or `Err(hint)`.
+    fn get(self) -> Result<usize, usize> {
+        if self.0 & Self::DERIVED == 0 {
+            Ok(self.0)
+        } else {
+            Err(self.0 & !Self::DERIVED)
+        }
+    }
+}
+
+/// What a broadcast sends: these bytes, or `len` bytes derived when it is sent (see [`Body`]).
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Content<'a> {
+    Bytes(&'a [u8]),
+    Derived { len: usize, hint: usize },
+}
+
+impl Content<'_> {
+    fn len(&self) -> usize {
+        match self {
+            Content::Bytes(b) => b.len(),
+            Content::Derived { len, .. } => *len,
+        }
+    }
 }
 
 /// The messages taken for one packet, copied out of the queue back to back.
@@ -98,6 +145,26 @@ impl Parts {
     fn push(&mut self, message: &[u8]) {
         self.bytes.extend_from_slice(message);
         self.ends.push(self.bytes.len());
+    }
+
+    /// Appends the message `write` produces if it is exactly `len` bytes long; returns what
+    /// `write` returned, or `None` (and appends nothing) for a message of another length.
+    fn push_with<T>(
+        &mut self,
+        len: usize,
+        write: impl FnOnce(&mut Vec<u8>) -> Option<T>,
+    ) -> Option<T> {
+        let start = self.bytes.len();
+        match write(&mut self.bytes) {
+            Some(t) if self.bytes.len() - start == len => {
+                self.ends.push(self.bytes.len());
+                Some(t)
+            }
+            _ => {
+                self.bytes.truncate(start);
+                None
+            }
+        }
     }
 
     /// Number of messages.
@@ -189,7 +256,20 @@ impl BroadcastQueue {
         token: Option<Token>,
         finished: &mut Vec<Token>,
     ) {
-        self.insert(key, message, token, 0, finished);
+        self.insert(key, Content::Bytes(message), token, 0, finished);
+    }
+
+    /// [`push`](Self::push) of a message derived from what `key` names whenever it is sent
+    /// (see [`fill_deriving`](Self::fill_deriving)); `len` is its length now, `hint` helps the
+    /// caller find it again.
+    pub(crate) fn push_derived(
+        &mut self,
+        key: &Arc<str>,
+        len: usize,
+        hint: usize,
+        finished: &mut Vec<Token>,
+    ) {
+        self.insert(Some(key), Content::Derived { len, hint }, None, 0, finished);
     }
 
     /// [`push`](Self::push) with a chosen starting transmit count (Go's `queueBroadcast`), so
@@ -197,7 +277,7 @@ impl BroadcastQueue {
     fn insert(
         &mut self,
         key: Option<&Arc<str>>,
-        message: &[u8],
+        message: Content<'_>,
         token: Option<Token>,
         transmits: u32,
         finished: &mut Vec<Token>,
@@ -224,12 +304,18 @@ impl BroadcastQueue {
         // without the queue ever draining, so it cannot happen in practice, but must not panic.
         self.last_id = self.last_id.wrapping_add(1);
         let position = OrderKey::new(transmits, message.len(), self.last_id);
-        let start = self.arena.len();
-        self.arena.extend_from_slice(message);
+        let body = match message {
+            Content::Bytes(bytes) => {
+                let start = self.arena.len();
+                self.arena.extend_from_slice(bytes);
+                Body::stored(start)
+            }
+            Content::Derived { hint, .. } => Body::derived(hint),
+        };
         let new = Slot {
             position,
             key: key.cloned(),
-            start,
+            body,
         };
         let slot = match self.vacant.pop() {
             Some(i) => {
@@ -237,6 +323,11 @@ impl BroadcastQueue {
                 i
             }
             None => {
+                if self.slots.len() == self.slots.capacity() {
+                    // Grow by a quarter, not double: after a join of thousands the slots are
+                    // most of the queue.
+                    self.slots.reserve_exact((self.slots.len() / 4).max(16));
+                }
                 self.slots.push(new);
                 // Slot numbers are u32; a queue of four billion broadcasts does not fit in
                 // memory long before that.
@@ -294,6 +385,33 @@ impl BroadcastQueue {
         out: &mut Parts,
         finished: &mut Vec<Token>,
     ) -> usize {
+        let nothing_derived = |_: &Arc<str>, _: usize, _: &mut Vec<u8>| None;
+        self.fill_deriving(
+            overhead,
+            limit,
+            transmit_limit,
+            max_count,
+            out,
+            finished,
+            nothing_derived,
+        )
+    }
+
+    /// [`fill`](Self::fill) for a queue with derived messages: `derive(key, hint, out)` appends
+    /// the message of the broadcast keyed `key` and returns a hint for next time, or `None`
+    /// when there is nothing to send any more. A derived message that is gone, or no longer has
+    /// the length it was queued with, is dropped without taking room.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn fill_deriving(
+        &mut self,
+        overhead: usize,
+        limit: usize,
+        transmit_limit: usize,
+        max_count: usize,
+        out: &mut Parts,
+        finished: &mut Vec<Token>,
+        mut derive: impl FnMut(&Arc<str>, usize, &mut Vec<u8>) -> Option<usize>,
+    ) -> usize {
         let Some(mut tier) = self.order.keys().next().map(|k| k.transmits()) else {
             return 0;
         };
@@ -326,11 +444,25 @@ impl BroadcastQueue {
             }
             self.order.remove(&found);
             let len = found.len();
+            let taken_slot = &mut self.slots[slot as usize];
+            match taken_slot.body.get() {
+                Ok(start) => out.push(&self.arena[start..start + len]),
+                Err(hint) => {
+                    let key = taken_slot.key.as_ref();
+                    let written = key.and_then(|k| out.push_with(len, |b| derive(k, hint, b)));
+                    let Some(hint) = written else {
+                        // Cannot happen while every change to what a key names queues a new
+                        // broadcast for it; dropping keeps a packet within its limit.
+                        debug_assert!(false, "derived broadcast of {key:?} gone or resized");
+                        self.forget(slot, finished);
+                        continue;
+                    };
+                    taken_slot.body = Body::derived(hint);
+                }
+            }
             // Cannot overflow: overhead + len <= overhead + free = limit - used.
             used += overhead + len;
             taken += 1;
-            let start = self.slots[slot as usize].start;
-            out.push(&self.arena[start..start + len]);
             let sent = found.transmits().saturating_add(1);
             if sent >= transmit_limit {
                 self.forget(slot, finished);
@@ -391,7 +523,9 @@ impl BroadcastQueue {
         freed.key = None;
         let len = freed.position.len();
         self.bytes = self.bytes.saturating_sub(len);
-        self.garbage += len;
+        if freed.body.get().is_ok() {
+            self.garbage += len;
+        }
         self.vacant.push(slot);
         if let Some(i) = self.tokens.iter().position(|(s, _)| *s == slot) {
             finished.push(self.tokens.swap_remove(i).1);
@@ -421,7 +555,11 @@ impl BroadcastQueue {
     /// Rewrites slots, arena and indexes with only the queued broadcasts, in queue order.
     fn compact(&mut self) {
         let mut slots = Vec::with_capacity(self.order.len());
-        let mut arena = Vec::with_capacity(self.bytes);
+        let stored = (self.order.iter())
+            .filter(|(_, &slot)| self.slots[slot as usize].body.get().is_ok())
+            .map(|(position, _)| position.len())
+            .sum();
+        let mut arena = Vec::with_capacity(stored);
         let mut by_key = HashTable::with_capacity(self.by_key.len());
         let mut tokens = Vec::with_capacity(self.tokens.len());
         for (position, slot) in self.order.iter_mut() {
@@ -431,14 +569,20 @@ impl BroadcastQueue {
             if let Some(i) = self.tokens.iter().position(|(s, _)| s == slot) {
                 tokens.push((new, self.tokens[i].1));
             }
-            let start = arena.len();
-            arena.extend_from_slice(&self.arena[old.start..old.start + len]);
+            let body = match old.body.get() {
+                Ok(start) => {
+                    let new_start = arena.len();
+                    arena.extend_from_slice(&self.arena[start..start + len]);
+                    Body::stored(new_start)
+                }
+                Err(_) => old.body,
+            };
             let key = old.key.take();
             let hash = key.as_deref().map(key_hash);
             slots.push(Slot {
                 position: *position,
                 key,
-                start,
+                body,
             });
             if let Some(hash) = hash {
                 by_key.insert_unique(hash, new, |&i| Self::slot_hash(&slots, i));
@@ -473,7 +617,8 @@ mod tests {
     /// The message of a queued slot.
     fn message(q: &BroadcastQueue, slot: u32) -> &[u8] {
         let s = &q.slots[slot as usize];
-        &q.arena[s.start..s.start + s.position.len()]
+        let start = s.body.get().expect("a stored message");
+        &q.arena[start..start + s.position.len()]
     }
 
     /// The queue from its maximum down (Go's `orderedView(true)`), as (transmits, text).
@@ -535,6 +680,40 @@ mod tests {
         assert_eq!(q.bytes(), total);
         assert_eq!(q.len(), q.order.len());
         assert_eq!(q.is_empty(), q.order.is_empty());
+    }
+
+    #[test]
+    fn compaction_keeps_stored_and_derived_messages() {
+        let mut q = BroadcastQueue::new(usize::MAX);
+        let mut fin = Vec::new();
+        let names: Vec<Arc<str>> = (0..300).map(|i| k(&alloc::format!("n{i:03}"))).collect();
+        let text = |i: usize| alloc::format!("{}-m", names[i]);
+        for (i, name) in names.iter().enumerate() {
+            if i % 2 == 0 {
+                q.push_derived(name, text(i).len(), i, &mut fin);
+            } else {
+                q.push(Some(name), text(i).as_bytes(), None, &mut fin);
+            }
+        }
+        let derive = |key: &Arc<str>, hint: usize, out: &mut Vec<u8>| {
+            assert_eq!(*names[hint], **key);
+            out.extend_from_slice(text(hint).as_bytes());
+            Some(hint)
+        };
+        // Sent once each, the 200 newest leave: 200 of 300 slots are vacant, so the queue
+        // compacts.
+        let mut out = Parts::default();
+        q.fill_deriving(0, 200 * 6, 1, usize::MAX, &mut out, &mut fin, derive);
+        assert_eq!(out.len(), 200);
+        assert!(q.vacant.is_empty() && q.garbage == 0, "compacted");
+        assert_eq!(q.slots.len(), 100);
+        assert_consistent(&q);
+        let mut out = Parts::default();
+        q.fill_deriving(0, usize::MAX, 1, usize::MAX, &mut out, &mut fin, derive);
+        let mut sent = texts(&out);
+        sent.sort();
+        assert_eq!(sent, (0..100).map(text).collect::<Vec<_>>());
+        assert!(q.is_empty());
     }
 
     #[test]
@@ -714,14 +893,20 @@ mod tests {
         // Higher tiers go before shorter messages, shorter before older.
         let mut q = BroadcastQueue::new(3);
         let mut fin = Vec::new();
-        q.insert(None, msg("long, sent twice"), Some(1), 2, &mut fin);
-        q.insert(None, msg("short"), Some(2), 0, &mut fin);
-        q.insert(None, msg("older"), Some(3), 1, &mut fin);
-        q.insert(None, msg("newer"), Some(4), 1, &mut fin);
+        q.insert(
+            None,
+            Content::Bytes(msg("long, sent twice")),
+            Some(1),
+            2,
+            &mut fin,
+        );
+        q.insert(None, Content::Bytes(msg("short")), Some(2), 0, &mut fin);
+        q.insert(None, Content::Bytes(msg("older")), Some(3), 1, &mut fin);
+        q.insert(None, Content::Bytes(msg("newer")), Some(4), 1, &mut fin);
         assert_eq!(fin, [1]);
-        q.insert(None, msg("x"), Some(5), 1, &mut fin);
+        q.insert(None, Content::Bytes(msg("x")), Some(5), 1, &mut fin);
         assert_eq!(fin, [1, 5]);
-        q.insert(None, msg("fresh"), Some(6), 0, &mut fin);
+        q.insert(None, Content::Bytes(msg("fresh")), Some(6), 0, &mut fin);
         assert_eq!(fin, [1, 5, 3]);
         assert_consistent(&q);
 
@@ -747,7 +932,13 @@ mod tests {
             ("node3", 4),
             ("node4", 7),
         ] {
-            q.insert(Some(&k(name)), msg(name), None, transmits, &mut fin);
+            q.insert(
+                Some(&k(name)),
+                Content::Bytes(msg(name)),
+                None,
+                transmits,
+                &mut fin,
+            );
         }
         let tiers: Vec<_> = view_desc(&q).into_iter().map(|(t, _)| t).collect();
         assert_eq!(tiers, [10, 7, 4, 3, 0]);
@@ -815,9 +1006,15 @@ mod tests {
     fn fill_jumps_over_empty_tiers() {
         let mut q = BroadcastQueue::new(100);
         let mut fin = Vec::new();
-        q.insert(None, msg("low"), None, 0, &mut fin);
-        q.insert(None, msg("high"), None, 1_000_000_000, &mut fin);
-        q.insert(None, msg("top"), None, u32::MAX, &mut fin);
+        q.insert(None, Content::Bytes(msg("low")), None, 0, &mut fin);
+        q.insert(
+            None,
+            Content::Bytes(msg("high")),
+            None,
+            1_000_000_000,
+            &mut fin,
+        );
+        q.insert(None, Content::Bytes(msg("top")), None, u32::MAX, &mut fin);
         let mut out = Parts::default();
         assert_eq!(
             q.fill(0, 100, usize::MAX, usize::MAX, &mut out, &mut fin),
@@ -912,6 +1109,8 @@ mod tests {
             key: Option<u8>,
             len: usize,
             token: bool,
+            /// Queued as derived when keyed and without a token (like membership gossip).
+            derived: bool,
         },
         Fill {
             overhead: usize,
@@ -922,8 +1121,8 @@ mod tests {
 
     fn any_op() -> impl Strategy<Value = Op> {
         prop_oneof![
-            6 => (proptest::option::of(0u8..5), 0usize..40, any::<bool>())
-                .prop_map(|(key, len, token)| Op::Push { key, len, token }),
+            6 => (proptest::option::of(0u8..5), 0usize..40, any::<bool>(), any::<bool>())
+                .prop_map(|(key, len, token, derived)| Op::Push { key, len, token, derived }),
             4 => (0usize..5, 0usize..120).prop_map(|(overhead, limit)| Op::Fill { overhead, limit }),
             1 => Just(Op::Clear),
         ]
@@ -1048,9 +1247,10 @@ mod tests {
             let mut fin = Vec::new();
             let mut model_fin = Vec::new();
             let mut tokens_given = 0usize;
+            let mut current = alloc::collections::BTreeMap::<String, usize>::new();
             for op in ops {
                 match op {
-                    Op::Push { key, len, token } => {
+                    Op::Push { key, len, token, derived } => {
                         let index = messages.len();
                         // The message index leads, so messages of two bytes or more are told
                         // apart by content.
@@ -1063,13 +1263,28 @@ mod tests {
                         let token = token.then_some(index as Token);
                         tokens_given += usize::from(token.is_some());
                         let name = key.map(|k| Arc::<str>::from(alloc::format!("node-{k}")));
-                        q.push(name.as_ref(), &message, token, &mut fin);
+                        if let Some(k) = key {
+                            current.insert(alloc::format!("node-{k}"), index);
+                        }
+                        match &name {
+                            Some(name) if derived && token.is_none() => {
+                                q.push_derived(name, len, index, &mut fin)
+                            }
+                            _ => q.push(name.as_ref(), &message, token, &mut fin),
+                        }
                         let item = ModelItem { transmits: 0, len, id: 0, key, token, index };
                         model.push(item, max_len, &mut model_fin);
                     }
                     Op::Fill { overhead, limit } => {
                         let mut out = Parts::default();
-                        let used = q.fill(overhead, limit, transmit_limit, usize::MAX, &mut out, &mut fin);
+                        // A derived message is what its key names now: the latest pushed.
+                        let derive = |key: &Arc<str>, hint: usize, out: &mut Vec<u8>| {
+                            let latest = current[&**key];
+                            assert_eq!(hint, latest, "the hint is where the message was");
+                            out.extend_from_slice(&messages[latest]);
+                            Some(latest)
+                        };
+                        let used = q.fill_deriving(overhead, limit, transmit_limit, usize::MAX, &mut out, &mut fin, derive);
                         let mut model_out = Vec::new();
                         let model_used = model.fill(overhead, limit, transmit_limit, &mut model_out, &mut model_fin);
                         prop_assert_eq!(used, model_used);

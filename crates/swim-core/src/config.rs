@@ -7,6 +7,7 @@ use core::fmt;
 use core::net::{IpAddr, SocketAddr};
 use core::time::Duration;
 
+use crate::names::SharedNames;
 use crate::wire::{EncryptionVersion, Envelope, Keyring, Limits, WireError};
 
 /// Lowest protocol version this implementation speaks.
@@ -185,6 +186,9 @@ pub struct Config {
     /// Most broadcasts queued (membership and user, each); the most
     /// retransmitted are dropped first beyond it.
     pub max_broadcast_queue: usize,
+    /// Names whose records share one copy across the instances of this
+    /// process (empty by default: each record allocates its own).
+    pub shared_names: SharedNames,
     /// Most push/pull exchanges this node runs at once.
     pub max_concurrent_push_pulls: usize,
     /// Bounds on what peers may declare on the wire.
@@ -227,6 +231,7 @@ impl Config {
             record_member_changes: false,
             max_members: 1 << 17,
             max_broadcast_queue: 1 << 16,
+            shared_names: SharedNames::default(),
             max_concurrent_push_pulls: 128,
             limits: Limits::default(),
         }

@@ -51,6 +51,7 @@ mod broadcast;
 mod config;
 mod event;
 mod members;
+mod names;
 mod rng;
 mod stats;
 mod suspicion;
@@ -62,6 +63,7 @@ pub use config::{
     Cidr, Config, ConfigError, META_MAX_SIZE, PROTOCOL_VERSION_MAX, PROTOCOL_VERSION_MIN,
 };
 pub use event::{AllowAll, Event, ExchangeError, Member, MemberChange, MemberState, Policy};
+pub use names::SharedNames;
 pub use stats::Stats;
 pub use swim::{CommandError, ExchangeId, Output, StreamId, Swim};
 pub use time::Instant;

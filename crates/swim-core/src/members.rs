@@ -18,6 +18,7 @@ use crate::event::{Event, Member, MemberChange, MemberState, Policy, WireIp};
 use crate::rng::Rng;
 use crate::suspicion::{suspicion_params, Suspicion};
 use crate::time::Instant;
+use crate::wire::{Alive, Message, Transport};
 
 /// Name lookups hash with a fixed seed: deterministic (no iteration order
 /// is ever observed anyway).
@@ -189,12 +190,29 @@ impl Members {
         self.index_of(name).map(|i| &self.nodes[i])
     }
 
-    /// The record of `name`, looked for at `at` first (where it was when an effect was made).
-    pub(crate) fn get_near(&self, name: &Arc<str>, at: usize) -> Option<&Record> {
+    /// Where the record of `name` is, looked for at `at` first (where it was when an effect
+    /// was made, or a broadcast last sent).
+    pub(crate) fn position_near(&self, name: &Arc<str>, at: usize) -> Option<usize> {
         match self.nodes.get(at) {
-            Some(r) if Arc::ptr_eq(&r.name, name) => Some(r),
-            _ => self.get(name),
+            Some(r) if Arc::ptr_eq(&r.name, name) => Some(at),
+            _ => self.index_of(name),
         }
+    }
+
+    /// Appends the alive message of the record at `at` as a packet part; returns its length.
+    pub(crate) fn encode_alive(&self, at: usize, out: &mut Vec<u8>) -> usize {
+        let r = &self.nodes[at];
+        let start = out.len();
+        Message::Alive(Alive {
+            incarnation: r.incarnation,
+            node: &r.name,
+            addr: r.addr.as_bytes().into(),
+            port: r.port,
+            meta: (&*r.meta).into(),
+            vsn: r.vsn[..].into(),
+        })
+        .encode(Transport::Packet, out);
+        out.len() - start
     }
 
     pub(crate) fn records(&self) -> &[Record] {
@@ -292,7 +310,10 @@ impl Members {
                 };
                 (r.name.clone(), meta)
             }
-            None => (Arc::from(a.node), self.share_meta(a.meta)),
+            None => (
+                ctx.config.shared_names.share(a.node),
+                self.share_meta(a.meta),
+            ),
         };
         let candidate = Member {
             name,

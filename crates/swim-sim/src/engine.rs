@@ -13,7 +13,7 @@ use rayon::prelude::*;
 use swim_core::wire::{
     encode_compound, Alive, Message, Transport, COMPOUND_OVERHEAD, COMPOUND_PART_OVERHEAD,
 };
-use swim_core::{Event, ExchangeError, Instant, Swim};
+use swim_core::{Event, ExchangeError, Instant, SharedNames, Swim};
 
 use crate::network::{Fate, Network, Partition};
 use crate::node::{Did, Due, Input, Job, Node, Shared, Status, NONE, SCRATCH_KEPT};
@@ -110,6 +110,8 @@ pub struct Simulation {
     seq: u64,
     queue: BinaryHeap<Reverse<Entry>>,
     nodes: Vec<Node>,
+    /// Every node's name, shared by all member tables.
+    names: SharedNames,
     net: Network,
     rng: SimRng,
     tracker: Tracker,
@@ -183,6 +185,7 @@ impl Simulation {
             seq: 0,
             queue: BinaryHeap::new(),
             nodes: (0..n).map(|_| Node::default()).collect(),
+            names: SharedNames::new((0..n).map(node_name)),
             tracker,
             trace: StableHasher::default(),
             lookahead: 0,
@@ -395,7 +398,8 @@ impl Simulation {
         node.life += 1;
         node.slow = (0, 0);
         let life = node.life;
-        let config = self.sc.node_config(i);
+        let mut config = self.sc.node_config(i);
+        config.shared_names = self.names.clone();
         let seed = derive(self.sc.seed, 1 + life as u64, i as u64);
         let now = Instant::from_nanos(self.now);
         let swim = match Swim::new(config, seed, now) {
