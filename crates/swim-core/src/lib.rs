@@ -1,13 +1,51 @@
 //! The sans-IO core of a Rust implementation of HashiCorp's `memberlist`.
 //!
-//! Today this crate holds [`wire`]: a codec that reads and writes memberlist's
-//! wire protocol byte for byte, so Rust and Go nodes can share one cluster.
-//! The protocol state machine (`Swim`) is the next piece to land here.
+//! [`Swim`] is the protocol — SWIM failure detection with the Lifeguard
+//! extensions, infection-style gossip, push/pull anti-entropy, join and
+//! leave — as a deterministic state machine: it never reads a clock, opens a
+//! socket or spawns a thread. [`wire`] reads and writes memberlist's wire
+//! protocol byte for byte, so Rust and Go nodes share one cluster. Adapters
+//! (`swim-tokio`, `swim-async-std`) run it on real sockets; `swim-sim` runs
+//! thousands of copies on a virtual clock.
 //!
 //! The crate is `no_std` with `alloc`; the default `std` feature adds
 //! `std::error::Error` implementations.
 //!
 //! # Example
+//!
+//! Two nodes wired by hand: `b` joins through `a` with a push/pull, the
+//! stream exchange an adapter would carry over TCP.
+//!
+//! ```
+//! use swim_core::{Config, Instant, Output, StreamId, Swim};
+//!
+//! let (addr_a, addr_b) = ("127.0.0.1:7001".parse().unwrap(), "127.0.0.1:7002".parse().unwrap());
+//! let now = Instant::ZERO;
+//! let mut a = Swim::new(Config::local("a", addr_a), 1, now).unwrap();
+//! let mut b = Swim::new(Config::local("b", addr_b), 2, now).unwrap();
+//!
+//! b.join(now, &[addr_a]);
+//! // `b` asks for a push/pull with the seed (after an event: it joined itself).
+//! let (id, data) = std::iter::from_fn(|| b.poll_output())
+//!     .find_map(|o| match o {
+//!         Output::Connect { id, data, .. } => Some((id, data)),
+//!         _ => None,
+//!     })
+//!     .unwrap();
+//! // The adapter dials `a`, writes `data`; `a` answers with its own state.
+//! a.handle_stream(now, StreamId(1), addr_b, &data);
+//! let reply = std::iter::from_fn(|| a.poll_output())
+//!     .find_map(|o| match o {
+//!         Output::StreamReply { data, .. } => data,
+//!         _ => None,
+//!     })
+//!     .unwrap();
+//! b.handle_exchange(now, id, Ok(&reply));
+//! assert_eq!(a.num_alive(), 2);
+//! assert_eq!(b.num_alive(), 2);
+//! ```
+//!
+//! # The wire codec
 //!
 //! Encode a ping, seal it as a datagram (compressed when that is smaller,
 //! CRC-wrapped for a peer at protocol version 5), then open it on the

@@ -238,38 +238,7 @@ enum Leave {
 /// [`poll_timeout`](Self::poll_timeout). The same configuration, seed and
 /// inputs give the same outputs, byte for byte.
 ///
-/// # Example
-///
-/// Two nodes wired by hand: `b` joins through `a`.
-///
-/// ```
-/// use swim_core::{Config, Instant, Output, StreamId, Swim};
-///
-/// let (addr_a, addr_b) = ("127.0.0.1:7001".parse().unwrap(), "127.0.0.1:7002".parse().unwrap());
-/// let now = Instant::ZERO;
-/// let mut a = Swim::new(Config::local("a", addr_a), 1, now).unwrap();
-/// let mut b = Swim::new(Config::local("b", addr_b), 2, now).unwrap();
-///
-/// b.join(now, &[addr_a]);
-/// // `b` asks for a push/pull with the seed (after an event: it joined itself).
-/// let (id, data) = std::iter::from_fn(|| b.poll_output())
-///     .find_map(|o| match o {
-///         Output::Connect { id, data, .. } => Some((id, data)),
-///         _ => None,
-///     })
-///     .unwrap();
-/// // The adapter dials `a`, writes `data`; `a` answers with its own state.
-/// a.handle_stream(now, StreamId(1), addr_b, &data);
-/// let reply = std::iter::from_fn(|| a.poll_output())
-///     .find_map(|o| match o {
-///         Output::StreamReply { data, .. } => data,
-///         _ => None,
-///     })
-///     .unwrap();
-/// b.handle_exchange(now, id, Ok(&reply));
-/// assert_eq!(a.num_alive(), 2);
-/// assert_eq!(b.num_alive(), 2);
-/// ```
+/// See the [crate example](crate#example): two nodes wired by hand.
 #[derive(Debug)]
 pub struct Swim<P: Policy = AllowAll> {
     config: Config,
@@ -303,6 +272,8 @@ pub struct Swim<P: Policy = AllowAll> {
     outputs: VecDeque<Output>,
     effects: Vec<Effect>,
     finished: Vec<Token>,
+    /// Where an alive message is encoded to learn its length.
+    scratch: Vec<u8>,
     /// Hashes of recently relayed user payloads, oldest first, and as a set.
     relayed: VecDeque<u64>,
     relayed_set: hashbrown::HashSet<u64, foldhash::fast::FixedState>,
@@ -362,6 +333,7 @@ impl<P: Policy> Swim<P> {
             next_join: 0,
             outputs: VecDeque::new(),
             effects: Vec::new(),
+            scratch: Vec::new(),
             finished: Vec::new(),
             relayed: VecDeque::new(),
             relayed_set: hashbrown::HashSet::with_hasher(foldhash::fast::FixedState::with_seed(1)),
@@ -663,7 +635,8 @@ impl<P: Policy> Swim<P> {
                 // Derived from the record whenever it is sent: every later change to the
                 // record queues a broadcast under the same key, which replaces this one.
                 if let Some(at) = self.members.position_near(&node, at) {
-                    let len = self.members.encode_alive(at, &mut Vec::new());
+                    self.scratch.clear();
+                    let len = self.members.encode_alive(at, &mut self.scratch);
                     self.broadcasts
                         .push_derived(&node, len, at, &mut self.finished);
                     self.check_finished();
