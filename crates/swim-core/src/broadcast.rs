@@ -3,8 +3,8 @@
 //! A port of the behaviour of memberlist's `TransmitLimitedQueue` (v0.2.2, WIRE.md §7.2, §9.2):
 //! every queued message is piggybacked or gossiped until it has been sent `retransmit_limit`
 //! times; messages sent fewer times go first, and within a transmit tier the largest message that
-//! still fits the packet goes first (newest on ties). Messages are opaque encoded bytes here; the
-//! caller decides what they mean.
+//! still fits the packet goes first (newest on ties). Messages are opaque encoded bytes here, or
+//! derived by the caller when sent (see [`Body`]); the caller decides what they mean.
 
 use alloc::collections::BTreeMap;
 use alloc::sync::Arc;
@@ -134,7 +134,7 @@ impl Content<'_> {
     }
 }
 
-/// The messages taken for one packet, copied out of the queue back to back.
+/// The messages taken for one packet, copied out of the queue (or derived) back to back.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Parts {
     bytes: Vec<u8>,
@@ -195,9 +195,9 @@ impl Parts {
 /// `TransmitLimitedQueue`).
 ///
 /// Laid out for a node that has just learned thousands of members and holds a broadcast for
-/// each: messages sit back to back in one byte arena, each broadcast is a 40-byte slot, the
-/// order index maps 16-byte keys to slot numbers, and the key index holds slot numbers. A
-/// broadcast moving up a tier touches the order index only.
+/// each: stored messages sit back to back in one byte arena (derived ones hold none), each
+/// broadcast is a 40-byte slot, the order index maps 16-byte keys to slot numbers, and the key
+/// index holds slot numbers. A broadcast moving up a tier touches the order index only.
 #[derive(Debug, Clone)]
 pub(crate) struct BroadcastQueue {
     /// All queued broadcasts in selection order, as slot numbers.
@@ -205,7 +205,8 @@ pub(crate) struct BroadcastQueue {
     /// Queued broadcasts; vacant ones are listed in `vacant`.
     slots: Vec<Slot>,
     vacant: Vec<u32>,
-    /// Message bytes of the slots; `garbage` of them belong to broadcasts no longer queued.
+    /// Message bytes of the stored slots; `garbage` of them belong to broadcasts no longer
+    /// queued.
     arena: Vec<u8>,
     garbage: usize,
     /// The slot holding the broadcast of each invalidation key, hashed by key.

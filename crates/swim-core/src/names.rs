@@ -4,6 +4,7 @@ use alloc::sync::Arc;
 use core::fmt;
 use core::hash::BuildHasher;
 
+use hashbrown::hash_table::Entry;
 use hashbrown::HashTable;
 
 /// A fixed set of member names that many [`Swim`](crate::Swim) instances in one process
@@ -39,9 +40,9 @@ impl SharedNames {
         let mut table = HashTable::new();
         for name in names {
             let name: Arc<str> = name.into();
-            let h = hash(&name);
-            if table.find(h, |n: &Arc<str>| **n == *name).is_none() {
-                table.insert_unique(h, name, |n: &Arc<str>| hash(n));
+            let same = |n: &Arc<str>| **n == *name;
+            if let Entry::Vacant(slot) = table.entry(hash(&name), same, |n| hash(n)) {
+                slot.insert(name);
             }
         }
         SharedNames {
