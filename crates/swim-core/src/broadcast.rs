@@ -118,6 +118,23 @@ impl Body {
     }
 }
 
+/// Writes derived messages (see [`Body`]) when they are sent.
+pub(crate) trait Derive {
+    /// Appends the message of the broadcast keyed `key` and returns a hint for next time, or
+    /// `None` when there is nothing to send any more.
+    fn write(&mut self, key: &Arc<str>, hint: usize, out: &mut Vec<u8>) -> Option<usize>;
+
+    /// Called for every derived message of a packet before any is written: an implementation
+    /// may look them all up at once, so that their cache misses overlap.
+    fn warm(&mut self, _key: &Arc<str>, _hint: usize) {}
+}
+
+impl<F: FnMut(&Arc<str>, usize, &mut Vec<u8>) -> Option<usize>> Derive for F {
+    fn write(&mut self, key: &Arc<str>, hint: usize, out: &mut Vec<u8>) -> Option<usize> {
+        self(key, hint, out)
+    }
+}
+
 /// What a broadcast sends: these bytes, or `len` bytes derived when it is sent (see [`Body`]).
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Content<'a> {
@@ -219,6 +236,8 @@ pub(crate) struct BroadcastQueue {
     last_id: u64,
     /// Sum of the lengths of all queued messages.
     bytes: usize,
+    /// Broadcasts taken by a fill, in the order taken.
+    chosen: Vec<(OrderKey, u32)>,
     /// Broadcasts taken by a fill that go back a tier higher once it ends.
     resend: Vec<(OrderKey, u32)>,
 }
@@ -241,6 +260,7 @@ impl BroadcastQueue {
             max_len,
             last_id: 0,
             bytes: 0,
+            chosen: Vec::new(),
             resend: Vec::new(),
         }
     }
@@ -398,10 +418,9 @@ impl BroadcastQueue {
         )
     }
 
-    /// [`fill`](Self::fill) for a queue with derived messages: `derive(key, hint, out)` appends
-    /// the message of the broadcast keyed `key` and returns a hint for next time, or `None`
-    /// when there is nothing to send any more. A derived message that is gone, or no longer has
-    /// the length it was queued with, is dropped without taking room.
+    /// [`fill`](Self::fill) for a queue with derived messages, which `derive` writes. A derived
+    /// message that is gone, or no longer has the length it was queued with, is dropped (its
+    /// room in the packet stays unused).
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn fill_deriving(
         &mut self,
@@ -411,7 +430,7 @@ impl BroadcastQueue {
         max_count: usize,
         out: &mut Parts,
         finished: &mut Vec<Token>,
-        mut derive: impl FnMut(&Arc<str>, usize, &mut Vec<u8>) -> Option<usize>,
+        mut derive: impl Derive,
     ) -> usize {
         let Some(mut tier) = self.order.keys().next().map(|k| k.transmits()) else {
             return 0;
@@ -420,6 +439,8 @@ impl BroadcastQueue {
         let transmit_limit = u32::try_from(transmit_limit).unwrap_or(u32::MAX);
         let mut used = 0usize;
         let mut taken = 0usize;
+        // Taken out of the order first, then written in the order taken.
+        let mut chosen = core::mem::take(&mut self.chosen);
         // Re-inserted after the walk: moving them up now would let a later tier pick them again.
         let mut resend = core::mem::take(&mut self.resend);
         // A compound holds a bounded number of parts (127 for v0.2.x peers).
@@ -444,13 +465,28 @@ impl BroadcastQueue {
                 continue;
             }
             self.order.remove(&found);
+            // Cannot overflow: overhead + len <= overhead + free = limit - used.
+            used += overhead + found.len();
+            taken += 1;
+            chosen.push((found, slot));
+        }
+        // Derived messages are written from records that lie far apart: looking them all up
+        // first lets those cache misses overlap.
+        for &(_, slot) in &chosen {
+            let s = &self.slots[slot as usize];
+            if let (Err(hint), Some(key)) = (s.body.get(), &s.key) {
+                derive.warm(key, hint);
+            }
+        }
+        for (found, slot) in chosen.drain(..) {
             let len = found.len();
             let taken_slot = &mut self.slots[slot as usize];
             match taken_slot.body.get() {
                 Ok(start) => out.push(&self.arena[start..start + len]),
                 Err(hint) => {
                     let key = taken_slot.key.as_ref();
-                    let written = key.and_then(|k| out.push_with(len, |b| derive(k, hint, b)));
+                    let written =
+                        key.and_then(|k| out.push_with(len, |b| derive.write(k, hint, b)));
                     let Some(hint) = written else {
                         // Cannot happen while every change to what a key names queues a new
                         // broadcast for it; dropping keeps a packet within its limit.
@@ -461,9 +497,6 @@ impl BroadcastQueue {
                     taken_slot.body = Body::derived(hint);
                 }
             }
-            // Cannot overflow: overhead + len <= overhead + free = limit - used.
-            used += overhead + len;
-            taken += 1;
             let sent = found.transmits().saturating_add(1);
             if sent >= transmit_limit {
                 self.forget(slot, finished);
@@ -471,6 +504,7 @@ impl BroadcastQueue {
                 resend.push((found.with_transmits(sent), slot));
             }
         }
+        self.chosen = chosen;
         for (position, slot) in resend.drain(..) {
             self.slots[slot as usize].position = position;
             self.order.insert(position, slot);

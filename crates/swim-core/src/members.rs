@@ -13,6 +13,7 @@ use core::hash::BuildHasher;
 
 use hashbrown::HashTable;
 
+use crate::broadcast::Derive;
 use crate::config::Config;
 use crate::event::{Event, Member, MemberChange, MemberState, Policy, WireIp};
 use crate::rng::Rng;
@@ -136,6 +137,23 @@ pub(crate) struct Ctx<'a> {
     pub(crate) effects: &'a mut Vec<Effect>,
 }
 
+/// Alive broadcasts, written from the member table whenever they are sent (see
+/// [`BroadcastQueue::push_derived`](crate::broadcast::BroadcastQueue::push_derived)).
+pub(crate) struct AliveMessages<'a>(pub(crate) &'a Members);
+
+impl Derive for AliveMessages<'_> {
+    fn write(&mut self, node: &Arc<str>, hint: usize, out: &mut Vec<u8>) -> Option<usize> {
+        let at = self.0.position_near(node, hint)?;
+        self.0.encode_alive(at, out);
+        Some(at)
+    }
+
+    fn warm(&mut self, node: &Arc<str>, hint: usize) {
+        let at = self.0.position_near(node, hint);
+        core::hint::black_box(at.map(|at| self.0.nodes[at].incarnation));
+    }
+}
+
 /// The member table, in probe order, with the local node's entry in it.
 #[derive(Debug, Clone)]
 pub(crate) struct Members {
@@ -247,6 +265,14 @@ impl Members {
             self.no_meta.clone()
         } else {
             Arc::from(meta)
+        }
+    }
+
+    /// Looks up the records of `names` and discards what it finds, so that handling them next
+    /// finds them in cache: these lookups are independent, so their cache misses overlap.
+    pub(crate) fn warm<'n>(&self, names: impl Iterator<Item = &'n str>) {
+        for name in names {
+            core::hint::black_box(self.index_of(name).map(|i| self.nodes[i].incarnation));
         }
     }
 
@@ -642,41 +668,49 @@ impl Members {
 
     /// §10.4: merge a remote push/pull state (after verification).
     pub(crate) fn merge(&mut self, remote: &[crate::wire::PushNodeState<'_>], ctx: &mut Ctx<'_>) {
-        use crate::wire::NodeState;
         let local = self.local.clone();
-        for r in remote {
-            match r.state {
-                NodeState::Alive => self.alive(
-                    AliveClaim {
-                        node: r.name,
-                        addr: &r.addr,
-                        port: r.port,
-                        meta: &r.meta,
-                        incarnation: r.incarnation,
-                        vsn: &r.vsn,
-                    },
-                    false,
-                    ctx,
-                ),
-                NodeState::Left => self.dead(
-                    Claim {
-                        node: r.name,
-                        incarnation: r.incarnation,
-                        from: r.name,
-                    },
-                    ctx,
-                ),
-                // A remote's dead is only our suspicion: we check for ourselves.
-                NodeState::Dead | NodeState::Suspect => self.suspect(
-                    Claim {
-                        node: r.name,
-                        incarnation: r.incarnation,
-                        from: &local,
-                    },
-                    ctx,
-                ),
-                NodeState::Other(_) => {}
+        // A few at a time, looked up first (see `warm`): a state lists every member.
+        for chunk in remote.chunks(16) {
+            self.warm(chunk.iter().map(|r| r.name));
+            for r in chunk {
+                self.merge_one(r, &local, ctx);
             }
+        }
+    }
+
+    fn merge_one(&mut self, r: &crate::wire::PushNodeState<'_>, local: &str, ctx: &mut Ctx<'_>) {
+        use crate::wire::NodeState;
+        match r.state {
+            NodeState::Alive => self.alive(
+                AliveClaim {
+                    node: r.name,
+                    addr: &r.addr,
+                    port: r.port,
+                    meta: &r.meta,
+                    incarnation: r.incarnation,
+                    vsn: &r.vsn,
+                },
+                false,
+                ctx,
+            ),
+            NodeState::Left => self.dead(
+                Claim {
+                    node: r.name,
+                    incarnation: r.incarnation,
+                    from: r.name,
+                },
+                ctx,
+            ),
+            // A remote's dead is only our suspicion: we check for ourselves.
+            NodeState::Dead | NodeState::Suspect => self.suspect(
+                Claim {
+                    node: r.name,
+                    incarnation: r.incarnation,
+                    from: local,
+                },
+                ctx,
+            ),
+            NodeState::Other(_) => {}
         }
     }
 

@@ -14,12 +14,12 @@ use crate::config::{Config, ConfigError, META_MAX_SIZE};
 use crate::event::{
     AllowAll, Event, ExchangeError, Member, MemberChange, MemberState, Policy, WireIp,
 };
-use crate::members::{AliveClaim, Claim, Ctx, Effect, Members};
+use crate::members::{AliveClaim, AliveMessages, Claim, Ctx, Effect, Members};
 use crate::rng::Rng;
 use crate::stats::Stats;
 use crate::time::{nanos, Instant};
 use crate::wire::{
-    encode_compound, for_each_message, Accusation, Ack, Envelope, ErrorResponse, IndirectPing,
+    encode_compound, for_each_batch, Accusation, Ack, Envelope, ErrorResponse, IndirectPing,
     Message, Nack, NodeState, Ping, PushNodeState, PushPull, SecretKey, StreamRole, Transport,
     WireError, COMPOUND_OVERHEAD, COMPOUND_PART_OVERHEAD, MAX_COMPOUND_PARTS,
 };
@@ -735,9 +735,22 @@ impl<P: Policy> Swim<P> {
             }
         };
         let limits = self.envelope.limits().clone();
-        for_each_message(&body, &limits, &mut |m| match m {
-            Ok(m) => self.handle_message(now, from, m),
-            Err(e) => self.stats.count_wire_error(&e),
+        for_each_batch(&body, &limits, &mut |batch| {
+            if batch.len() > 1 {
+                // Gossip names members whose records lie far apart: looking them all up first
+                // lets those cache misses overlap instead of coming one after another.
+                self.members.warm(batch.iter().filter_map(|m| match m {
+                    Ok(Message::Alive(a)) => Some(a.node),
+                    Ok(Message::Suspect(a) | Message::Dead(a)) => Some(a.node),
+                    _ => None,
+                }));
+            }
+            for m in batch.drain(..) {
+                match m {
+                    Ok(m) => self.handle_message(now, from, m),
+                    Err(e) => self.stats.count_wire_error(&e),
+                }
+            }
         });
     }
 
@@ -982,7 +995,6 @@ impl<P: Policy> Swim<P> {
             &mut user,
             &mut self.finished,
         );
-        let members = &self.members;
         self.broadcasts.fill_deriving(
             COMPOUND_PART_OVERHEAD,
             budget - used,
@@ -990,11 +1002,7 @@ impl<P: Policy> Swim<P> {
             max_parts - user.len(),
             &mut out,
             &mut self.finished,
-            |node, hint, out| {
-                let at = members.position_near(node, hint)?;
-                members.encode_alive(at, out);
-                Some(at)
-            },
+            AliveMessages(&self.members),
         );
         out.append(&user);
         self.check_finished();

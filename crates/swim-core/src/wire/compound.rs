@@ -150,50 +150,126 @@ pub fn for_each_message(
     limits: &Limits,
     f: &mut dyn FnMut(Result<Message<'_>, WireError>),
 ) {
-    let mut budget = limits.max_packet_decompressed;
-    walk(body, 0, &mut budget, limits, f);
+    for_each_batch(body, limits, &mut |batch| batch.drain(..).for_each(&mut *f));
 }
 
-fn walk(
-    bytes: &[u8],
+/// Decoded messages (or why one could not be), in packet order.
+pub(crate) type Batch<'m> = Vec<Result<Message<'m>, WireError>>;
+
+/// The messages of a packet body in the order [`for_each_message`] gives them, handed to `f`
+/// in batches, each as many as are decoded before the next decompression: a receiver can look
+/// at all of a batch before it handles any. `f` takes them out; what it leaves is dropped.
+pub(crate) fn for_each_batch(body: &[u8], limits: &Limits, f: &mut dyn FnMut(&mut Batch<'_>)) {
+    let mut budget = limits.max_packet_decompressed;
+    let mut batch = Vec::new();
+    walk(body, 0, &mut budget, limits, &mut batch, f);
+    flush(&mut batch, f);
+}
+
+fn flush(batch: &mut Batch<'_>, f: &mut dyn FnMut(&mut Batch<'_>)) {
+    if !batch.is_empty() {
+        f(batch);
+        batch.clear();
+    }
+}
+
+fn walk<'a>(
+    bytes: &'a [u8],
     depth: usize,
     budget: &mut usize,
     limits: &Limits,
-    f: &mut dyn FnMut(Result<Message<'_>, WireError>),
+    batch: &mut Batch<'a>,
+    f: &mut dyn FnMut(&mut Batch<'_>),
 ) {
     let Some((&ty, body)) = bytes.split_first() else {
-        return f(Err(WireError::Empty));
+        return batch.push(Err(WireError::Empty));
     };
     let nested = ty == MessageType::Compound as u8 || ty == MessageType::Compress as u8;
     if nested && depth >= limits.max_nesting {
-        return f(Err(WireError::TooDeep));
+        return batch.push(Err(WireError::TooDeep));
     }
     if ty == MessageType::Compound as u8 {
         match CompoundParts::new(body) {
             Ok(parts) => {
+                batch.reserve(parts.lengths.len() / 2);
                 for part in parts {
                     match part {
-                        Ok(part) => walk(part, depth + 1, budget, limits, f),
-                        Err(e) => f(Err(e)),
+                        Ok(part) => walk(part, depth + 1, budget, limits, batch, f),
+                        Err(e) => batch.push(Err(e)),
                     }
                 }
             }
-            Err(e) => f(Err(e)),
+            Err(e) => batch.push(Err(e)),
         }
     } else if ty == MessageType::Compress as u8 {
         match decompress_body(body, *budget) {
             Ok(inner) => {
                 *budget -= inner.len();
-                walk(&inner, depth + 1, budget, limits, f);
+                // What was decoded so far borrows other bytes than what follows: hand it over
+                // first, so that the order holds.
+                flush(batch, f);
+                let mut inner_batch = Vec::new();
+                walk(&inner, depth + 1, budget, limits, &mut inner_batch, f);
+                flush(&mut inner_batch, f);
             }
-            Err(WireError::TooLarge { len, limit, .. }) => f(Err(WireError::TooLarge {
+            Err(WireError::TooLarge { len, limit, .. }) => batch.push(Err(WireError::TooLarge {
                 what: "max_packet_decompressed",
                 len,
                 limit,
             })),
-            Err(e) => f(Err(e)),
+            Err(e) => batch.push(Err(e)),
         }
     } else {
-        f(Message::decode(bytes, Transport::Packet, limits));
+        batch.push(Message::decode(bytes, Transport::Packet, limits));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::Nack;
+    use alloc::vec;
+
+    fn nack(seq_no: u32) -> Vec<u8> {
+        let mut out = Vec::new();
+        Message::Nack(Nack { seq_no }).encode(Transport::Packet, &mut out);
+        out
+    }
+
+    fn compound(parts: &[&[u8]]) -> Vec<u8> {
+        let mut out = Vec::new();
+        encode_compound(parts, &mut out).unwrap();
+        out
+    }
+
+    fn seq(m: &Result<Message<'_>, WireError>) -> Option<u32> {
+        match m {
+            Ok(Message::Nack(n)) => Some(n.seq_no),
+            _ => None,
+        }
+    }
+
+    /// A compressed compound inside a compound: messages come in packet order, batched up to
+    /// each decompression.
+    #[test]
+    fn batches_keep_packet_order() {
+        let inner = compound(&[&nack(2), &nack(3)]);
+        let mut compressed = Vec::new();
+        encode_compress(&inner, &mut compressed);
+        let packet = compound(&[&nack(1), &[0xff], &compressed, &nack(4)]);
+        let limits = Limits::default();
+
+        let mut batches = Vec::new();
+        for_each_batch(&packet, &limits, &mut |batch| {
+            batches.push(batch.iter().map(seq).collect::<Vec<_>>());
+        });
+        assert_eq!(
+            batches,
+            [vec![Some(1), None], vec![Some(2), Some(3)], vec![Some(4)]]
+        );
+
+        let mut one_by_one = Vec::new();
+        for_each_message(&packet, &limits, &mut |m| one_by_one.push(seq(&m)));
+        assert_eq!(one_by_one, [Some(1), None, Some(2), Some(3), Some(4)]);
     }
 }

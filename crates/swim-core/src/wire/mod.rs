@@ -23,6 +23,7 @@ pub mod lzw;
 mod message;
 pub(crate) mod msgpack;
 
+pub(crate) use compound::for_each_batch;
 pub use compound::{
     encode_compound, encode_compress, for_each_message, CompoundParts, COMPOUND_OVERHEAD,
     COMPOUND_PART_OVERHEAD, MAX_COMPOUND_PARTS,
