@@ -156,14 +156,29 @@ pub fn for_each_message(
 /// Decoded messages (or why one could not be), in packet order.
 pub(crate) type Batch<'m> = Vec<Result<Message<'m>, WireError>>;
 
+/// Most messages in one batch: enough to overlap the lookups of a full gossip packet, and
+/// a hostile packet of thousands of tiny parts is never held decoded all at once.
+const MAX_BATCH: usize = 64;
+
 /// The messages of a packet body in the order [`for_each_message`] gives them, handed to `f`
-/// in batches, each as many as are decoded before the next decompression: a receiver can look
+/// in batches: up to [`MAX_BATCH`] decoded before the next decompression. A receiver can look
 /// at all of a batch before it handles any. `f` takes them out; what it leaves is dropped.
 pub(crate) fn for_each_batch(body: &[u8], limits: &Limits, f: &mut dyn FnMut(&mut Batch<'_>)) {
     let mut budget = limits.max_packet_decompressed;
     let mut batch = Vec::new();
     walk(body, 0, &mut budget, limits, &mut batch, f);
     flush(&mut batch, f);
+}
+
+fn push<'a>(
+    batch: &mut Batch<'a>,
+    m: Result<Message<'a>, WireError>,
+    f: &mut dyn FnMut(&mut Batch<'_>),
+) {
+    batch.push(m);
+    if batch.len() >= MAX_BATCH {
+        flush(batch, f);
+    }
 }
 
 fn flush(batch: &mut Batch<'_>, f: &mut dyn FnMut(&mut Batch<'_>)) {
@@ -182,24 +197,24 @@ fn walk<'a>(
     f: &mut dyn FnMut(&mut Batch<'_>),
 ) {
     let Some((&ty, body)) = bytes.split_first() else {
-        return batch.push(Err(WireError::Empty));
+        return push(batch, Err(WireError::Empty), f);
     };
     let nested = ty == MessageType::Compound as u8 || ty == MessageType::Compress as u8;
     if nested && depth >= limits.max_nesting {
-        return batch.push(Err(WireError::TooDeep));
+        return push(batch, Err(WireError::TooDeep), f);
     }
     if ty == MessageType::Compound as u8 {
         match CompoundParts::new(body) {
             Ok(parts) => {
-                batch.reserve(parts.lengths.len() / 2);
+                batch.reserve((parts.lengths.len() / 2).min(MAX_BATCH));
                 for part in parts {
                     match part {
                         Ok(part) => walk(part, depth + 1, budget, limits, batch, f),
-                        Err(e) => batch.push(Err(e)),
+                        Err(e) => push(batch, Err(e), f),
                     }
                 }
             }
-            Err(e) => batch.push(Err(e)),
+            Err(e) => push(batch, Err(e), f),
         }
     } else if ty == MessageType::Compress as u8 {
         match decompress_body(body, *budget) {
@@ -212,15 +227,18 @@ fn walk<'a>(
                 walk(&inner, depth + 1, budget, limits, &mut inner_batch, f);
                 flush(&mut inner_batch, f);
             }
-            Err(WireError::TooLarge { len, limit, .. }) => batch.push(Err(WireError::TooLarge {
-                what: "max_packet_decompressed",
-                len,
-                limit,
-            })),
-            Err(e) => batch.push(Err(e)),
+            Err(WireError::TooLarge { len, limit, .. }) => {
+                let e = WireError::TooLarge {
+                    what: "max_packet_decompressed",
+                    len,
+                    limit,
+                };
+                push(batch, Err(e), f);
+            }
+            Err(e) => push(batch, Err(e), f),
         }
     } else {
-        batch.push(Message::decode(bytes, Transport::Packet, limits));
+        push(batch, Message::decode(bytes, Transport::Packet, limits), f);
     }
 }
 
@@ -267,6 +285,14 @@ mod tests {
             batches,
             [vec![Some(1), None], vec![Some(2), Some(3)], vec![Some(4)]]
         );
+
+        let many: Vec<Vec<u8>> = (0..100).map(nack).collect();
+        let parts: Vec<&[u8]> = many.iter().map(|p| &p[..]).collect();
+        let mut sizes = Vec::new();
+        for_each_batch(&compound(&parts), &limits, &mut |batch| {
+            sizes.push(batch.len())
+        });
+        assert_eq!(sizes, [MAX_BATCH, 100 - MAX_BATCH]);
 
         let mut one_by_one = Vec::new();
         for_each_message(&packet, &limits, &mut |m| one_by_one.push(seq(&m)));
