@@ -9,8 +9,9 @@ use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use swim_core::wire::{
-    encode_compound, for_each_message, lzw, Ack, Alive, Envelope, Keyring, Limits, Message, Ping,
-    SecretKey, Transport, COMPOUND_OVERHEAD, COMPOUND_PART_OVERHEAD,
+    encode_compound, for_each_message, lzw, Ack, Alive, Envelope, Keyring, Limits, Message,
+    NodeState, Ping, PushNodeState, PushPull, SecretKey, Transport, COMPOUND_OVERHEAD,
+    COMPOUND_PART_OVERHEAD,
 };
 
 fn ping() -> Message<'static> {
@@ -145,6 +146,53 @@ fn compound(c: &mut Criterion) {
     g.finish();
 }
 
+/// A push/pull state of 1,000 members, as a simulated node sends it: in its
+/// probe order, which is shuffled.
+fn push_pull_state() -> Vec<u8> {
+    let order: Vec<usize> = (0..1000).map(|i| i * 7919 % 1000).collect();
+    let names: Vec<String> = order.iter().map(|i| format!("node-{i}")).collect();
+    let nodes = names
+        .iter()
+        .zip(order)
+        .map(|(name, i)| PushNodeState {
+            name,
+            addr: Cow::Owned(vec![10, 0, (i >> 8) as u8, i as u8]),
+            port: 7946,
+            meta: Cow::Borrowed(&[]),
+            incarnation: 1 + (i % 3) as u32,
+            state: NodeState::Alive,
+            vsn: Cow::Borrowed(&[1, 5, 2, 0, 0, 0]),
+        })
+        .collect();
+    let mut out = Vec::new();
+    Message::PushPull(PushPull {
+        join: false,
+        nodes,
+        user_state: &[],
+    })
+    .encode(Transport::Stream, &mut out);
+    out
+}
+
+fn push_pull_lzw(c: &mut Criterion) {
+    let state = push_pull_state();
+    let mut g = c.benchmark_group(format!("lzw_{}B_push_pull", state.len()));
+    g.throughput(Throughput::Bytes(state.len() as u64));
+    let mut compressed = Vec::new();
+    lzw::compress(&state, &mut compressed);
+    g.bench_function("compress", |b| {
+        b.iter_batched_ref(
+            || Vec::with_capacity(state.len()),
+            |out| lzw::compress(black_box(&state), out),
+            BatchSize::SmallInput,
+        )
+    });
+    g.bench_function("decompress", |b| {
+        b.iter(|| lzw::decompress(black_box(&compressed), 1 << 24).unwrap())
+    });
+    g.finish();
+}
+
 fn encryption(c: &mut Criterion) {
     let packet = gossip_compound();
     let keyring = Keyring::new(SecretKey::new(&[7; 32]).unwrap());
@@ -181,5 +229,5 @@ fn encryption(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, messages, compound, encryption);
+criterion_group!(benches, messages, compound, push_pull_lzw, encryption);
 criterion_main!(benches);

@@ -1,6 +1,7 @@
 //! What the core tells its caller: members, events, and the decisions Go
 //! leaves to the application.
 
+use alloc::boxed::Box;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::fmt;
@@ -182,11 +183,13 @@ pub enum Event {
     },
     /// Another node claims a known member's name from another address; the
     /// claim was ignored.
+    ///
+    /// Boxed: a rare event should not double the size of every other one.
     NameConflict {
         /// The member as known.
-        existing: Member,
+        existing: Box<Member>,
         /// The other claim.
-        other: Member,
+        other: Box<Member>,
     },
     /// A [`Swim::join`](crate::Swim::join) finished.
     JoinCompleted {

@@ -401,8 +401,8 @@ impl Members {
                         updates_node = true;
                     } else {
                         ctx.effects.push(Effect::Event(Event::NameConflict {
-                            existing: r.to_member(),
-                            other: candidate,
+                            existing: Box::new(r.to_member()),
+                            other: Box::new(candidate),
                         }));
                         return;
                     }

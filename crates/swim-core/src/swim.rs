@@ -1834,4 +1834,20 @@ mod tests {
         assert_eq!(push_pull_scale(s, 256), s * 4);
         assert_eq!(push_pull_scale(s, 1000), s * 6);
     }
+
+    #[test]
+    fn outputs_stay_small() {
+        // Every output is moved through the queue and the caller's loop; a
+        // simulator moves millions of them a second.
+        assert!(
+            core::mem::size_of::<Output>() <= 88,
+            "{}",
+            core::mem::size_of::<Output>()
+        );
+        assert!(
+            core::mem::size_of::<Event>() <= 88,
+            "{}",
+            core::mem::size_of::<Event>()
+        );
+    }
 }

@@ -204,7 +204,8 @@ pub(crate) enum Did {
     },
     /// Its process ended (the shutdown after a leave).
     Stopped {
-        messages: [u64; 14],
+        /// Boxed: the other kinds are half its size.
+        messages: Box<[u64; 14]>,
     },
 }
 
@@ -547,7 +548,12 @@ impl Job {
         if left {
             // The application shuts down once its leave is done.
             let messages = self.node.stop(i);
-            self.log.push((now, Did::Stopped { messages }));
+            self.log.push((
+                now,
+                Did::Stopped {
+                    messages: Box::new(messages),
+                },
+            ));
         }
     }
 
