@@ -20,7 +20,8 @@ use swim_core::wire::{
     Transport,
 };
 use swim_core::{
-    Config, ExchangeError, ExchangeId, Instant, Member, MemberState, Output, StreamId, Swim,
+    Config, ExchangeError, ExchangeId, Instant, Member, MemberState, Output, Rejection, StreamId,
+    Swim,
 };
 
 const NAMES: [&str; 6] = ["a", "b", "c", "me", "", "a-rather-longer-node-name"];
@@ -141,7 +142,7 @@ impl<'a> Input<'a> {
             0 => ExchangeError::Io,
             1 => ExchangeError::Timeout,
             2 => ExchangeError::Remote("boom".into()),
-            _ => ExchangeError::Refused("no"),
+            _ => ExchangeError::Refused(Rejection::MergeVetoed),
         }
     }
 }
@@ -563,7 +564,7 @@ impl Harness {
             }
             16 => {
                 let payload = vec![input.byte(); usize::from(input.u16() % 1600)];
-                let _ = self.swim.broadcast(&payload);
+                let _ = self.swim.broadcast(now, &payload);
             }
             17 => {
                 let node = input.name();
@@ -571,23 +572,23 @@ impl Harness {
                 let _ = match input.byte() % 3 {
                     0 => self.swim.send_best_effort(now, node, payload),
                     1 => self.swim.send_reliable(now, node, payload).map(|_| ()),
-                    _ => self.swim.ping(now, node),
+                    _ => self.swim.ping(now, node).map(|_| ()),
                 };
             }
             18 => {
                 let key = input.pick(&KEYS);
                 let Ok(key) = SecretKey::new(key) else { return };
                 let _ = match input.byte() % 3 {
-                    0 => self.swim.add_key(key),
-                    1 => self.swim.use_key(&key),
-                    _ => self.swim.remove_key(&key),
+                    0 => self.swim.add_key(now, key),
+                    1 => self.swim.use_key(now, &key),
+                    _ => self.swim.remove_key(now, &key),
                 };
             }
             _ => {
                 if input.byte() & 1 == 0 {
-                    self.swim.set_local_state(input.bytes().to_vec());
+                    self.swim.set_local_state(now, input.bytes().to_vec());
                 } else {
-                    self.swim.set_ack_payload(input.bytes().to_vec());
+                    self.swim.set_ack_payload(now, input.bytes().to_vec());
                 }
             }
         }
@@ -598,11 +599,15 @@ impl Harness {
     fn check(&mut self) {
         let left = std::mem::take(&mut self.left);
         let all = self.swim.all_members();
-        assert_eq!(self.swim.num_members(), all.len());
+        let counts = self.swim.member_counts();
+        assert_eq!(counts.total(), all.len());
+        let members = all.iter().filter(|m| m.state.is_member()).count();
+        assert_eq!(self.swim.num_members(), members);
+        assert_eq!(counts.members(), members);
         assert!(all.len() <= self.max_members, "{} members", all.len());
         assert!(self.swim.broadcast_queue_len() <= self.max_queue);
         assert!(self.swim.user_broadcast_queue_len() <= self.max_queue);
-        let local = self.swim.local_member();
+        let local = self.swim.local_node();
         assert_eq!(&*local.name, ME);
         let want = if self.swim.is_leaving() {
             MemberState::Left

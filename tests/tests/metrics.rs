@@ -64,5 +64,18 @@ fn counters_and_gauges_are_published_per_node() {
             DebugValue::Gauge(alive) => assert_eq!(alive.into_inner(), 2.0),
             other => panic!("{other:?}"),
         }
+        // Rejections are counted by reason, every reason from the start.
+        let reasons = snapshot
+            .keys()
+            .filter(|key| {
+                key.key().name() == "memberlist.rejected"
+                    && key
+                        .key()
+                        .labels()
+                        .any(|l| l.key() == "node" && l.value() == node)
+            })
+            .filter_map(|key| key.key().labels().find(|l| l.key() == "reason"))
+            .count();
+        assert_eq!(reasons, swim_tests::swim_core::Rejection::ALL.len());
     }
 }

@@ -19,7 +19,7 @@
 //!   `tick+ack_cycle` times the whole cycle (including this harness decoding
 //!   the ping's sequence number and encoding the ack), `tick` only
 //!   `handle_timeout` up to the ping and draining it, `ack_in` only the
-//!   ack's `handle_packet` and draining its `PingCompleted` event. The last
+//!   ack's `handle_packet` and draining its `ProbeAcked` event. The last
 //!   two stop and start the clock for every input (about 20 ns each on a
 //!   TSC clock). Periodic gossip and push/pull are off in this group, so the
 //!   timers that fire are the probe tick and the acked probe's stale
@@ -175,7 +175,7 @@ fn node(config: Config) -> Swim {
         .expect("join asks for a push/pull");
     swim.handle_exchange(NOW, id, Ok(&push_pull_reply(1..KNOWN + 1)));
     drain(&mut swim);
-    assert_eq!(swim.num_alive(), KNOWN + 1);
+    assert_eq!(swim.member_counts().alive, KNOWN + 1);
     quiesce(&mut swim);
     swim
 }
@@ -342,7 +342,7 @@ fn probe(c: &mut Criterion) {
     let done = outputs(&mut swim);
     assert!(matches!(
         done.as_slice(),
-        [Output::Event(Event::PingCompleted { .. })]
+        [Output::Event(Event::ProbeAcked { .. })]
     ));
 
     let mut g = c.benchmark_group("probe");
@@ -378,7 +378,11 @@ fn probe(c: &mut Criterion) {
     g.bench_function("tick", |b| timed(b, true));
     g.bench_function("ack_in", |b| timed(b, false));
     g.finish();
-    assert_eq!(swim.num_alive(), KNOWN + 1, "every probe was acked");
+    assert_eq!(
+        swim.member_counts().alive,
+        KNOWN + 1,
+        "every probe was acked"
+    );
 }
 
 // ==================================================================== new members
@@ -435,7 +439,7 @@ fn alive_new_member(c: &mut Criterion) {
         swim.handle_packet(NOW, from, d);
     }
     drain(&mut swim);
-    assert_eq!(swim.num_alive(), KNOWN + 1 + 1000);
+    assert_eq!(swim.member_counts().alive, KNOWN + 1 + 1000);
     assert_eq!(swim.broadcast_queue_len(), 1000);
 }
 
@@ -483,7 +487,7 @@ fn compound(c: &mut Criterion) {
     let mut swim = node(lan());
     swim.handle_packet(NOW, from, &pool[0]);
     drain(&mut swim);
-    assert_eq!(swim.num_alive(), KNOWN + 1 + per_packet);
+    assert_eq!(swim.member_counts().alive, KNOWN + 1 + per_packet);
     quiesce(&mut swim);
     g.bench_function("known_stale", |b| {
         b.iter(|| {
@@ -504,7 +508,7 @@ fn compound(c: &mut Criterion) {
         swim.handle_packet(NOW, from, d);
     }
     drain(&mut swim);
-    assert_eq!(swim.num_alive(), KNOWN + 1 + PACKETS * per_packet);
+    assert_eq!(swim.member_counts().alive, KNOWN + 1 + PACKETS * per_packet);
 }
 
 criterion_group!(benches, ping_ack, probe, alive_new_member, compound);

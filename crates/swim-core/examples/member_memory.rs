@@ -115,13 +115,17 @@ fn main() {
         swim.handle_packet(now, pinger, &d);
         drain(&mut swim);
     }
-    assert_eq!(swim.num_alive(), n + 1, "every member was taken");
+    assert_eq!(swim.member_counts().alive, n + 1, "every member was taken");
     let (with_queue, blocks_with_queue) = live();
     let queued = swim.broadcast_queue_len();
     let queued_bytes = swim.broadcast_queue_bytes();
     let pings = pings_to_drain(&mut swim);
     let (after, blocks_after) = live();
-    assert_eq!(swim.num_alive(), n + 1, "draining changed nothing");
+    assert_eq!(
+        swim.member_counts().alive,
+        n + 1,
+        "draining changed nothing"
+    );
 
     let per = |bytes: usize| bytes as f64 / n as f64;
     let table = after - before;

@@ -9,7 +9,9 @@
 //! thousands of copies on a virtual clock.
 //!
 //! The crate is `no_std` with `alloc`; the default `std` feature adds
-//! `std::error::Error` implementations.
+//! `std::error::Error` implementations. The `simulation` feature adds what
+//! only a process running many nodes needs (names shared between nodes, a
+//! formed cluster's start); a node in a real cluster has no use for it.
 //!
 //! # Example
 //!
@@ -41,8 +43,8 @@
 //!     })
 //!     .unwrap();
 //! b.handle_exchange(now, id, Ok(&reply));
-//! assert_eq!(a.num_alive(), 2);
-//! assert_eq!(b.num_alive(), 2);
+//! assert_eq!(a.num_members(), 2);
+//! assert_eq!(b.num_members(), 2);
 //! ```
 //!
 //! # The wire codec
@@ -88,8 +90,11 @@ mod awareness;
 mod broadcast;
 mod config;
 mod event;
+mod member;
 mod members;
 mod names;
+mod policy;
+mod rejection;
 mod rng;
 mod stats;
 mod suspicion;
@@ -98,10 +103,15 @@ mod time;
 pub mod wire;
 
 pub use config::{
-    Cidr, Config, ConfigError, META_MAX_SIZE, PROTOCOL_VERSION_MAX, PROTOCOL_VERSION_MIN,
+    Cidr, Config, ConfigError, SuspicionTimeouts, META_MAX_SIZE, PROTOCOL_VERSION_MAX,
+    PROTOCOL_VERSION_MIN,
 };
-pub use event::{AllowAll, Event, ExchangeError, Member, MemberChange, MemberState, Policy};
+pub use event::{Event, ExchangeError};
+pub use member::{Member, MemberChange, MemberCounts, MemberState};
+#[cfg(feature = "simulation")]
 pub use names::SharedNames;
+pub use policy::{AllowAll, Policy};
+pub use rejection::Rejection;
 pub use stats::Stats;
-pub use swim::{CommandError, ExchangeId, Output, StreamId, Swim};
+pub use swim::{Builder, CommandError, ExchangeId, JoinId, Output, PingId, StreamId, Swim};
 pub use time::Instant;

@@ -8,7 +8,7 @@ use hashbrown::hash_table::Entry;
 use hashbrown::HashTable;
 
 /// A fixed set of member names that many [`Swim`](crate::Swim) instances in one process
-/// share, set in [`Config::shared_names`](crate::Config::shared_names).
+/// share, given to [`Builder::shared_names`](crate::Builder::shared_names).
 ///
 /// Every node keeps a record of every member, each with the member's name. A process that
 /// runs many nodes (a simulator, a test harness) holds the same names once per node; with
@@ -18,12 +18,17 @@ use hashbrown::HashTable;
 /// instances on different threads read it without locking.
 ///
 /// ```
-/// use swim_core::{Config, SharedNames};
+/// # #[cfg(feature = "simulation")] {
+/// use swim_core::{Config, Instant, SharedNames, Swim};
 ///
 /// let names = SharedNames::new((0..3).map(|i| format!("node-{i}")));
 /// assert_eq!(names.len(), 3);
-/// let mut config = Config::lan("node-0", "10.0.0.1:7946".parse().unwrap());
-/// config.shared_names = names.clone(); // cheap: the set itself is shared
+/// let config = Config::lan("node-0", "10.0.0.1:7946".parse().unwrap());
+/// let swim = Swim::builder(config, 1)
+///     .shared_names(names.clone()) // cheap: the set itself is shared
+///     .build(Instant::ZERO)
+///     .unwrap();
+/// # }
 /// ```
 #[derive(Clone, Default)]
 pub struct SharedNames {
@@ -34,6 +39,7 @@ fn hash(name: &str) -> u64 {
     foldhash::fast::FixedState::with_seed(0x4e41_4d45).hash_one(name)
 }
 
+#[cfg_attr(not(feature = "simulation"), allow(dead_code))]
 impl SharedNames {
     /// The set of `names` (duplicates are kept once).
     pub fn new<N: Into<Arc<str>>>(names: impl IntoIterator<Item = N>) -> SharedNames {

@@ -1,5 +1,6 @@
 //! Counters an adapter exports as metrics (after go-metrics' `memberlist.*`).
 
+use crate::rejection::Rejection;
 use crate::wire::{MessageType, WireError};
 
 /// What a node has done and refused since it started.
@@ -38,10 +39,12 @@ pub struct Stats {
     pub wire_errors: u64,
     /// The kind of the last decode failure.
     pub last_wire_error: Option<&'static str>,
-    /// Messages ignored by a rule (wrong node, stale, filtered, table full…).
+    /// Input ignored by a rule (wrong node, filtered, table full…), in all.
     pub rejected: u64,
-    /// Why the last message was ignored.
-    pub last_rejected: Option<&'static str>,
+    /// Why the last input was ignored.
+    pub last_rejected: Option<Rejection>,
+    /// Input ignored, by reason ([`rejected_for`](Self::rejected_for)).
+    rejections: [u64; Rejection::ALL.len()],
 }
 
 impl Stats {
@@ -56,8 +59,14 @@ impl Stats {
         self.last_wire_error = Some(e.kind());
     }
 
-    pub(crate) fn count_rejected(&mut self, why: &'static str) {
+    pub(crate) fn count_rejected(&mut self, why: Rejection) {
         self.rejected += 1;
+        self.rejections[why.index()] += 1;
         self.last_rejected = Some(why);
+    }
+
+    /// Input ignored for `why`.
+    pub fn rejected_for(&self, why: Rejection) -> u64 {
+        self.rejections[why.index()]
     }
 }

@@ -98,56 +98,10 @@ fn remaining_timeout(n: u32, k: u32, min: Duration, max: Duration) -> Duration {
     timeout.max(min)
 }
 
-/// The (k, min, max) for a new suspicion in a table of `n` nodes (WIRE.md §9.5).
-///
-/// k = suspicion_mult − 2 (the accuser and the suspect cannot confirm), or 0 if fewer than k
-/// other nodes exist to confirm; min = suspicion_mult × max(1, log10(max(1, n))) ×
-/// probe_interval with the scale truncated to thousandths, exactly as Go's integer nanosecond
-/// math; max = max_timeout_mult × min. Where Go's int64 would overflow, this saturates.
-pub(crate) fn suspicion_params(
-    suspicion_mult: u32,
-    max_timeout_mult: u32,
-    n: usize,
-    probe_interval: Duration,
-) -> (u32, Duration, Duration) {
-    // Go's signed `k := mult - 2; if n-2 < k { k = 0 }`; a negative k behaves like 0 there.
-    let mut k = suspicion_mult.saturating_sub(2);
-    let others = n.saturating_sub(2);
-    if n < 2 || others < usize::try_from(k).unwrap_or(usize::MAX) {
-        k = 0;
-    }
-
-    // `libm::log10` agrees with Go's `math.Log10` after this truncation for every n up to 10^7
-    // (checked exhaustively against Go 1.19); usize → f64 rounding only matters beyond 2^53.
-    let scale = libm::log10((n as f64).max(1.0)).max(1.0);
-    // Truncation toward zero like Go's `time.Duration(nodeScale * 1000)`; `as` saturates.
-    let scale_milli = (scale * 1000.0) as u128;
-    // Go: `time.Duration(mult) * time.Duration(scale_milli) * interval / 1000`, left to right.
-    let min_nanos = u128::from(suspicion_mult)
-        .saturating_mul(scale_milli)
-        .saturating_mul(probe_interval.as_nanos())
-        / 1000;
-    let max_nanos = u128::from(max_timeout_mult).saturating_mul(min_nanos);
-    (
-        k,
-        duration_from_nanos(min_nanos),
-        duration_from_nanos(max_nanos),
-    )
-}
-
-/// A duration of `nanos` nanoseconds, saturating at `Duration::MAX`.
-fn duration_from_nanos(nanos: u128) -> Duration {
-    const NANOS_PER_SEC: u128 = 1_000_000_000;
-    match u64::try_from(nanos / NANOS_PER_SEC) {
-        // The remainder is below 10^9, so it fits a u32 and `Duration::new` cannot carry over.
-        Ok(secs) => Duration::new(secs, (nanos % NANOS_PER_SEC) as u32),
-        Err(_) => Duration::MAX,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::suspicion_timeouts;
 
     fn ms(millis: u64) -> Duration {
         Duration::from_millis(millis)
@@ -276,57 +230,9 @@ mod tests {
     }
 
     #[test]
-    fn params_match_wire_examples() {
-        // LAN: suspicion mult 4, max timeout mult 6, probe interval 1 s.
-        let lan = |n| suspicion_params(4, 6, n, secs(1));
-        for n in 0..=10 {
-            let (_, min, max) = lan(n);
-            assert_eq!(min, secs(4), "n = {n}");
-            assert_eq!(max, secs(24), "n = {n}");
-        }
-        assert_eq!(lan(50).1, ms(6_792));
-        assert_eq!(lan(100).1, secs(8));
-        assert_eq!(lan(1000).1, secs(12));
-        for n in [50, 100, 1000, 12_345] {
-            let (_, min, max) = lan(n);
-            assert_eq!(max, min * 6, "n = {n}");
-        }
-        // WAN: suspicion mult 6, probe interval 5 s.
-        for n in 0..=10 {
-            assert_eq!(suspicion_params(6, 6, n, secs(5)).1, secs(30), "n = {n}");
-        }
-    }
-
-    #[test]
-    fn params_k() {
-        assert_eq!(suspicion_params(4, 6, 5, secs(1)).0, 2);
-        assert_eq!(suspicion_params(4, 6, 4, secs(1)).0, 2);
-        assert_eq!(suspicion_params(4, 6, 3, secs(1)).0, 0);
-        for n in 0..3 {
-            assert_eq!(suspicion_params(4, 6, n, secs(1)).0, 0, "n = {n}");
-        }
-        // Multipliers below 2 give a non-positive k in Go, which acts as 0.
-        for mult in 0..2 {
-            for n in [0, 1, 2, 100] {
-                assert_eq!(suspicion_params(mult, 6, n, secs(1)).0, 0);
-            }
-        }
-        assert_eq!(suspicion_params(6, 6, 100, secs(5)).0, 4);
-    }
-
-    #[test]
-    fn params_saturate() {
-        let (k, min, max) = suspicion_params(u32::MAX, u32::MAX, usize::MAX, Duration::MAX);
-        assert_eq!(k, u32::MAX - 2);
-        assert_eq!(min, Duration::MAX);
-        assert_eq!(max, Duration::MAX);
-        let (_, min, max) = suspicion_params(4, 6, 10, Duration::ZERO);
-        assert_eq!((min, max), (Duration::ZERO, Duration::ZERO));
-    }
-
-    #[test]
     fn lan_five_nodes_walkthrough() {
-        let (k, min, max) = suspicion_params(4, 6, 5, secs(1));
+        let t = suspicion_timeouts(4, 6, 5, secs(1));
+        let (k, min, max) = (t.confirmations, t.min, t.max);
         assert_eq!((k, min, max), (2, secs(4), secs(24)));
         let start = at(secs(7));
         let mut s = Suspicion::new("accuser", k, min, max, start);
@@ -341,7 +247,8 @@ mod tests {
 
     #[test]
     fn lan_three_nodes_has_no_confirmations() {
-        let (k, min, max) = suspicion_params(4, 6, 3, secs(1));
+        let t = suspicion_timeouts(4, 6, 3, secs(1));
+        let (k, min, max) = (t.confirmations, t.min, t.max);
         assert_eq!(k, 0);
         let s = Suspicion::new("accuser", k, min, max, Instant::ZERO);
         assert_eq!(s.deadline(), at(secs(4)));

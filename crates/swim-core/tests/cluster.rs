@@ -12,7 +12,8 @@ use swim_core::wire::{
     Accusation, Frame, Keyring, Message, SecretKey, StreamFramer, StreamRole, Transport,
 };
 use swim_core::{
-    Config, Event, ExchangeError, ExchangeId, Instant, MemberState, Output, StreamId, Swim,
+    Config, Event, ExchangeError, ExchangeId, Instant, MemberState, Output, Rejection, StreamId,
+    Swim,
 };
 
 enum Delivery {
@@ -319,13 +320,13 @@ fn nodes_join_and_converge() {
         assert!(i == 0 || joined, "node {i} joined");
         // The seed's state arrives with the join itself.
         assert!(
-            c.nodes[i].swim.num_alive() >= i.min(2),
+            c.nodes[i].swim.member_counts().alive >= i.min(2),
             "node {i} knows the seed"
         );
     }
     c.bootstrap();
     for n in &c.nodes {
-        assert_eq!(n.swim.num_alive(), 8);
+        assert_eq!(n.swim.member_counts().alive, 8);
     }
 }
 
@@ -523,7 +524,8 @@ fn relayed_user_broadcast_reaches_every_member_once() {
         cfg
     });
     c.bootstrap();
-    c.nodes[7].swim.broadcast(b"hello, cluster").unwrap();
+    let now = c.now;
+    c.nodes[7].swim.broadcast(now, b"hello, cluster").unwrap();
     c.run_for(secs(3));
     for o in 0..10 {
         let got = c.nodes[o]
@@ -549,7 +551,8 @@ fn relayed_user_broadcast_reaches_every_member_once() {
 fn unrelayed_user_broadcast_is_sent_a_limited_number_of_times_like_go() {
     let mut c = Cluster::local(10);
     c.bootstrap();
-    c.nodes[7].swim.broadcast(b"hello").unwrap();
+    let now = c.now;
+    c.nodes[7].swim.broadcast(now, b"hello").unwrap();
     c.run_for(secs(3));
     let receivers = (0..10)
         .filter(|&o| {
@@ -610,7 +613,7 @@ fn encrypted_cluster_converges_and_keeps_strangers_out() {
     c.run_for(CONVERGENCE_BOUND);
     assert!(c.converged(&[0, 1, 2, 3]));
     let stranger = c.nodes[4].events.iter().find_map(|(_, e)| match e {
-        Event::JoinCompleted { joined, failed } => Some((*joined, failed.len())),
+        Event::JoinCompleted { joined, failed, .. } => Some((*joined, failed.len())),
         _ => None,
     });
     assert_eq!(
@@ -666,7 +669,7 @@ fn same_seed_same_trace() {
         c.nodes[6].down = true;
         c.run_for(secs(30));
         let now = c.now;
-        c.nodes[2].swim.broadcast(b"x").unwrap();
+        c.nodes[2].swim.broadcast(now, b"x").unwrap();
         c.nodes[3].swim.update_meta(now, b"m").unwrap();
         c.drain(3);
         c.run_for(secs(5));
@@ -738,11 +741,14 @@ fn floods_of_garbage_and_indirect_pings_change_nothing_and_stay_bounded() {
 
 #[test]
 fn member_changes_are_recorded_for_observers() {
-    let mut c = Cluster::new(4, |i| {
-        let mut cfg = Config::local(format!("node-{i}"), addr(i));
-        cfg.record_member_changes = i == 1;
-        cfg
-    });
+    let mut c = Cluster::local(4);
+    // Node 1 records its changes; the others do not.
+    let config = Config::local("node-1", addr(1));
+    c.nodes[1].swim = Swim::builder(config, 1001)
+        .record_member_changes()
+        .build(c.now)
+        .unwrap();
+    c.drain(1);
     c.bootstrap();
     let mut packet = Vec::new();
     let incarnation = c.nodes[1].swim.member("node-2").unwrap().incarnation;
@@ -759,6 +765,7 @@ fn member_changes_are_recorded_for_observers() {
     let changes: Vec<_> = c.nodes[1]
         .swim
         .drain_member_changes()
+        .expect("recording")
         .filter_map(|ch| match ch {
             swim_core::MemberChange::Updated(m) if &*m.name == "node-2" => {
                 Some((m.state, m.incarnation))
@@ -777,9 +784,8 @@ fn member_changes_are_recorded_for_observers() {
         .expect("refutation recorded");
     assert_eq!(state, MemberState::Alive);
     assert!(inc > incarnation);
-    assert_eq!(
-        c.nodes[0].swim.drain_member_changes().count(),
-        0,
+    assert!(
+        c.nodes[0].swim.drain_member_changes().is_none(),
         "off by default"
     );
 }
@@ -827,7 +833,7 @@ fn join_directly<P: swim_core::Policy, Q: swim_core::Policy>(
     b.handle_exchange(now, id, Ok(&reply));
     std::iter::from_fn(|| b.poll_output())
         .find_map(|o| match o {
-            Output::Event(Event::JoinCompleted { joined, failed }) => Some((joined, failed)),
+            Output::Event(Event::JoinCompleted { joined, failed, .. }) => Some((joined, failed)),
             _ => None,
         })
         .unwrap()
@@ -858,7 +864,10 @@ fn policy_filters_alive_members_and_vetoes_merges() {
         }
     }
     let now = Instant::ZERO;
-    let mut a = Swim::with_policy(Config::local("node-0", addr(0)), NoTwo, 1, now).unwrap();
+    let mut a = Swim::builder(Config::local("node-0", addr(0)), 1)
+        .policy(NoTwo)
+        .build(now)
+        .unwrap();
     a.handle_packet(
         now,
         addr(2),
@@ -866,13 +875,13 @@ fn policy_filters_alive_members_and_vetoes_merges() {
     );
     assert!(a.member("node-2").is_none(), "filtered out");
 
-    let mut b = Swim::with_policy(Config::local("node-1", addr(1)), Refuse, 2, now).unwrap();
+    let mut b = Swim::builder(Config::local("node-1", addr(1)), 2)
+        .policy(Refuse)
+        .build(now)
+        .unwrap();
     let (joined, failed) = join_directly(&mut a, &mut b, now);
     assert_eq!(joined, 0);
-    assert_eq!(
-        failed[0].1,
-        ExchangeError::Refused("merge vetoed by policy")
-    );
+    assert_eq!(failed[0].1, ExchangeError::Refused(Rejection::MergeVetoed));
     assert!(b.member("node-0").is_none());
 }
 
@@ -1062,10 +1071,11 @@ fn incompatible_protocol_versions_refuse_the_merge() {
     assert!(a.member("b").is_none(), "a refused b's state too");
     assert_eq!(
         failed[0].1,
-        ExchangeError::Refused("incompatible protocol version")
+        ExchangeError::Refused(Rejection::IncompatibleProtocol)
     );
 }
 
+#[cfg(feature = "simulation")]
 #[test]
 fn forgetting_membership_gossip_keeps_user_broadcasts_and_ends_a_leave() {
     let mut c = Cluster::local(4);
@@ -1073,16 +1083,19 @@ fn forgetting_membership_gossip_keeps_user_broadcasts_and_ends_a_leave() {
     let now = c.now;
     c.nodes[0].swim.update_meta(now, b"new").unwrap();
     assert!(c.nodes[0].swim.broadcast_queue_len() > 0);
-    c.nodes[0].swim.broadcast(b"for the application").unwrap();
-    c.nodes[0].swim.forget_membership_gossip();
+    c.nodes[0]
+        .swim
+        .broadcast(now, b"for the application")
+        .unwrap();
+    c.nodes[0].swim.forget_membership_gossip(now);
     assert_eq!(c.nodes[0].swim.broadcast_queue_len(), 0);
     assert_eq!(c.nodes[0].swim.user_broadcast_queue_len(), 1);
 
     // A departure being gossiped is cut short: the leave completes at once.
-    c.nodes[1].swim.forget_membership_gossip();
+    c.nodes[1].swim.forget_membership_gossip(now);
     c.nodes[1].swim.leave(now, secs(5));
     assert_eq!(c.nodes[1].swim.broadcast_queue_len(), 1, "our departure");
-    c.nodes[1].swim.forget_membership_gossip();
+    c.nodes[1].swim.forget_membership_gossip(now);
     c.drain(1);
     assert!(c.nodes[1]
         .events

@@ -814,7 +814,7 @@ impl Harness {
                 let completed: Vec<_> = outputs
                     .iter()
                     .filter_map(|o| match o {
-                        Output::Event(Event::JoinCompleted { joined, failed }) => {
+                        Output::Event(Event::JoinCompleted { joined, failed, .. }) => {
                             Some((*joined, failed.len()))
                         }
                         _ => None,
@@ -865,11 +865,11 @@ impl Harness {
             Op::UpdateMeta { meta, oversize } => {
                 let big = vec![7u8; META_MAX_SIZE + 1];
                 let value = if oversize { &big[..] } else { METAS[meta] };
-                let before = self.swim.local_member();
+                let before = self.swim.local_node();
                 let leaving = self.swim.is_leaving();
                 let r = self.swim.update_meta(self.now, value);
                 let outputs = self.drain();
-                let after = self.swim.local_member();
+                let after = self.swim.local_node();
                 if !self.check {
                 } else if oversize {
                     prop_assert_eq!(r, Err(CommandError::MetaTooLarge(META_MAX_SIZE + 1)));
@@ -891,7 +891,7 @@ impl Harness {
                 self.verify(&Expect::default(), &outputs)
             }
             Op::Broadcast { len } => {
-                let r = self.swim.broadcast(&vec![0xb5; len]);
+                let r = self.swim.broadcast(self.now, &vec![0xb5; len]);
                 let outputs = self.drain();
                 if !self.check {
                 } else if len == 0 || len > 1_400 {
@@ -960,7 +960,19 @@ impl Harness {
         let now = self.now;
         // Bounds.
         prop_assert_eq!(cur.len(), all.len(), "a name is listed twice");
-        prop_assert_eq!(self.swim.num_members(), all.len());
+        let counts = self.swim.member_counts();
+        prop_assert_eq!(counts.total(), all.len());
+        for (state, n) in [
+            (MemberState::Alive, counts.alive),
+            (MemberState::Suspect, counts.suspect),
+            (MemberState::Dead, counts.dead),
+            (MemberState::Left, counts.left),
+        ] {
+            let listed = all.iter().filter(|m| m.state == state).count();
+            prop_assert_eq!(listed, n, "{:?} members counted", state);
+        }
+        prop_assert_eq!(self.swim.num_members(), counts.members());
+        prop_assert_eq!(self.swim.members().len(), counts.members());
         prop_assert!(all.len() <= self.p.max_members, "{} members", all.len());
         prop_assert!(self.swim.broadcast_queue_len() <= self.p.max_queue);
         prop_assert!(self.swim.user_broadcast_queue_len() <= self.p.max_queue);
@@ -970,7 +982,7 @@ impl Harness {
         }
 
         // The local node.
-        let local = self.swim.local_member();
+        let local = self.swim.local_node();
         prop_assert_eq!(&*local.name, "me");
         prop_assert_eq!(cur.get("me"), Some(&local));
         let want = if self.swim.is_leaving() {
@@ -1216,7 +1228,7 @@ impl Harness {
                 Output::Event(Event::MemberLeft(_)) => "left event",
                 Output::Event(Event::NameConflict { .. }) => "conflict event",
                 Output::Event(Event::LeaveCompleted { .. }) => "leave completed",
-                Output::Event(Event::PingCompleted { .. }) => "ping completed",
+                Output::Event(Event::ProbeAcked { .. }) => "probe acked",
                 Output::Event(Event::JoinCompleted { joined: 0, .. }) => "join refused",
                 _ => continue,
             });
@@ -1334,7 +1346,7 @@ fn generator_reaches() {
         "left event",
         "conflict event",
         "leave completed",
-        "ping completed",
+        "probe acked",
         "join refused",
     ] {
         assert!(
@@ -1363,13 +1375,9 @@ fn update_meta_after_the_last_incarnation() {
     swim.envelope()
         .seal_packet(&encoded, false, || [0; 12], &mut data);
     swim.handle_packet(now, addr(0), &data);
-    assert_eq!(swim.local_member().incarnation, u32::MAX);
+    assert_eq!(swim.local_node().incarnation, u32::MAX);
 
     let r = swim.update_meta(now, b"new");
     assert_eq!(r, Err(swim_core::CommandError::IncarnationExhausted));
-    assert_eq!(
-        swim.local_member().incarnation,
-        u32::MAX,
-        "never wraps to 0"
-    );
+    assert_eq!(swim.local_node().incarnation, u32::MAX, "never wraps to 0");
 }

@@ -26,7 +26,6 @@ pub struct NodeConfig {
     pub bind: SocketAddr,
     /// The protocol configuration. A zero port in `advertise` becomes the
     /// bound port; an unspecified IP in `advertise` becomes the bind IP.
-    /// The node turns on `record_member_changes` to keep `members()` exact.
     pub swim: Config,
     /// Most incoming streams handled at once; beyond it, accepting pauses
     /// and new connections wait in the kernel's backlog. With

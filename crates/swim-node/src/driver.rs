@@ -2,7 +2,7 @@
 //! connection, a finished stream, a command or the next deadline, feeds it
 //! in, and carries out what the core asks.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::future::{poll_fn, Future};
 use std::io;
 use std::net::SocketAddr;
@@ -15,7 +15,7 @@ use futures_util::stream::FuturesUnordered;
 use futures_util::StreamExt;
 use swim_core::wire::StreamRole;
 use swim_core::{
-    Event, ExchangeError, ExchangeId, Instant, MemberChange, MemberState, Output, StreamId, Swim,
+    Event, ExchangeError, ExchangeId, Instant, JoinId, MemberChange, Output, PingId, StreamId, Swim,
 };
 use tracing::{debug, info, warn};
 
@@ -127,11 +127,10 @@ pub(crate) struct Driver<N: Net> {
     timer: Option<(Instant, N::Timer)>,
     accept_paused_until: Option<Instant>,
     turn: usize,
-    joining: Option<Reply<usize>>,
-    queued_joins: VecDeque<(Vec<SocketAddr>, Reply<usize>)>,
+    joins: HashMap<JoinId, Reply<usize>>,
     leaving: Vec<Reply<()>>,
     left: bool,
-    pings: HashMap<Arc<str>, Vec<Reply<Duration>>>,
+    pings: HashMap<PingId, Reply<Duration>>,
     reliable: HashMap<ExchangeId, Reply<()>>,
     stopping: Vec<Reply<()>>,
     stop: bool,
@@ -172,8 +171,7 @@ impl<N: Net> Driver<N> {
             timer: None,
             accept_paused_until: None,
             turn: 0,
-            joining: None,
-            queued_joins: VecDeque::new(),
+            joins: HashMap::new(),
             leaving: Vec::new(),
             left: false,
             pings: HashMap::new(),
@@ -191,7 +189,7 @@ impl<N: Net> Driver<N> {
 
     /// Runs until shutdown or until every handle is dropped.
     pub(crate) async fn run(mut self) {
-        let name = self.swim.local_member().name;
+        let name = self.swim.local_node().name;
         info!(node = %name, addr = %self.swim.config().advertise, "node started");
         loop {
             self.flush().await;
@@ -280,7 +278,10 @@ impl<N: Net> Driver<N> {
     /// Applies the core's member changes to the shared view: every change,
     /// suspicions included, which raise no event.
     fn update_view(&mut self) {
-        let mut changes = self.swim.drain_member_changes().peekable();
+        let Some(changes) = self.swim.drain_member_changes() else {
+            return;
+        };
+        let mut changes = changes.peekable();
         if changes.peek().is_none() {
             return;
         }
@@ -291,13 +292,10 @@ impl<N: Net> Driver<N> {
                     if m.name == view.local.name {
                         view.local = m.clone();
                     }
-                    match m.state {
-                        MemberState::Alive | MemberState::Suspect => {
-                            view.members.insert(m.name.clone(), m);
-                        }
-                        MemberState::Dead | MemberState::Left => {
-                            view.members.remove(&m.name);
-                        }
+                    if m.state.is_member() {
+                        view.members.insert(m.name.clone(), m);
+                    } else {
+                        view.members.remove(&m.name);
                     }
                 }
                 MemberChange::Removed(name) => {
@@ -481,17 +479,14 @@ impl<N: Net> Driver<N> {
             Event::MemberUpdated(m) => info!(node = %m.name, addr = %m.addr, "member updated"),
             Event::MemberLeft(m) => info!(node = %m.name, addr = %m.addr, "member left"),
             Event::MemberFailed(m) => info!(node = %m.name, addr = %m.addr, "member failed"),
-            Event::JoinCompleted { joined, failed } => {
-                if let Some(reply) = self.joining.take() {
+            Event::JoinCompleted { id, joined, failed } => {
+                if let Some(reply) = self.joins.remove(id) {
                     let result = if *joined > 0 {
                         Ok(*joined)
                     } else {
                         Err(Error::Join(failed.clone()))
                     };
                     let _ = reply.send(result);
-                }
-                if let Some((seeds, reply)) = self.queued_joins.pop_front() {
-                    self.start_join(self.clock.now(), seeds, reply);
                 }
             }
             Event::LeaveCompleted { timed_out } => {
@@ -504,20 +499,20 @@ impl<N: Net> Driver<N> {
                     });
                 }
             }
-            Event::PingCompleted { node, rtt, .. } => {
-                for reply in self.pings.remove(node).unwrap_or_default() {
+            Event::PingCompleted { id, rtt, .. } => {
+                if let Some(reply) = self.pings.remove(id) {
                     let _ = reply.send(Ok(*rtt));
                 }
             }
-            Event::PingFailed { node } => {
-                for reply in self.pings.remove(node).unwrap_or_default() {
+            Event::PingFailed { id, .. } => {
+                if let Some(reply) = self.pings.remove(id) {
                     let _ = reply.send(Err(Error::PingFailed));
                 }
             }
             Event::NameConflict { existing, other } => {
                 warn!(node = %existing.name, known = %existing.addr, claimed = %other.addr, "name conflict");
             }
-            Event::UserMessage { .. } | Event::RemoteState { .. } => {}
+            Event::UserMessage { .. } | Event::RemoteState { .. } | Event::ProbeAcked { .. } => {}
         }
         if self.events.is_closed() {
             return;
@@ -532,23 +527,15 @@ impl<N: Net> Driver<N> {
         }
     }
 
-    fn start_join(&mut self, now: Instant, seeds: Vec<SocketAddr>, reply: Reply<usize>) {
-        if seeds.is_empty() {
-            let _ = reply.send(Err(Error::Join(Vec::new())));
-            return;
-        }
-        self.swim.join(now, &seeds);
-        self.joining = Some(reply);
-    }
-
     fn on_command(&mut self, now: Instant, command: Command) {
         let swim = &mut self.swim;
         match command {
             Command::Join(seeds, reply) => {
-                if self.joining.is_some() {
-                    self.queued_joins.push_back((seeds, reply));
+                if seeds.is_empty() {
+                    let _ = reply.send(Err(Error::Join(Vec::new())));
                 } else {
-                    self.start_join(now, seeds, reply);
+                    let id = swim.join(now, &seeds);
+                    self.joins.insert(id, reply);
                 }
             }
             Command::Leave(timeout, reply) => {
@@ -565,15 +552,15 @@ impl<N: Net> Driver<N> {
                 let _ = reply.send(result);
             }
             Command::SetLocalState(state, reply) => {
-                swim.set_local_state(state);
+                swim.set_local_state(now, state);
                 let _ = reply.send(Ok(()));
             }
             Command::SetAckPayload(payload, reply) => {
-                swim.set_ack_payload(payload);
+                swim.set_ack_payload(now, payload);
                 let _ = reply.send(Ok(()));
             }
             Command::Broadcast(payload, reply) => {
-                let _ = reply.send(swim.broadcast(&payload).map_err(Error::from));
+                let _ = reply.send(swim.broadcast(now, &payload).map_err(Error::from));
             }
             Command::SendBestEffort(node, payload, reply) => {
                 let result = swim.send_best_effort(now, &node, &payload);
@@ -590,19 +577,21 @@ impl<N: Net> Driver<N> {
                 }
             }
             Command::Ping(node, reply) => match swim.ping(now, &node) {
-                Ok(()) => self.pings.entry(node.into()).or_default().push(reply),
+                Ok(id) => {
+                    self.pings.insert(id, reply);
+                }
                 Err(e) => {
                     let _ = reply.send(Err(e.into()));
                 }
             },
             Command::AddKey(key, reply) => {
-                let _ = reply.send(swim.add_key(key).map_err(Error::from));
+                let _ = reply.send(swim.add_key(now, key).map_err(Error::from));
             }
             Command::UseKey(key, reply) => {
-                let _ = reply.send(swim.use_key(&key).map_err(Error::from));
+                let _ = reply.send(swim.use_key(now, &key).map_err(Error::from));
             }
             Command::RemoveKey(key, reply) => {
-                let _ = reply.send(swim.remove_key(&key).map_err(Error::from));
+                let _ = reply.send(swim.remove_key(now, &key).map_err(Error::from));
             }
             Command::Stats(reply) => {
                 let mut stats = self.stats.clone();

@@ -129,15 +129,17 @@ pub async fn bind<N: Net>(
     if advertise.port() == 0 {
         advertise.set_port(bound.port());
     }
-    // The shared view follows the core's change log, which records what
-    // events do not (suspicions, refutations).
-    config.swim.record_member_changes = true;
     let seed = config
         .seed
         .unwrap_or_else(|| std::collections::hash_map::RandomState::new().hash_one(bound));
     let clock = Clock::start();
-    let swim = Swim::new(config.swim, seed, clock.now()).map_err(StartError::Config)?;
-    let local = swim.local_member();
+    // The shared view follows the core's change log, which records what
+    // events do not (suspicions, refutations).
+    let swim = Swim::builder(config.swim, seed)
+        .record_member_changes()
+        .build(clock.now())
+        .map_err(StartError::Config)?;
+    let local = swim.local_node();
     let view = Arc::new(Mutex::new(View {
         members: [(local.name.clone(), local.clone())].into(),
         local,

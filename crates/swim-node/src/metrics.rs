@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use metrics::{counter, gauge, Label};
-use swim_core::{Instant, Swim};
+use swim_core::{Instant, Rejection, Swim};
 
 use crate::NodeStats;
 
@@ -31,16 +31,28 @@ const MESSAGE_NAMES: [&str; 14] = [
 /// would only add work to the hot path.
 pub(crate) struct Metrics {
     labels: Vec<Label>,
+    /// `labels` with each rejection's `reason`, in [`Rejection::ALL`] order.
+    rejected: Vec<Vec<Label>>,
     last: Option<Instant>,
 }
 
 impl Metrics {
     pub(crate) fn new(labels: &[(String, String)]) -> Metrics {
+        let labels: Vec<Label> = labels
+            .iter()
+            .map(|(k, v)| Label::new(k.clone(), v.clone()))
+            .collect();
+        let rejected = Rejection::ALL
+            .iter()
+            .map(|why| {
+                let mut l = labels.clone();
+                l.push(Label::new("reason", why.metric_name()));
+                l
+            })
+            .collect();
         Metrics {
-            labels: labels
-                .iter()
-                .map(|(k, v)| Label::new(k.clone(), v.clone()))
-                .collect(),
+            labels,
+            rejected,
             last: None,
         }
     }
@@ -76,7 +88,6 @@ impl Metrics {
         count("memberlist.members.failed", stats.members_failed);
         count("memberlist.push_pulls", stats.push_pulls);
         count("memberlist.invalid_input", stats.wire_errors);
-        count("memberlist.rejected", stats.rejected);
         count("memberlist.tcp.at_capacity", node.streams_at_capacity);
         count("memberlist.tcp.errors", node.stream_errors);
         count("memberlist.udp.send_errors", node.send_errors);
@@ -86,7 +97,12 @@ impl Metrics {
             "memberlist.queue.broadcasts",
             swim.broadcast_queue_len() as f64,
         );
-        level("memberlist.members.alive", swim.num_alive() as f64);
-        level("memberlist.members.known", swim.num_members() as f64);
+        for (why, labels) in Rejection::ALL.iter().zip(&self.rejected) {
+            counter!("memberlist.rejected", labels.iter()).absolute(stats.rejected_for(*why));
+        }
+        let members = swim.member_counts();
+        level("memberlist.members.alive", members.alive as f64);
+        level("memberlist.members.suspect", members.suspect as f64);
+        level("memberlist.members.known", members.total() as f64);
     }
 }

@@ -10,9 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rayon::prelude::*;
-use swim_core::wire::{
-    encode_compound, Alive, Message, Transport, COMPOUND_OVERHEAD, COMPOUND_PART_OVERHEAD,
-};
+use swim_core::wire::{pack_compounds, Alive, Message, Transport};
 use swim_core::{Event, ExchangeError, Instant, SharedNames, Swim};
 
 use crate::network::{Fate, Network, Partition};
@@ -171,10 +169,7 @@ impl Simulation {
             scenario.max_violations_listed,
         );
         let c0 = scenario.node_config(0);
-        let scale = libm::log10(n.max(1) as f64).max(1.0);
-        let susp_max = c0
-            .probe_interval
-            .mul_f64(c0.suspicion_mult as f64 * scale * c0.suspicion_max_timeout_mult as f64);
+        let susp_max = c0.suspicion_timeouts(n).max;
         tracker.blame_window =
             nanos(susp_max + 2 * c0.probe_interval * c0.awareness_max_multiplier);
         let mut sim = Simulation {
@@ -343,51 +338,30 @@ impl Simulation {
     /// once and handed to every node.
     fn warm_datagrams(&self) -> Vec<Vec<u8>> {
         let n = self.sc.nodes;
-        let c = self.sc.node_config(0);
-        let budget = c.udp_buffer_size.saturating_sub(COMPOUND_OVERHEAD);
-        let mut out = Vec::new();
-        let mut parts: Vec<Vec<u8>> = Vec::new();
-        let mut used = 0;
-        let flush = |parts: &mut Vec<Vec<u8>>, out: &mut Vec<Vec<u8>>| {
-            let refs: Vec<&[u8]> = parts.iter().map(Vec::as_slice).collect();
-            let mut d = Vec::new();
-            if encode_compound(&refs, &mut d).is_ok() {
-                out.push(d);
-            }
-            parts.clear();
-        };
-        for i in 0..n {
-            let name = node_name(i);
-            let addr = node_addr(i);
-            let ip = match addr {
-                SocketAddr::V4(v4) => v4.ip().octets().to_vec(),
-                SocketAddr::V6(v6) => v6.ip().octets().to_vec(),
-            };
-            let vsn = self.sc.node_config(i).vsn();
-            let mut m = Vec::with_capacity(64);
-            Message::Alive(Alive {
-                incarnation: 1,
-                node: &name,
-                addr: ip.into(),
-                port: addr.port(),
-                meta: (&[][..]).into(),
-                vsn: vsn[..].into(),
+        let alives: Vec<Vec<u8>> = (0..n)
+            .map(|i| {
+                let name = node_name(i);
+                let addr = node_addr(i);
+                let ip = match addr {
+                    SocketAddr::V4(v4) => v4.ip().octets().to_vec(),
+                    SocketAddr::V6(v6) => v6.ip().octets().to_vec(),
+                };
+                let vsn = self.sc.node_config(i).vsn();
+                let mut m = Vec::with_capacity(64);
+                Message::Alive(Alive {
+                    incarnation: 1,
+                    node: &name,
+                    addr: ip.into(),
+                    port: addr.port(),
+                    meta: (&[][..]).into(),
+                    vsn: vsn[..].into(),
+                })
+                .encode(Transport::Packet, &mut m);
+                m
             })
-            .encode(Transport::Packet, &mut m);
-            let need = m.len() + COMPOUND_PART_OVERHEAD;
-            if !parts.is_empty()
-                && (used + need > budget || parts.len() >= swim_core::wire::MAX_COMPOUND_PARTS)
-            {
-                flush(&mut parts, &mut out);
-                used = 0;
-            }
-            used += need;
-            parts.push(m);
-        }
-        if !parts.is_empty() {
-            flush(&mut parts, &mut out);
-        }
-        out
+            .collect();
+        let size = self.sc.node_config(0).udp_buffer_size;
+        pack_compounds(alives.iter().map(Vec::as_slice), size)
     }
 
     fn start_node(&mut self, i: usize) {
@@ -398,11 +372,14 @@ impl Simulation {
         node.life += 1;
         node.slow = (0, 0);
         let life = node.life;
-        let mut config = self.sc.node_config(i);
-        config.shared_names = self.names.clone();
+        let config = self.sc.node_config(i);
         let seed = derive(self.sc.seed, 1 + life as u64, i as u64);
         let now = Instant::from_nanos(self.now);
-        let swim = match Swim::new(config, seed, now) {
+        let built = Swim::builder(config, seed)
+            .shared_names(self.names.clone())
+            .record_member_changes()
+            .build(now);
+        let swim = match built {
             Ok(s) => s,
             Err(e) => {
                 self.tracker
@@ -1023,7 +1000,7 @@ impl Simulation {
             return;
         };
         let _ = s.update_meta(Instant::from_nanos(self.now), b"disseminated");
-        let inc = s.local_member().incarnation;
+        let inc = s.local_node().incarnation;
         self.tracker.follow(self.now, m, inc);
         self.process(m);
     }

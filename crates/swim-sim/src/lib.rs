@@ -54,6 +54,6 @@ pub use network::{Latency, NetworkModel};
 pub use report::{Detection, DisseminationReport, Report, Series, Violation};
 pub use scenario::{
     addr_index, node_addr, node_index, node_name, parse_amount, parse_duration, parse_fraction,
-    push_pull_scale, Amount, ConfigHook, Fault, Preset, Scenario, Start,
+    Amount, ConfigHook, Fault, Preset, Scenario, Start,
 };
 pub use swim_core;

@@ -474,7 +474,7 @@ impl Job {
                 }
                 if sh.formed {
                     if let Some(s) = self.node.swim.as_mut() {
-                        s.forget_membership_gossip();
+                        s.forget_membership_gossip(at);
                     }
                     self.drain(sh, now);
                 }
@@ -491,13 +491,13 @@ impl Job {
         let Some(s) = self.node.swim.as_mut() else {
             return;
         };
-        for ch in s.drain_member_changes() {
+        for ch in s.drain_member_changes().into_iter().flatten() {
             self.log.push((now, Did::Change(ch)));
         }
         while let Some(o) = s.poll_output() {
             self.outputs.push(o);
         }
-        let entries = s.num_members();
+        let entries = s.member_counts().total();
         self.node.peak_entries = self.node.peak_entries.max(entries);
         if sh.check_bounds {
             let c = s.config();
@@ -635,12 +635,12 @@ fn trace_event(t: &mut StableHasher, i: usize, e: &Event) {
             t.u64(5);
             t.bytes(payload);
         }
-        Event::PingCompleted { node, rtt, .. } => {
+        Event::ProbeAcked { node, rtt, .. } | Event::PingCompleted { node, rtt, .. } => {
             t.u64(6);
             t.bytes(node.as_bytes());
             t.u64(nanos(*rtt));
         }
-        Event::JoinCompleted { joined, failed } => {
+        Event::JoinCompleted { joined, failed, .. } => {
             t.u64(7);
             t.u64(*joined as u64);
             t.u64(failed.len() as u64);

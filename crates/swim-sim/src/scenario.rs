@@ -385,7 +385,6 @@ impl Scenario {
     /// The configuration of node `i`.
     pub fn node_config(&self, i: usize) -> Config {
         let mut c = self.preset.config(&node_name(i), node_addr(i));
-        c.record_member_changes = true;
         c.enable_compression = self.compression;
         if !self.lifeguard {
             c.awareness_max_multiplier = 1;
@@ -425,27 +424,13 @@ impl Scenario {
     pub fn convergence_bound(&self) -> Duration {
         let c = self.node_config(0);
         let n = self.nodes.max(1);
-        let pp = push_pull_scale(c.push_pull_interval, n);
-        let scale = libm::log10(n as f64).max(1.0);
-        let susp_min = c.probe_interval.mul_f64(c.suspicion_mult as f64 * scale);
-        let susp_max = susp_min * c.suspicion_max_timeout_mult;
-        let digits = (n as f64 + 1.0).log10().ceil() as u32;
-        let retransmit = c.retransmit_mult as u32 * digits;
+        let pp = c.push_pull_interval_at(n);
+        let susp_max = c.suspicion_timeouts(n).max;
+        let retransmit = u32::try_from(c.retransmit_limit(n)).unwrap_or(u32::MAX);
         let fanout = (c.gossip_nodes.max(2)) as f64;
         let rounds = retransmit + (libm::log(n as f64) / libm::log(fanout)).ceil() as u32;
         2 * pp + susp_max + 2 * c.tcp_timeout + c.gossip_interval * rounds + 5 * c.probe_interval
     }
-}
-
-/// Go's `pushPullScale` (the interval grows with log2 of the cluster size
-/// beyond 32 nodes).
-pub fn push_pull_scale(interval: Duration, n: usize) -> Duration {
-    const THRESHOLD: usize = 32;
-    if n <= THRESHOLD {
-        return interval;
-    }
-    let mult = libm::ceil(libm::log2(n as f64) - libm::log2(THRESHOLD as f64)) as u32 + 1;
-    interval.saturating_mul(mult)
 }
 
 /// The name of node `i`.

@@ -48,6 +48,53 @@ pub fn encode_compound(parts: &[&[u8]], out: &mut Vec<u8>) -> Result<(), WireErr
     Ok(())
 }
 
+/// Packs `messages`, in order, into as few compounds as fit `size` bytes
+/// each (what a datagram of that size holds before any envelope), at most
+/// [`MAX_COMPOUND_PARTS`] parts each. A message too long for `size` on its
+/// own still gets a compound of its own; messages [`encode_compound`]
+/// refuses (empty, or over 65,535 bytes) make their compound fail, and it is
+/// left out.
+///
+/// ```
+/// use swim_core::wire::{pack_compounds, COMPOUND_OVERHEAD, COMPOUND_PART_OVERHEAD};
+///
+/// let messages = vec![vec![4u8; 100]; 30];
+/// let packets = pack_compounds(messages.iter().map(Vec::as_slice), 1400);
+/// // 13 messages of 100 bytes fill 1,400 bytes with their headers.
+/// assert_eq!(packets.len(), 3);
+/// assert!(packets.iter().all(|p| p.len() <= 1400));
+/// assert_eq!(packets[0].len(), COMPOUND_OVERHEAD + 13 * (100 + COMPOUND_PART_OVERHEAD));
+/// ```
+pub fn pack_compounds<'a>(
+    messages: impl IntoIterator<Item = &'a [u8]>,
+    size: usize,
+) -> Vec<Vec<u8>> {
+    let budget = size.saturating_sub(COMPOUND_OVERHEAD);
+    let mut packets = Vec::new();
+    let mut parts: Vec<&[u8]> = Vec::new();
+    let mut used = 0;
+    let mut flush = |parts: &mut Vec<&[u8]>| {
+        let mut packet = Vec::new();
+        if encode_compound(parts, &mut packet).is_ok() {
+            packets.push(packet);
+        }
+        parts.clear();
+    };
+    for m in messages {
+        let need = m.len() + COMPOUND_PART_OVERHEAD;
+        if !parts.is_empty() && (used + need > budget || parts.len() >= MAX_COMPOUND_PARTS) {
+            flush(&mut parts);
+            used = 0;
+        }
+        used += need;
+        parts.push(m);
+    }
+    if !parts.is_empty() {
+        flush(&mut parts);
+    }
+    packets
+}
+
 /// The parts of a compound, in order.
 ///
 /// A part whose length runs past the end of the input ends the iteration

@@ -25,8 +25,8 @@ pub(crate) mod msgpack;
 
 pub(crate) use compound::for_each_batch;
 pub use compound::{
-    encode_compound, encode_compress, for_each_message, CompoundParts, COMPOUND_OVERHEAD,
-    COMPOUND_PART_OVERHEAD, MAX_COMPOUND_PARTS,
+    encode_compound, encode_compress, for_each_message, pack_compounds, CompoundParts,
+    COMPOUND_OVERHEAD, COMPOUND_PART_OVERHEAD, MAX_COMPOUND_PARTS,
 };
 pub use envelope::{Envelope, StreamRead};
 pub use error::WireError;

@@ -7,8 +7,15 @@ use core::fmt;
 use core::net::{IpAddr, SocketAddr};
 use core::time::Duration;
 
-use crate::names::SharedNames;
 use crate::wire::{EncryptionVersion, Envelope, Keyring, Limits, WireError};
+
+mod cidr;
+mod derived;
+
+pub use cidr::Cidr;
+pub use derived::SuspicionTimeouts;
+#[cfg(test)]
+pub(crate) use derived::{retransmit_limit, suspicion_timeouts};
 
 /// Lowest protocol version this implementation speaks.
 pub const PROTOCOL_VERSION_MIN: u8 = 1;
@@ -16,62 +23,6 @@ pub const PROTOCOL_VERSION_MIN: u8 = 1;
 pub const PROTOCOL_VERSION_MAX: u8 = 5;
 /// Largest metadata a node may advertise (Go's `MetaMaxSize`).
 pub const META_MAX_SIZE: usize = 512;
-
-/// A network in CIDR notation, for [`Config::cidrs_allowed`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Cidr {
-    addr: IpAddr,
-    prefix: u8,
-}
-
-impl Cidr {
-    /// The network `addr/prefix`; fails if the prefix is longer than the
-    /// address.
-    pub fn new(addr: IpAddr, prefix: u8) -> Result<Cidr, ConfigError> {
-        let max = if addr.is_ipv4() { 32 } else { 128 };
-        if prefix > max {
-            return Err(ConfigError::new(
-                "cidrs_allowed",
-                "prefix longer than the address",
-            ));
-        }
-        Ok(Cidr { addr, prefix })
-    }
-
-    /// Whether `ip` lies in this network (IPv4-mapped IPv6 addresses count
-    /// as IPv4).
-    pub fn contains(&self, ip: IpAddr) -> bool {
-        let ip = canonical(ip);
-        match (self.addr, ip) {
-            (IpAddr::V4(net), IpAddr::V4(ip)) => {
-                prefix_eq(&net.octets(), &ip.octets(), self.prefix)
-            }
-            (IpAddr::V6(net), IpAddr::V6(ip)) => {
-                prefix_eq(&net.octets(), &ip.octets(), self.prefix)
-            }
-            _ => false,
-        }
-    }
-}
-
-fn canonical(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
-        v4 => v4,
-    }
-}
-
-fn prefix_eq(a: &[u8], b: &[u8], prefix: u8) -> bool {
-    let full = (prefix / 8) as usize;
-    if a[..full] != b[..full] {
-        return false;
-    }
-    let rest = prefix % 8;
-    rest == 0 || {
-        let mask = 0xffu8 << (8 - rest);
-        a[full] & mask == b[full] & mask
-    }
-}
 
 /// A configuration value that cannot work.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -177,18 +128,12 @@ pub struct Config {
     pub relay_user_broadcasts: bool,
     /// How many recent user payloads a relaying node remembers.
     pub relay_memory: usize,
-    /// Record every change to the member table for
-    /// [`Swim::drain_member_changes`](crate::Swim::drain_member_changes).
-    pub record_member_changes: bool,
     /// Most members the table holds; alive messages about new members
     /// beyond it are dropped and counted.
     pub max_members: usize,
     /// Most broadcasts queued (membership and user, each); the most
     /// retransmitted are dropped first beyond it.
     pub max_broadcast_queue: usize,
-    /// Names whose records share one copy across the instances of this
-    /// process (empty by default: each record allocates its own).
-    pub shared_names: SharedNames,
     /// Most push/pull exchanges this node runs at once.
     pub max_concurrent_push_pulls: usize,
     /// Bounds on what peers may declare on the wire.
@@ -228,10 +173,8 @@ impl Config {
             keyring: None,
             relay_user_broadcasts: false,
             relay_memory: 4096,
-            record_member_changes: false,
             max_members: 1 << 17,
             max_broadcast_queue: 1 << 16,
-            shared_names: SharedNames::default(),
             max_concurrent_push_pulls: 128,
             limits: Limits::default(),
         }
@@ -367,7 +310,7 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use core::net::{Ipv4Addr, Ipv6Addr};
+    use core::net::Ipv4Addr;
 
     fn addr() -> SocketAddr {
         SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)), 7946)
@@ -414,23 +357,5 @@ mod tests {
         let mut c = Config::lan("a", addr());
         c.meta = alloc::vec![0; META_MAX_SIZE + 1];
         assert_eq!(c.validate().unwrap_err().field, "meta");
-    }
-
-    #[test]
-    fn cidrs_match_prefixes_and_mapped_addresses() {
-        let net = Cidr::new(IpAddr::V4(Ipv4Addr::new(10, 1, 0, 0)), 16).unwrap();
-        assert!(net.contains(IpAddr::V4(Ipv4Addr::new(10, 1, 200, 3))));
-        assert!(!net.contains(IpAddr::V4(Ipv4Addr::new(10, 2, 0, 1))));
-        assert!(net.contains(IpAddr::V6(Ipv4Addr::new(10, 1, 0, 9).to_ipv6_mapped())));
-        let odd = Cidr::new(IpAddr::V4(Ipv4Addr::new(192, 168, 1, 128)), 25).unwrap();
-        assert!(odd.contains(IpAddr::V4(Ipv4Addr::new(192, 168, 1, 200))));
-        assert!(!odd.contains(IpAddr::V4(Ipv4Addr::new(192, 168, 1, 100))));
-        let v6 = Cidr::new(IpAddr::V6(Ipv6Addr::LOCALHOST), 128).unwrap();
-        assert!(v6.contains(IpAddr::V6(Ipv6Addr::LOCALHOST)));
-        assert!(Cidr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 33).is_err());
-        let mut c = Config::lan("a", addr());
-        assert!(c.ip_allowed(IpAddr::V4(Ipv4Addr::new(1, 2, 3, 4))));
-        c.cidrs_allowed.push(net);
-        assert!(!c.ip_allowed(IpAddr::V4(Ipv4Addr::new(1, 2, 3, 4))));
     }
 }

@@ -1,0 +1,211 @@
+//! Dissemination: the two transmit-limited queues (membership updates and
+//! user broadcasts), what a packet piggybacks from them, and the gossip
+//! round that sends them to a few random members every gossip interval.
+
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+
+use super::Swim;
+use crate::broadcast::{BroadcastQueue, Parts, Token};
+use crate::member::MemberState;
+use crate::members::AliveMessages;
+use crate::policy::Policy;
+use crate::time::Instant;
+use crate::wire::{
+    encode_compound, Message, COMPOUND_OVERHEAD, COMPOUND_PART_OVERHEAD, MAX_COMPOUND_PARTS,
+};
+
+/// What waits to be gossiped.
+#[derive(Debug)]
+pub(super) struct Gossip {
+    /// Alive, suspect and dead messages, keyed by member name.
+    membership: BroadcastQueue,
+    /// User broadcasts, unkeyed.
+    user: BroadcastQueue,
+    /// Tokens of broadcasts that just left a queue (sent enough, replaced,
+    /// pruned or cleared); looked at after every queue operation.
+    finished: Vec<Token>,
+    /// Where an alive message is encoded to learn its length.
+    scratch: Vec<u8>,
+}
+
+impl Gossip {
+    pub(super) fn new(max_queue: usize) -> Gossip {
+        Gossip {
+            membership: BroadcastQueue::new(max_queue),
+            user: BroadcastQueue::new(max_queue),
+            finished: Vec::new(),
+            scratch: Vec::new(),
+        }
+    }
+
+    pub(super) fn membership_len(&self) -> usize {
+        self.membership.len()
+    }
+
+    pub(super) fn user_len(&self) -> usize {
+        self.user.len()
+    }
+
+    pub(super) fn bytes(&self) -> usize {
+        self.membership.bytes() + self.user.bytes()
+    }
+
+    /// Whether anything waits to be sent.
+    pub(super) fn is_waiting(&self) -> bool {
+        !self.membership.is_empty() || !self.user.is_empty()
+    }
+
+    /// Drops membership updates (`user` too: everything), reporting their tokens.
+    pub(super) fn clear(&mut self, user: bool) {
+        self.membership.clear(&mut self.finished);
+        if user {
+            self.user.clear(&mut self.finished);
+        }
+    }
+
+    /// Takes the tokens of broadcasts that finished since the last call.
+    pub(super) fn take_finished(&mut self) -> impl Iterator<Item = Token> + '_ {
+        self.finished.drain(..)
+    }
+}
+
+impl<P: Policy> Swim<P> {
+    /// Queues the alive message of `node`, whose record is at or near `at`.
+    ///
+    /// It is derived from the record whenever it is sent: every later change
+    /// to the record queues a broadcast under the same key, which replaces
+    /// this one.
+    pub(super) fn queue_alive(&mut self, node: &Arc<str>, at: usize) {
+        if let Some(at) = self.members.position_near(node, at) {
+            let g = &mut self.gossip;
+            g.scratch.clear();
+            let len = self.members.encode_alive(at, &mut g.scratch);
+            g.membership.push_derived(node, len, at, &mut g.finished);
+            self.finished_broadcasts();
+        }
+    }
+
+    /// Queues a membership update about `node`, replacing any older one.
+    pub(super) fn queue_membership(
+        &mut self,
+        node: &Arc<str>,
+        message: &Message<'_>,
+        token: Option<Token>,
+    ) {
+        let bytes = super::packet::encode_packet(message);
+        let g = &mut self.gossip;
+        g.membership
+            .push(Some(node), &bytes, token, &mut g.finished);
+        self.finished_broadcasts();
+    }
+
+    /// Queues a user message for gossip.
+    pub(super) fn queue_user_broadcast(&mut self, payload: &[u8]) {
+        let bytes = super::packet::encode_packet(&Message::User(payload));
+        let g = &mut self.gossip;
+        g.user.push(None, &bytes, None, &mut g.finished);
+        self.finished_broadcasts();
+    }
+
+    /// Broadcasts for one packet with `budget` bytes free. Membership
+    /// updates and user broadcasts share the space so neither starves: with
+    /// both waiting, user broadcasts get at most half and membership the rest.
+    pub(super) fn take_broadcasts(&mut self, budget: usize, max_parts: usize) -> Parts {
+        let mut out = Parts::default();
+        let g = &mut self.gossip;
+        if budget == 0 || !g.is_waiting() {
+            return out;
+        }
+        let limit = self.config.retransmit_limit(self.members.len());
+        let user_share = if g.membership.is_empty() {
+            budget
+        } else {
+            budget / 2
+        };
+        let mut user = Parts::default();
+        let used = g.user.fill(
+            COMPOUND_PART_OVERHEAD,
+            user_share,
+            limit,
+            max_parts,
+            &mut user,
+            &mut g.finished,
+        );
+        g.membership.fill_deriving(
+            COMPOUND_PART_OVERHEAD,
+            budget - used,
+            limit,
+            max_parts - user.len(),
+            &mut out,
+            &mut g.finished,
+            AliveMessages(&self.members),
+        );
+        out.append(&user);
+        self.finished_broadcasts();
+        out
+    }
+
+    /// A gossip round: what waits goes to a few random members, those dead
+    /// only recently included (so they learn they were declared dead).
+    pub(super) fn gossip(&mut self, now: Instant) {
+        if self.leave.has_left() {
+            return;
+        }
+        let local = self.local_name();
+        let dead_time = self.config.gossip_to_the_dead_time;
+        let targets = self
+            .members
+            .random_members(self.config.gossip_nodes, &mut self.rng, |r| {
+                *r.name != *local
+                    && match r.state {
+                        MemberState::Alive | MemberState::Suspect => true,
+                        MemberState::Dead => {
+                            now.saturating_duration_since(r.state_change) <= dead_time
+                        }
+                        MemberState::Left => false,
+                    }
+            });
+        let budget = self
+            .config
+            .udp_buffer_size
+            .saturating_sub(COMPOUND_OVERHEAD + self.envelope.packet_overhead());
+        for i in targets {
+            let r = self.members.record(i);
+            let (Some(to), crc) = (r.socket_addr(), r.pmax() >= 5) else {
+                continue;
+            };
+            let msgs = self.take_broadcasts(budget, MAX_COMPOUND_PARTS);
+            match msgs.len() {
+                0 => return,
+                1 => self.send_packet(to, msgs.iter().next().unwrap_or_default(), crc),
+                _ => {
+                    let parts: Vec<&[u8]> = msgs.iter().collect();
+                    let mut compound = Vec::with_capacity(budget + 8);
+                    if encode_compound(&parts, &mut compound).is_ok() {
+                        self.send_packet(to, &compound, crc);
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(feature = "simulation")]
+impl<P: Policy> Swim<P> {
+    /// Forgets every queued membership update, as if gossip had already carried it to every
+    /// node.
+    ///
+    /// For simulations that start from a cluster formed long ago: a node handed the full
+    /// member list queues an alive broadcast for every member it learnt, so N nodes started
+    /// that way spend minutes gossiping what each of them already knows. A node in a real
+    /// cluster must not call this: it silences updates its peers may not have yet. User
+    /// broadcasts stay queued; a departure being gossiped is cut short and completes
+    /// ([`Event::LeaveCompleted`](crate::Event::LeaveCompleted)).
+    pub fn forget_membership_gossip(&mut self, now: Instant) {
+        self.input(now, |s| {
+            s.gossip.clear(false);
+            s.finished_broadcasts();
+        });
+    }
+}

@@ -1,0 +1,234 @@
+//! Anti-entropy: a push/pull sends this node's whole member table (and the
+//! application's state) over a stream and merges the table the other side
+//! sends back. Periodically with a random member, and with every seed of a
+//! join.
+
+use alloc::string::ToString;
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+use core::net::SocketAddr;
+
+use super::stream::Exchange;
+use super::timers::Timer;
+use super::{JoinId, Swim};
+use crate::event::{Event, ExchangeError};
+use crate::member::{Member, MemberState, WireIp};
+use crate::policy::Policy;
+use crate::rejection::Rejection;
+use crate::time::Instant;
+use crate::wire::{ErrorResponse, Message, PushNodeState, PushPull, Transport, WireError};
+
+/// A join waiting for its seeds.
+#[derive(Debug, Clone, Default)]
+struct JoinState {
+    pending: usize,
+    joined: usize,
+    failed: Vec<(SocketAddr, ExchangeError)>,
+}
+
+/// The joins in progress.
+#[derive(Debug, Default)]
+pub(super) struct Joins {
+    pending: hashbrown::HashMap<JoinId, JoinState, foldhash::fast::FixedState>,
+    last_id: u64,
+}
+
+impl<P: Policy> Swim<P> {
+    /// Joins the cluster through `seeds`: a push/pull with each. The result
+    /// comes as [`Event::JoinCompleted`] with the id returned here (at once
+    /// when `seeds` is empty).
+    pub fn join(&mut self, now: Instant, seeds: &[SocketAddr]) -> JoinId {
+        self.input(now, |s| {
+            s.joins.last_id += 1;
+            let id = JoinId(s.joins.last_id);
+            if seeds.is_empty() {
+                s.emit(Event::JoinCompleted {
+                    id,
+                    joined: 0,
+                    failed: Vec::new(),
+                });
+                return id;
+            }
+            s.joins.pending.insert(
+                id,
+                JoinState {
+                    pending: seeds.len(),
+                    ..JoinState::default()
+                },
+            );
+            for &seed in seeds {
+                s.push_pull(now, seed, Some(id));
+            }
+            id
+        })
+    }
+
+    /// One seed of join `id` answered, or failed.
+    pub(super) fn join_progress(
+        &mut self,
+        id: JoinId,
+        result: Result<(), (SocketAddr, ExchangeError)>,
+    ) {
+        let Some(j) = self.joins.pending.get_mut(&id) else {
+            return;
+        };
+        j.pending -= 1;
+        match result {
+            Ok(()) => j.joined += 1,
+            Err(e) => j.failed.push(e),
+        }
+        if j.pending == 0 {
+            let j = self.joins.pending.remove(&id).unwrap_or_default();
+            self.emit(Event::JoinCompleted {
+                id,
+                joined: j.joined,
+                failed: j.failed,
+            });
+        }
+    }
+
+    /// The periodic push/pull timer: the next one comes a scaled interval
+    /// later; `run` is false for the first timer, which only ends the
+    /// initial stagger.
+    pub(super) fn push_pull_tick(&mut self, now: Instant, run: bool) {
+        let interval = self.config.push_pull_interval_at(self.members.len());
+        self.timers.schedule(now + interval, Timer::PushPullTick);
+        if run {
+            self.periodic_push_pull(now);
+        }
+    }
+
+    fn periodic_push_pull(&mut self, now: Instant) {
+        if self.exchanges.push_pulls() >= self.config.max_concurrent_push_pulls {
+            self.stats.count_rejected(Rejection::PushPullBusy);
+            return;
+        }
+        let local = self.local_name();
+        let picked = self.members.random_members(1, &mut self.rng, |r| {
+            *r.name != *local && r.state == MemberState::Alive
+        });
+        if let Some(to) = picked
+            .first()
+            .and_then(|&i| self.members.record(i).socket_addr())
+        {
+            self.push_pull(now, to, None);
+        }
+    }
+
+    fn push_pull(&mut self, now: Instant, to: SocketAddr, join: Option<JoinId>) {
+        let state = self.local_push_pull(join.is_some());
+        let deadline = now + self.config.tcp_timeout;
+        let kind = Exchange::PushPull { join, to };
+        self.connect(now, to, &state, true, deadline, kind);
+    }
+
+    /// Our push/pull state: every member in the table and our user state.
+    fn local_push_pull(&self, join: bool) -> Vec<u8> {
+        let nodes = self
+            .members
+            .records()
+            .iter()
+            .map(|r| PushNodeState {
+                name: &r.name,
+                addr: r.addr.as_bytes().into(),
+                port: r.port,
+                meta: (&*r.meta).into(),
+                incarnation: r.incarnation,
+                state: r.state.to_wire(),
+                vsn: r.vsn[..].into(),
+            })
+            .collect();
+        let user_state = &self.local.push_pull_state;
+        let mut buf = Vec::with_capacity(64 + self.members.len() * 96 + user_state.len());
+        Message::PushPull(PushPull {
+            join,
+            nodes,
+            user_state,
+        })
+        .encode(Transport::Stream, &mut buf);
+        buf
+    }
+
+    /// A push/pull another node opened: our state for the reply (echoing
+    /// its join flag), then its state merged.
+    pub(super) fn answer_push_pull(&mut self, now: Instant, pp: PushPull<'_>) -> Vec<u8> {
+        let reply = self.local_push_pull(pp.join);
+        let join = pp.join;
+        if let Err(why) = self.merge_remote(now, pp, join) {
+            self.stats.count_rejected(why);
+        }
+        reply
+    }
+
+    /// The reply to our push/pull, merged.
+    pub(super) fn merge_reply(
+        &mut self,
+        now: Instant,
+        reply: &[u8],
+        join: bool,
+    ) -> Result<(), ExchangeError> {
+        let opened = self.open_reply(reply)?;
+        let limits = self.envelope.limits().clone();
+        match Message::decode(&opened, Transport::Stream, &limits) {
+            Ok(Message::PushPull(pp)) => self
+                .merge_remote(now, pp, join)
+                .map_err(ExchangeError::Refused),
+            Ok(Message::Error(ErrorResponse { error })) => {
+                Err(ExchangeError::Remote(error.to_string()))
+            }
+            Ok(other) => Err(ExchangeError::BadReply(WireError::UnexpectedMessageType(
+                other.message_type() as u8,
+            ))),
+            Err(e) => Err(ExchangeError::BadReply(e)),
+        }
+    }
+
+    /// Go's `mergeRemoteState`: verify versions, ask the policy (joins),
+    /// merge, hand over the user state.
+    fn merge_remote(
+        &mut self,
+        now: Instant,
+        mut pp: PushPull<'_>,
+        join: bool,
+    ) -> Result<(), Rejection> {
+        for n in &mut pp.nodes {
+            n.port = self.fix_port(n.port);
+        }
+        if !self.members.verify_protocol(&pp.nodes) {
+            return Err(Rejection::IncompatibleProtocol);
+        }
+        if join {
+            let members: Vec<Member> = pp.nodes.iter().filter_map(listed_member).collect();
+            if !self.policy.allow_merge(&members) {
+                return Err(Rejection::MergeVetoed);
+            }
+        }
+        self.stats.push_pulls += 1;
+        self.with_rules(now, |m, ctx| m.merge(&pp.nodes, ctx));
+        if !pp.user_state.is_empty() {
+            self.emit(Event::RemoteState {
+                join,
+                state: pp.user_state.to_vec(),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// A push/pull entry as the policy sees it; `None` for a state this version
+/// does not know (the merge ignores those).
+fn listed_member(n: &PushNodeState<'_>) -> Option<Member> {
+    let state = MemberState::from_wire(n.state)?;
+    Some(Member {
+        name: Arc::from(n.name),
+        addr: WireIp::from_bytes(&n.addr).shown(n.port),
+        meta: Arc::from(&*n.meta),
+        incarnation: n.incarnation,
+        state,
+        vsn: n
+            .vsn
+            .get(..6)
+            .and_then(|v| v.try_into().ok())
+            .unwrap_or_default(),
+    })
+}

@@ -1,0 +1,136 @@
+//! The application's messages: user broadcasts (gossiped, transmit-limited,
+//! relayed when configured), best-effort and reliable messages to one
+//! member, and those that arrive.
+
+use alloc::collections::VecDeque;
+use alloc::vec::Vec;
+use core::hash::BuildHasher;
+use core::net::SocketAddr;
+
+use super::stream::Exchange;
+use super::{CommandError, ExchangeId, Swim};
+use crate::event::Event;
+use crate::policy::Policy;
+use crate::time::Instant;
+use crate::wire::{Message, Transport, COMPOUND_OVERHEAD, COMPOUND_PART_OVERHEAD};
+
+/// Hashes of recently relayed user payloads, oldest first, and as a set.
+#[derive(Debug)]
+pub(super) struct Relayed {
+    order: VecDeque<u64>,
+    set: hashbrown::HashSet<u64, foldhash::fast::FixedState>,
+}
+
+impl Default for Relayed {
+    fn default() -> Self {
+        Relayed {
+            order: VecDeque::new(),
+            set: hashbrown::HashSet::with_hasher(foldhash::fast::FixedState::with_seed(1)),
+        }
+    }
+}
+
+impl Relayed {
+    /// Records a user payload as seen, remembering the last `memory`; false
+    /// if it already was.
+    fn remember(&mut self, payload: &[u8], memory: usize) -> bool {
+        let h = foldhash::fast::FixedState::with_seed(0x0072_656c_6179).hash_one(payload);
+        if !self.set.insert(h) {
+            return false;
+        }
+        self.order.push_back(h);
+        while self.order.len() > memory {
+            if let Some(old) = self.order.pop_front() {
+                self.set.remove(&old);
+            }
+        }
+        true
+    }
+}
+
+impl<P: Policy> Swim<P> {
+    /// Queues `payload` to be gossiped to every member (transmit-limited,
+    /// like membership updates). It must fit a packet with room to spare.
+    pub fn broadcast(&mut self, now: Instant, payload: &[u8]) -> Result<(), CommandError> {
+        self.input(now, |s| {
+            let room = s.config.udp_buffer_size.saturating_sub(
+                COMPOUND_OVERHEAD + COMPOUND_PART_OVERHEAD + 1 + s.envelope.packet_overhead(),
+            );
+            if payload.is_empty() || payload.len() > room {
+                return Err(CommandError::BadPayload("empty, or larger than a packet"));
+            }
+            if s.config.relay_user_broadcasts {
+                s.relayed.remember(payload, s.config.relay_memory);
+            }
+            s.queue_user_broadcast(payload);
+            Ok(())
+        })
+    }
+
+    /// Sends `payload` to a member in one datagram, not piggybacked (Go's
+    /// `SendBestEffort`).
+    pub fn send_best_effort(
+        &mut self,
+        now: Instant,
+        node: &str,
+        payload: &[u8],
+    ) -> Result<(), CommandError> {
+        self.input(now, |s| {
+            if payload.is_empty() {
+                return Err(CommandError::BadPayload("empty"));
+            }
+            let r = s.members.get(node).ok_or(CommandError::UnknownMember)?;
+            let to = r.socket_addr().ok_or(CommandError::UnknownMember)?;
+            let crc = r.pmax() >= 5;
+            let msg = super::packet::encode_packet(&Message::User(payload));
+            s.send_packet(to, &msg, crc);
+            Ok(())
+        })
+    }
+
+    /// Sends `payload` to a member over a stream (Go's `SendReliable`); the
+    /// caller learns the outcome from the exchange with the id returned.
+    pub fn send_reliable(
+        &mut self,
+        now: Instant,
+        node: &str,
+        payload: &[u8],
+    ) -> Result<ExchangeId, CommandError> {
+        self.input(now, |s| {
+            if payload.is_empty() {
+                return Err(CommandError::BadPayload("empty"));
+            }
+            let r = s.members.get(node).ok_or(CommandError::UnknownMember)?;
+            let to = r.socket_addr().ok_or(CommandError::UnknownMember)?;
+            let mut msg = Vec::with_capacity(payload.len() + 16);
+            Message::User(payload).encode(Transport::Stream, &mut msg);
+            let deadline = now + s.config.tcp_timeout;
+            Ok(s.connect(now, to, &msg, false, deadline, Exchange::Reliable))
+        })
+    }
+
+    /// A user message arrived from `from`. One that came in a datagram is
+    /// relayed, if relaying is on and it was not seen recently (a repeat is
+    /// neither relayed nor delivered again).
+    pub(super) fn receive_user_message(
+        &mut self,
+        from: SocketAddr,
+        payload: &[u8],
+        transport: Transport,
+    ) {
+        if payload.is_empty() {
+            return;
+        }
+        let relay = transport == Transport::Packet && self.config.relay_user_broadcasts;
+        if relay && !self.relayed.remember(payload, self.config.relay_memory) {
+            return; // seen it: delivered and relayed already
+        }
+        self.emit(Event::UserMessage {
+            from,
+            payload: payload.to_vec(),
+        });
+        if relay {
+            self.queue_user_broadcast(payload);
+        }
+    }
+}
