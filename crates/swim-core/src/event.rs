@@ -7,9 +7,9 @@ use core::fmt;
 use core::net::SocketAddr;
 use core::time::Duration;
 
+use crate::ids::{JoinId, PingId};
 use crate::member::Member;
 use crate::rejection::Rejection;
-use crate::swim::{JoinId, PingId};
 
 /// Why a stream exchange the core asked for did not deliver a reply.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -90,6 +90,7 @@ mod awareness;
 mod broadcast;
 mod config;
 mod event;
+mod ids;
 mod member;
 mod members;
 mod names;
@@ -107,11 +108,12 @@ pub use config::{
     PROTOCOL_VERSION_MIN,
 };
 pub use event::{Event, ExchangeError};
+pub use ids::{ExchangeId, JoinId, PingId, StreamId};
 pub use member::{Member, MemberChange, MemberCounts, MemberState};
 #[cfg(feature = "simulation")]
 pub use names::SharedNames;
 pub use policy::{AllowAll, Policy};
 pub use rejection::Rejection;
 pub use stats::Stats;
-pub use swim::{Builder, CommandError, ExchangeId, JoinId, Output, PingId, StreamId, Swim};
+pub use swim::{Builder, CommandError, Output, Swim};
 pub use time::Instant;

@@ -40,20 +40,22 @@
 //! report field.
 
 mod engine;
+mod naming;
 mod network;
 mod node;
 pub mod plot;
 mod report;
 mod rng;
+mod rss;
 mod scenario;
 pub mod sweep;
+mod time;
 mod tracker;
 
-pub use engine::{current_rss, describe, peak_rss, EventHook, Simulation};
+pub use engine::{describe, EventHook, Simulation};
+pub use naming::{addr_index, node_addr, node_index, node_name};
 pub use network::{Latency, NetworkModel};
 pub use report::{Detection, DisseminationReport, Report, Series, Violation};
-pub use scenario::{
-    addr_index, node_addr, node_index, node_name, parse_amount, parse_duration, parse_fraction,
-    Amount, ConfigHook, Fault, Preset, Scenario, Start,
-};
+pub use rss::{current_rss, peak_rss};
+pub use scenario::{Amount, ConfigHook, Fault, Preset, Scenario, Start};
 pub use swim_core;

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use crate::rng::{derive, mix64, unit_f64, SimRng};
-use crate::scenario::nanos;
+use crate::time::nanos;
 
 /// The distribution each link's base one-way latency is drawn from (once
 /// per link, from the seed: a link keeps its latency for the whole run).
@@ -35,29 +35,6 @@ impl Latency {
                 median.mul_f64(libm::exp(sigma * z).min(1e3))
             }
         }
-    }
-
-    /// Parses `2ms` (fixed), `1ms..5ms` (uniform) or `lognormal:2ms,0.5`.
-    pub fn parse(s: &str) -> Result<Latency, String> {
-        use crate::scenario::parse_duration;
-        if let Some(rest) = s.strip_prefix("lognormal:") {
-            let (m, sg) = rest
-                .split_once(',')
-                .ok_or("lognormal latency: expected lognormal:MEDIAN,SIGMA")?;
-            let sigma: f64 = sg.parse().map_err(|_| format!("bad sigma `{sg}`"))?;
-            return Ok(Latency::LogNormal {
-                median: parse_duration(m)?,
-                sigma,
-            });
-        }
-        if let Some((a, b)) = s.split_once("..") {
-            let (a, b) = (parse_duration(a)?, parse_duration(b)?);
-            if b < a {
-                return Err(format!("latency range `{s}` is backwards"));
-            }
-            return Ok(Latency::Uniform(a, b));
-        }
-        Ok(Latency::Fixed(parse_duration(s)?))
     }
 }
 
@@ -306,9 +283,12 @@ mod tests {
 
     #[test]
     fn latency_distributions() {
-        let l = Latency::parse("1ms..3ms").unwrap();
+        let l = Latency::Uniform(Duration::from_millis(1), Duration::from_millis(3));
         assert_eq!(l.quantile(0.5), Duration::from_millis(2));
-        let ln = Latency::parse("lognormal:2ms,0.5").unwrap();
+        let ln = Latency::LogNormal {
+            median: Duration::from_millis(2),
+            sigma: 0.5,
+        };
         let med = ln.quantile(0.5);
         assert!(med > Duration::from_micros(1990) && med < Duration::from_micros(2010));
         assert!(ln.quantile(0.99) > Duration::from_millis(5));

@@ -13,9 +13,10 @@ use std::net::SocketAddr;
 use swim_core::wire::{Frame, StreamFramer, StreamRole};
 use swim_core::{Event, ExchangeError, ExchangeId, Instant, MemberChange, Output, StreamId, Swim};
 
+use crate::naming::{addr_index, node_addr};
 use crate::network::Links;
 use crate::rng::{hash_bytes, StableHasher};
-use crate::scenario::{addr_index, nanos, node_addr};
+use crate::time::nanos;
 
 /// No deadline.
 pub(crate) const NONE: u64 = u64::MAX;

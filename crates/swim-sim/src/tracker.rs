@@ -13,9 +13,10 @@ use std::hash::{BuildHasherDefault, Hasher};
 
 use swim_core::{MemberChange, MemberState};
 
+use crate::naming::{node_index, node_name};
 use crate::report::{Detection, Violation};
 use crate::rng::hash_bytes;
-use crate::scenario::{node_index, node_name};
+use crate::time::secs;
 
 /// A record as an observer holds it: (incarnation, state).
 pub(crate) type View = (u32, MemberState);
@@ -234,10 +235,6 @@ pub(crate) struct Tracker {
     pub(crate) violations_total: u64,
     pub(crate) max_listed: usize,
     pub(crate) check: bool,
-}
-
-fn secs(ns: u64) -> f64 {
-    ns as f64 / 1e9
 }
 
 impl Tracker {
@@ -750,7 +747,7 @@ mod tests {
     fn member(i: usize, inc: u32, state: MemberState) -> MemberChange {
         MemberChange::Updated(Member {
             name: Arc::from(node_name(i)),
-            addr: crate::scenario::node_addr(i),
+            addr: crate::naming::node_addr(i),
             meta: Arc::from(&[][..]),
             incarnation: inc,
             state,

@@ -14,7 +14,7 @@
 //! | `leave.rs` | a graceful departure | `memberlist.go` (`Leave`) |
 //! | `user.rs` | user messages and broadcasts | `memberlist.go` (`Send*`), `delegate.go` |
 //! | `local.rs` | what the local node announces: metadata, state, ack payload, keys | `memberlist.go`, `keyring.go` |
-//! | `output.rs` | [`Output`] and the ids that tie completions to commands | — |
+//! | `output.rs` | [`Output`]: what the caller must do | — |
 
 use alloc::collections::VecDeque;
 use alloc::sync::Arc;
@@ -44,8 +44,9 @@ mod stream;
 mod timers;
 mod user;
 
+use crate::ids::{ExchangeId, JoinId, PingId, StreamId};
 pub use local::CommandError;
-pub use output::{ExchangeId, JoinId, Output, PingId, StreamId};
+pub use output::Output;
 
 use gossip::Gossip;
 use leave::Leave;

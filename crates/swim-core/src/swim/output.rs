@@ -1,32 +1,11 @@
-//! What the core asks its caller to do, and the ids that tie later answers
-//! to what started them.
+//! What the core asks its caller to do.
 
 use alloc::vec::Vec;
 use core::net::SocketAddr;
 
 use crate::event::Event;
+use crate::ids::{ExchangeId, StreamId};
 use crate::time::Instant;
-
-/// Identifies a stream exchange the core asked for ([`Output::Connect`]),
-/// and a [`send_reliable`](crate::Swim::send_reliable).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct ExchangeId(pub u64);
-
-/// Identifies an incoming stream, chosen by the caller
-/// ([`Swim::handle_stream`](crate::Swim::handle_stream)).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct StreamId(pub u64);
-
-/// Identifies a [`Swim::ping`](crate::Swim::ping); its
-/// [`PingCompleted`](Event::PingCompleted) or [`PingFailed`](Event::PingFailed)
-/// carries it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct PingId(pub u64);
-
-/// Identifies a [`Swim::join`](crate::Swim::join); its
-/// [`JoinCompleted`](Event::JoinCompleted) carries it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct JoinId(pub u64);
 
 /// Something the caller must do, from [`Swim::poll_output`](crate::Swim::poll_output).
 #[derive(Debug, Clone, PartialEq, Eq)]

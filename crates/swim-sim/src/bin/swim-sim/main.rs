@@ -2,14 +2,13 @@
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+mod parse;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use swim_sim::{
-    parse_duration, parse_fraction, plot, sweep, Fault, Latency, Preset, Report, Scenario,
-    Simulation,
-};
+use swim_sim::{plot, sweep, Preset, Report, Scenario, Simulation};
 
 const USAGE: &str = "\
 swim-sim: a deterministic simulator of swim-core (memberlist) clusters
@@ -175,37 +174,37 @@ fn cmd_run(argv: &[String]) -> Result<bool, String> {
             }
             "--nodes" => sc.nodes = parse(flag, a.value(flag)?)?,
             "--seed" => sc.seed = parse(flag, a.value(flag)?)?,
-            "--duration" => sc.duration = parse_duration(a.value(flag)?)?,
+            "--duration" => sc.duration = parse::duration(a.value(flag)?)?,
             "--config" => sc.preset = a.value(flag)?.parse()?,
             "--no-lifeguard" => sc.lifeguard = false,
             "--no-compression" => sc.compression = false,
             "--bootstrap" => bootstrap = true,
             "--formed" => formed = true,
             "--seeds" => seeds = parse(flag, a.value(flag)?)?,
-            "--join-window" => window = parse_duration(a.value(flag)?)?,
-            "--crash" => sc.faults.push(Fault::parse_crash(a.value(flag)?)?),
-            "--restart" => sc.faults.push(Fault::parse_restart(a.value(flag)?)?),
-            "--leave" => sc.faults.push(Fault::parse_leave(a.value(flag)?)?),
-            "--stall" => sc.faults.push(Fault::parse_stall(a.value(flag)?)?),
-            "--partition" => sc.faults.push(Fault::parse_partition(a.value(flag)?)?),
-            "--slow" => sc.faults.push(Fault::parse_slow(a.value(flag)?)?),
-            "--loss-burst" => sc.faults.push(Fault::parse_loss_burst(a.value(flag)?)?),
-            "--update-meta" => sc.faults.push(Fault::parse_update_meta(a.value(flag)?)?),
-            "--loss" => sc.network.loss = parse_fraction(a.value(flag)?)?,
-            "--dup" => sc.network.duplicate = parse_fraction(a.value(flag)?)?,
-            "--reorder" => sc.network.reorder = parse_fraction(a.value(flag)?)?,
-            "--reorder-delay" => sc.network.reorder_delay = parse_duration(a.value(flag)?)?,
-            "--latency" => sc.network.latency = Latency::parse(a.value(flag)?)?,
-            "--jitter" => sc.network.jitter = parse_duration(a.value(flag)?)?,
+            "--join-window" => window = parse::duration(a.value(flag)?)?,
+            "--crash" => sc.faults.push(parse::crash(a.value(flag)?)?),
+            "--restart" => sc.faults.push(parse::restart(a.value(flag)?)?),
+            "--leave" => sc.faults.push(parse::leave(a.value(flag)?)?),
+            "--stall" => sc.faults.push(parse::stall(a.value(flag)?)?),
+            "--partition" => sc.faults.push(parse::partition(a.value(flag)?)?),
+            "--slow" => sc.faults.push(parse::slow(a.value(flag)?)?),
+            "--loss-burst" => sc.faults.push(parse::loss_burst(a.value(flag)?)?),
+            "--update-meta" => sc.faults.push(parse::update_meta(a.value(flag)?)?),
+            "--loss" => sc.network.loss = parse::fraction(a.value(flag)?)?,
+            "--dup" => sc.network.duplicate = parse::fraction(a.value(flag)?)?,
+            "--reorder" => sc.network.reorder = parse::fraction(a.value(flag)?)?,
+            "--reorder-delay" => sc.network.reorder_delay = parse::duration(a.value(flag)?)?,
+            "--latency" => sc.network.latency = parse::latency(a.value(flag)?)?,
+            "--jitter" => sc.network.jitter = parse::duration(a.value(flag)?)?,
             "--bandwidth" => sc.network.stream_bandwidth = parse(flag, a.value(flag)?)?,
-            "--disseminate" => sc.disseminate_at = Some(parse_duration(a.value(flag)?)?),
-            "--sample" => sc.sample_interval = parse_duration(a.value(flag)?)?,
+            "--disseminate" => sc.disseminate_at = Some(parse::duration(a.value(flag)?)?),
+            "--sample" => sc.sample_interval = parse::duration(a.value(flag)?)?,
             "--no-invariants" => sc.check_invariants = false,
             "--stop-on-violation" => sc.stop_on_violation = true,
             "--report" => out.report = Some(a.value(flag)?.to_string()),
             "--plots" => out.plots = Some(PathBuf::from(a.value(flag)?)),
             "--quiet" => out.quiet = true,
-            "--progress" => progress = Some(parse_duration(a.value(flag)?)?),
+            "--progress" => progress = Some(parse::duration(a.value(flag)?)?),
             "--threads" => {
                 threads = a
                     .value(flag)?

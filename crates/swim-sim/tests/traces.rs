@@ -1,0 +1,128 @@
+//! Recorded traces: small scenarios, one per kind of fault, whose trace
+//! hashes are pinned. A refactoring that must not change behaviour keeps
+//! every one of them; a change that means to alter the protocol's behaviour
+//! updates them, and its commit says why.
+//!
+//! Each scenario is also a `swim-sim run` command (in its comment) that
+//! prints the same hash.
+
+use std::time::Duration;
+
+use swim_sim::{Amount, Fault, NetworkModel, Preset, Scenario, Simulation};
+
+fn s(x: u64) -> Duration {
+    Duration::from_secs(x)
+}
+
+/// The command line's defaults: 300 s, three seeds joined over 10 s.
+fn scenario(nodes: usize, seed: u64, preset: Preset, duration: u64) -> Scenario {
+    Scenario::new(nodes, seed, preset).duration(s(duration))
+}
+
+fn hash(sc: Scenario) -> String {
+    let report = Simulation::new(sc).run();
+    assert!(report.ok(), "{:?}", report.invariant_violations);
+    report.trace_hash
+}
+
+#[test]
+fn recorded_traces_are_unchanged() {
+    let cases = [
+        (
+            // --nodes 60 --config local --bootstrap --duration 60s --seed 3
+            "bootstrap",
+            scenario(60, 3, Preset::Local, 60).bootstrap(3, s(10)),
+            "b9b306c0a5691156",
+        ),
+        (
+            // --nodes 100 --formed --crash 2%@20s --duration 90s --seed 1
+            "formed, crashes",
+            scenario(100, 1, Preset::Lan, 90)
+                .formed()
+                .fault(Fault::Crash {
+                    amount: Amount::Fraction(0.02),
+                    at: s(20),
+                }),
+            "158026303e83ef57",
+        ),
+        (
+            // --nodes 60 --config local --partition 30%@15s+10s --duration 60s --seed 5
+            "partition",
+            scenario(60, 5, Preset::Local, 60).fault(Fault::Partition {
+                amount: Amount::Fraction(0.3),
+                at: s(15),
+                duration: s(10),
+                one_way: false,
+                links: 1.0,
+            }),
+            "da9eb37616127aeb",
+        ),
+        (
+            // --nodes 60 --config local --stall 10%@10s+3s,every=12s --duration 60s --seed 7
+            "stalls, Lifeguard on",
+            scenario(60, 7, Preset::Local, 60).fault(Fault::Stall {
+                amount: Amount::Fraction(0.1),
+                at: s(10),
+                duration: s(3),
+                every: Some(s(12)),
+            }),
+            "15c1d3eac23dcc88",
+        ),
+        (
+            // the same with --no-lifeguard
+            "stalls, Lifeguard off",
+            scenario(60, 7, Preset::Local, 60)
+                .lifeguard(false)
+                .fault(Fault::Stall {
+                    amount: Amount::Fraction(0.1),
+                    at: s(10),
+                    duration: s(3),
+                    every: Some(s(12)),
+                }),
+            "eb2e929f6ed2bf6c",
+        ),
+        (
+            // --nodes 60 --config local --bootstrap --restart 5%@20s+5s --duration 60s --seed 9
+            "restarts",
+            scenario(60, 9, Preset::Local, 60)
+                .bootstrap(3, s(10))
+                .fault(Fault::Restart {
+                    amount: Amount::Fraction(0.05),
+                    at: s(20),
+                    down_for: s(5),
+                }),
+            "7eb97d7b985a4865",
+        ),
+        (
+            // --nodes 40 --config local --leave 2@20s --update-meta 5%@25s --loss 2%
+            //   --dup 1% --reorder 2% --disseminate 30s --duration 60s --seed 10
+            "leaves, metadata, a lossy network",
+            scenario(40, 10, Preset::Local, 60)
+                .network(NetworkModel {
+                    loss: 0.02,
+                    duplicate: 0.01,
+                    reorder: 0.02,
+                    ..NetworkModel::default()
+                })
+                .fault(Fault::Leave {
+                    amount: Amount::Count(2),
+                    at: s(20),
+                    timeout: s(5),
+                })
+                .fault(Fault::UpdateMeta {
+                    amount: Amount::Fraction(0.05),
+                    at: s(25),
+                })
+                .disseminate_at(s(30)),
+            "748edddaf08c6a2d",
+        ),
+    ];
+    let changed: Vec<String> = cases
+        .into_iter()
+        .filter_map(|(name, sc, want)| {
+            let got = hash(sc);
+            (got != want).then(|| format!("{name}: {got}, recorded {want}"))
+        })
+        .collect();
+    assert!(changed.is_empty(), "traces changed: {changed:#?}");
+}
