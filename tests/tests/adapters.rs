@@ -4,6 +4,8 @@
 //! generates `on_tokio::NAME`, `on_async_std::NAME` and `on_smol::NAME`.
 
 use std::net::{SocketAddr, TcpListener};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use swim_tests::{
@@ -264,6 +266,52 @@ async fn ping_and_health(rt: Runtime) {
     assert_eq!(a.health_score(), 0);
     assert_eq!(b.health_score(), 0);
     for (node, _) in &nodes {
+        node.shutdown().await;
+    }
+}
+
+/// Joins and pings run side by side, each answered under its own id: a
+/// join through a seed that accepts and never answers does not hold up a
+/// join through a live seed, and two pings at once both get their answer.
+async fn joins_and_pings_side_by_side(rt: Runtime) {
+    let (a, _a_events) = rt.start(local_config("a")).await.expect("start a");
+    let (b, _b_events) = rt.start(local_config("b")).await.expect("start b");
+    let silent = TcpListener::bind("127.0.0.1:0").expect("bind a silent listener");
+    silent.set_nonblocking(true).expect("nonblocking");
+    let silent_addr = silent.local_addr().expect("its address");
+    let stuck_done = Arc::new(AtomicBool::new(false));
+    let stuck = rt.spawn({
+        let (b, done) = (b.clone(), stuck_done.clone());
+        async move {
+            let result = b.join(&[silent_addr]).await;
+            done.store(true, Ordering::SeqCst);
+            result
+        }
+    });
+    let mut accepted = None;
+    rt.wait_until(CONVERGE, "b to dial the silent seed", || {
+        accepted = accepted.take().or_else(|| silent.accept().ok());
+        accepted.is_some()
+    })
+    .await;
+    // The first join is now waiting for an answer that never comes.
+    assert_eq!(b.join(&[a.bound_addr()]).await, Ok(1), "join through a");
+    assert!(
+        !stuck_done.load(Ordering::SeqCst),
+        "the join through a waited for the silent seed"
+    );
+    let (first, second) = smol::future::zip(b.ping("a"), b.ping("a")).await;
+    first.expect("first ping");
+    second.expect("second ping");
+    match stuck.await {
+        Err(Error::Join(failures)) => assert_eq!(
+            failures,
+            [(silent_addr, swim_tests::swim_core::ExchangeError::Timeout)]
+        ),
+        other => panic!("join through the silent seed: {other:?}"),
+    }
+    drop(accepted);
+    for node in [a, b] {
         node.shutdown().await;
     }
 }
@@ -612,6 +660,7 @@ on_every_runtime!(
     user_messages_arrive,
     broadcast_reaches_everyone,
     ping_and_health,
+    joins_and_pings_side_by_side,
     graceful_leave,
     crash_is_detected,
     ipv6_loopback,

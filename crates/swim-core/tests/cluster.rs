@@ -12,8 +12,8 @@ use swim_core::wire::{
     Accusation, Frame, Keyring, Message, SecretKey, StreamFramer, StreamRole, Transport,
 };
 use swim_core::{
-    Config, Event, ExchangeError, ExchangeId, Instant, MemberState, Output, Rejection, StreamId,
-    Swim,
+    CommandError, Config, Event, ExchangeError, ExchangeId, Instant, MemberState, Output,
+    Rejection, StreamId, Swim,
 };
 
 enum Delivery {
@@ -1101,4 +1101,60 @@ fn forgetting_membership_gossip_keeps_user_broadcasts_and_ends_a_leave() {
         .events
         .iter()
         .any(|(_, e)| matches!(e, Event::LeaveCompleted { timed_out: false })));
+}
+
+#[test]
+fn pings_and_joins_complete_under_their_own_ids() {
+    let mut c = Cluster::local(4);
+    c.bootstrap();
+    let now = c.now;
+    // Two pings to one member and one to a member that is down: each
+    // completes, or fails, under the id its command returned.
+    c.nodes[3].down = true;
+    let first = c.nodes[0].swim.ping(now, "node-1").unwrap();
+    let second = c.nodes[0].swim.ping(now, "node-1").unwrap();
+    let silent = c.nodes[0].swim.ping(now, "node-3").unwrap();
+    assert!(first != second && second != silent);
+    assert_eq!(
+        c.nodes[0].swim.ping(now, "nobody"),
+        Err(CommandError::UnknownMember)
+    );
+    c.drain(0);
+    c.nodes[0].events.clear();
+    c.run_for(secs(1));
+    let mut completed = Vec::new();
+    let mut failed = Vec::new();
+    for (_, e) in &c.nodes[0].events {
+        match e {
+            Event::PingCompleted { id, node, .. } => completed.push((*id, node.clone())),
+            Event::PingFailed { id, node } => failed.push((*id, node.clone())),
+            _ => {}
+        }
+    }
+    completed.sort();
+    assert_eq!(
+        completed,
+        [(first, "node-1".into()), (second, "node-1".into())]
+    );
+    assert_eq!(failed, [(silent, "node-3".into())]);
+
+    // Two joins at once, one through a seed that is down: each reports its own seeds.
+    c.nodes[3].down = false;
+    let now = c.now;
+    let through_down = c.nodes[2].swim.join(now, &[addr(9)]);
+    let through_live = c.nodes[2].swim.join(now, &[addr(0), addr(1)]);
+    c.drain(2);
+    c.run_for(secs(2));
+    let joins: Vec<_> = c.nodes[2]
+        .events
+        .iter()
+        .filter_map(|(_, e)| match e {
+            Event::JoinCompleted { id, joined, failed } => Some((*id, *joined, failed.len())),
+            _ => None,
+        })
+        .filter(|(id, ..)| *id == through_down || *id == through_live)
+        .collect();
+    assert_eq!(joins.len(), 2, "{joins:?}");
+    assert!(joins.contains(&(through_down, 0, 1)), "{joins:?}");
+    assert!(joins.contains(&(through_live, 2, 0)), "{joins:?}");
 }
