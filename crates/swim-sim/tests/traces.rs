@@ -19,6 +19,18 @@ fn scenario(nodes: usize, seed: u64, preset: Preset, duration: u64) -> Scenario 
     Scenario::new(nodes, seed, preset).duration(s(duration))
 }
 
+/// A tenth of 60 nodes stall for 3 s every 12 s from 10 s on.
+fn stalls(lifeguard: bool) -> Scenario {
+    scenario(60, 7, Preset::Local, 60)
+        .lifeguard(lifeguard)
+        .fault(Fault::Stall {
+            amount: Amount::Fraction(0.1),
+            at: s(10),
+            duration: s(3),
+            every: Some(s(12)),
+        })
+}
+
 fn hash(sc: Scenario) -> String {
     let report = Simulation::new(sc).run();
     assert!(report.ok(), "{:?}", report.invariant_violations);
@@ -60,25 +72,13 @@ fn recorded_traces_are_unchanged() {
         (
             // --nodes 60 --config local --stall 10%@10s+3s,every=12s --duration 60s --seed 7
             "stalls, Lifeguard on",
-            scenario(60, 7, Preset::Local, 60).fault(Fault::Stall {
-                amount: Amount::Fraction(0.1),
-                at: s(10),
-                duration: s(3),
-                every: Some(s(12)),
-            }),
+            stalls(true),
             "15c1d3eac23dcc88",
         ),
         (
             // the same with --no-lifeguard
             "stalls, Lifeguard off",
-            scenario(60, 7, Preset::Local, 60)
-                .lifeguard(false)
-                .fault(Fault::Stall {
-                    amount: Amount::Fraction(0.1),
-                    at: s(10),
-                    duration: s(3),
-                    every: Some(s(12)),
-                }),
+            stalls(false),
             "eb2e929f6ed2bf6c",
         ),
         (

@@ -5,6 +5,7 @@
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 
+use super::packet::encode_packet;
 use super::Swim;
 use crate::broadcast::{BroadcastQueue, Parts, Token};
 use crate::member::MemberState;
@@ -64,9 +65,12 @@ impl Gossip {
         }
     }
 
-    /// Takes the tokens of broadcasts that finished since the last call.
-    pub(super) fn take_finished(&mut self) -> impl Iterator<Item = Token> + '_ {
-        self.finished.drain(..)
+    /// Whether the broadcast of `token` left a queue since the last call;
+    /// the record of what left is cleared.
+    pub(super) fn take_finished(&mut self, token: Token) -> bool {
+        let done = self.finished.contains(&token);
+        self.finished.clear();
+        done
     }
 }
 
@@ -93,7 +97,7 @@ impl<P: Policy> Swim<P> {
         message: &Message<'_>,
         token: Option<Token>,
     ) {
-        let bytes = super::packet::encode_packet(message);
+        let bytes = encode_packet(message);
         let g = &mut self.gossip;
         g.membership
             .push(Some(node), &bytes, token, &mut g.finished);
@@ -102,7 +106,7 @@ impl<P: Policy> Swim<P> {
 
     /// Queues a user message for gossip.
     pub(super) fn queue_user_broadcast(&mut self, payload: &[u8]) {
-        let bytes = super::packet::encode_packet(&Message::User(payload));
+        let bytes = encode_packet(&Message::User(payload));
         let g = &mut self.gossip;
         g.user.push(None, &bytes, None, &mut g.finished);
         self.finished_broadcasts();

@@ -82,8 +82,7 @@ impl<P: Policy> Swim<P> {
     /// Looks at the broadcasts that just left the queues: the last send of
     /// our departure completes the leave.
     pub(super) fn finished_broadcasts(&mut self) {
-        let done = self.gossip.take_finished().any(|t| t == LEAVE_TOKEN);
-        if done && self.leave == Leave::Leaving {
+        if self.gossip.take_finished(LEAVE_TOKEN) && self.leave == Leave::Leaving {
             self.complete_leave(false);
         }
     }
@@ -98,7 +97,7 @@ impl<P: Policy> Swim<P> {
     fn complete_leave(&mut self, timed_out: bool) {
         self.leave = Leave::Left;
         self.gossip.clear(true);
-        self.gossip.take_finished().for_each(drop);
+        self.gossip.take_finished(LEAVE_TOKEN);
         self.emit(Event::LeaveCompleted { timed_out });
     }
 }

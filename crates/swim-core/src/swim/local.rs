@@ -133,3 +133,35 @@ impl<P: Policy> Swim<P> {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Config;
+
+    #[test]
+    fn the_config_shows_the_metadata_and_keys_in_use() {
+        let mut config = Config::lan("a", "10.0.0.1:7946".parse().unwrap());
+        config.meta = b"old".to_vec();
+        config.keyring = Some(Keyring::new(SecretKey::new(&[1; 16]).unwrap()));
+        let now = Instant::ZERO;
+        let mut swim = Swim::new(config, 1, now).unwrap();
+
+        swim.update_meta(now, b"new").unwrap();
+        assert_eq!(swim.config().meta, b"new");
+        assert_eq!(&*swim.local_node().meta, b"new");
+
+        let second = SecretKey::new(&[2; 32]).unwrap();
+        swim.add_key(now, second.clone()).unwrap();
+        swim.use_key(now, &second).unwrap();
+        let ring = swim.config().keyring.as_ref().unwrap();
+        assert_eq!(ring.len(), 2);
+        assert_eq!(ring.primary().as_bytes(), second.as_bytes());
+        assert_eq!(
+            swim.remove_key(now, &second),
+            Err(CommandError::Key(WireError::CannotRemovePrimaryKey)),
+            "the primary stays"
+        );
+        assert_eq!(swim.config().keyring.as_ref().unwrap().len(), 2);
+    }
+}

@@ -7,6 +7,7 @@ use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::net::SocketAddr;
 
+use super::packet::{encode_packet, reply_addr};
 use super::stream::Exchange;
 use super::timers::Timer;
 use super::{CommandError, PingId, Swim};
@@ -149,7 +150,7 @@ impl<P: Policy> Swim<P> {
         } else {
             // A suspect hears the accusation with the ping, so it can refute
             // at once (the buddy system).
-            let suspect = super::packet::encode_packet(&Message::Suspect(Accusation {
+            let suspect = encode_packet(&Message::Suspect(Accusation {
                 incarnation,
                 node: &target,
                 from: &self.config.name,
@@ -318,7 +319,7 @@ impl<P: Policy> Swim<P> {
             AckHandler::Relay {
                 origin_seq, origin, ..
             } => {
-                let ack = super::packet::encode_packet(&Message::Ack(Ack {
+                let ack = encode_packet(&Message::Ack(Ack {
                     seq_no: origin_seq,
                     payload: (&[][..]).into(),
                 }));
@@ -354,8 +355,7 @@ impl<P: Policy> Swim<P> {
                 origin,
                 nack: true,
             }) => {
-                let nack =
-                    super::packet::encode_packet(&Message::Nack(Nack { seq_no: origin_seq }));
+                let nack = encode_packet(&Message::Nack(Nack { seq_no: origin_seq }));
                 self.send_msg(origin, nack);
             }
             Some(AckHandler::UserPing { id, node, .. }) => {
@@ -390,7 +390,7 @@ impl<P: Policy> Swim<P> {
 
     pub(super) fn handle_ping(&mut self, from: SocketAddr, ping: Ping<'_>) {
         if let Some(ack) = self.answer_ping(&ping, Transport::Packet) {
-            let to = super::packet::reply_addr(from, &ping.source_addr, ping.source_port);
+            let to = reply_addr(from, &ping.source_addr, ping.source_port);
             self.send_msg(to, ack);
         }
     }
@@ -411,7 +411,7 @@ impl<P: Policy> Swim<P> {
             return;
         }
         let target = SocketAddr::new(ip, self.fix_port(ind.port));
-        let origin = super::packet::reply_addr(from, &ind.source_addr, ind.source_port);
+        let origin = reply_addr(from, &ind.source_addr, ind.source_port);
         let seq = self.probing.next_seq();
         self.probing.acks.insert(
             seq,

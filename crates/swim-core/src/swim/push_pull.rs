@@ -232,3 +232,28 @@ fn listed_member(n: &PushNodeState<'_>) -> Option<Member> {
             .unwrap_or_default(),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::NodeState;
+
+    #[test]
+    fn the_policy_sees_entries_in_known_states_only() {
+        let entry = |state| PushNodeState {
+            name: "b",
+            addr: [10, 0, 0, 2][..].into(),
+            port: 7946,
+            meta: (&b"m"[..]).into(),
+            incarnation: 3,
+            state,
+            vsn: [1, 5, 2, 0, 0, 0][..].into(),
+        };
+        let listed = listed_member(&entry(NodeState::Suspect)).unwrap();
+        assert_eq!(listed.state, MemberState::Suspect);
+        assert_eq!(listed.addr, "10.0.0.2:7946".parse().unwrap());
+        assert_eq!((listed.incarnation, listed.vsn), (3, [1, 5, 2, 0, 0, 0]));
+        // The merge ignores an unknown state; so does the list the policy sees.
+        assert_eq!(listed_member(&entry(NodeState::Other(7))), None);
+    }
+}

@@ -7,6 +7,7 @@ use alloc::vec::Vec;
 use core::hash::BuildHasher;
 use core::net::SocketAddr;
 
+use super::packet::encode_packet;
 use super::stream::Exchange;
 use super::{CommandError, ExchangeId, Swim};
 use crate::event::Event;
@@ -82,7 +83,7 @@ impl<P: Policy> Swim<P> {
             let r = s.members.get(node).ok_or(CommandError::UnknownMember)?;
             let to = r.socket_addr().ok_or(CommandError::UnknownMember)?;
             let crc = r.pmax() >= 5;
-            let msg = super::packet::encode_packet(&Message::User(payload));
+            let msg = encode_packet(&Message::User(payload));
             s.send_packet(to, &msg, crc);
             Ok(())
         })
