@@ -7,7 +7,7 @@ use core::fmt;
 use core::net::SocketAddr;
 use core::time::Duration;
 
-use crate::ids::{JoinId, PingId};
+use crate::ids::{BroadcastId, JoinId, PingId};
 use crate::member::Member;
 use crate::rejection::Rejection;
 
@@ -38,6 +38,17 @@ impl fmt::Display for ExchangeError {
             ExchangeError::Refused(why) => write!(f, "remote state refused: {why}"),
         }
     }
+}
+
+/// Why a user broadcast left the queue ([`Event::BroadcastFinished`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum BroadcastOutcome {
+    /// It was sent its full number of times (Go's `retransmitLimit`).
+    Sent,
+    /// A newer broadcast with the same key took its place before that.
+    Replaced,
+    /// It was dropped before that: the node left, or the queue was full.
+    Dropped,
 }
 
 /// Something the application may want to know.
@@ -111,6 +122,13 @@ pub enum Event {
         joined: usize,
         /// Seeds that failed, and why.
         failed: Vec<(SocketAddr, ExchangeError)>,
+    },
+    /// A user broadcast left the queue (Go's `Broadcast.Finished`).
+    BroadcastFinished {
+        /// The broadcast, as `broadcast` or `broadcast_named` returned it.
+        id: BroadcastId,
+        /// Why it left.
+        outcome: BroadcastOutcome,
     },
     /// A [`Swim::leave`](crate::Swim::leave) finished: the departure was
     /// gossiped enough times, or `timed_out`.

@@ -20,3 +20,9 @@ pub struct PingId(pub u64);
 /// [`JoinCompleted`](crate::Event::JoinCompleted) carries it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct JoinId(pub u64);
+
+/// Identifies a user broadcast ([`Swim::broadcast`](crate::Swim::broadcast),
+/// [`Swim::broadcast_named`](crate::Swim::broadcast_named)); its
+/// [`BroadcastFinished`](crate::Event::BroadcastFinished) carries it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct BroadcastId(pub u64);

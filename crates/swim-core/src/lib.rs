@@ -89,12 +89,12 @@ extern crate std;
 mod awareness;
 mod broadcast;
 mod config;
+mod delegate;
 mod event;
 mod ids;
 mod member;
 mod members;
 mod names;
-mod policy;
 mod rejection;
 mod rng;
 mod stats;
@@ -107,12 +107,12 @@ pub use config::{
     Cidr, Config, ConfigError, SuspicionTimeouts, META_MAX_SIZE, PROTOCOL_VERSION_MAX,
     PROTOCOL_VERSION_MIN,
 };
-pub use event::{Event, ExchangeError};
-pub use ids::{ExchangeId, JoinId, PingId, StreamId};
+pub use delegate::{DefaultDelegate, Delegate};
+pub use event::{BroadcastOutcome, Event, ExchangeError};
+pub use ids::{BroadcastId, ExchangeId, JoinId, PingId, StreamId};
 pub use member::{Member, MemberChange, MemberCounts, MemberState};
 #[cfg(feature = "simulation")]
 pub use names::SharedNames;
-pub use policy::{AllowAll, Policy};
 pub use rejection::Rejection;
 pub use stats::Stats;
 pub use swim::{Builder, CommandError, Output, Swim};

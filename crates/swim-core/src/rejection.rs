@@ -27,13 +27,13 @@ pub enum Rejection {
     PushPullBusy,
     /// A push/pull state whose protocol versions some member cannot speak.
     IncompatibleProtocol,
-    /// A join's state vetoed by [`Policy::allow_merge`](crate::Policy::allow_merge).
+    /// A join's state vetoed by [`Delegate::allow_merge`](crate::Delegate::allow_merge).
     MergeVetoed,
     /// An alive message with a nonsense protocol version range.
     AliveBadVersion,
     /// An alive message with 1 to 5 version bytes.
     AliveShortVersion,
-    /// An alive message refused by [`Policy::allow_alive`](crate::Policy::allow_alive).
+    /// An alive message refused by [`Delegate::allow_alive`](crate::Delegate::allow_alive).
     AliveFiltered,
     /// An alive message for an address outside `cidrs_allowed`.
     AliveCidr,
@@ -96,10 +96,10 @@ impl fmt::Display for Rejection {
             Rejection::AckUnknownSeq => "ack for no ping in flight",
             Rejection::PushPullBusy => "too many push/pulls running",
             Rejection::IncompatibleProtocol => "incompatible protocol version",
-            Rejection::MergeVetoed => "merge vetoed by policy",
+            Rejection::MergeVetoed => "merge vetoed by the delegate",
             Rejection::AliveBadVersion => "alive with a bad version range",
             Rejection::AliveShortVersion => "alive with a short version",
-            Rejection::AliveFiltered => "alive refused by policy",
+            Rejection::AliveFiltered => "alive refused by the delegate",
             Rejection::AliveCidr => "alive for a network not allowed",
             Rejection::MemberTableFull => "member table full",
         })

@@ -35,6 +35,8 @@ pub struct Stats {
     pub streams_failed: u64,
     /// Incoming streams handled.
     pub streams_accepted: u64,
+    /// Broadcasts the delegate handed out that did not fit the packet.
+    pub pulled_broadcasts_dropped: u64,
     /// Input that failed to decode, by [`WireError::kind`].
     pub wire_errors: u64,
     /// The kind of the last decode failure.

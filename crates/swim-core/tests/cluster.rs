@@ -2,311 +2,18 @@
 //! convergence, failure detection, refutation, leave, metadata, broadcasts,
 //! encryption, push/pull repair and determinism.
 
-use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap};
-use std::hash::{Hash, Hasher};
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use swim_core::wire::{
-    Accusation, Frame, Keyring, Message, SecretKey, StreamFramer, StreamRole, Transport,
-};
+use swim_core::wire::{Accusation, Keyring, Message, SecretKey, Transport};
 use swim_core::{
-    CommandError, Config, Event, ExchangeError, ExchangeId, Instant, MemberState, Output,
+    CommandError, Config, DefaultDelegate, Event, ExchangeError, Instant, MemberState, Output,
     Rejection, StreamId, Swim,
 };
 
-enum Delivery {
-    Packet {
-        to: usize,
-        from: SocketAddr,
-        data: Vec<u8>,
-    },
-    Stream {
-        to: usize,
-        from: usize,
-        exchange: ExchangeId,
-        data: Vec<u8>,
-        expect_reply: bool,
-    },
-    Result {
-        to: usize,
-        exchange: ExchangeId,
-        result: Result<Vec<u8>, ExchangeError>,
-    },
-}
+mod common;
 
-struct Node {
-    swim: Swim,
-    addr: SocketAddr,
-    /// Silenced: nothing in or out (a crashed or cut-off process).
-    down: bool,
-    events: Vec<(Instant, Event)>,
-    /// Times the node's deadline woke it.
-    wakeups: u64,
-}
-
-struct Cluster {
-    nodes: Vec<Node>,
-    now: Instant,
-    queue: BinaryHeap<Reverse<(Instant, u64)>>,
-    pending: BTreeMap<u64, Delivery>,
-    seq: u64,
-    latency: Duration,
-    /// Drop every datagram (streams still work).
-    drop_udp: bool,
-    /// Incoming stream id → (initiator, its exchange, reply wanted).
-    streams: BTreeMap<u64, (usize, ExchangeId, bool)>,
-    trace: std::collections::hash_map::DefaultHasher,
-}
-
-fn addr(i: usize) -> SocketAddr {
-    SocketAddr::from(([127, 0, 0, 1], 7000 + i as u16))
-}
-
-impl Cluster {
-    fn new(n: usize, config: impl Fn(usize) -> Config) -> Cluster {
-        let now = Instant::ZERO;
-        let nodes = (0..n)
-            .map(|i| Node {
-                swim: Swim::new(config(i), 1000 + i as u64, now).unwrap(),
-                addr: addr(i),
-                down: false,
-                events: Vec::new(),
-                wakeups: 0,
-            })
-            .collect();
-        let mut c = Cluster {
-            nodes,
-            now,
-            queue: BinaryHeap::new(),
-            pending: BTreeMap::new(),
-            seq: 0,
-            latency: Duration::from_millis(2),
-            drop_udp: false,
-            streams: BTreeMap::new(),
-            trace: Default::default(),
-        };
-        for i in 0..n {
-            c.drain(i);
-        }
-        c
-    }
-
-    fn local(n: usize) -> Cluster {
-        Cluster::new(n, |i| Config::local(format!("node-{i}"), addr(i)))
-    }
-
-    fn index(&self, a: SocketAddr) -> Option<usize> {
-        self.nodes.iter().position(|n| n.addr == a)
-    }
-
-    fn send(&mut self, delay: Duration, d: Delivery) {
-        self.seq += 1;
-        self.queue.push(Reverse((self.now + delay, self.seq)));
-        self.pending.insert(self.seq, d);
-    }
-
-    /// Carries out everything node `i` asked for.
-    fn drain(&mut self, i: usize) {
-        while let Some(out) = self.nodes[i].swim.poll_output() {
-            format!("{i}{out:?}").hash(&mut self.trace);
-            if self.nodes[i].down {
-                continue;
-            }
-            match out {
-                Output::Packet { to, data } => {
-                    if let (Some(to), false) = (self.index(to), self.drop_udp) {
-                        let from = self.nodes[i].addr;
-                        self.send(self.latency, Delivery::Packet { to, from, data });
-                    }
-                }
-                Output::Connect {
-                    id,
-                    to,
-                    data,
-                    expect_reply,
-                    ..
-                } => match self.index(to) {
-                    Some(t) if !self.nodes[t].down => self.send(
-                        self.latency,
-                        Delivery::Stream {
-                            to: t,
-                            from: i,
-                            exchange: id,
-                            data,
-                            expect_reply,
-                        },
-                    ),
-                    _ => self.send(
-                        self.latency,
-                        Delivery::Result {
-                            to: i,
-                            exchange: id,
-                            result: Err(ExchangeError::Io),
-                        },
-                    ),
-                },
-                Output::StreamReply { stream, data } => {
-                    if let Some((initiator, exchange, expect)) = self.streams.remove(&stream.0) {
-                        let result = match (expect, data) {
-                            (false, _) => Ok(Vec::new()),
-                            (true, Some(reply)) => Ok(reply),
-                            (true, None) => Err(ExchangeError::Io),
-                        };
-                        self.send(
-                            self.latency,
-                            Delivery::Result {
-                                to: initiator,
-                                exchange,
-                                result,
-                            },
-                        );
-                    }
-                }
-                Output::Event(e) => self.nodes[i].events.push((self.now, e)),
-            }
-        }
-    }
-
-    fn deliver(&mut self, d: Delivery) {
-        match d {
-            Delivery::Packet { to, from, data } => {
-                if !self.nodes[to].down {
-                    self.nodes[to].swim.handle_packet(self.now, from, &data);
-                    self.drain(to);
-                }
-            }
-            Delivery::Stream {
-                to,
-                from,
-                exchange,
-                data,
-                expect_reply,
-            } => {
-                if self.nodes[to].down {
-                    let result = Err(ExchangeError::Io);
-                    return self.send(
-                        self.latency,
-                        Delivery::Result {
-                            to: from,
-                            exchange,
-                            result,
-                        },
-                    );
-                }
-                // The bytes written must be exactly one framed message.
-                let limits = self.nodes[to].swim.envelope().limits().clone();
-                let mut framer = StreamFramer::new(StreamRole::Accept, limits);
-                assert_eq!(framer.frame(&data), Ok(Frame::Complete { len: data.len() }));
-                self.seq += 1;
-                self.streams
-                    .insert(self.seq, (from, exchange, expect_reply));
-                let peer = self.nodes[from].addr;
-                self.nodes[to]
-                    .swim
-                    .handle_stream(self.now, StreamId(self.seq), peer, &data);
-                self.drain(to);
-            }
-            Delivery::Result {
-                to,
-                exchange,
-                result,
-            } => {
-                if !self.nodes[to].down {
-                    let r = result.as_deref().map_err(Clone::clone);
-                    self.nodes[to].swim.handle_exchange(self.now, exchange, r);
-                    self.drain(to);
-                }
-            }
-        }
-    }
-
-    /// Runs the cluster until `until` (absolute).
-    fn run_until(&mut self, until: Instant) {
-        loop {
-            let next_delivery = self.queue.peek().map(|Reverse((t, _))| *t);
-            let next_timer = (0..self.nodes.len())
-                .filter(|&i| !self.nodes[i].down)
-                .filter_map(|i| self.nodes[i].swim.poll_timeout().map(|t| (t, i)))
-                .min();
-            let next = match (next_delivery, next_timer) {
-                (Some(d), Some((t, _))) => d.min(t),
-                (Some(d), None) => d,
-                (None, Some((t, _))) => t,
-                (None, None) => break,
-            };
-            if next > until {
-                break;
-            }
-            self.now = self.now.max(next);
-            if next_delivery == Some(next) {
-                let Reverse((_, seq)) = self.queue.pop().unwrap();
-                let d = self.pending.remove(&seq).unwrap();
-                self.deliver(d);
-            } else if let Some((_, i)) = next_timer {
-                self.nodes[i].wakeups += 1;
-                self.nodes[i].swim.handle_timeout(self.now);
-                self.drain(i);
-            }
-        }
-        self.now = until;
-    }
-
-    fn run_for(&mut self, d: Duration) {
-        let until = self.now + d;
-        self.run_until(until);
-    }
-
-    fn join_all(&mut self) {
-        let seed = self.nodes[0].addr;
-        let now = self.now;
-        for i in 1..self.nodes.len() {
-            self.nodes[i].swim.join(now, &[seed]);
-            self.drain(i);
-        }
-    }
-
-    /// Joins everyone through node 0 and runs until all see all, which
-    /// gossip achieves quickly and push/pull guarantees within its interval.
-    fn bootstrap(&mut self) {
-        self.join_all();
-        let all: Vec<usize> = (0..self.nodes.len()).collect();
-        let deadline = self.now + CONVERGENCE_BOUND;
-        while !self.converged(&all) {
-            assert!(
-                self.now < deadline,
-                "no convergence within {CONVERGENCE_BOUND:?}"
-            );
-            self.run_for(Duration::from_millis(100));
-        }
-    }
-
-    fn state_of(&self, observer: usize, node: usize) -> Option<MemberState> {
-        self.nodes[observer]
-            .swim
-            .member(&format!("node-{node}"))
-            .map(|m| m.state)
-    }
-
-    fn converged(&self, live: &[usize]) -> bool {
-        live.iter().all(|&o| {
-            live.iter()
-                .all(|&n| self.state_of(o, n) == Some(MemberState::Alive))
-        })
-    }
-
-    fn trace_hash(&self) -> u64 {
-        self.trace.finish()
-    }
-}
-
-/// Local config: push/pull every 15 s (plus its random first stagger).
-const CONVERGENCE_BOUND: Duration = Duration::from_secs(31);
-
-fn secs(s: u64) -> Duration {
-    Duration::from_secs(s)
-}
+use common::*;
 
 #[test]
 fn nodes_join_and_converge() {
@@ -745,6 +452,7 @@ fn member_changes_are_recorded_for_observers() {
     // Node 1 records its changes; the others do not.
     let config = Config::local("node-1", addr(1));
     c.nodes[1].swim = Swim::builder(config, 1001)
+        .delegate(Box::new(DefaultDelegate) as BoxedDelegate)
         .record_member_changes()
         .build(c.now)
         .unwrap();
@@ -810,7 +518,7 @@ fn alive_packet(node: &str, ip: [u8; 4], port: u16, incarnation: u32) -> Vec<u8>
 }
 
 /// `b` joins through `a` by hand: one push/pull. Returns `b`'s join result.
-fn join_directly<P: swim_core::Policy, Q: swim_core::Policy>(
+fn join_directly<P: swim_core::Delegate, Q: swim_core::Delegate>(
     a: &mut Swim<P>,
     b: &mut Swim<Q>,
     now: Instant,
@@ -840,7 +548,7 @@ fn join_directly<P: swim_core::Policy, Q: swim_core::Policy>(
 }
 
 /// Decodes the messages of a datagram as node `i`'s envelope would.
-fn messages_in(swim: &Swim, data: &[u8]) -> Vec<String> {
+fn messages_in<D: swim_core::Delegate>(swim: &Swim<D>, data: &[u8]) -> Vec<String> {
     let body = swim.envelope().open_packet(data).unwrap();
     let mut out = Vec::new();
     swim_core::wire::for_each_message(&body, swim.envelope().limits(), &mut |m| {
@@ -852,20 +560,20 @@ fn messages_in(swim: &Swim, data: &[u8]) -> Vec<String> {
 #[test]
 fn policy_filters_alive_members_and_vetoes_merges() {
     struct NoTwo;
-    impl swim_core::Policy for NoTwo {
+    impl swim_core::Delegate for NoTwo {
         fn allow_alive(&mut self, m: &swim_core::Member) -> bool {
             &*m.name != "node-2"
         }
     }
     struct Refuse;
-    impl swim_core::Policy for Refuse {
+    impl swim_core::Delegate for Refuse {
         fn allow_merge(&mut self, _: &[swim_core::Member]) -> bool {
             false
         }
     }
     let now = Instant::ZERO;
     let mut a = Swim::builder(Config::local("node-0", addr(0)), 1)
-        .policy(NoTwo)
+        .delegate(NoTwo)
         .build(now)
         .unwrap();
     a.handle_packet(
@@ -876,7 +584,7 @@ fn policy_filters_alive_members_and_vetoes_merges() {
     assert!(a.member("node-2").is_none(), "filtered out");
 
     let mut b = Swim::builder(Config::local("node-1", addr(1)), 2)
-        .policy(Refuse)
+        .delegate(Refuse)
         .build(now)
         .unwrap();
     let (joined, failed) = join_directly(&mut a, &mut b, now);

@@ -897,8 +897,13 @@ impl Harness {
                 } else if len == 0 || len > 1_400 {
                     prop_assert!(matches!(r, Err(CommandError::BadPayload(_))), "{r:?}");
                 } else {
-                    prop_assert_eq!(r, Ok(()));
-                    prop_assert!(self.swim.user_broadcast_queue_len() >= 1);
+                    match r {
+                        Ok(_) => prop_assert!(self.swim.user_broadcast_queue_len() >= 1),
+                        // Only once the leave completed, which a leave must start.
+                        Err(CommandError::Left) => prop_assert!(self.swim.is_leaving()),
+                        Err(CommandError::QueueFull(n)) => prop_assert!(n >= self.p.max_queue),
+                        Err(e) => prop_assert!(false, "{e:?}"),
+                    }
                 }
                 self.verify(&Expect::default(), &outputs)
             }

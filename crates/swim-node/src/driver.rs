@@ -512,7 +512,10 @@ impl<N: Net> Driver<N> {
             Event::NameConflict { existing, other } => {
                 warn!(node = %existing.name, known = %existing.addr, claimed = %other.addr, "name conflict");
             }
-            Event::UserMessage { .. } | Event::RemoteState { .. } | Event::ProbeAcked { .. } => {}
+            Event::UserMessage { .. }
+            | Event::RemoteState { .. }
+            | Event::ProbeAcked { .. }
+            | Event::BroadcastFinished { .. } => {}
         }
         if self.events.is_closed() {
             return;
@@ -559,8 +562,12 @@ impl<N: Net> Driver<N> {
                 swim.set_ack_payload(now, payload);
                 let _ = reply.send(Ok(()));
             }
-            Command::Broadcast(payload, reply) => {
-                let _ = reply.send(swim.broadcast(now, &payload).map_err(Error::from));
+            Command::Broadcast(key, payload, reply) => {
+                let result = match key {
+                    Some(key) => swim.broadcast_named(now, &key, &payload),
+                    None => swim.broadcast(now, &payload),
+                };
+                let _ = reply.send(result.map_err(Error::from));
             }
             Command::SendBestEffort(node, payload, reply) => {
                 let result = swim.send_best_effort(now, &node, &payload);

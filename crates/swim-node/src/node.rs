@@ -10,7 +10,7 @@ use std::time::Duration;
 use futures_channel::oneshot;
 use futures_util::Stream;
 use swim_core::wire::SecretKey;
-use swim_core::{CommandError, Event, ExchangeError, Member};
+use swim_core::{BroadcastId, CommandError, Event, ExchangeError, Member};
 
 /// Why a node operation failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -66,7 +66,7 @@ pub(crate) enum Command {
     UpdateMeta(Vec<u8>, Reply<()>),
     SetLocalState(Vec<u8>, Reply<()>),
     SetAckPayload(Vec<u8>, Reply<()>),
-    Broadcast(Vec<u8>, Reply<()>),
+    Broadcast(Option<String>, Vec<u8>, Reply<BroadcastId>),
     SendBestEffort(String, Vec<u8>, Reply<()>),
     SendReliable(String, Vec<u8>, Reply<()>),
     Ping(String, Reply<Duration>),
@@ -172,10 +172,21 @@ impl Node {
         self.ask(|r| Command::SetAckPayload(payload, r)).await
     }
 
-    /// Queues a user broadcast, gossiped with membership updates.
-    pub async fn broadcast(&self, payload: &[u8]) -> Result<(), Error> {
+    /// Queues a user broadcast, gossiped with membership updates and sent
+    /// its retransmit limit of times; [`Event::BroadcastFinished`] with the
+    /// id returned says when it left the queue, and why.
+    pub async fn broadcast(&self, payload: &[u8]) -> Result<BroadcastId, Error> {
         let payload = payload.to_vec();
-        self.ask(|r| Command::Broadcast(payload, r)).await
+        self.ask(|r| Command::Broadcast(None, payload, r)).await
+    }
+
+    /// [`broadcast`](Node::broadcast) under a name (Go's `NamedBroadcast`):
+    /// it replaces a queued broadcast of the same `key`, so only the latest
+    /// value of a key is gossiped.
+    pub async fn broadcast_named(&self, key: &str, payload: &[u8]) -> Result<BroadcastId, Error> {
+        let (key, payload) = (key.to_string(), payload.to_vec());
+        self.ask(|r| Command::Broadcast(Some(key), payload, r))
+            .await
     }
 
     /// Sends a user message to `node` in one UDP packet, without retry.

@@ -13,8 +13,14 @@ use core::hash::BuildHasher;
 
 use hashbrown::HashTable;
 
-/// Identifies a broadcast whose completion someone waits for (e.g. our own leave).
+use crate::event::BroadcastOutcome;
+
+/// Identifies a broadcast whose completion someone waits for (our own leave, a user's
+/// broadcast).
 pub(crate) type Token = u64;
+
+/// Where the queue reports the tokens of broadcasts that left it, and why.
+pub(crate) type Finished = Vec<(Token, BroadcastOutcome)>;
 
 /// Position of a broadcast in the queue, ordered like Go's `limitedBroadcast.Less`: fewest
 /// transmits first, then the longest message, then the newest (highest id).
@@ -143,7 +149,7 @@ pub(crate) struct Parts {
 }
 
 impl Parts {
-    fn push(&mut self, message: &[u8]) {
+    pub(crate) fn push(&mut self, message: &[u8]) {
         self.bytes.extend_from_slice(message);
         self.ends.push(self.bytes.len());
     }
@@ -259,7 +265,7 @@ impl BroadcastQueue {
         key: Option<&Arc<str>>,
         message: &[u8],
         token: Option<Token>,
-        finished: &mut Vec<Token>,
+        finished: &mut Finished,
     ) {
         self.insert(key, Content::Bytes(message), token, 0, finished);
     }
@@ -272,7 +278,7 @@ impl BroadcastQueue {
         key: &Arc<str>,
         len: usize,
         hint: usize,
-        finished: &mut Vec<Token>,
+        finished: &mut Finished,
     ) {
         self.insert(Some(key), Content::Derived { len, hint }, None, 0, finished);
     }
@@ -285,7 +291,7 @@ impl BroadcastQueue {
         message: Content<'_>,
         token: Option<Token>,
         transmits: u32,
-        finished: &mut Vec<Token>,
+        finished: &mut Finished,
     ) {
         if let Some(name) = key {
             let slots = &self.slots;
@@ -299,7 +305,7 @@ impl BroadcastQueue {
                 let (slot, _) = entry.remove();
                 let position = self.slots[slot as usize].position;
                 self.order.remove(&position);
-                self.release(slot, finished);
+                self.release(slot, BroadcastOutcome::Replaced, finished);
             }
         }
         // Ids only restart once the queue is empty at the end of an operation, so they are
@@ -350,7 +356,7 @@ impl BroadcastQueue {
         self.bytes = self.bytes.saturating_add(message.len());
         if let Some(displaced) = self.order.insert(position, slot) {
             // Unreachable while ids are unique; handled so a wrapped id loses nothing silently.
-            self.forget(displaced, finished);
+            self.forget(displaced, BroadcastOutcome::Dropped, finished);
         }
         self.prune(finished);
     }
@@ -361,12 +367,12 @@ impl BroadcastQueue {
 
     /// Drops the queue maximum (most transmits, then shortest, then oldest) until at most
     /// `max_len` broadcasts remain.
-    fn prune(&mut self, finished: &mut Vec<Token>) {
+    fn prune(&mut self, finished: &mut Finished) {
         while self.order.len() > self.max_len {
             let Some((_, slot)) = self.order.pop_last() else {
                 break;
             };
-            self.forget(slot, finished);
+            self.forget(slot, BroadcastOutcome::Dropped, finished);
         }
         self.tidy();
     }
@@ -388,7 +394,7 @@ impl BroadcastQueue {
         transmit_limit: usize,
         max_count: usize,
         out: &mut Parts,
-        finished: &mut Vec<Token>,
+        finished: &mut Finished,
     ) -> usize {
         let nothing_derived = |_: &Arc<str>, _: usize, _: &mut Vec<u8>| None;
         self.fill_deriving(
@@ -413,7 +419,7 @@ impl BroadcastQueue {
         transmit_limit: usize,
         max_count: usize,
         out: &mut Parts,
-        finished: &mut Vec<Token>,
+        finished: &mut Finished,
         mut derive: impl Derive,
     ) -> usize {
         let Some(mut tier) = self.order.keys().next().map(|k| k.transmits()) else {
@@ -475,7 +481,7 @@ impl BroadcastQueue {
                         // Cannot happen while every change to what a key names queues a new
                         // broadcast for it; dropping keeps a packet within its limit.
                         debug_assert!(false, "derived broadcast of {key:?} gone or resized");
-                        self.forget(slot, finished);
+                        self.forget(slot, BroadcastOutcome::Dropped, finished);
                         continue;
                     };
                     taken_slot.body = Body::derived(hint);
@@ -483,7 +489,7 @@ impl BroadcastQueue {
             }
             let sent = found.transmits().saturating_add(1);
             if sent >= transmit_limit {
-                self.forget(slot, finished);
+                self.forget(slot, BroadcastOutcome::Sent, finished);
             } else {
                 resend.push((found.with_transmits(sent), slot));
             }
@@ -503,6 +509,16 @@ impl BroadcastQueue {
         self.order.len()
     }
 
+    /// Whether a broadcast with invalidation key `key` is queued.
+    pub(crate) fn contains_key(&self, key: &str) -> bool {
+        let slots = &self.slots;
+        self.by_key
+            .find(key_hash(key), |&i| {
+                slots[i as usize].key.as_deref() == Some(key)
+            })
+            .is_some()
+    }
+
     /// Whether nothing is queued.
     pub(crate) fn is_empty(&self) -> bool {
         self.order.is_empty()
@@ -514,11 +530,11 @@ impl BroadcastQueue {
     }
 
     /// Drops everything, pushing all tokens to `finished` (in queue order, like Go's `Reset`).
-    pub(crate) fn clear(&mut self, finished: &mut Vec<Token>) {
+    pub(crate) fn clear(&mut self, finished: &mut Finished) {
         if !self.tokens.is_empty() {
             for &slot in self.order.values() {
                 if let Some(&(_, token)) = self.tokens.iter().find(|(s, _)| *s == slot) {
-                    finished.push(token);
+                    finished.push((token, BroadcastOutcome::Dropped));
                 }
             }
         }
@@ -527,17 +543,17 @@ impl BroadcastQueue {
     }
 
     /// Forgets a broadcast already taken out of `order`: its key mapping, then its slot.
-    fn forget(&mut self, slot: u32, finished: &mut Vec<Token>) {
+    fn forget(&mut self, slot: u32, why: BroadcastOutcome, finished: &mut Finished) {
         if let Some(key) = &self.slots[slot as usize].key {
             if let Ok(entry) = self.by_key.find_entry(key_hash(key), |&i| i == slot) {
                 entry.remove();
             }
         }
-        self.release(slot, finished);
+        self.release(slot, why, finished);
     }
 
     /// Frees a slot that neither index refers to any more, reporting its token.
-    fn release(&mut self, slot: u32, finished: &mut Vec<Token>) {
+    fn release(&mut self, slot: u32, why: BroadcastOutcome, finished: &mut Finished) {
         let freed = &mut self.slots[slot as usize];
         freed.key = None;
         let len = freed.position.len();
@@ -547,7 +563,7 @@ impl BroadcastQueue {
         }
         self.vacant.push(slot);
         if let Some(i) = self.tokens.iter().position(|(s, _)| *s == slot) {
-            finished.push(self.tokens.swap_remove(i).1);
+            finished.push((self.tokens.swap_remove(i).1, why));
         }
     }
 

@@ -129,7 +129,11 @@ fn keyed_push_replaces_and_requeues_newest() {
 
     q.push(Some(&k("test")), msg(""), Some(4), &mut fin);
     assert_eq!(q.len(), 3);
-    assert_eq!(fin, [1], "the invalidated broadcast reports its token");
+    assert_eq!(
+        fin,
+        [(1, BroadcastOutcome::Replaced)],
+        "the invalidated broadcast reports its token"
+    );
     let keys = keys_desc(&q);
     assert_eq!(keys, [k("foo"), k("bar"), k("test")]);
     assert_consistent(&q);
@@ -147,10 +151,10 @@ fn unkeyed_broadcasts_are_never_invalidated() {
     assert!(fin.is_empty());
     q.push(Some(&k("a")), msg("d"), None, &mut fin);
     assert_eq!(q.len(), 4);
-    assert_eq!(fin, [3]);
+    assert_eq!(fin, [(3, BroadcastOutcome::Replaced)]);
     // A replacement without a token reports nothing when it goes.
     q.push(Some(&k("a")), msg("e"), Some(5), &mut fin);
-    assert_eq!(fin, [3]);
+    assert_eq!(fin, [(3, BroadcastOutcome::Replaced)]);
     assert_consistent(&q);
 }
 
@@ -222,13 +226,20 @@ fn fill_respects_transmit_limit_and_resets_ids() {
             "3. this is a test."
         ]
     );
-    assert_eq!(fin, [4, 3]);
+    assert_eq!(
+        fin,
+        [(4, BroadcastOutcome::Sent), (3, BroadcastOutcome::Sent)]
+    );
     assert_eq!(q.last_id, 4);
 
     out = Parts::default();
     q.fill(3, 80, limit, usize::MAX, &mut out, &mut fin);
     assert_eq!(texts(&out), ["2. this is a test.", "1. this is a test."]);
-    assert_eq!(fin, [4, 3, 2, 1]);
+    assert_eq!(
+        fin,
+        [4, 3, 2, 1].map(|t| (t, BroadcastOutcome::Sent)),
+        "sent their full count"
+    );
     assert_eq!(q.last_id, 0, "ids restart once the queue is empty");
     assert!(q.is_empty());
 
@@ -259,7 +270,13 @@ fn push_prunes_most_sent_then_shortest_then_oldest() {
     q.push(Some(&k("bar")), msg("3. this is a test."), None, &mut fin);
     q.push(Some(&k("baz")), msg("4. this is a test."), None, &mut fin);
     assert_eq!(q.len(), 2);
-    assert_eq!(fin, [1, 2]);
+    assert_eq!(
+        fin,
+        [
+            (1, BroadcastOutcome::Dropped),
+            (2, BroadcastOutcome::Dropped)
+        ]
+    );
     let view: Vec<_> = view_desc(&q).into_iter().map(|(_, t)| t).collect();
     assert_eq!(view, ["3. this is a test.", "4. this is a test."]);
     assert_consistent(&q);
@@ -277,11 +294,11 @@ fn push_prunes_most_sent_then_shortest_then_oldest() {
     q.insert(None, Content::Bytes(msg("short")), Some(2), 0, &mut fin);
     q.insert(None, Content::Bytes(msg("older")), Some(3), 1, &mut fin);
     q.insert(None, Content::Bytes(msg("newer")), Some(4), 1, &mut fin);
-    assert_eq!(fin, [1]);
+    assert_eq!(fin, [(1, BroadcastOutcome::Dropped)]);
     q.insert(None, Content::Bytes(msg("x")), Some(5), 1, &mut fin);
-    assert_eq!(fin, [1, 5]);
+    assert_eq!(fin, [1, 5].map(|t| (t, BroadcastOutcome::Dropped)));
     q.insert(None, Content::Bytes(msg("fresh")), Some(6), 0, &mut fin);
-    assert_eq!(fin, [1, 5, 3]);
+    assert_eq!(fin, [1, 5, 3].map(|t| (t, BroadcastOutcome::Dropped)));
     assert_consistent(&q);
 
     // A zero-capacity queue drops what it is given.
@@ -289,7 +306,7 @@ fn push_prunes_most_sent_then_shortest_then_oldest() {
     let mut fin = Vec::new();
     q.push(Some(&k("a")), msg("a"), Some(9), &mut fin);
     assert!(q.is_empty());
-    assert_eq!(fin, [9]);
+    assert_eq!(fin, [(9, BroadcastOutcome::Dropped)]);
     assert_eq!(q.last_id, 0);
     assert_consistent(&q);
 }
@@ -411,7 +428,10 @@ fn zero_transmit_limit_sends_once() {
     assert_eq!(out.len(), 2);
     assert!(q.is_empty());
     // Equal lengths: the newer goes first.
-    assert_eq!(fin, [2, 1]);
+    assert_eq!(
+        fin,
+        [(2, BroadcastOutcome::Sent), (1, BroadcastOutcome::Sent)]
+    );
     assert_consistent(&q);
 }
 
@@ -426,12 +446,12 @@ fn tokens_reported_on_transmit_limit() {
         assert!(fin.is_empty());
     }
     q.fill(0, 100, 4, usize::MAX, &mut out, &mut fin);
-    assert_eq!(fin, [42]);
+    assert_eq!(fin, [(42, BroadcastOutcome::Sent)]);
     assert_eq!(out.len(), 4);
     assert!(q.is_empty());
     q.fill(0, 100, 4, usize::MAX, &mut out, &mut fin);
     assert_eq!(out.len(), 4);
-    assert_eq!(fin, [42]);
+    assert_eq!(fin, [(42, BroadcastOutcome::Sent)]);
 }
 
 #[test]
@@ -443,7 +463,13 @@ fn clear_reports_every_token() {
     q.push(None, msg("ccc"), Some(3), &mut fin);
     q.clear(&mut fin);
     // Queue order: longest first within tier 0.
-    assert_eq!(fin, [3, 1]);
+    assert_eq!(
+        fin,
+        [
+            (3, BroadcastOutcome::Dropped),
+            (1, BroadcastOutcome::Dropped)
+        ]
+    );
     assert!(q.is_empty());
     assert_eq!(q.bytes(), 0);
     assert_eq!(q.last_id, 0);
@@ -530,11 +556,11 @@ struct Model {
 }
 
 impl Model {
-    fn push(&mut self, item: ModelItem, max_len: usize, fin: &mut Vec<Token>) {
+    fn push(&mut self, item: ModelItem, max_len: usize, fin: &mut Finished) {
         if item.key.is_some() {
             if let Some(pos) = self.items.iter().position(|it| it.key == item.key) {
                 let old = self.items.remove(pos);
-                fin.extend(old.token);
+                fin.extend(old.token.map(|t| (t, BroadcastOutcome::Replaced)));
             }
         }
         self.last_id += 1;
@@ -550,7 +576,7 @@ impl Model {
                 .max_by_key(|(_, it)| it.rank())
                 .unwrap();
             let old = self.items.remove(pos);
-            fin.extend(old.token);
+            fin.extend(old.token.map(|t| (t, BroadcastOutcome::Dropped)));
         }
         if self.items.is_empty() {
             self.last_id = 0;
@@ -563,7 +589,7 @@ impl Model {
         limit: usize,
         transmit_limit: usize,
         out: &mut Vec<usize>,
-        fin: &mut Vec<Token>,
+        fin: &mut Finished,
     ) -> usize {
         if self.items.is_empty() {
             return 0;
@@ -593,7 +619,7 @@ impl Model {
             used += (overhead + it.len) as i64;
             out.push(it.index);
             if it.transmits + 1 >= transmit_limit {
-                fin.extend(it.token);
+                fin.extend(it.token.map(|t| (t, BroadcastOutcome::Sent)));
             } else {
                 it.transmits += 1;
                 reinsert.push(it);
@@ -682,7 +708,11 @@ proptest! {
                     q.clear(&mut fin);
                     let mut items = core::mem::take(&mut model.items);
                     items.sort_by_key(ModelItem::rank);
-                    model_fin.extend(items.into_iter().filter_map(|it| it.token));
+                    model_fin.extend(
+                        items
+                            .into_iter()
+                            .filter_map(|it| it.token.map(|t| (t, BroadcastOutcome::Dropped))),
+                    );
                     model.last_id = 0;
                 }
             }
@@ -693,7 +723,7 @@ proptest! {
             assert_consistent(&q);
         }
         q.clear(&mut fin);
-        let mut seen = fin.clone();
+        let mut seen: Vec<Token> = fin.iter().map(|&(token, _)| token).collect();
         seen.sort_unstable();
         seen.dedup();
         prop_assert_eq!(seen.len(), fin.len(), "a token was reported twice");

@@ -10,9 +10,9 @@ use core::net::SocketAddr;
 
 use super::{set_state, Members, Record};
 use crate::config::Config;
+use crate::delegate::Delegate;
 use crate::event::Event;
 use crate::member::{Member, MemberState, WireIp};
-use crate::policy::Policy;
 use crate::rejection::Rejection;
 use crate::rng::Rng;
 use crate::suspicion::Suspicion;
@@ -82,7 +82,7 @@ pub(crate) struct Ctx<'a> {
     pub(crate) config: &'a Config,
     pub(crate) leaving: bool,
     pub(crate) rng: &'a mut Rng,
-    pub(crate) policy: &'a mut dyn Policy,
+    pub(crate) delegate: &'a mut dyn Delegate,
     pub(crate) effects: &'a mut Vec<Effect>,
 }
 
@@ -114,7 +114,7 @@ impl Members {
         }
         // The common case in steady gossip: a claim we already have. A5
         // would ignore it below; deciding now spares the allocations (and
-        // the policy, which could only have ignored it too).
+        // the delegate, which could only have ignored it too).
         let existing = self.index_of(a.node);
         if let Some(i) = existing {
             let r = &self.nodes[i];
@@ -143,7 +143,7 @@ impl Members {
             state: MemberState::Alive,
             vsn: vsn.unwrap_or_default(),
         };
-        if !ctx.policy.allow_alive(&candidate) {
+        if !ctx.delegate.allow_alive(&candidate) {
             ctx.effects.push(Effect::Rejected(Rejection::AliveFiltered));
             return;
         }

@@ -1,19 +1,24 @@
 //! Dissemination: the two transmit-limited queues (membership updates and
-//! user broadcasts), what a packet piggybacks from them, and the gossip
-//! round that sends them to a few random members every gossip interval.
+//! user broadcasts), what a packet piggybacks from them and from the
+//! delegate, and the gossip round that sends them to a few random members
+//! every gossip interval.
 
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 
+use super::leave::LEAVE_TOKEN;
 use super::packet::encode_packet;
 use super::Swim;
-use crate::broadcast::{BroadcastQueue, Parts, Token};
+use crate::broadcast::{BroadcastQueue, Finished, Parts, Token};
+use crate::delegate::Delegate;
+use crate::event::Event;
+use crate::ids::BroadcastId;
 use crate::member::MemberState;
 use crate::members::AliveMessages;
-use crate::policy::Policy;
 use crate::time::Instant;
 use crate::wire::{
-    encode_compound, Message, COMPOUND_OVERHEAD, COMPOUND_PART_OVERHEAD, MAX_COMPOUND_PARTS,
+    encode_compound, Message, Transport, COMPOUND_OVERHEAD, COMPOUND_PART_OVERHEAD,
+    MAX_COMPOUND_PARTS,
 };
 
 /// What waits to be gossiped.
@@ -21,11 +26,14 @@ use crate::wire::{
 pub(super) struct Gossip {
     /// Alive, suspect and dead messages, keyed by member name.
     membership: BroadcastQueue,
-    /// User broadcasts, unkeyed.
-    user: BroadcastQueue,
-    /// Tokens of broadcasts that just left a queue (sent enough, replaced,
-    /// pruned or cleared); looked at after every queue operation.
-    finished: Vec<Token>,
+    /// User broadcasts: anonymous, or keyed by the application's name for them.
+    pub(super) user: BroadcastQueue,
+    /// Membership broadcasts with a token (our departure) that just left the queue.
+    membership_done: Finished,
+    /// The application's broadcasts that just left the queue, by id.
+    user_done: Finished,
+    /// The last [`BroadcastId`] handed out.
+    last_id: u64,
     /// Where an alive message is encoded to learn its length.
     scratch: Vec<u8>,
 }
@@ -35,7 +43,9 @@ impl Gossip {
         Gossip {
             membership: BroadcastQueue::new(max_queue),
             user: BroadcastQueue::new(max_queue),
-            finished: Vec::new(),
+            membership_done: Vec::new(),
+            user_done: Vec::new(),
+            last_id: 0,
             scratch: Vec::new(),
         }
     }
@@ -52,29 +62,21 @@ impl Gossip {
         self.membership.bytes() + self.user.bytes()
     }
 
-    /// Whether anything waits to be sent.
+    /// Whether anything waits in the queues.
     pub(super) fn is_waiting(&self) -> bool {
         !self.membership.is_empty() || !self.user.is_empty()
     }
 
     /// Drops membership updates (`user` too: everything), reporting their tokens.
     pub(super) fn clear(&mut self, user: bool) {
-        self.membership.clear(&mut self.finished);
+        self.membership.clear(&mut self.membership_done);
         if user {
-            self.user.clear(&mut self.finished);
+            self.user.clear(&mut self.user_done);
         }
-    }
-
-    /// Whether the broadcast of `token` left a queue since the last call;
-    /// the record of what left is cleared.
-    pub(super) fn take_finished(&mut self, token: Token) -> bool {
-        let done = self.finished.contains(&token);
-        self.finished.clear();
-        done
     }
 }
 
-impl<P: Policy> Swim<P> {
+impl<D: Delegate> Swim<D> {
     /// Queues the alive message of `node`, whose record is at or near `at`.
     ///
     /// It is derived from the record whenever it is sent: every later change
@@ -85,7 +87,8 @@ impl<P: Policy> Swim<P> {
             let g = &mut self.gossip;
             g.scratch.clear();
             let len = self.members.encode_alive(at, &mut g.scratch);
-            g.membership.push_derived(node, len, at, &mut g.finished);
+            g.membership
+                .push_derived(node, len, at, &mut g.membership_done);
             self.finished_broadcasts();
         }
     }
@@ -100,16 +103,49 @@ impl<P: Policy> Swim<P> {
         let bytes = encode_packet(message);
         let g = &mut self.gossip;
         g.membership
-            .push(Some(node), &bytes, token, &mut g.finished);
+            .push(Some(node), &bytes, token, &mut g.membership_done);
         self.finished_broadcasts();
     }
 
-    /// Queues a user message for gossip.
-    pub(super) fn queue_user_broadcast(&mut self, payload: &[u8]) {
+    /// Queues a user message for gossip, replacing a queued one of the same
+    /// `key`; the application's own broadcasts get an id, reported when they
+    /// leave the queue (relayed ones do not).
+    pub(super) fn queue_user_broadcast(
+        &mut self,
+        key: Option<&str>,
+        payload: &[u8],
+        tracked: bool,
+    ) -> BroadcastId {
         let bytes = encode_packet(&Message::User(payload));
         let g = &mut self.gossip;
-        g.user.push(None, &bytes, None, &mut g.finished);
+        g.last_id += 1;
+        let id = BroadcastId(g.last_id);
+        let key: Option<Arc<str>> = key.map(Arc::from);
+        let token = tracked.then_some(id.0);
+        g.user.push(key.as_ref(), &bytes, token, &mut g.user_done);
         self.finished_broadcasts();
+        id
+    }
+
+    /// Acts on broadcasts that just left the queues: the application hears
+    /// of its own, and the last send of our departure completes the leave.
+    pub(super) fn finished_broadcasts(&mut self) {
+        if !self.gossip.user_done.is_empty() {
+            let mut done = core::mem::take(&mut self.gossip.user_done);
+            for (token, outcome) in done.drain(..) {
+                self.emit(Event::BroadcastFinished {
+                    id: BroadcastId(token),
+                    outcome,
+                });
+            }
+            self.gossip.user_done = done;
+        }
+        let g = &mut self.gossip;
+        let departed = g.membership_done.iter().any(|&(t, _)| t == LEAVE_TOKEN);
+        g.membership_done.clear();
+        if departed {
+            self.departure_gossiped();
+        }
     }
 
     /// Broadcasts for one packet with `budget` bytes free. Membership
@@ -117,8 +153,9 @@ impl<P: Policy> Swim<P> {
     /// both waiting, user broadcasts get at most half and membership the rest.
     pub(super) fn take_broadcasts(&mut self, budget: usize, max_parts: usize) -> Parts {
         let mut out = Parts::default();
+        let pulling = self.delegate.has_broadcasts();
         let g = &mut self.gossip;
-        if budget == 0 || !g.is_waiting() {
+        if budget == 0 || !(g.is_waiting() || pulling) {
             return out;
         }
         let limit = self.config.retransmit_limit(self.members.len());
@@ -128,26 +165,53 @@ impl<P: Policy> Swim<P> {
             budget / 2
         };
         let mut user = Parts::default();
-        let used = g.user.fill(
+        let mut used = g.user.fill(
             COMPOUND_PART_OVERHEAD,
             user_share,
             limit,
             max_parts,
             &mut user,
-            &mut g.finished,
+            &mut g.user_done,
         );
-        g.membership.fill_deriving(
+        used += g.membership.fill_deriving(
             COMPOUND_PART_OVERHEAD,
             budget - used,
             limit,
             max_parts - user.len(),
             &mut out,
-            &mut g.finished,
+            &mut g.membership_done,
             AliveMessages(&self.members),
         );
         out.append(&user);
+        if pulling {
+            self.pull_broadcasts(budget - used, max_parts, &mut out);
+        }
         self.finished_broadcasts();
         out
+    }
+
+    /// Adds what the delegate hands out (Go's `GetBroadcasts`) to a packet
+    /// with `room` bytes left, each as a user message; what does not fit is
+    /// dropped and counted.
+    fn pull_broadcasts(&mut self, room: usize, max_parts: usize, out: &mut Parts) {
+        // Each costs its part header and the user message's type byte.
+        let overhead = COMPOUND_PART_OVERHEAD + 1;
+        if room <= overhead {
+            return;
+        }
+        let mut left = room;
+        let mut message = Vec::new();
+        for payload in self.delegate.broadcasts(overhead, room) {
+            let need = payload.len() + overhead;
+            if payload.is_empty() || need > left || out.len() >= max_parts {
+                self.stats.pulled_broadcasts_dropped += 1;
+                continue;
+            }
+            left -= need;
+            message.clear();
+            Message::User(&payload).encode(Transport::Packet, &mut message);
+            out.push(&message);
+        }
     }
 
     /// A gossip round: what waits goes to a few random members, those dead
@@ -196,7 +260,7 @@ impl<P: Policy> Swim<P> {
 }
 
 #[cfg(feature = "simulation")]
-impl<P: Policy> Swim<P> {
+impl<D: Delegate> Swim<D> {
     /// Forgets every queued membership update, as if gossip had already carried it to every
     /// node.
     ///

@@ -8,13 +8,13 @@ use core::time::Duration;
 use super::timers::Timer;
 use super::Swim;
 use crate::broadcast::Token;
+use crate::delegate::Delegate;
 use crate::event::Event;
 use crate::members::Claim;
-use crate::policy::Policy;
 use crate::time::Instant;
 
 /// Token of our own departure broadcast.
-const LEAVE_TOKEN: Token = 1;
+pub(super) const LEAVE_TOKEN: Token = 1;
 
 /// Where the node is in leaving.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,7 +42,7 @@ impl Leave {
     }
 }
 
-impl<P: Policy> Swim<P> {
+impl<D: Delegate> Swim<D> {
     /// Leaves the cluster: gossips our departure until it has been sent
     /// often enough, or `timeout` passed; then [`Event::LeaveCompleted`].
     /// The node keeps answering pings and streams, and probes no more.
@@ -79,10 +79,9 @@ impl<P: Policy> Swim<P> {
         self.leave.is_leaving()
     }
 
-    /// Looks at the broadcasts that just left the queues: the last send of
-    /// our departure completes the leave.
-    pub(super) fn finished_broadcasts(&mut self) {
-        if self.gossip.take_finished(LEAVE_TOKEN) && self.leave == Leave::Leaving {
+    /// Our departure left the queue: the leave is complete.
+    pub(super) fn departure_gossiped(&mut self) {
+        if self.leave == Leave::Leaving {
             self.complete_leave(false);
         }
     }
@@ -97,7 +96,7 @@ impl<P: Policy> Swim<P> {
     fn complete_leave(&mut self, timed_out: bool) {
         self.leave = Leave::Left;
         self.gossip.clear(true);
-        self.gossip.take_finished(LEAVE_TOKEN);
+        self.finished_broadcasts();
         self.emit(Event::LeaveCompleted { timed_out });
     }
 }

@@ -6,7 +6,7 @@ use alloc::vec::Vec;
 
 use super::Swim;
 use crate::config::META_MAX_SIZE;
-use crate::policy::Policy;
+use crate::delegate::Delegate;
 use crate::time::Instant;
 use crate::wire::{Keyring, SecretKey, WireError};
 
@@ -22,8 +22,10 @@ pub enum CommandError {
     BadPayload(&'static str),
     /// A key operation failed.
     Key(WireError),
-    /// The node has left; it sends nothing more.
+    /// The node has left, or is leaving; it sends nothing more of its own.
     Left,
+    /// The user broadcast queue holds its most (`max_broadcast_queue`) broadcasts.
+    QueueFull(usize),
     /// Our incarnation is at its maximum (a peer accused us at `u32::MAX`),
     /// so no newer announcement of ours can exist.
     IncarnationExhausted,
@@ -39,6 +41,9 @@ impl core::fmt::Display for CommandError {
             CommandError::BadPayload(why) => write!(f, "bad payload: {why}"),
             CommandError::Key(e) => write!(f, "key operation failed: {e}"),
             CommandError::Left => f.write_str("the node has left the cluster"),
+            CommandError::QueueFull(n) => {
+                write!(f, "the broadcast queue is full ({n} waiting)")
+            }
             CommandError::IncarnationExhausted => {
                 f.write_str("the local incarnation is exhausted; restart under a new name")
             }
@@ -58,7 +63,7 @@ pub(super) struct LocalData {
     pub(super) ack_payload: Vec<u8>,
 }
 
-impl<P: Policy> Swim<P> {
+impl<D: Delegate> Swim<D> {
     /// Changes our metadata and announces it with a new incarnation.
     pub fn update_meta(&mut self, now: Instant, meta: &[u8]) -> Result<(), CommandError> {
         self.input(now, |s| {

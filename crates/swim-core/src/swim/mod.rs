@@ -23,11 +23,11 @@ use core::time::Duration;
 
 use crate::awareness::Awareness;
 use crate::config::{Config, ConfigError};
+use crate::delegate::{DefaultDelegate, Delegate};
 use crate::event::Event;
 use crate::member::{Member, MemberChange, MemberCounts};
 use crate::members::{Ctx, Effect, Members};
 use crate::names::SharedNames;
-use crate::policy::{AllowAll, Policy};
 use crate::rng::Rng;
 use crate::stats::Stats;
 use crate::time::{nanos, Instant};
@@ -77,10 +77,10 @@ const SCRATCH_KEEP: usize = 32;
 ///
 /// See the [crate example](crate#example): two nodes wired by hand.
 #[derive(Debug)]
-pub struct Swim<P: Policy = AllowAll> {
+pub struct Swim<D: Delegate = DefaultDelegate> {
     config: Config,
     envelope: Envelope,
-    policy: P,
+    delegate: D,
     rng: Rng,
     members: Members,
     awareness: Awareness,
@@ -98,16 +98,16 @@ pub struct Swim<P: Policy = AllowAll> {
     stats: Stats,
 }
 
-/// Builds a [`Swim`] with more than a configuration and a seed:
-/// a [`Policy`], or a record of member changes.
+/// Builds a [`Swim`] with more than a configuration and a seed: a
+/// [`Delegate`], or a record of member changes.
 ///
 /// ```
-/// use swim_core::{Config, Instant, Member, MemberChange, MemberState, Policy, Swim};
+/// use swim_core::{Config, Delegate, Instant, Member, MemberChange, MemberState, Swim};
 ///
 /// /// Accepts members of one zone only.
 /// struct SameZone;
 ///
-/// impl Policy for SameZone {
+/// impl Delegate for SameZone {
 ///     fn allow_alive(&mut self, member: &Member) -> bool {
 ///         &*member.meta == b"zone=a"
 ///     }
@@ -116,7 +116,7 @@ pub struct Swim<P: Policy = AllowAll> {
 /// let mut config = Config::lan("a", "10.0.0.1:7946".parse().unwrap());
 /// config.meta = b"zone=a".to_vec();
 /// let mut swim = Swim::builder(config, 7)
-///     .policy(SameZone)
+///     .delegate(SameZone)
 ///     .record_member_changes()
 ///     .build(Instant::ZERO)?;
 /// // Its own first announcement is recorded.
@@ -129,21 +129,21 @@ pub struct Swim<P: Policy = AllowAll> {
 /// ```
 #[derive(Debug)]
 #[must_use]
-pub struct Builder<P: Policy = AllowAll> {
+pub struct Builder<D: Delegate = DefaultDelegate> {
     config: Config,
     seed: u64,
-    policy: P,
+    delegate: D,
     record_member_changes: bool,
     names: SharedNames,
 }
 
-impl<P: Policy> Builder<P> {
-    /// Decides what Go asks its `AliveDelegate` and `MergeDelegate`.
-    pub fn policy<Q: Policy>(self, policy: Q) -> Builder<Q> {
+impl<D: Delegate> Builder<D> {
+    /// Answers what the node asks while it runs (see [`Delegate`]).
+    pub fn delegate<E: Delegate>(self, delegate: E) -> Builder<E> {
         Builder {
             config: self.config,
             seed: self.seed,
-            policy,
+            delegate,
             record_member_changes: self.record_member_changes,
             names: self.names,
         }
@@ -168,11 +168,11 @@ impl<P: Policy> Builder<P> {
 
     /// The node, started at `now`: it announces itself and staggers its
     /// periodic work, as Go does. Fails if the configuration cannot work.
-    pub fn build(self, now: Instant) -> Result<Swim<P>, ConfigError> {
+    pub fn build(self, now: Instant) -> Result<Swim<D>, ConfigError> {
         let Builder {
             config,
             seed,
-            policy,
+            delegate,
             record_member_changes,
             names,
         } = self;
@@ -198,7 +198,7 @@ impl<P: Policy> Builder<P> {
             local: LocalData::default(),
             leave: Leave::Staying,
             envelope,
-            policy,
+            delegate,
             rng: Rng::new(seed),
             outputs: VecDeque::new(),
             effects: Vec::new(),
@@ -223,7 +223,7 @@ impl<P: Policy> Builder<P> {
     }
 }
 
-impl Swim<AllowAll> {
+impl Swim<DefaultDelegate> {
     /// A node that accepts every member and merge. `seed` drives all its
     /// randomness; `now` is the caller's current time.
     pub fn new(config: Config, seed: u64, now: Instant) -> Result<Self, ConfigError> {
@@ -231,18 +231,18 @@ impl Swim<AllowAll> {
     }
 
     /// A node to configure further: see [`Builder`].
-    pub fn builder(config: Config, seed: u64) -> Builder<AllowAll> {
+    pub fn builder(config: Config, seed: u64) -> Builder<DefaultDelegate> {
         Builder {
             config,
             seed,
-            policy: AllowAll,
+            delegate: DefaultDelegate,
             record_member_changes: false,
             names: SharedNames::default(),
         }
     }
 }
 
-impl<P: Policy> Swim<P> {
+impl<D: Delegate> Swim<D> {
     // ================================================================ queries
 
     /// The configuration, with the metadata and keys in use now.
@@ -250,9 +250,9 @@ impl<P: Policy> Swim<P> {
         &self.config
     }
 
-    /// The application policy.
-    pub fn policy_mut(&mut self) -> &mut P {
-        &mut self.policy
+    /// The delegate.
+    pub fn delegate_mut(&mut self) -> &mut D {
+        &mut self.delegate
     }
 
     /// The members in the cluster — alive or suspect — this node included
@@ -383,7 +383,7 @@ impl<P: Policy> Swim<P> {
                 config: &self.config,
                 leaving: self.leave.is_leaving(),
                 rng: &mut self.rng,
-                policy: &mut self.policy,
+                delegate: &mut self.delegate,
                 effects: &mut effects,
             };
             rule(&mut self.members, &mut ctx)

@@ -6,9 +6,9 @@ use alloc::vec::Vec;
 use core::net::SocketAddr;
 
 use super::{Output, Swim};
+use crate::delegate::Delegate;
 use crate::member::WireIp;
 use crate::members::{AliveClaim, Claim};
-use crate::policy::Policy;
 use crate::rejection::Rejection;
 use crate::time::Instant;
 use crate::wire::{
@@ -31,7 +31,7 @@ pub(super) fn reply_addr(from: SocketAddr, addr: &[u8], port: u16) -> SocketAddr
     }
 }
 
-impl<P: Policy> Swim<P> {
+impl<D: Delegate> Swim<D> {
     /// A datagram arrived from `from`.
     pub fn handle_packet(&mut self, now: Instant, from: SocketAddr, data: &[u8]) {
         self.input(now, |s| s.ingest_packet(now, from, data));

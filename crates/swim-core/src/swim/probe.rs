@@ -11,10 +11,10 @@ use super::packet::{encode_packet, reply_addr};
 use super::stream::Exchange;
 use super::timers::Timer;
 use super::{CommandError, PingId, Swim};
+use crate::delegate::Delegate;
 use crate::event::Event;
 use crate::member::{MemberState, WireIp};
 use crate::members::Claim;
-use crate::policy::Policy;
 use crate::rejection::Rejection;
 use crate::time::Instant;
 use crate::wire::{encode_compound, Accusation, Ack, IndirectPing, Message, Nack, Ping, Transport};
@@ -102,7 +102,7 @@ impl Probing {
     }
 }
 
-impl<P: Policy> Swim<P> {
+impl<D: Delegate> Swim<D> {
     // ---------------------------------------------------------------- probe cycle
 
     pub(super) fn probe_tick(&mut self, now: Instant) {
@@ -375,9 +375,14 @@ impl<P: Policy> Swim<P> {
             self.stats.count_rejected(Rejection::PingWrongNode);
             return None;
         }
-        let payload = match transport {
-            Transport::Packet => &self.local.ack_payload[..],
-            Transport::Stream => &[][..],
+        let asked = match transport {
+            Transport::Packet => self.delegate.ack_payload(),
+            Transport::Stream => None,
+        };
+        let payload = match (transport, &asked) {
+            (Transport::Packet, Some(asked)) => &asked[..],
+            (Transport::Packet, None) => &self.local.ack_payload[..],
+            (Transport::Stream, _) => &[][..],
         };
         let mut ack = Vec::with_capacity(24 + payload.len());
         Message::Ack(Ack {

@@ -11,9 +11,9 @@ use core::net::SocketAddr;
 use super::stream::Exchange;
 use super::timers::Timer;
 use super::{JoinId, Swim};
+use crate::delegate::Delegate;
 use crate::event::{Event, ExchangeError};
 use crate::member::{Member, MemberState, WireIp};
-use crate::policy::Policy;
 use crate::rejection::Rejection;
 use crate::time::Instant;
 use crate::wire::{ErrorResponse, Message, PushNodeState, PushPull, Transport, WireError};
@@ -33,7 +33,7 @@ pub(super) struct Joins {
     last_id: u64,
 }
 
-impl<P: Policy> Swim<P> {
+impl<D: Delegate> Swim<D> {
     /// Joins the cluster through `seeds`: a push/pull with each. The result
     /// comes as [`Event::JoinCompleted`] with the id returned here (at once
     /// when `seeds` is empty).
@@ -122,8 +122,11 @@ impl<P: Policy> Swim<P> {
         self.connect(now, to, &state, true, deadline, kind);
     }
 
-    /// Our push/pull state: every member in the table and our user state.
-    fn local_push_pull(&self, join: bool) -> Vec<u8> {
+    /// Our push/pull state: every member in the table and the application's
+    /// state (the delegate's, or what was stored).
+    fn local_push_pull(&mut self, join: bool) -> Vec<u8> {
+        let asked = self.delegate.local_state(join);
+        let user_state = asked.as_deref().unwrap_or(&self.local.push_pull_state);
         let nodes = self
             .members
             .records()
@@ -138,7 +141,6 @@ impl<P: Policy> Swim<P> {
                 vsn: r.vsn[..].into(),
             })
             .collect();
-        let user_state = &self.local.push_pull_state;
         let mut buf = Vec::with_capacity(64 + self.members.len() * 96 + user_state.len());
         Message::PushPull(PushPull {
             join,
@@ -183,7 +185,7 @@ impl<P: Policy> Swim<P> {
         }
     }
 
-    /// Go's `mergeRemoteState`: verify versions, ask the policy (joins),
+    /// Go's `mergeRemoteState`: verify versions, ask the delegate (joins),
     /// merge, hand over the user state.
     fn merge_remote(
         &mut self,
@@ -199,7 +201,7 @@ impl<P: Policy> Swim<P> {
         }
         if join {
             let members: Vec<Member> = pp.nodes.iter().filter_map(listed_member).collect();
-            if !self.policy.allow_merge(&members) {
+            if !self.delegate.allow_merge(&members) {
                 return Err(Rejection::MergeVetoed);
             }
         }
@@ -215,7 +217,7 @@ impl<P: Policy> Swim<P> {
     }
 }
 
-/// A push/pull entry as the policy sees it; `None` for a state this version
+/// A push/pull entry as the delegate sees it; `None` for a state this version
 /// does not know (the merge ignores those).
 fn listed_member(n: &PushNodeState<'_>) -> Option<Member> {
     let state = MemberState::from_wire(n.state)?;
@@ -239,7 +241,7 @@ mod tests {
     use crate::wire::NodeState;
 
     #[test]
-    fn the_policy_sees_entries_in_known_states_only() {
+    fn the_delegate_sees_entries_in_known_states_only() {
         let entry = |state| PushNodeState {
             name: "b",
             addr: [10, 0, 0, 2][..].into(),
@@ -253,7 +255,7 @@ mod tests {
         assert_eq!(listed.state, MemberState::Suspect);
         assert_eq!(listed.addr, "10.0.0.2:7946".parse().unwrap());
         assert_eq!((listed.incarnation, listed.vsn), (3, [1, 5, 2, 0, 0, 0]));
-        // The merge ignores an unknown state; so does the list the policy sees.
+        // The merge ignores an unknown state; so does the list the delegate sees.
         assert_eq!(listed_member(&entry(NodeState::Other(7))), None);
     }
 }

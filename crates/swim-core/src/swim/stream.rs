@@ -9,8 +9,8 @@ use core::net::SocketAddr;
 
 use super::timers::Timer;
 use super::{ExchangeId, JoinId, Output, StreamId, Swim};
+use crate::delegate::Delegate;
 use crate::event::ExchangeError;
-use crate::policy::Policy;
 use crate::rejection::Rejection;
 use crate::time::Instant;
 use crate::wire::{ErrorResponse, Message, StreamRole, Transport, WireError};
@@ -56,7 +56,7 @@ impl Exchanges {
     }
 }
 
-impl<P: Policy> Swim<P> {
+impl<D: Delegate> Swim<D> {
     // ---------------------------------------------------------------- exchanges out
 
     /// Asks the caller to open a stream to `to`, write `message` (sealed),

@@ -6,7 +6,7 @@ use alloc::sync::Arc;
 use core::cmp::{Ordering, Reverse};
 
 use super::{ExchangeId, Swim};
-use crate::policy::Policy;
+use crate::delegate::Delegate;
 use crate::time::{nanos, Instant};
 
 /// A deadline the node set itself.
@@ -125,7 +125,7 @@ impl Timers {
     }
 }
 
-impl<P: Policy> Swim<P> {
+impl<D: Delegate> Swim<D> {
     /// When to call [`handle_timeout`](Self::handle_timeout) next.
     pub fn poll_timeout(&self) -> Option<Instant> {
         let timer = self.timers.first();
@@ -183,9 +183,10 @@ impl<P: Policy> Swim<P> {
 
     /// When the next gossip tick must run: only while broadcasts wait.
     pub(super) fn gossip_due_at(&self) -> Option<Instant> {
+        let waiting = self.gossip.is_waiting() || self.delegate.has_broadcasts();
         self.timers
             .gossip
-            .filter(|_| self.gossip.is_waiting() && !self.leave.has_left())
+            .filter(|_| waiting && !self.leave.has_left())
     }
 
     /// Passes the gossip ticks up to `now` that would have had nothing to

@@ -10,8 +10,9 @@ use core::net::SocketAddr;
 use super::packet::encode_packet;
 use super::stream::Exchange;
 use super::{CommandError, ExchangeId, Swim};
+use crate::delegate::Delegate;
 use crate::event::Event;
-use crate::policy::Policy;
+use crate::ids::BroadcastId;
 use crate::time::Instant;
 use crate::wire::{Message, Transport, COMPOUND_OVERHEAD, COMPOUND_PART_OVERHEAD};
 
@@ -49,10 +50,35 @@ impl Relayed {
     }
 }
 
-impl<P: Policy> Swim<P> {
+impl<D: Delegate> Swim<D> {
     /// Queues `payload` to be gossiped to every member (transmit-limited,
     /// like membership updates). It must fit a packet with room to spare.
-    pub fn broadcast(&mut self, now: Instant, payload: &[u8]) -> Result<(), CommandError> {
+    /// [`Event::BroadcastFinished`] with the id returned says when it has
+    /// been sent its full number of times.
+    pub fn broadcast(&mut self, now: Instant, payload: &[u8]) -> Result<BroadcastId, CommandError> {
+        self.user_broadcast(now, None, payload)
+    }
+
+    /// [`broadcast`](Self::broadcast) under a name (Go's `NamedBroadcast`):
+    /// it replaces a queued broadcast of the same `key`, whose
+    /// [`Event::BroadcastFinished`] then says
+    /// [`Replaced`](crate::BroadcastOutcome::Replaced). For "the latest value
+    /// of K": only the newest is sent.
+    pub fn broadcast_named(
+        &mut self,
+        now: Instant,
+        key: &str,
+        payload: &[u8],
+    ) -> Result<BroadcastId, CommandError> {
+        self.user_broadcast(now, Some(key), payload)
+    }
+
+    fn user_broadcast(
+        &mut self,
+        now: Instant,
+        key: Option<&str>,
+        payload: &[u8],
+    ) -> Result<BroadcastId, CommandError> {
         self.input(now, |s| {
             let room = s.config.udp_buffer_size.saturating_sub(
                 COMPOUND_OVERHEAD + COMPOUND_PART_OVERHEAD + 1 + s.envelope.packet_overhead(),
@@ -60,11 +86,18 @@ impl<P: Policy> Swim<P> {
             if payload.is_empty() || payload.len() > room {
                 return Err(CommandError::BadPayload("empty, or larger than a packet"));
             }
+            if s.leave.has_left() {
+                return Err(CommandError::Left);
+            }
+            let queue = &s.gossip.user;
+            let replaces = key.is_some_and(|k| queue.contains_key(k));
+            if queue.len() >= s.config.max_broadcast_queue && !replaces {
+                return Err(CommandError::QueueFull(queue.len()));
+            }
             if s.config.relay_user_broadcasts {
                 s.relayed.remember(payload, s.config.relay_memory);
             }
-            s.queue_user_broadcast(payload);
-            Ok(())
+            Ok(s.queue_user_broadcast(key, payload, true))
         })
     }
 
@@ -131,7 +164,7 @@ impl<P: Policy> Swim<P> {
             payload: payload.to_vec(),
         });
         if relay {
-            self.queue_user_broadcast(payload);
+            self.queue_user_broadcast(None, payload, false);
         }
     }
 }

@@ -288,6 +288,7 @@ async fn execute(node: &Node, line: &str) -> bool {
         "broadcast" => node
             .broadcast(rest.as_bytes())
             .await
+            .map(drop)
             .map_err(|e| e.to_string()),
         "send" | "send-reliable" => match rest.split_once(' ') {
             Some((to, text)) if command == "send" => node
