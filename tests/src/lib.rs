@@ -20,7 +20,9 @@ use std::time::{Duration, Instant};
 
 pub use swim_node::swim_core::wire::{Keyring, SecretKey};
 pub use swim_node::swim_core::{self, CommandError, Config, Event, Member, MemberState};
-pub use swim_node::{Error, Events, Node, NodeConfig, NodeStats, StartError};
+pub use swim_node::{
+    Error, Events, JoinFailure, JoinFailureReason, Node, NodeConfig, NodeStats, StartError,
+};
 
 /// How long any one scenario may run before it is failed as hung.
 pub const SCENARIO_TIMEOUT: Duration = Duration::from_secs(90);

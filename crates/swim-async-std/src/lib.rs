@@ -47,15 +47,19 @@ use std::time::Instant;
 use async_io::Async;
 use async_net::{TcpListener, TcpStream};
 
-pub use swim_node::swim_core::{self, Config, Event, Member, MemberState};
+pub use swim_node::swim_core::{self, Config, Delegate, Event, Member, MemberState};
 pub use swim_node::{
-    parse_key, Error, Events, Net, Node, NodeConfig, NodeSettings, NodeStats, Profile,
-    SettingsError, StartError,
+    parse_key, Error, Events, MemoryNetwork, Node, NodeConfig, NodeSettings, NodeStats, Profile,
+    Runtime, Seed, SettingsError, StartError, Transport,
 };
 
-/// async-io's sockets and timers, for [`swim_node`].
+/// async-io's sockets and timers, for [`swim_node`]; tasks run on
+/// async-std's global executor, blocking work on smol's thread pool.
 #[derive(Debug, Clone, Copy)]
 pub struct AsyncIo;
+
+/// A node on async-std or smol, to configure before it starts.
+pub type NodeBuilder<T = swim_node::DefaultTransport> = swim_node::NodeBuilder<AsyncIo, T>;
 
 /// An `async-io` timer that yields `()`.
 #[derive(Debug)]
@@ -68,7 +72,7 @@ impl Future for Timer {
     }
 }
 
-impl Net for AsyncIo {
+impl Runtime for AsyncIo {
     type Udp = Async<UdpSocket>;
     type Listener = TcpListener;
     type Stream = TcpStream;
@@ -80,10 +84,6 @@ impl Net for AsyncIo {
 
     async fn bind_tcp(addr: SocketAddr) -> io::Result<TcpListener> {
         TcpListener::bind(addr).await
-    }
-
-    fn udp_local_addr(udp: &Async<UdpSocket>) -> io::Result<SocketAddr> {
-        udp.get_ref().local_addr()
     }
 
     fn tcp_local_addr(listener: &TcpListener) -> io::Result<SocketAddr> {
@@ -125,6 +125,14 @@ impl Net for AsyncIo {
     fn timer_at(deadline: Instant) -> Timer {
         Timer(async_io::Timer::at(deadline))
     }
+
+    async fn unblock<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> T {
+        blocking::unblock(work).await
+    }
+
+    fn spawn(task: impl Future<Output = ()> + Send + 'static) {
+        async_global_executor::spawn(task).detach();
+    }
 }
 
 /// Binds a node's sockets and returns it with the driver future to spawn on
@@ -132,12 +140,16 @@ impl Net for AsyncIo {
 pub async fn bind(
     config: NodeConfig,
 ) -> Result<(Node, Events, impl Future<Output = ()> + Send + 'static), StartError> {
-    swim_node::bind::<AsyncIo>(config).await
+    builder(config).bind().await
 }
 
 /// Starts a node on async-std's global executor.
 pub async fn start(config: NodeConfig) -> Result<(Node, Events), StartError> {
-    let (node, events, driver) = bind(config).await?;
-    async_global_executor::spawn(driver).detach();
-    Ok((node, events))
+    builder(config).start().await
+}
+
+/// A node to give a [`Delegate`] or another [`Transport`] before it starts
+/// (then `bind` it, or `start` it on async-std's executor).
+pub fn builder(config: NodeConfig) -> NodeBuilder {
+    NodeBuilder::new(config)
 }

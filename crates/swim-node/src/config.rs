@@ -32,9 +32,20 @@ pub struct NodeConfig {
     /// [`Limits::max_stream_message`](swim_core::wire::Limits::max_stream_message)
     /// this bounds the memory peers can hold.
     pub max_incoming_streams: usize,
-    /// Events buffered for a slow reader before new ones are dropped (and
-    /// counted); [`Node::members`](crate::Node::members) stays exact either way.
+    /// Events other than membership ones buffered for a slow reader before
+    /// new ones are dropped (and counted); membership events are never
+    /// dropped (see [`Events`](crate::Events)).
     pub event_capacity: usize,
+    /// Payload bytes (user messages, remote states…) buffered for a slow
+    /// reader before new events carrying some are dropped (and counted).
+    pub event_bytes: usize,
+    /// The port of a seed given without one; `None`: the port this node
+    /// advertises (as Go uses its bind port).
+    pub default_port: Option<u16>,
+    /// DNS servers for SRV seeds; empty: those of `/etc/resolv.conf`.
+    pub dns_servers: Vec<SocketAddr>,
+    /// How long each DNS server has to answer an SRV query.
+    pub dns_timeout: Duration,
     /// Seed of the core's random choices; `None` draws one per start.
     pub seed: Option<u64>,
     /// Labels added to every metric this node records (useful when several
@@ -50,6 +61,10 @@ impl NodeConfig {
             swim,
             max_incoming_streams: 64,
             event_capacity: 4096,
+            event_bytes: 4 << 20,
+            default_port: None,
+            dns_servers: Vec::new(),
+            dns_timeout: Duration::from_secs(2),
             seed: None,
             metric_labels: Vec::new(),
         }
@@ -171,6 +186,12 @@ pub struct NodeSettings {
     pub max_incoming_streams: Option<usize>,
     /// [`NodeConfig::event_capacity`].
     pub event_capacity: Option<usize>,
+    /// [`NodeConfig::event_bytes`].
+    pub event_bytes: Option<usize>,
+    /// [`NodeConfig::default_port`].
+    pub default_port: Option<u16>,
+    /// [`NodeConfig::dns_servers`].
+    pub dns_servers: Vec<SocketAddr>,
 }
 
 /// A setting that cannot be used, named.
@@ -269,6 +290,9 @@ impl NodeSettings {
             .max_incoming_streams
             .unwrap_or(config.max_incoming_streams);
         config.event_capacity = self.event_capacity.unwrap_or(config.event_capacity);
+        config.event_bytes = self.event_bytes.unwrap_or(config.event_bytes);
+        config.default_port = self.default_port;
+        config.dns_servers = self.dns_servers;
         Ok(config)
     }
 }

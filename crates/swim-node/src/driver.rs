@@ -15,15 +15,27 @@ use futures_util::stream::FuturesUnordered;
 use futures_util::StreamExt;
 use swim_core::wire::StreamRole;
 use swim_core::{
-    Event, ExchangeError, ExchangeId, Instant, JoinId, MemberChange, Output, PingId, StreamId, Swim,
+    Delegate, Event, ExchangeError, ExchangeId, Instant, JoinId, MemberChange, Output, PingId,
+    StreamId, Swim,
 };
 use tracing::{debug, info, warn};
 
+use crate::events::EventQueue;
 use crate::metrics::Metrics;
-use crate::net::Net;
-use crate::node::{lock, Command, Error, Reply, View};
+use crate::node::{lock, Command, Error, JoinFailure, JoinFailureReason, Reply, View};
+use crate::runtime::Runtime;
 use crate::stream::{self, ReadError};
+use crate::transport::Transport;
 use crate::NodeStats;
+
+/// A join in progress: who waits, and the seed each address came from.
+type PendingJoin = (
+    Reply<(usize, Vec<JoinFailure>)>,
+    HashMap<SocketAddr, String>,
+);
+
+/// The delegate a running node asks: any, chosen when it starts.
+pub(crate) type BoxDelegate = Box<dyn Delegate + Send>;
 
 /// The largest datagram a peer can send.
 const MAX_DATAGRAM: usize = 65_536;
@@ -38,17 +50,20 @@ thread_local! {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Clock {
     origin: std::time::Instant,
+    read: fn() -> std::time::Instant,
 }
 
 impl Clock {
-    pub(crate) fn start() -> Clock {
+    /// Time from now on, on runtime `R`'s clock.
+    pub(crate) fn start<R: Runtime>() -> Clock {
         Clock {
-            origin: std::time::Instant::now(),
+            origin: R::now(),
+            read: R::now,
         }
     }
 
     pub(crate) fn now(&self) -> Instant {
-        Instant::from_duration(self.origin.elapsed())
+        Instant::from_duration((self.read)().saturating_duration_since(self.origin))
     }
 
     fn to_std(self, t: Instant) -> std::time::Instant {
@@ -105,29 +120,27 @@ impl LogBudget {
     }
 }
 
-pub(crate) struct Driver<N: Net> {
-    pub(crate) swim: Swim,
-    pub(crate) clock: Clock,
-    pub(crate) udp: N::Udp,
-    pub(crate) listener: N::Listener,
-    pub(crate) commands: async_channel::Receiver<Command>,
-    pub(crate) events: async_channel::Sender<Event>,
-    pub(crate) view: Arc<Mutex<View>>,
-    pub(crate) max_incoming: usize,
-    pub(crate) event_capacity: usize,
-    pub(crate) metrics: Metrics,
+pub(crate) struct Driver<R: Runtime, T: Transport> {
+    swim: Swim<BoxDelegate>,
+    clock: Clock,
+    transport: Arc<T>,
+    commands: async_channel::Receiver<Command>,
+    events: Arc<EventQueue>,
+    view: Arc<Mutex<View>>,
+    max_incoming: usize,
+    metrics: Metrics,
     /// The last datagram received.
     packet: Vec<u8>,
-    tasks: FuturesUnordered<Task<N::Stream>>,
+    tasks: FuturesUnordered<Task<T::Stream>>,
     /// Accepted streams waiting for the core's answer.
-    answering: HashMap<StreamId, N::Stream>,
+    answering: HashMap<StreamId, T::Stream>,
     /// Incoming streams in flight: reading, answering or replying.
     incoming: usize,
     next_stream: u64,
-    timer: Option<(Instant, N::Timer)>,
+    timer: Option<(Instant, R::Timer)>,
     accept_paused_until: Option<Instant>,
     turn: usize,
-    joins: HashMap<JoinId, Reply<usize>>,
+    joins: HashMap<JoinId, PendingJoin>,
     leaving: Vec<Reply<()>>,
     left: bool,
     pings: HashMap<PingId, Reply<Duration>>,
@@ -138,30 +151,45 @@ pub(crate) struct Driver<N: Net> {
     log_budget: LogBudget,
 }
 
-impl<N: Net> Driver<N> {
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) fn new(
-        swim: Swim,
-        clock: Clock,
-        udp: N::Udp,
-        listener: N::Listener,
-        commands: async_channel::Receiver<Command>,
-        events: async_channel::Sender<Event>,
-        view: Arc<Mutex<View>>,
-        max_incoming: usize,
-        event_capacity: usize,
-        metrics: Metrics,
-    ) -> Driver<N> {
-        Driver {
+impl<R: Runtime, T: Transport> Drop for Driver<R, T> {
+    fn drop(&mut self) {
+        // Readers get what is queued, then the end.
+        self.events.close();
+    }
+}
+
+/// What the driver is made of.
+pub(crate) struct Parts<T> {
+    pub(crate) swim: Swim<BoxDelegate>,
+    pub(crate) clock: Clock,
+    pub(crate) transport: Arc<T>,
+    pub(crate) commands: async_channel::Receiver<Command>,
+    pub(crate) events: Arc<EventQueue>,
+    pub(crate) view: Arc<Mutex<View>>,
+    pub(crate) max_incoming: usize,
+    pub(crate) metrics: Metrics,
+}
+
+impl<R: Runtime, T: Transport> Driver<R, T> {
+    pub(crate) fn new(parts: Parts<T>) -> Driver<R, T> {
+        let Parts {
             swim,
             clock,
-            udp,
-            listener,
+            transport,
             commands,
             events,
             view,
             max_incoming,
-            event_capacity,
+            metrics,
+        } = parts;
+        Driver {
+            swim,
+            clock,
+            transport,
+            commands,
+            events,
+            view,
+            max_incoming,
             metrics,
             packet: Vec::new(),
             tasks: FuturesUnordered::new(),
@@ -185,6 +213,15 @@ impl<N: Net> Driver<N> {
                 suppressed: 0,
             },
         }
+    }
+
+    /// The node's counters now.
+    fn stats(&self) -> NodeStats {
+        let mut stats = self.stats.clone();
+        stats.core = self.swim.stats().clone();
+        stats.incoming_streams = self.incoming;
+        stats.events_dropped = self.events.dropped();
+        stats
     }
 
     /// Runs until shutdown or until every handle is dropped.
@@ -216,7 +253,7 @@ impl<N: Net> Driver<N> {
                 }
             }
         }
-        self.metrics.publish(&self.swim, &self.stats);
+        self.metrics.publish(&self.swim, &self.stats());
         let stopping = std::mem::take(&mut self.stopping);
         // Dropping the driver closes the sockets and the command channel,
         // ends the stream tasks and answers every other waiting caller with
@@ -236,7 +273,7 @@ impl<N: Net> Driver<N> {
         while let Some(output) = self.swim.poll_output() {
             match output {
                 Output::Packet { to, data } => {
-                    if let Err(e) = N::send_to(&self.udp, &data, to).await {
+                    if let Err(e) = self.transport.send_to(&data, to).await {
                         self.stats.send_errors += 1;
                         debug!(%to, error = %e, "udp send failed");
                     }
@@ -250,9 +287,17 @@ impl<N: Net> Driver<N> {
                 } => {
                     let deadline = self.clock.to_std(deadline);
                     let limits = self.swim.config().limits.clone();
+                    let transport = self.transport.clone();
                     self.tasks.push(Box::pin(async move {
-                        let result =
-                            stream::exchange::<N>(to, data, expect_reply, deadline, limits).await;
+                        let result = stream::exchange::<R, T>(
+                            transport,
+                            to,
+                            data,
+                            expect_reply,
+                            deadline,
+                            limits,
+                        )
+                        .await;
                         Done::Exchange(id, result)
                     }));
                 }
@@ -264,7 +309,7 @@ impl<N: Net> Driver<N> {
                         Some(data) => {
                             let deadline = self.stream_deadline();
                             self.tasks.push(Box::pin(async move {
-                                Done::Replied(stream::reply::<N>(conn, data, deadline).await)
+                                Done::Replied(stream::reply::<R, _>(conn, data, deadline).await)
                             }));
                         }
                         None => self.incoming -= 1,
@@ -314,17 +359,18 @@ impl<N: Net> Driver<N> {
     fn refresh(&mut self) {
         let next = self.swim.poll_timeout();
         if self.timer.as_ref().map(|(at, _)| *at) != next {
-            self.timer = next.map(|at| (at, N::timer_at(self.clock.to_std(at))));
+            self.timer = next.map(|at| (at, R::timer_at(self.clock.to_std(at))));
         }
         let health = self.swim.health_score();
         lock(&self.view).health = health;
-        self.metrics
-            .maybe_publish(self.clock.now(), &self.swim, &self.stats);
+        if self.metrics.due(self.clock.now()) {
+            self.metrics.publish(&self.swim, &self.stats());
+        }
     }
 
     /// Waits for the next input, taking the sources in turn so a flood on
     /// one cannot starve the others.
-    async fn wait(&mut self) -> Wake<N::Stream> {
+    async fn wait(&mut self) -> Wake<T::Stream> {
         self.turn = self.turn.wrapping_add(1);
         let turn = self.turn;
         // At the cap, connections wait in the kernel's backlog rather than
@@ -337,22 +383,21 @@ impl<N: Net> Driver<N> {
             self.accept_paused_until = None;
         }
         let Driver {
-            udp,
-            listener,
+            transport,
             packet,
             commands,
             tasks,
             timer,
             ..
         } = self;
-        let mut accept = pin!(N::accept(listener));
+        let mut accept = pin!(transport.accept());
         let mut command = pin!(commands.recv());
         poll_fn(|cx| {
             for i in 0..5 {
                 let wake = match (turn + i) % 5 {
                     0 => DATAGRAM
                         .with_borrow_mut(|buf| {
-                            N::poll_recv_from(udp, cx, buf).map_ok(|(len, from)| {
+                            transport.poll_recv_from(cx, buf).map_ok(|(len, from)| {
                                 packet.clear();
                                 packet.extend_from_slice(&buf[..len]);
                                 from
@@ -396,7 +441,7 @@ impl<N: Net> Driver<N> {
         }
     }
 
-    fn on_accept(&mut self, now: Instant, mut conn: N::Stream, from: SocketAddr) {
+    fn on_accept(&mut self, now: Instant, mut conn: T::Stream, from: SocketAddr) {
         self.incoming += 1;
         if self.incoming == self.max_incoming {
             self.stats.streams_at_capacity += 1;
@@ -410,7 +455,7 @@ impl<N: Net> Driver<N> {
         let deadline = self.stream_deadline();
         self.tasks.push(Box::pin(async move {
             let read = stream::read_message(&mut conn, StreamRole::Accept, &limits);
-            let result = match stream::before::<N, _>(deadline, read).await {
+            let result = match stream::before::<R, _>(deadline, read).await {
                 Some(Ok(frame)) => Ok((conn, frame)),
                 Some(Err(e)) => Err(e),
                 None => Err(ReadError::Io(io::ErrorKind::TimedOut.into())),
@@ -419,7 +464,7 @@ impl<N: Net> Driver<N> {
         }));
     }
 
-    fn on_task(&mut self, now: Instant, done: Done<N::Stream>) {
+    fn on_task(&mut self, now: Instant, done: Done<T::Stream>) {
         match done {
             Done::Exchange(id, result) => {
                 if let Some(reply) = self.reliable.remove(&id) {
@@ -480,13 +525,16 @@ impl<N: Net> Driver<N> {
             Event::MemberLeft(m) => info!(node = %m.name, addr = %m.addr, "member left"),
             Event::MemberFailed(m) => info!(node = %m.name, addr = %m.addr, "member failed"),
             Event::JoinCompleted { id, joined, failed } => {
-                if let Some(reply) = self.joins.remove(id) {
-                    let result = if *joined > 0 {
-                        Ok(*joined)
-                    } else {
-                        Err(Error::Join(failed.clone()))
-                    };
-                    let _ = reply.send(result);
+                if let Some((reply, seeds)) = self.joins.remove(id) {
+                    let failures = failed
+                        .iter()
+                        .map(|(addr, why)| JoinFailure {
+                            seed: seeds.get(addr).cloned().unwrap_or_else(|| addr.to_string()),
+                            addr: Some(*addr),
+                            reason: JoinFailureReason::Exchange(why.clone()),
+                        })
+                        .collect();
+                    let _ = reply.send(Ok((*joined, failures)));
                 }
             }
             Event::LeaveCompleted { timed_out } => {
@@ -517,16 +565,8 @@ impl<N: Net> Driver<N> {
             | Event::ProbeAcked { .. }
             | Event::BroadcastFinished { .. } => {}
         }
-        if self.events.is_closed() {
-            return;
-        }
-        if self.events.len() < self.event_capacity {
-            let _ = self.events.try_send(event);
-        } else {
-            self.stats.events_dropped += 1;
-            if self.log_budget.allow(self.clock.now()) {
-                warn!("event reader is behind; dropping events");
-            }
+        if !self.events.push(event) && self.log_budget.allow(self.clock.now()) {
+            warn!("event reader is behind; dropping events other than membership");
         }
     }
 
@@ -534,12 +574,13 @@ impl<N: Net> Driver<N> {
         let swim = &mut self.swim;
         match command {
             Command::Join(seeds, reply) => {
-                if seeds.is_empty() {
-                    let _ = reply.send(Err(Error::Join(Vec::new())));
-                } else {
-                    let id = swim.join(now, &seeds);
-                    self.joins.insert(id, reply);
+                let addrs: Vec<SocketAddr> = seeds.iter().map(|(_, addr)| *addr).collect();
+                let id = swim.join(now, &addrs);
+                let mut named = HashMap::new();
+                for (text, addr) in seeds {
+                    named.entry(addr).or_insert(text);
                 }
+                self.joins.insert(id, (reply, named));
             }
             Command::Leave(timeout, reply) => {
                 if self.left {
@@ -601,10 +642,7 @@ impl<N: Net> Driver<N> {
                 let _ = reply.send(swim.remove_key(now, &key).map_err(Error::from));
             }
             Command::Stats(reply) => {
-                let mut stats = self.stats.clone();
-                stats.core = swim.stats().clone();
-                stats.incoming_streams = self.incoming;
-                let _ = reply.send(Ok(stats));
+                let _ = reply.send(Ok(self.stats()));
             }
             Command::Shutdown(reply) => {
                 self.stopping.push(reply);

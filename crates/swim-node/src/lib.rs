@@ -1,46 +1,70 @@
 //! A running [`swim_core`] node, independent of the async runtime.
 //!
 //! The protocol lives in `swim-core` as a pure state machine; this crate
-//! runs it on real sockets: one task owns the [`swim_core::Swim`]
-//! value and loops — wait for a packet, a connection, a finished stream
-//! exchange, a command or the next deadline; feed it in; carry out what the
-//! core asks. Applications hold a cheap, cloneable [`Node`] handle and read
-//! [`Events`].
+//! runs it: one task owns the [`swim_core::Swim`] value and loops — wait for
+//! a datagram, a connection, a finished stream exchange, a command or the
+//! next deadline; feed it in; carry out what the core asks. Applications
+//! hold a cheap, cloneable [`Node`] handle and read [`Events`].
 //!
-//! The sockets and timers come from an adapter implementing [`Net`]:
-//! `swim-tokio` for tokio, `swim-async-std` for async-std and smol. Use one
-//! of those: they re-export this crate and their docs open with runnable
-//! examples.
+//! Three things are pluggable, each behind a trait:
+//!
+//! * the async runtime — timers, clock, executor and its sockets — is a
+//!   [`Runtime`]: `swim-tokio` for tokio, `swim-async-std` for async-std and
+//!   smol implement it, re-export this crate, and open their docs with
+//!   runnable examples;
+//! * the network is a [`Transport`] with state: [`UdpTcp`] (memberlist's own,
+//!   the default), [`MemoryNetwork`] for many nodes in one process, or one
+//!   of your own;
+//! * what the protocol asks the application — alive filter, merge veto,
+//!   state on demand, ack payloads, broadcasts pulled on demand — is a
+//!   [`Delegate`](swim_core::Delegate); what it tells the application comes
+//!   as [`Events`].
+//!
+//! [`NodeBuilder`] puts them together.
 //!
 //! Bounds: incoming streams are capped ([`NodeConfig::max_incoming_streams`])
 //! and each is read through the core's stream framer under the core's
 //! [`Limits`](swim_core::wire::Limits) and the stream timeout, so peers
 //! cannot hold more than `max_incoming_streams × max_stream_message` bytes,
 //! or hold anything longer than `tcp_timeout`; at the cap, new connections
-//! wait in the kernel's backlog. Input peers control is logged
-//! at most ten lines a second.
+//! wait in the kernel's backlog. Events are bounded without losing any
+//! member's state ([`Events`] says how). Input peers control is logged at
+//! most ten lines a second.
 
+mod advertise;
 mod config;
+mod dns;
 mod driver;
+mod events;
+mod memory;
 mod metrics;
-mod net;
 mod node;
+mod runtime;
+mod seed;
 mod stream;
+mod transport;
 
 use std::future::Future;
 use std::hash::BuildHasher;
 use std::io;
+use std::marker::PhantomData;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
 pub use config::{parse_key, NodeConfig, NodeSettings, Profile, SettingsError};
-pub use net::Net;
-pub use node::{Error, Events, Node};
+pub use events::Events;
+pub use memory::{MemoryNetwork, MemoryStream, MemoryTransport};
+pub use node::{Error, IntoSeed, JoinFailure, JoinFailureReason, Node};
+pub use runtime::Runtime;
+pub use seed::{Seed, SeedError};
 pub use swim_core;
+pub use transport::{Transport, UdpTcp};
 
-use driver::{Clock, Driver};
-use node::{Shared, View};
-use swim_core::{ConfigError, Swim};
+use driver::{BoxDelegate, Clock, Driver};
+use events::EventQueue;
+use node::{Resolve, Shared, View};
+use seed::Resolver;
+use swim_core::{ConfigError, DefaultDelegate, Delegate, Swim};
 
 /// Counters of the node: the core's, and what only the running node sees.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -93,86 +117,177 @@ impl From<io::Error> for StartError {
     }
 }
 
-/// Binds UDP and TCP on one port. With port 0 the kernel picks the TCP
-/// port; if that UDP port is taken, try another.
-async fn bind_sockets<N: Net>(bind: SocketAddr) -> io::Result<(N::Udp, N::Listener, SocketAddr)> {
-    let attempts = if bind.port() == 0 { 16 } else { 1 };
-    let mut last = None;
-    for _ in 0..attempts {
-        let listener = N::bind_tcp(bind).await?;
-        let bound = N::tcp_local_addr(&listener)?;
-        match N::bind_udp(bound).await {
-            Ok(udp) => return Ok((udp, listener, bound)),
-            Err(e) if e.kind() == io::ErrorKind::AddrInUse => last = Some(e),
-            Err(e) => return Err(e),
-        }
-    }
-    Err(last.unwrap_or_else(|| io::ErrorKind::AddrInUse.into()))
+/// The transport a node gets when none is given: [`UdpTcp`] bound to
+/// [`NodeConfig::bind`] when the node starts.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DefaultTransport;
+
+/// Starts a node on runtime `R`: its configuration, and — if the defaults do
+/// not do — a [`Delegate`] and a [`Transport`].
+///
+/// Adapters name it for their runtime (`swim_tokio::builder(config)`); their
+/// `start(config)` is `builder(config).start()`.
+#[must_use]
+pub struct NodeBuilder<R: Runtime, T = DefaultTransport> {
+    config: NodeConfig,
+    delegate: BoxDelegate,
+    transport: T,
+    runtime: PhantomData<fn() -> R>,
 }
 
-/// Binds the sockets and builds a node without running it: returns the
-/// handle, the events and the driver future, which the caller spawns on its
-/// executor. Adapters wrap this; most applications call their `start`.
-pub async fn bind<N: Net>(
-    mut config: NodeConfig,
-) -> Result<(Node, Events, impl Future<Output = ()> + Send + 'static), StartError> {
-    let (udp, listener, bound) = bind_sockets::<N>(config.bind).await?;
-    let advertise = &mut config.swim.advertise;
-    if advertise.ip().is_unspecified() {
-        if bound.ip().is_unspecified() {
-            return Err(StartError::Advertise(format!(
-                "bound to {bound}: give an advertise address peers can reach"
-            )));
+impl<R: Runtime, T> std::fmt::Debug for NodeBuilder<R, T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NodeBuilder")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<R: Runtime> NodeBuilder<R> {
+    /// A node with `config`, no delegate and the default transport.
+    pub fn new(config: NodeConfig) -> Self {
+        NodeBuilder {
+            config,
+            delegate: Box::new(DefaultDelegate),
+            transport: DefaultTransport,
+            runtime: PhantomData,
         }
-        advertise.set_ip(bound.ip());
     }
-    if advertise.port() == 0 {
-        advertise.set_port(bound.port());
+
+    /// Binds UDP and TCP at [`NodeConfig::bind`] and builds the node without
+    /// running it: returns the handle, the events and the driver future,
+    /// which the caller spawns on its executor.
+    pub async fn bind(
+        self,
+    ) -> Result<(Node, Events, impl Future<Output = ()> + Send + 'static), StartError> {
+        let transport = UdpTcp::<R>::bind(self.config.bind).await?;
+        self.transport(transport).bind().await
     }
-    let seed = config
-        .seed
-        .unwrap_or_else(|| std::collections::hash_map::RandomState::new().hash_one(bound));
-    let clock = Clock::start();
-    // The shared view follows the core's change log, which records what
-    // events do not (suspicions, refutations).
-    let swim = Swim::builder(config.swim, seed)
-        .record_member_changes()
-        .build(clock.now())
-        .map_err(StartError::Config)?;
-    let local = swim.local_node();
-    let view = Arc::new(Mutex::new(View {
-        members: [(local.name.clone(), local.clone())].into(),
-        local,
-        health: swim.health_score(),
-    }));
-    let (commands_tx, commands_rx) = async_channel::bounded(32);
-    // Unbounded in type, bounded by the driver (`event_capacity`): a bounded
-    // channel would allocate every slot up front, for every node.
-    let (events_tx, events_rx) = async_channel::unbounded();
-    let driver = Driver::<N>::new(
-        swim,
-        clock,
-        udp,
-        listener,
-        commands_rx,
-        events_tx,
-        view.clone(),
-        config.max_incoming_streams,
-        config.event_capacity,
-        metrics::Metrics::new(&config.metric_labels),
-    );
-    let node = Node {
-        shared: Arc::new(Shared {
-            commands: commands_tx,
-            view,
-            bound,
-        }),
-    };
-    Ok((
-        node,
-        Events {
-            rx: Box::pin(events_rx),
-        },
-        driver.run(),
-    ))
+
+    /// Binds, then runs the node on the runtime's executor.
+    pub async fn start(self) -> Result<(Node, Events), StartError> {
+        let (node, events, driver) = self.bind().await?;
+        R::spawn(driver);
+        Ok((node, events))
+    }
+}
+
+impl<R: Runtime, T> NodeBuilder<R, T> {
+    /// Answers what the protocol asks while it runs (see [`Delegate`]).
+    /// It is called on the node's task, between inputs: keep it quick.
+    pub fn delegate(mut self, delegate: impl Delegate + Send + 'static) -> Self {
+        self.delegate = Box::new(delegate);
+        self
+    }
+
+    /// Carries the node's traffic on `transport` instead of UDP and TCP at
+    /// [`NodeConfig::bind`] (which is then unused).
+    pub fn transport<U: Transport>(self, transport: U) -> NodeBuilder<R, U> {
+        NodeBuilder {
+            config: self.config,
+            delegate: self.delegate,
+            transport,
+            runtime: PhantomData,
+        }
+    }
+}
+
+impl<R: Runtime, T: Transport> NodeBuilder<R, T> {
+    /// Builds the node on its transport without running it: returns the
+    /// handle, the events and the driver future to spawn.
+    pub async fn bind(
+        self,
+    ) -> Result<(Node, Events, impl Future<Output = ()> + Send + 'static), StartError> {
+        let NodeBuilder {
+            mut config,
+            delegate,
+            transport,
+            ..
+        } = self;
+        let bound = transport.local_addr();
+        config.swim.advertise = advertise_for(config.swim.advertise, bound)?;
+        let seed = config
+            .seed
+            .unwrap_or_else(|| std::collections::hash_map::RandomState::new().hash_one(bound));
+        let clock = Clock::start::<R>();
+        // The shared view follows the core's change log, which records what
+        // events do not (suspicions, refutations).
+        let swim = Swim::builder(config.swim, seed)
+            .delegate(delegate)
+            .record_member_changes()
+            .build(clock.now())
+            .map_err(StartError::Config)?;
+        let local = swim.local_node();
+        let view = Arc::new(Mutex::new(View {
+            members: [(local.name.clone(), local.clone())].into(),
+            local,
+            health: swim.health_score(),
+        }));
+        let resolver = Resolver {
+            servers: config.dns_servers,
+            timeout: config.dns_timeout,
+            default_port: config
+                .default_port
+                .unwrap_or(swim.config().advertise.port()),
+        };
+        let resolve: Resolve = Arc::new(move |seed| {
+            let resolver = resolver.clone();
+            Box::pin(R::unblock(move || resolver.resolve(&seed)))
+        });
+        let (commands_tx, commands_rx) = async_channel::bounded(32);
+        let events = EventQueue::new(config.event_capacity, config.event_bytes);
+        let driver = Driver::<R, T>::new(driver::Parts {
+            swim,
+            clock,
+            transport: Arc::new(transport),
+            commands: commands_rx,
+            events: events.clone(),
+            view: view.clone(),
+            max_incoming: config.max_incoming_streams,
+            metrics: metrics::Metrics::new(&config.metric_labels),
+        });
+        let node = Node {
+            shared: Arc::new(Shared {
+                commands: commands_tx,
+                view,
+                bound,
+                resolve,
+            }),
+        };
+        Ok((node, Events::new(events), driver.run()))
+    }
+
+    /// Builds the node, then runs it on the runtime's executor.
+    pub async fn start(self) -> Result<(Node, Events), StartError> {
+        let (node, events, driver) = self.bind().await?;
+        R::spawn(driver);
+        Ok((node, events))
+    }
+}
+
+/// The address to advertise: `advertise` as configured, its unspecified IP
+/// and zero port filled from the transport's `bound` address, and — when
+/// that is unspecified too (bound to `0.0.0.0` or `::`) — a private address
+/// of this host, as Go picks one.
+fn advertise_for(advertise: SocketAddr, bound: SocketAddr) -> Result<SocketAddr, StartError> {
+    let mut chosen = advertise;
+    if chosen.ip().is_unspecified() {
+        if bound.ip().is_unspecified() {
+            let addresses = advertise::host_addresses().map_err(StartError::Io)?;
+            let ip = advertise::choose(bound.ip(), &addresses).ok_or_else(|| {
+                StartError::Advertise(format!(
+                    "bound to {bound}, and no address of this host other than loopback or \
+                     link-local could be advertised ({addresses:?}): set an advertise address"
+                ))
+            })?;
+            tracing::info!(%ip, %bound, "advertising a private address of this host");
+            chosen.set_ip(ip);
+        } else {
+            chosen.set_ip(bound.ip());
+        }
+    }
+    if chosen.port() == 0 {
+        chosen.set_port(bound.port());
+    }
+    Ok(chosen)
 }

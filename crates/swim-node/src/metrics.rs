@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use metrics::{counter, gauge, Label};
-use swim_core::{Instant, Rejection, Swim};
+use swim_core::{Delegate, Instant, Rejection, Swim};
 
 use crate::NodeStats;
 
@@ -57,17 +57,19 @@ impl Metrics {
         }
     }
 
-    pub(crate) fn maybe_publish(&mut self, now: Instant, swim: &Swim, node: &NodeStats) {
+    /// Whether a second has passed since the last publication (and so
+    /// another is due now).
+    pub(crate) fn due(&mut self, now: Instant) -> bool {
         let due = self.last.map_or(true, |last| {
             now.saturating_duration_since(last) >= Duration::from_secs(1)
         });
         if due {
             self.last = Some(now);
-            self.publish(swim, node);
         }
+        due
     }
 
-    pub(crate) fn publish(&self, swim: &Swim, node: &NodeStats) {
+    pub(crate) fn publish<D: Delegate>(&self, swim: &Swim<D>, node: &NodeStats) {
         let stats = swim.stats();
         let labels = &self.labels;
         let count = |name: &'static str, value: u64| counter!(name, labels.iter()).absolute(value);

@@ -1,16 +1,19 @@
 //! The handle applications hold: cheap to clone, usable from many tasks.
 
 use std::collections::BTreeMap;
+use std::fmt;
+use std::future::Future;
+use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use futures_channel::oneshot;
-use futures_util::Stream;
 use swim_core::wire::SecretKey;
-use swim_core::{BroadcastId, CommandError, Event, ExchangeError, Member};
+use swim_core::{BroadcastId, CommandError, ExchangeError, Member};
+
+use crate::seed::{Seed, SeedError};
 
 /// Why a node operation failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,7 +22,7 @@ pub enum Error {
     /// The core refused the command.
     Command(CommandError),
     /// No seed answered a join; each failure is listed.
-    Join(Vec<(SocketAddr, ExchangeError)>),
+    Join(Vec<JoinFailure>),
     /// A reliable message could not be delivered.
     Send(ExchangeError),
     /// The member did not answer a ping in time.
@@ -36,8 +39,8 @@ impl std::fmt::Display for Error {
             Error::Command(e) => e.fmt(f),
             Error::Join(failures) => {
                 f.write_str("no seed answered")?;
-                for (i, (addr, why)) in failures.iter().enumerate() {
-                    write!(f, "{} {addr}: {why}", if i == 0 { ":" } else { ";" })?;
+                for (i, failure) in failures.iter().enumerate() {
+                    write!(f, "{} {failure}", if i == 0 { ":" } else { ";" })?;
                 }
                 Ok(())
             }
@@ -51,6 +54,103 @@ impl std::fmt::Display for Error {
 
 impl std::error::Error for Error {}
 
+/// One seed of a join that did not answer, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JoinFailure {
+    /// The seed as given.
+    pub seed: String,
+    /// The address tried, when the seed got as far as one.
+    pub addr: Option<SocketAddr>,
+    /// What went wrong.
+    pub reason: JoinFailureReason,
+}
+
+/// Why a seed of a join failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum JoinFailureReason {
+    /// The text is not a seed.
+    Seed(SeedError),
+    /// The name did not resolve.
+    Resolve(String),
+    /// The push/pull with an address it resolved to failed.
+    Exchange(ExchangeError),
+}
+
+impl fmt::Display for JoinFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (&self.addr, &self.reason) {
+            (_, JoinFailureReason::Seed(e)) => write!(f, "{e}"),
+            (_, JoinFailureReason::Resolve(e)) => write!(f, "{}: {e}", self.seed),
+            (Some(addr), JoinFailureReason::Exchange(e)) if self.seed != addr.to_string() => {
+                write!(f, "{} ({addr}): {e}", self.seed)
+            }
+            (_, JoinFailureReason::Exchange(e)) => write!(f, "{}: {e}", self.seed),
+        }
+    }
+}
+
+/// Anything a join takes as a seed: a [`SocketAddr`], a [`Seed`], or text
+/// parsed as one (`"10.0.0.2"`, `"seed.local:7946"`, `"[::1]:7946"`…).
+pub trait IntoSeed {
+    /// The seed, and the text that names it in errors.
+    fn into_seed(self) -> (String, Result<Seed, SeedError>);
+}
+
+impl IntoSeed for Seed {
+    fn into_seed(self) -> (String, Result<Seed, SeedError>) {
+        (self.to_string(), Ok(self))
+    }
+}
+
+impl IntoSeed for &Seed {
+    fn into_seed(self) -> (String, Result<Seed, SeedError>) {
+        self.clone().into_seed()
+    }
+}
+
+impl IntoSeed for SocketAddr {
+    fn into_seed(self) -> (String, Result<Seed, SeedError>) {
+        Seed::Addr(self).into_seed()
+    }
+}
+
+impl IntoSeed for &SocketAddr {
+    fn into_seed(self) -> (String, Result<Seed, SeedError>) {
+        Seed::Addr(*self).into_seed()
+    }
+}
+
+impl IntoSeed for &str {
+    fn into_seed(self) -> (String, Result<Seed, SeedError>) {
+        (self.to_string(), self.parse())
+    }
+}
+
+impl IntoSeed for &&str {
+    fn into_seed(self) -> (String, Result<Seed, SeedError>) {
+        (*self).into_seed()
+    }
+}
+
+impl IntoSeed for String {
+    fn into_seed(self) -> (String, Result<Seed, SeedError>) {
+        let seed = self.parse();
+        (self, seed)
+    }
+}
+
+impl IntoSeed for &String {
+    fn into_seed(self) -> (String, Result<Seed, SeedError>) {
+        self.as_str().into_seed()
+    }
+}
+
+/// Resolves a seed to the addresses to try, off the driver.
+pub(crate) type Resolve = Arc<
+    dyn Fn(Seed) -> Pin<Box<dyn Future<Output = io::Result<Vec<SocketAddr>>> + Send>> + Send + Sync,
+>;
+
 impl From<CommandError> for Error {
     fn from(e: CommandError) -> Error {
         Error::Command(e)
@@ -61,7 +161,7 @@ pub(crate) type Reply<T> = oneshot::Sender<Result<T, Error>>;
 
 /// What the handle asks of the driver.
 pub(crate) enum Command {
-    Join(Vec<SocketAddr>, Reply<usize>),
+    Join(Vec<(String, SocketAddr)>, Reply<(usize, Vec<JoinFailure>)>),
     Leave(Duration, Reply<()>),
     UpdateMeta(Vec<u8>, Reply<()>),
     SetLocalState(Vec<u8>, Reply<()>),
@@ -90,6 +190,7 @@ pub(crate) struct Shared {
     pub(crate) commands: async_channel::Sender<Command>,
     pub(crate) view: Arc<Mutex<View>>,
     pub(crate) bound: SocketAddr,
+    pub(crate) resolve: Resolve,
 }
 
 impl Shared {
@@ -134,11 +235,56 @@ impl Node {
         rx.await.unwrap_or(Err(Error::Shutdown))
     }
 
-    /// Joins the cluster through `seeds` (push/pull with each) and returns
-    /// how many answered; an error lists every failure when none did.
-    pub async fn join(&self, seeds: &[SocketAddr]) -> Result<usize, Error> {
-        let seeds = seeds.to_vec();
-        self.ask(|r| Command::Join(seeds, r)).await
+    /// Joins the cluster through `seeds` — addresses, host names, DNS SRV
+    /// names, as [`Seed`] reads them — and returns how many addresses
+    /// answered. Every address a name resolves to is tried (Go's `Join`);
+    /// names are resolved off the node's task. An error lists every seed
+    /// that failed, and why, when none answered.
+    ///
+    /// ```no_run
+    /// # async fn run(node: swim_node::Node) -> Result<(), swim_node::Error> {
+    /// let seed: std::net::SocketAddr = "10.0.0.2:7946".parse().unwrap();
+    /// node.join(&[seed]).await?;
+    /// node.join(["seeds.cluster.local", "[fd00::2]:7946"]).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn join<I>(&self, seeds: I) -> Result<usize, Error>
+    where
+        I: IntoIterator,
+        I::Item: IntoSeed,
+    {
+        let mut failures = Vec::new();
+        let mut addrs = Vec::new();
+        for (text, seed) in seeds.into_iter().map(IntoSeed::into_seed) {
+            let seed = match seed {
+                Ok(seed) => seed,
+                Err(e) => {
+                    failures.push(JoinFailure {
+                        seed: text,
+                        addr: None,
+                        reason: JoinFailureReason::Seed(e),
+                    });
+                    continue;
+                }
+            };
+            match (self.shared.resolve)(seed).await {
+                Ok(found) => addrs.extend(found.into_iter().map(|a| (text.clone(), a))),
+                Err(e) => failures.push(JoinFailure {
+                    seed: text,
+                    addr: None,
+                    reason: JoinFailureReason::Resolve(e.to_string()),
+                }),
+            }
+        }
+        if addrs.is_empty() {
+            return Err(Error::Join(failures));
+        }
+        let (joined, failed) = self.ask(|r| Command::Join(addrs, r)).await?;
+        failures.extend(failed);
+        if joined == 0 {
+            return Err(Error::Join(failures));
+        }
+        Ok(joined)
     }
 
     /// Leaves gracefully: announces the departure and waits until it has
@@ -259,42 +405,5 @@ impl Node {
     /// Whether the node is still running.
     pub fn is_running(&self) -> bool {
         !self.shared.commands.is_closed()
-    }
-}
-
-/// The events of one node, in order: a [`Stream`], or read without async
-/// through [`try_recv`](Events::try_recv) and [`recv_blocking`](Events::recv_blocking).
-///
-/// Events are buffered up to [`NodeConfig::event_capacity`](crate::NodeConfig::event_capacity);
-/// beyond it new ones are dropped and counted, so a reader that stalls cannot
-/// grow memory without bound. Dropping `Events` stops their delivery.
-#[derive(Debug)]
-pub struct Events {
-    pub(crate) rx: Pin<Box<async_channel::Receiver<Event>>>,
-}
-
-impl Events {
-    /// The next event; `None` once the node has shut down and every event
-    /// was read.
-    pub async fn recv(&self) -> Option<Event> {
-        self.rx.recv().await.ok()
-    }
-
-    /// The next event if one is ready.
-    pub fn try_recv(&self) -> Option<Event> {
-        self.rx.try_recv().ok()
-    }
-
-    /// Blocks the thread until the next event (for code outside async).
-    /// Do not call it from inside an async task.
-    pub fn recv_blocking(&self) -> Option<Event> {
-        self.rx.recv_blocking().ok()
-    }
-}
-
-impl Stream for Events {
-    type Item = Event;
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Event>> {
-        self.rx.as_mut().poll_next(cx)
     }
 }

@@ -3,6 +3,7 @@
 //! core's stream framer, so a slow or hostile peer holds nothing for long.
 
 use std::io;
+use std::sync::Arc;
 use std::time::Instant;
 
 use futures_util::future::{select, Either};
@@ -10,7 +11,8 @@ use futures_util::{AsyncReadExt, AsyncWriteExt};
 use swim_core::wire::{Frame, Limits, StreamFramer, StreamRole, WireError};
 use swim_core::ExchangeError;
 
-use crate::net::Net;
+use crate::runtime::Runtime;
+use crate::transport::Transport;
 
 /// Why reading a stream message failed.
 #[derive(Debug)]
@@ -23,12 +25,12 @@ pub(crate) enum ReadError {
 }
 
 /// Runs `fut` until `deadline`; `None` if the deadline came first.
-pub(crate) async fn before<N: Net, T>(
+pub(crate) async fn before<R: Runtime, T>(
     deadline: Instant,
     fut: impl std::future::Future<Output = T>,
 ) -> Option<T> {
     let fut = std::pin::pin!(fut);
-    match select(fut, N::timer_at(deadline)).await {
+    match select(fut, R::timer_at(deadline)).await {
         Either::Left((out, _)) => Some(out),
         Either::Right(((), _)) => None,
     }
@@ -75,7 +77,8 @@ pub(crate) async fn read_message<S: futures_io::AsyncRead + Unpin>(
 
 /// The dialling side of an exchange: connect, write `data`, and read one
 /// reply if `expect_reply`, all before `deadline`.
-pub(crate) async fn exchange<N: Net>(
+pub(crate) async fn exchange<R: Runtime, T: Transport>(
+    transport: Arc<T>,
     to: std::net::SocketAddr,
     data: Vec<u8>,
     expect_reply: bool,
@@ -83,7 +86,7 @@ pub(crate) async fn exchange<N: Net>(
     limits: Limits,
 ) -> Result<Vec<u8>, ExchangeError> {
     let work = async {
-        let mut stream = N::connect(to).await.map_err(|_| ExchangeError::Io)?;
+        let mut stream = transport.connect(to).await.map_err(|_| ExchangeError::Io)?;
         stream
             .write_all(&data)
             .await
@@ -100,14 +103,14 @@ pub(crate) async fn exchange<N: Net>(
                 ReadError::Wire(w) => ExchangeError::BadReply(w),
             })
     };
-    before::<N, _>(deadline, work)
+    before::<R, _>(deadline, work)
         .await
         .unwrap_or(Err(ExchangeError::Timeout))
 }
 
 /// Writes the core's answer to an accepted stream and closes it.
-pub(crate) async fn reply<N: Net>(
-    mut stream: N::Stream,
+pub(crate) async fn reply<R: Runtime, S: futures_io::AsyncWrite + Unpin>(
+    mut stream: S,
     data: Vec<u8>,
     deadline: Instant,
 ) -> io::Result<()> {
@@ -116,7 +119,7 @@ pub(crate) async fn reply<N: Net>(
         stream.flush().await?;
         stream.close().await
     };
-    before::<N, _>(deadline, work)
+    before::<R, _>(deadline, work)
         .await
         .unwrap_or_else(|| Err(io::ErrorKind::TimedOut.into()))
 }

@@ -45,17 +45,20 @@ use tokio::io::ReadBuf;
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio_util::compat::{Compat, TokioAsyncReadCompatExt};
 
-pub use swim_node::swim_core::{self, Config, Event, Member, MemberState};
+pub use swim_node::swim_core::{self, Config, Delegate, Event, Member, MemberState};
 pub use swim_node::{
-    parse_key, Error, Events, Net, Node, NodeConfig, NodeSettings, NodeStats, Profile,
-    SettingsError, StartError,
+    parse_key, Error, Events, MemoryNetwork, Node, NodeConfig, NodeSettings, NodeStats, Profile,
+    Runtime, Seed, SettingsError, StartError, Transport,
 };
 
-/// Tokio's sockets and timers, for [`swim_node`].
+/// Tokio's sockets, timers, clock and executor, for [`swim_node`].
 #[derive(Debug, Clone, Copy)]
 pub struct Tokio;
 
-impl Net for Tokio {
+/// A node on tokio, to configure before it starts.
+pub type NodeBuilder<T = swim_node::DefaultTransport> = swim_node::NodeBuilder<Tokio, T>;
+
+impl Runtime for Tokio {
     type Udp = UdpSocket;
     type Listener = TcpListener;
     type Stream = Compat<TcpStream>;
@@ -67,10 +70,6 @@ impl Net for Tokio {
 
     async fn bind_tcp(addr: SocketAddr) -> io::Result<TcpListener> {
         TcpListener::bind(addr).await
-    }
-
-    fn udp_local_addr(udp: &UdpSocket) -> io::Result<SocketAddr> {
-        udp.local_addr()
     }
 
     fn tcp_local_addr(listener: &TcpListener) -> io::Result<SocketAddr> {
@@ -106,12 +105,53 @@ impl Net for Tokio {
     fn timer_at(deadline: Instant) -> Self::Timer {
         Box::pin(tokio::time::sleep_until(deadline.into()))
     }
+
+    fn now() -> Instant {
+        // Tokio's clock, so a paused or simulated one runs the node too.
+        tokio::time::Instant::now().into_std()
+    }
+
+    async fn unblock<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> T {
+        match tokio::task::spawn_blocking(work).await {
+            Ok(out) => out,
+            Err(e) => std::panic::resume_unwind(e.into_panic()),
+        }
+    }
+
+    fn spawn(task: impl std::future::Future<Output = ()> + Send + 'static) {
+        tokio::spawn(task);
+    }
 }
 
-/// Starts a node on the current tokio runtime: binds its sockets and spawns
-/// the task that runs it.
+/// Starts a node on the current tokio runtime: binds UDP and TCP at
+/// [`NodeConfig::bind`] and spawns the task that runs it.
 pub async fn start(config: NodeConfig) -> Result<(Node, Events), StartError> {
-    let (node, events, driver) = swim_node::bind::<Tokio>(config).await?;
-    tokio::spawn(driver);
-    Ok((node, events))
+    builder(config).start().await
+}
+
+/// A node to give a [`Delegate`] or another [`Transport`] before it starts.
+///
+/// ```
+/// use swim_tokio::{Config, MemoryNetwork, NodeConfig};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// // Two nodes on a network in memory: no sockets.
+/// let net = MemoryNetwork::new(1);
+/// let (a, b) = ("10.0.0.1:7946".parse()?, "10.0.0.2:7946".parse()?);
+/// let (na, _) = swim_tokio::builder(NodeConfig::new(a, Config::local("a", a)))
+///     .transport(net.transport(a)?)
+///     .start()
+///     .await?;
+/// let (nb, _) = swim_tokio::builder(NodeConfig::new(b, Config::local("b", b)))
+///     .transport(net.transport(b)?)
+///     .start()
+///     .await?;
+/// assert_eq!(nb.join(["10.0.0.1:7946"]).await?, 1);
+/// assert_eq!(na.num_members(), 2);
+/// # Ok(())
+/// # }
+/// ```
+pub fn builder(config: NodeConfig) -> NodeBuilder {
+    NodeBuilder::new(config)
 }

@@ -30,11 +30,34 @@ fn bad_flags_exit_with_usage() {
         "{stderr}"
     );
     let out = Command::new(rust_agent())
-        .args(["--name", "a", "--bind", "0.0.0.0:0"])
+        .args([
+            "--name",
+            "a",
+            "--bind",
+            "127.0.0.1:0",
+            "--join",
+            "seed:notaport",
+        ])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("advertise"));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("--join") && stderr.contains("seed:notaport"),
+        "{stderr}"
+    );
+    // Bound to every address, it advertises one of this host's (and, with
+    // stdin closed, quits at once: nothing is sent).
+    let out = Command::new(rust_agent())
+        .args(["--name", "a", "--bind", "0.0.0.0:0"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(
+        stdout.contains(r#""event":"ready""#) && !stdout.contains("0.0.0.0"),
+        "{stdout}"
+    );
 }
 
 /// Both runtimes in one cluster, every command once.

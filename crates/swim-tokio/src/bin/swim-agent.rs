@@ -6,13 +6,13 @@
 //! runs beside it. Logs go to stderr (`RUST_LOG` sets the level).
 
 use std::io::{BufRead, Write};
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
 use serde_json::{json, Value};
-use swim_tokio::{parse_key, Event, Member, MemberState, Node, NodeSettings, Profile};
+use swim_tokio::{parse_key, Event, Member, MemberState, Node, NodeSettings, Profile, Seed};
 
 /// Runs one memberlist-compatible cluster node, printing events as JSON
 /// lines on stdout and reading commands from stdin.
@@ -32,8 +32,10 @@ struct Args {
     /// Address announced to peers [default: the bound address].
     #[arg(long, value_name = "HOST:PORT")]
     advertise: Option<SocketAddr>,
-    /// Seeds to join after start, comma-separated.
-    #[arg(long, value_name = "HOST:PORT,...", value_delimiter = ',')]
+    /// Seeds to join after start, comma-separated: addresses, host names
+    /// (every address tried; port optional) or DNS SRV names
+    /// (_service._proto.domain).
+    #[arg(long, value_name = "SEED,...", value_delimiter = ',')]
     join: Vec<String>,
     /// Timing preset.
     #[arg(long, default_value = "lan", value_parser = parse_profile)]
@@ -91,7 +93,7 @@ fn main() -> ExitCode {
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .init();
-    let seeds = match resolve(&args.join) {
+    let seeds = match parse_seeds(&args.join) {
         Ok(seeds) => seeds,
         Err(e) => return fail(&e),
     };
@@ -144,15 +146,14 @@ fn fail(message: &str) -> ExitCode {
     ExitCode::FAILURE
 }
 
-fn resolve(seeds: &[String]) -> Result<Vec<SocketAddr>, String> {
-    let mut out = Vec::new();
-    for seed in seeds.iter().filter(|s| !s.is_empty()) {
-        let addrs = seed
-            .to_socket_addrs()
-            .map_err(|e| format!("--join {seed}: {e}"))?;
-        out.extend(addrs.take(1));
-    }
-    Ok(out)
+/// The `--join` seeds, checked now; names are resolved when the node joins
+/// (every address they resolve to is tried).
+fn parse_seeds(seeds: &[String]) -> Result<Vec<Seed>, String> {
+    seeds
+        .iter()
+        .filter(|s| !s.is_empty())
+        .map(|seed| seed.parse().map_err(|e| format!("--join: {e}")))
+        .collect()
 }
 
 /// Lines from stdin, read on a thread of their own so either runtime can
@@ -189,7 +190,7 @@ fn member_json(event: &str, m: &Member) -> Value {
 async fn run(
     node: Node,
     events: swim_tokio::Events,
-    seeds: Vec<SocketAddr>,
+    seeds: Vec<Seed>,
     state: String,
     commands: async_channel::Receiver<String>,
 ) {

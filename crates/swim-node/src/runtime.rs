@@ -1,4 +1,5 @@
-//! What an adapter provides: sockets and timers of one async runtime.
+//! What an adapter provides: the sockets, timers, clock and executor of one
+//! async runtime.
 
 use std::future::Future;
 use std::io;
@@ -8,14 +9,15 @@ use std::time::Instant;
 
 use futures_io::{AsyncRead, AsyncWrite};
 
-/// The I/O of one async runtime, as the driver needs it.
+/// The I/O of one async runtime, as a node needs it.
 ///
 /// An adapter crate implements this for its runtime's UDP socket, TCP
 /// listener, TCP stream and timer; everything else — the loop that owns the
-/// [`Swim`](swim_core::Swim) value, stream framing, deadlines, the handle —
-/// is written once, here. Each future must be cancel-safe: the driver drops
-/// the ones that lose a race and asks again.
-pub trait Net: Send + Sync + 'static {
+/// [`Swim`](swim_core::Swim) value, stream framing, deadlines, the handle,
+/// the default [`UdpTcp`](crate::UdpTcp) transport — is written once, in
+/// this crate. Each future must be cancel-safe: the driver drops the ones
+/// that lose a race and asks again.
+pub trait Runtime: Send + Sync + 'static {
     /// A bound UDP socket.
     type Udp: Send + Sync + 'static;
     /// A bound TCP listener.
@@ -29,8 +31,6 @@ pub trait Net: Send + Sync + 'static {
     fn bind_udp(addr: SocketAddr) -> impl Future<Output = io::Result<Self::Udp>> + Send;
     /// Binds a TCP listener.
     fn bind_tcp(addr: SocketAddr) -> impl Future<Output = io::Result<Self::Listener>> + Send;
-    /// The address a UDP socket is bound to.
-    fn udp_local_addr(udp: &Self::Udp) -> io::Result<SocketAddr>;
     /// The address a listener is bound to.
     fn tcp_local_addr(listener: &Self::Listener) -> io::Result<SocketAddr>;
     /// Receives one datagram into `buf` if one is ready. Poll-based, so the
@@ -53,6 +53,21 @@ pub trait Net: Send + Sync + 'static {
     ) -> impl Future<Output = io::Result<(Self::Stream, SocketAddr)>> + Send + '_;
     /// Connects to `to`.
     fn connect(to: SocketAddr) -> impl Future<Output = io::Result<Self::Stream>> + Send;
+
     /// A timer firing at `deadline`.
     fn timer_at(deadline: Instant) -> Self::Timer;
+
+    /// The runtime's present time (its clock drives the node's, so a
+    /// runtime with a simulated clock runs nodes on it).
+    fn now() -> Instant {
+        Instant::now()
+    }
+
+    /// Runs blocking `work` (name resolution) off the executor's threads.
+    fn unblock<T: Send + 'static>(
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> impl Future<Output = T> + Send;
+
+    /// Runs `task` to completion in the background (a node's driver).
+    fn spawn(task: impl Future<Output = ()> + Send + 'static);
 }
