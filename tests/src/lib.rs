@@ -19,10 +19,11 @@ use std::pin::Pin;
 use std::time::{Duration, Instant};
 
 pub use swim_node::swim_core::wire::{Keyring, SecretKey};
-pub use swim_node::swim_core::{self, CommandError, Config, Event, Member, MemberState};
+pub use swim_node::swim_core::{self, CommandError, Config, Delegate, Event, Member, MemberState};
 pub use swim_node::{
     Error, Events, JoinFailure, JoinFailureReason, Node, NodeConfig, NodeStats, StartError,
 };
+pub use swim_node::{MemoryNetwork, MemoryTransport};
 
 /// How long any one scenario may run before it is failed as hung.
 pub const SCENARIO_TIMEOUT: Duration = Duration::from_secs(90);
@@ -100,6 +101,28 @@ impl Runtime {
                 Ok((node, events))
             }
         }
+    }
+
+    /// Starts a node with a delegate, on a transport in memory if given one
+    /// (else UDP and TCP at the config's bind address).
+    pub async fn start_with(
+        self,
+        config: NodeConfig,
+        transport: Option<MemoryTransport>,
+        delegate: Box<dyn Delegate + Send>,
+    ) -> Result<(Node, Events), StartError> {
+        let (node, events, driver) = match self {
+            Runtime::Tokio => bind::<swim_tokio::Tokio>(config, transport, delegate).await?,
+            Runtime::AsyncStd | Runtime::Smol => {
+                bind::<swim_async_std::AsyncIo>(config, transport, delegate).await?
+            }
+        };
+        match self {
+            Runtime::Tokio => drop(tokio::spawn(driver)),
+            Runtime::AsyncStd => drop(async_std::task::spawn(driver)),
+            Runtime::Smol => smol::spawn(driver).detach(),
+        }
+        Ok((node, events))
     }
 
     /// Sleeps on this runtime's timer.
@@ -243,6 +266,27 @@ macro_rules! on_runtime {
     };
 }
 
+/// A node's driver, whatever its runtime and transport.
+type Driver = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+async fn bind<R: swim_node::Runtime>(
+    config: NodeConfig,
+    transport: Option<MemoryTransport>,
+    delegate: Box<dyn Delegate + Send>,
+) -> Result<(Node, Events, Driver), StartError> {
+    let builder = swim_node::NodeBuilder::<R>::new(config).delegate(delegate);
+    Ok(match transport {
+        Some(t) => {
+            let (node, events, driver) = builder.transport(t).bind().await?;
+            (node, events, Box::pin(driver))
+        }
+        None => {
+            let (node, events, driver) = builder.bind().await?;
+            (node, events, Box::pin(driver))
+        }
+    })
+}
+
 /// `127.0.0.1:0`.
 pub fn loopback() -> SocketAddr {
     "127.0.0.1:0".parse().expect("an address")
@@ -277,11 +321,8 @@ pub fn config_at(name: &str, bind: SocketAddr) -> NodeConfig {
 /// other survivor confirming, the suspicion ends after its minimum (3 s),
 /// so the usual case is a few seconds.
 pub fn failure_detection_bound(config: &Config, n: usize, slack: Duration) -> Duration {
-    let probe = config.probe_interval;
     let rounds = 2 * n.saturating_sub(1) as u32 + 1;
-    let scale = (n.max(1) as f64).log10().max(1.0);
-    let min = probe.mul_f64(f64::from(config.suspicion_mult) * scale);
-    probe * rounds + min * config.suspicion_max_timeout_mult + slack
+    config.probe_interval * rounds + config.suspicion_timeouts(n).max + slack
 }
 
 /// The process's resident memory in bytes (`VmRSS` of `/proc/self/status`),
@@ -341,4 +382,124 @@ impl Rng {
         let len = self.below(below);
         self.bytes(len)
     }
+}
+
+/// A DNS server on loopback for the tests' own names: it answers SRV
+/// queries for the names it was given, with their targets' addresses
+/// alongside, and NXDOMAIN for everything else. No test asks a DNS server
+/// outside the machine.
+#[derive(Debug)]
+pub struct DnsServer {
+    addr: SocketAddr,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+/// An SRV record the test DNS server serves: target name, its IP, port.
+#[derive(Debug, Clone)]
+pub struct SrvRecord {
+    /// The target host name.
+    pub target: String,
+    /// Its address (sent alongside as an A or AAAA record).
+    pub ip: std::net::IpAddr,
+    /// The port.
+    pub port: u16,
+}
+
+impl DnsServer {
+    /// Serves `records` (SRV name → records) on a free loopback port.
+    pub fn start(records: Vec<(String, Vec<SrvRecord>)>) -> DnsServer {
+        let socket = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind the test DNS server");
+        socket
+            .set_read_timeout(Some(Duration::from_millis(50)))
+            .expect("a read timeout");
+        let addr = socket.local_addr().expect("its address");
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let done = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let mut buf = [0u8; 512];
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                let Ok((n, from)) = socket.recv_from(&mut buf) else {
+                    continue;
+                };
+                if let Some(reply) = dns_reply(&buf[..n], &records) {
+                    let _ = socket.send_to(&reply, from);
+                }
+            }
+        });
+        DnsServer {
+            addr,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    /// Where it listens.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+}
+
+impl Drop for DnsServer {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn dns_name(out: &mut Vec<u8>, name: &str) {
+    for label in name.trim_end_matches('.').split('.') {
+        out.push(label.len() as u8);
+        out.extend_from_slice(label.as_bytes());
+    }
+    out.push(0);
+}
+
+/// The reply to one query (a question of uncompressed labels).
+fn dns_reply(query: &[u8], records: &[(String, Vec<SrvRecord>)]) -> Option<Vec<u8>> {
+    let mut at = 12;
+    let mut labels = Vec::new();
+    loop {
+        let len = *query.get(at)? as usize;
+        at += 1;
+        if len == 0 {
+            break;
+        }
+        labels.push(String::from_utf8_lossy(query.get(at..at + len)?).into_owned());
+        at += len;
+    }
+    let question_end = at + 4;
+    let name = labels.join(".");
+    let found = records
+        .iter()
+        .find(|(n, _)| n.trim_end_matches('.').eq_ignore_ascii_case(&name));
+    let mut reply = query.get(..question_end)?.to_vec();
+    reply[2] = 0x81;
+    reply[3] = if found.is_some() { 0x80 } else { 0x83 };
+    let targets = found.map_or(&[][..], |(_, r)| &r[..]);
+    reply[6..8].copy_from_slice(&(targets.len() as u16).to_be_bytes());
+    reply[8..10].copy_from_slice(&[0, 0]);
+    reply[10..12].copy_from_slice(&(targets.len() as u16).to_be_bytes());
+    for r in targets {
+        reply.extend_from_slice(&[0xc0, 12, 0, 33, 0, 1, 0, 0, 0, 60]);
+        let mut rdata = vec![0, 1, 0, 1];
+        rdata.extend_from_slice(&r.port.to_be_bytes());
+        dns_name(&mut rdata, &r.target);
+        reply.extend_from_slice(&(rdata.len() as u16).to_be_bytes());
+        reply.extend_from_slice(&rdata);
+    }
+    for r in targets {
+        dns_name(&mut reply, &r.target);
+        let (rtype, bytes) = match r.ip {
+            std::net::IpAddr::V4(v4) => (1u16, v4.octets().to_vec()),
+            std::net::IpAddr::V6(v6) => (28u16, v6.octets().to_vec()),
+        };
+        reply.extend_from_slice(&rtype.to_be_bytes());
+        reply.extend_from_slice(&[0, 1, 0, 0, 0, 60]);
+        reply.extend_from_slice(&(bytes.len() as u16).to_be_bytes());
+        reply.extend_from_slice(&bytes);
+    }
+    Some(reply)
 }

@@ -145,7 +145,6 @@ impl EventQueue {
     }
 
     /// Events waiting to be read.
-    #[cfg(test)]
     fn len(&self) -> usize {
         self.lock().items.len()
     }
@@ -208,6 +207,16 @@ impl Events {
                 Err(listener) => listener.await,
             }
         }
+    }
+
+    /// Events waiting to be read: how far behind the reader is.
+    pub fn len(&self) -> usize {
+        self.queue.len()
+    }
+
+    /// Whether no event waits.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 
     /// The next event if one is ready.

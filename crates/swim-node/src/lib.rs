@@ -17,7 +17,7 @@
 //!   of your own;
 //! * what the protocol asks the application — alive filter, merge veto,
 //!   state on demand, ack payloads, broadcasts pulled on demand — is a
-//!   [`Delegate`](swim_core::Delegate); what it tells the application comes
+//!   [`Delegate`]; what it tells the application comes
 //!   as [`Events`].
 //!
 //! [`NodeBuilder`] puts them together.

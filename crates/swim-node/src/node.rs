@@ -319,7 +319,7 @@ impl Node {
     }
 
     /// Queues a user broadcast, gossiped with membership updates and sent
-    /// its retransmit limit of times; [`Event::BroadcastFinished`] with the
+    /// its retransmit limit of times; [`Event::BroadcastFinished`](swim_core::Event::BroadcastFinished) with the
     /// id returned says when it left the queue, and why.
     pub async fn broadcast(&self, payload: &[u8]) -> Result<BroadcastId, Error> {
         let payload = payload.to_vec();
