@@ -55,8 +55,10 @@ pub trait Delegate {
 
     /// Whether to merge the state a join brought (`members` as the remote
     /// side listed them; entries in a state this version does not know are
-    /// left out, as the merge ignores them). Refusing fails the join with
-    /// that seed (Go's `MergeDelegate.NotifyMerge`).
+    /// left out, as the merge ignores them) (Go's
+    /// `MergeDelegate.NotifyMerge`). Refusing fails our join with that seed;
+    /// when a node joins through us, its state stays out of our table (it
+    /// still gets ours, as in Go).
     fn allow_merge(&mut self, members: &[Member]) -> bool {
         let _ = members;
         true

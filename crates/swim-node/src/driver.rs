@@ -350,8 +350,11 @@ impl<R: Runtime, T: Transport> Driver<R, T> {
         }
     }
 
+    /// When an incoming stream must be done: a stream timeout from now, on
+    /// the runtime's clock.
     fn stream_deadline(&self) -> std::time::Instant {
-        std::time::Instant::now() + self.swim.config().tcp_timeout
+        let now = self.clock.now();
+        self.clock.to_std(now + self.swim.config().tcp_timeout)
     }
 
     /// Keeps the timer on the core's next deadline and the shared view's

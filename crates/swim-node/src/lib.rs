@@ -22,6 +22,12 @@
 //!
 //! [`NodeBuilder`] puts them together.
 //!
+//! # For Go memberlist users
+//!
+//! Every Go name and where it went:
+//!
+#![doc = include_str!("../GO.md")]
+//!
 //! Bounds: incoming streams are capped ([`NodeConfig::max_incoming_streams`])
 //! and each is read through the core's stream framer under the core's
 //! [`Limits`](swim_core::wire::Limits) and the stream timeout, so peers

@@ -80,6 +80,9 @@ impl FromStr for Seed {
         if let Ok(ip) = text.parse::<IpAddr>() {
             return Ok(Seed::Ip(ip, None));
         }
+        if text.starts_with('[') && !text.contains(']') {
+            return Err(fail("an unclosed ["));
+        }
         // `[v6]` without a port.
         if let Some(inner) = text.strip_prefix('[').and_then(|t| t.strip_suffix(']')) {
             return inner

@@ -66,6 +66,7 @@ macro_rules! on_both_runtimes {
 }
 
 on_both_runtimes!(
+    a_rust_node_joins_go_by_host_name,
     mixed_cluster_converges_and_carries_everything,
     failures_are_detected_across_implementations,
     encryption_keys_rotate_and_strangers_stay_out,
@@ -191,6 +192,22 @@ fn mixed_cluster_converges_and_carries_everything(runtime: &str) {
     }
     r2.quit();
     g2.quit();
+    r1.quit();
+    g1.quit();
+}
+
+/// A Rust node joins a Go cluster through a host name (`localhost`, every
+/// address it resolves to tried), as Go's `Join` takes names.
+fn a_rust_node_joins_go_by_host_name(runtime: &str) {
+    let mut g1 = go("g1", &[]);
+    let port = g1.addr.rsplit_once(':').expect("host:port").1.to_string();
+    let seed = format!("localhost:{port}");
+    let mut r1 = rust(runtime, "r1", &["--join", &seed]);
+    joined(&mut r1);
+    let all = expect(&[("g1", ""), ("r1", "")]);
+    for agent in [&mut g1, &mut r1] {
+        agent.wait_members(&all, T);
+    }
     r1.quit();
     g1.quit();
 }
