@@ -13,9 +13,10 @@ use std::net::SocketAddr;
 use swim_core::wire::{Frame, StreamFramer, StreamRole};
 use swim_core::{Event, ExchangeError, ExchangeId, Instant, MemberChange, Output, StreamId, Swim};
 
+use crate::app::{Application, NodeContext};
 use crate::naming::{addr_index, node_addr};
 use crate::network::Links;
-use crate::rng::{hash_bytes, StableHasher};
+use crate::rng::{hash_bytes, SimRng, StableHasher};
 use crate::time::nanos;
 
 /// No deadline.
@@ -57,6 +58,11 @@ pub(crate) enum Input {
     Warm {
         life: u32,
     },
+    /// A timer the node's application set.
+    AppTimer {
+        life: u32,
+        token: u64,
+    },
 }
 
 /// Something due to a node at a time.
@@ -82,6 +88,7 @@ impl Due {
             Input::Packet { data, .. } | Input::Stream { data, .. } => data.len(),
             Input::Result { result, .. } => result.as_ref().map_or(0, Vec::len),
             Input::Warm { .. } => return 100_000,
+            Input::AppTimer { .. } => return 4,
         };
         2 + bytes / 50
     }
@@ -121,6 +128,17 @@ pub(crate) struct Node {
     /// Everything it took in and gave out, hashed in order.
     pub(crate) trace: StableHasher,
     pub(crate) peak_entries: usize,
+    /// The user's application on this process, if the run has one (boxed:
+    /// a node is moved in and out of every job, and most runs have none).
+    pub(crate) app: Option<Box<Hosted>>,
+}
+
+/// An application on a node's process, with its own random stream.
+pub(crate) struct Hosted {
+    pub(crate) app: Box<dyn Application>,
+    pub(crate) rng: SimRng,
+    /// Timers set during a call, (when, token): scheduled after it.
+    pub(crate) timers: Vec<(u64, u64)>,
 }
 
 impl Default for Node {
@@ -137,6 +155,7 @@ impl Default for Node {
             next_stream: 0,
             trace: StableHasher::default(),
             peak_entries: 0,
+            app: None,
         }
     }
 }
@@ -155,6 +174,7 @@ impl Node {
     /// Ends its process; returns the process's message counts.
     pub(crate) fn stop(&mut self, i: usize) -> [u64; 14] {
         let messages = self.swim.take().map_or([0; 14], |s| s.stats().messages);
+        self.app = None;
         self.status = Status::Down;
         self.backlog.clear();
         self.timer_at = NONE;
@@ -459,6 +479,14 @@ impl Job {
                     Err(e) => s.handle_exchange(at, exchange, Err(e)),
                 }
             }
+            Input::AppTimer { life, token } => {
+                if life != node.life {
+                    return; // set by an earlier process
+                }
+                trace.u64(5);
+                trace.u64(token);
+                self.with_app(now, |app, node| app.timer(node, token));
+            }
             Input::Warm { life } => {
                 if life != node.life {
                     return;
@@ -486,53 +514,66 @@ impl Job {
     }
 
     /// Takes what the node's process left after a call: member changes,
-    /// outputs, its next deadline.
+    /// outputs (events go to the application, whose commands leave more),
+    /// its next deadline.
     pub(crate) fn drain(&mut self, sh: &Shared<'_>, now: u64) {
         let i = self.i;
-        let Some(s) = self.node.swim.as_mut() else {
-            return;
-        };
-        for ch in s.drain_member_changes().into_iter().flatten() {
-            self.log.push((now, Did::Change(ch)));
-        }
-        while let Some(o) = s.poll_output() {
-            self.outputs.push(o);
-        }
-        let entries = s.member_counts().total();
-        self.node.peak_entries = self.node.peak_entries.max(entries);
-        if sh.check_bounds {
-            let c = s.config();
-            let (max_m, max_q) = (c.max_members, c.max_broadcast_queue);
-            let (q, uq) = (s.broadcast_queue_len(), s.user_broadcast_queue_len());
-            let mut violation = |rule, detail| {
-                let observer = Some(i);
-                let v = Did::Violation {
-                    rule,
-                    observer,
-                    member: None,
-                    detail,
-                };
-                self.log.push((now, v));
-            };
-            if entries > max_m.min(sh.nodes) {
-                let bound = format!("{entries} members (bound {max_m}, nodes {})", sh.nodes);
-                violation("table-bound", bound);
-            }
-            if q > max_q || uq > max_q {
-                violation(
-                    "queue-bound",
-                    format!("queues {q} and {uq} (bound {max_q})"),
-                );
-            }
-        }
-        let next = s.poll_timeout();
-        let mut outputs = std::mem::take(&mut self.outputs);
         let mut left = false;
-        for o in outputs.drain(..) {
-            left |= matches!(o, Output::Event(Event::LeaveCompleted { .. }));
-            self.output(now, o, sh);
+        loop {
+            let Some(s) = self.node.swim.as_mut() else {
+                return;
+            };
+            for ch in s.drain_member_changes().into_iter().flatten() {
+                self.log.push((now, Did::Change(ch)));
+            }
+            while let Some(o) = s.poll_output() {
+                self.outputs.push(o);
+            }
+            let entries = s.member_counts().total();
+            self.node.peak_entries = self.node.peak_entries.max(entries);
+            if sh.check_bounds {
+                let c = s.config();
+                let (max_m, max_q) = (c.max_members, c.max_broadcast_queue);
+                let (q, uq) = (s.broadcast_queue_len(), s.user_broadcast_queue_len());
+                let mut violation = |rule, detail| {
+                    let observer = Some(i);
+                    let v = Did::Violation {
+                        rule,
+                        observer,
+                        member: None,
+                        detail,
+                    };
+                    self.log.push((now, v));
+                };
+                if entries > max_m.min(sh.nodes) {
+                    let bound = format!("{entries} members (bound {max_m}, nodes {})", sh.nodes);
+                    violation("table-bound", bound);
+                }
+                if q > max_q || uq > max_q {
+                    violation(
+                        "queue-bound",
+                        format!("queues {q} and {uq} (bound {max_q})"),
+                    );
+                }
+            }
+            if self.outputs.is_empty() {
+                break;
+            }
+            let mut outputs = std::mem::take(&mut self.outputs);
+            let mut events = false;
+            for o in outputs.drain(..) {
+                left |= matches!(o, Output::Event(Event::LeaveCompleted { .. }));
+                events |= matches!(o, Output::Event(_));
+                self.output(now, o, sh);
+            }
+            self.outputs = outputs;
+            if !events || self.node.app.is_none() {
+                // Only an application, handed events, acts on the node in
+                // between.
+                break;
+            }
         }
-        self.outputs = outputs;
+        let next = self.node.swim.as_ref().and_then(|s| s.poll_timeout());
         // Timers wait while stalled; a stall's end re-arms them.
         if self.node.status == Status::Up {
             match next {
@@ -555,6 +596,53 @@ impl Job {
                     messages: Box::new(messages),
                 },
             ));
+        }
+    }
+
+    /// The node's process started: its application, if any, starts too.
+    pub(crate) fn start_app(&mut self, sh: &Shared<'_>, now: u64) {
+        self.with_app(now, |app, node| app.started(node));
+        self.drain(sh, now);
+    }
+
+    /// Runs `call` on the node's application, if it has one, then schedules
+    /// the timers it set (hashed into the trace, as what it does).
+    pub(crate) fn with_app(
+        &mut self,
+        now: u64,
+        call: impl FnOnce(&mut dyn Application, &mut NodeContext<'_>),
+    ) {
+        let Node {
+            app, swim, trace, ..
+        } = &mut self.node;
+        let (Some(hosted), Some(swim)) = (app.as_deref_mut(), swim.as_mut()) else {
+            return;
+        };
+        let Hosted { app, rng, timers } = hosted;
+        let mut ctx = NodeContext {
+            index: self.i,
+            now,
+            swim,
+            rng,
+            timers,
+            trace,
+        };
+        call(app.as_mut(), &mut ctx);
+        if timers.is_empty() {
+            return;
+        }
+        let mut timers = std::mem::take(timers);
+        let life = self.node.life;
+        for (at, token) in timers.drain(..) {
+            let trace = &mut self.node.trace;
+            trace.u64(0x50 ^ self.i as u64);
+            trace.u64(at);
+            trace.u64(token);
+            let input = Input::AppTimer { life, token };
+            self.schedule(now, at.max(now), Due::Deliver(input));
+        }
+        if let Some(hosted) = self.node.app.as_deref_mut() {
+            hosted.timers = timers; // its allocation, for the next call
         }
     }
 
@@ -606,6 +694,9 @@ impl Job {
             }
             Output::Event(e) => {
                 trace_event(trace, i, &e);
+                if self.node.app.is_some() {
+                    self.with_app(now, |app, node| app.event(node, &e));
+                }
                 if !sh.all_events && !matches!(e, Event::JoinCompleted { joined: 0, .. }) {
                     return;
                 }

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use swim_core::Config;
 
+use crate::app::{AppFactory, AppFailure, AppInvariant, Application, Apps, Check};
 use crate::naming::{node_addr, node_name};
 use crate::network::NetworkModel;
 
@@ -289,6 +290,10 @@ pub struct Scenario {
     pub max_violations_listed: usize,
     /// Per-node configuration hook, applied last.
     pub config_hook: Option<ConfigHook>,
+    /// The application every node runs, if any ([`app`](Self::app)).
+    pub app: Option<AppFactory>,
+    /// Checks over every node's application ([`invariant`](Self::invariant)).
+    pub invariants: Vec<AppInvariant>,
 }
 
 impl fmt::Debug for Scenario {
@@ -305,6 +310,8 @@ impl fmt::Debug for Scenario {
             .field("faults", &self.faults)
             .field("disseminate_at", &self.disseminate_at)
             .field("config_hook", &self.config_hook.is_some())
+            .field("app", &self.app.is_some())
+            .field("invariants", &self.invariants)
             .finish_non_exhaustive()
     }
 }
@@ -329,6 +336,8 @@ impl Scenario {
             stop_on_violation: false,
             max_violations_listed: 100,
             config_hook: None,
+            app: None,
+            invariants: Vec::new(),
         }
     }
 
@@ -383,6 +392,48 @@ impl Scenario {
         self
     }
 
+    /// Runs an application on every node: `make(i)` makes node `i`'s when
+    /// its process starts (and a fresh one when it restarts).
+    pub fn app<A: Application>(
+        mut self,
+        make: impl Fn(usize) -> A + Send + Sync + 'static,
+    ) -> Self {
+        self.app = Some(Arc::new(move |i| Box::new(make(i))));
+        self
+    }
+
+    /// Checks `check` over every node's application `when` said; a failure
+    /// is reported as a violation of rule `name` and fails the run.
+    pub fn invariant(
+        mut self,
+        name: impl Into<String>,
+        when: Check,
+        check: impl Fn(&Apps<'_>) -> Result<(), AppFailure> + Send + Sync + 'static,
+    ) -> Self {
+        self.invariants.push(AppInvariant {
+            name: name.into(),
+            when,
+            check: Arc::new(check),
+        });
+        self
+    }
+
+    /// The end of the last disturbance: the last fault's end, the end of
+    /// the join window (`None` for a stall that repeats to the end).
+    pub fn quiet_from(&self) -> Option<Duration> {
+        let mut quiet = match &self.start {
+            Start::Warm | Start::Formed => Duration::ZERO,
+            Start::Bootstrap { window, .. } => *window,
+        };
+        for f in &self.faults {
+            quiet = quiet.max(f.ends(self.duration)?);
+        }
+        if let Some(d) = self.disseminate_at {
+            quiet = quiet.max(d);
+        }
+        Some(quiet)
+    }
+
     /// The configuration of node `i`.
     pub fn node_config(&self, i: usize) -> Config {
         let mut c = self.preset.config(&node_name(i), node_addr(i));
@@ -401,17 +452,7 @@ impl Scenario {
     /// last fault (or the last join), plus [`convergence_bound`](Self::convergence_bound).
     /// `None` when that lies beyond the run.
     pub fn convergence_deadline(&self) -> Option<Duration> {
-        let mut quiet = match &self.start {
-            Start::Warm | Start::Formed => Duration::ZERO,
-            Start::Bootstrap { window, .. } => *window,
-        };
-        for f in &self.faults {
-            quiet = quiet.max(f.ends(self.duration)?);
-        }
-        if let Some(d) = self.disseminate_at {
-            quiet = quiet.max(d);
-        }
-        let deadline = quiet + self.convergence_bound();
+        let deadline = self.quiet_from()? + self.convergence_bound();
         (deadline <= self.duration).then_some(deadline)
     }
 

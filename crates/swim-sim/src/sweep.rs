@@ -199,22 +199,38 @@ pub fn scenario(seed: u64, opts: &SweepOptions) -> Scenario {
     }
     // Run until the convergence check, and a little beyond.
     sc.duration = Duration::from_secs(3600);
-    let mut quiet = match &sc.start {
-        Start::Warm | Start::Formed => Duration::ZERO,
-        Start::Bootstrap { window, .. } => *window,
-    };
-    for f in &sc.faults {
-        quiet = quiet.max(f.ends(sc.duration).unwrap_or(sc.duration));
-    }
-    if let Some(d) = sc.disseminate_at {
-        quiet = quiet.max(d);
-    }
+    let quiet = sc.quiet_from().unwrap_or(sc.duration);
     sc.duration = quiet + sc.convergence_bound() + Duration::from_secs(1);
     sc
 }
 
+/// Adjusts each scenario of a sweep before it runs: installs an application
+/// and its invariants, say. The identity for the protocol's own sweep.
+pub type Prepare = dyn Fn(Scenario) -> Scenario + Sync;
+
+/// The scenario sweep seed `seed` runs with `prepare` applied: what
+/// [`run_with`] runs and [`replay`] replays.
+pub fn prepared(seed: u64, opts: &SweepOptions, prepare: &Prepare) -> Scenario {
+    prepare(scenario(seed, opts))
+}
+
+/// Runs seed `seed` of a sweep again: the same scenario, the same trace.
+pub fn replay(seed: u64, opts: &SweepOptions, prepare: &Prepare) -> Report {
+    Simulation::new(prepared(seed, opts, prepare)).run()
+}
+
 /// Runs the sweep, calling `each` with every report as it finishes.
-pub fn run(opts: &SweepOptions, mut each: impl FnMut(&Report)) -> SweepSummary {
+pub fn run(opts: &SweepOptions, each: impl FnMut(&Report)) -> SweepSummary {
+    run_with(opts, &|sc| sc, each)
+}
+
+/// [`run`], each scenario adjusted by `prepare` first (an application and
+/// its invariants).
+pub fn run_with(
+    opts: &SweepOptions,
+    prepare: &Prepare,
+    mut each: impl FnMut(&Report),
+) -> SweepSummary {
     let mut s = SweepSummary {
         seeds: opts.seeds,
         passed: 0,
@@ -233,7 +249,7 @@ pub fn run(opts: &SweepOptions, mut each: impl FnMut(&Report)) -> SweepSummary {
         let runs: Vec<(u64, String, Report)> = round
             .par_iter()
             .map(|&seed| {
-                let sc = scenario(seed, opts);
+                let sc = prepared(seed, opts, prepare);
                 let description = crate::describe(&sc);
                 (seed, description, Simulation::new(sc).run())
             })
@@ -278,4 +294,105 @@ impl SweepSummary {
         }
         each(&report);
     }
+}
+
+/// A failing seed made smaller: the faults it still fails without removed,
+/// and the earliest time it fails.
+#[derive(Debug, Clone)]
+pub struct Shrunk {
+    /// The seed.
+    pub seed: u64,
+    /// The rule that failed first in the full run, and still fails.
+    pub rule: String,
+    /// The indices, in the seed's scenario, of the faults kept: the run
+    /// fails with these alone.
+    pub faults_kept: Vec<usize>,
+    /// The seed's fault count.
+    pub faults_total: usize,
+    /// The scenario that still fails, ending just after the failure when
+    /// that still fails: replay it with `Simulation::new(scenario).run()`.
+    pub scenario: Scenario,
+    /// Simulated seconds to the first violation of `rule` in it.
+    pub fails_at_s: f64,
+    /// Its report.
+    pub report: Report,
+}
+
+impl Shrunk {
+    /// One line for a terminal.
+    pub fn line(&self) -> String {
+        format!(
+            "seed {} fails `{}` at {:.3}s with {} of its {} faults (kept: {:?}); the run can end at {:.3}s",
+            self.seed,
+            self.rule,
+            self.fails_at_s,
+            self.faults_kept.len(),
+            self.faults_total,
+            self.faults_kept,
+            self.scenario.duration.as_secs_f64(),
+        )
+    }
+}
+
+/// The first violation of `rule` in `report`, if any (its time).
+fn fails(report: &Report, rule: &str) -> Option<f64> {
+    report
+        .invariant_violations
+        .iter()
+        .filter(|v| v.rule == rule)
+        .map(|v| v.time_s)
+        .reduce(f64::min)
+}
+
+/// Shrinks failing seed `seed`: drops every fault the failure does not
+/// need (trying each once, last first, keeping a removal while the same
+/// rule still fails), then ends the run just after the first violation if
+/// it still fails then. `None` if the seed does not fail.
+///
+/// Removing a fault changes the random draws after it, so the shrunk run is
+/// a different run that fails the same way: a shorter, simpler trace to
+/// debug, not a prefix of the original.
+pub fn shrink(seed: u64, opts: &SweepOptions, prepare: &Prepare) -> Option<Shrunk> {
+    let full = prepared(seed, opts, prepare);
+    let report = Simulation::new(full.clone()).run();
+    let first = report
+        .invariant_violations
+        .iter()
+        .min_by(|a, b| a.time_s.total_cmp(&b.time_s))?;
+    let rule = first.rule.clone();
+    let mut kept: Vec<usize> = (0..full.faults.len()).collect();
+    let with = |kept: &[usize]| {
+        let mut sc = full.clone();
+        sc.faults = kept.iter().map(|&k| full.faults[k].clone()).collect();
+        sc
+    };
+    let mut best = (full.clone(), report.clone());
+    for k in (0..full.faults.len()).rev() {
+        let trial: Vec<usize> = kept.iter().copied().filter(|&f| f != k).collect();
+        let sc = with(&trial);
+        let r = Simulation::new(sc.clone()).run();
+        if fails(&r, &rule).is_some() {
+            kept = trial;
+            best = (sc, r);
+        }
+    }
+    let at = fails(&best.1, &rule).unwrap_or(first.time_s);
+    // End just after the failure, if it still fails that early.
+    let mut short = best.0.clone();
+    short.duration = Duration::from_secs_f64(at) + Duration::from_millis(1);
+    if short.duration < best.0.duration {
+        let r = Simulation::new(short.clone()).run();
+        if fails(&r, &rule).is_some() {
+            best = (short, r);
+        }
+    }
+    Some(Shrunk {
+        seed,
+        rule,
+        faults_kept: kept,
+        faults_total: full.faults.len(),
+        fails_at_s: fails(&best.1, &first.rule).unwrap_or(at),
+        scenario: best.0,
+        report: best.1,
+    })
 }

@@ -279,7 +279,7 @@ impl Tracker {
     pub(crate) fn violate(
         &mut self,
         now: u64,
-        rule: &'static str,
+        rule: &str,
         observer: Option<usize>,
         member: Option<usize>,
         detail: String,

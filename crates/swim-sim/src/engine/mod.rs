@@ -19,6 +19,7 @@ use crate::scenario::Scenario;
 use crate::time::nanos;
 use crate::tracker::Tracker;
 
+mod apps;
 mod faults;
 mod report;
 mod setup;
@@ -143,6 +144,7 @@ pub struct Simulation {
     events: u64,
     wall: std::time::Instant,
     stopped: bool,
+    checks: apps::AppChecks,
     hook: Option<EventHook>,
     check_frames: bool,
     progress: Option<(u64, u64)>,
@@ -202,6 +204,17 @@ impl Simulation {
             events: 0,
             wall: std::time::Instant::now(),
             stopped: false,
+            checks: apps::AppChecks {
+                always: scenario
+                    .invariants
+                    .iter()
+                    .any(|inv| inv.when == crate::app::Check::Always),
+                converged_pending: scenario
+                    .invariants
+                    .iter()
+                    .any(|inv| inv.when == crate::app::Check::Converged),
+                quiet_from: scenario.quiet_from().map_or(u64::MAX, nanos),
+            },
             hook: None,
             check_frames: true,
             progress: None,
@@ -262,6 +275,12 @@ impl Simulation {
         self.nodes.get(i)?.swim.as_deref()
     }
 
+    /// Node `i`'s application, if its process runs and it is an `A`.
+    pub fn app<A: crate::Application>(&self, i: usize) -> Option<&A> {
+        let hosted = self.nodes.get(i)?.app.as_deref()?;
+        hosted.app.as_any().downcast_ref::<A>()
+    }
+
     /// Runs `f` on node `i`'s state machine now (a command: broadcast,
     /// update_meta, ping…), then carries out its outputs. `None` if the
     /// node is down.
@@ -303,6 +322,7 @@ impl Simulation {
         self.wall = std::time::Instant::now();
         let end = self.end;
         self.run_until(Duration::from_nanos(end));
+        self.check_apps(crate::app::Check::AtEnd);
         self.report()
     }
 
@@ -340,6 +360,7 @@ impl Simulation {
                 self.events += 1;
                 self.dispatch(e.ev);
             }
+            self.after_step();
             if self.sc.stop_on_violation && self.tracker.violations_total > 0 {
                 self.stopped = true;
             }
@@ -414,7 +435,7 @@ impl Simulation {
         // A window that ends now: whatever the node schedules goes to the queue.
         job.begin(i, std::mem::take(&mut self.nodes[i]), now);
         let r = f(&mut job, &self.shared(), now);
-        self.nodes[i] = std::mem::take(&mut job.node);
+        std::mem::swap(&mut self.nodes[i], &mut job.node);
         let mut log = std::mem::take(&mut job.log);
         for (at, did) in log.drain(..) {
             self.carry_out(at, i, did);

@@ -8,8 +8,8 @@ use swim_core::{Instant, Swim};
 
 use super::{Ev, Simulation};
 use crate::naming::{node_addr, node_name};
-use crate::node::{Due, Input, Status};
-use crate::rng::derive;
+use crate::node::{Due, Hosted, Input, Status};
+use crate::rng::{derive, SimRng};
 use crate::scenario::Start;
 use crate::time::nanos;
 
@@ -109,8 +109,16 @@ impl Simulation {
             }
         };
         self.nodes[i].start(i, swim);
+        if let Some(make) = &self.sc.app {
+            let node = &mut self.nodes[i];
+            node.app = Some(Box::new(Hosted {
+                app: make(i),
+                rng: SimRng::new(derive(self.sc.seed, 1_000 + u64::from(life), i as u64)),
+                timers: Vec::new(),
+            }));
+        }
         self.tracker.start(self.now, i);
-        self.process(i);
+        self.with_node(i, |job, sh, now| job.start_app(sh, now));
         self.join(i);
     }
 

@@ -79,7 +79,7 @@ impl Simulation {
                 let i = job.i;
                 self.job_of[i] = u32::MAX;
                 self.events += job.events;
-                self.nodes[i] = std::mem::take(&mut job.node);
+                std::mem::swap(&mut self.nodes[i], &mut job.node);
             }
             if let ([job], true, true) = (&mut *chunk, merged.is_empty(), last) {
                 // The window's only node (most windows of a quiet cluster):
