@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use swim_core::wire::{Keyring, SecretKey};
 use swim_core::{Cidr, Config};
 
@@ -72,7 +72,7 @@ impl NodeConfig {
 }
 
 /// Timing preset, as memberlist names them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Profile {
     /// [`Config::lan`].
@@ -118,7 +118,8 @@ impl std::str::FromStr for Profile {
     }
 }
 
-/// A node's settings as a config file holds them (any serde format).
+/// A node's settings as a config file holds them (any serde format), and as
+/// [`effective`](NodeSettings::effective) writes them back.
 ///
 /// Durations are written like `"200ms"` or `"30s"`; keys as hex.
 ///
@@ -135,7 +136,7 @@ impl std::str::FromStr for Profile {
 /// let config = settings.into_config().unwrap();
 /// assert_eq!(config.swim.probe_interval.as_millis(), 500);
 /// ```
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 #[non_exhaustive]
 pub struct NodeSettings {
@@ -242,6 +243,72 @@ fn parse_cidr(s: &str) -> Result<Cidr, String> {
 }
 
 impl NodeSettings {
+    /// These settings with every value the node would run with written
+    /// out: what the profile sets, and the defaults, in place of what was
+    /// left unset. Reading the result gives the same node configuration.
+    /// Left unset: `advertise` when the bind address has a zero port or an
+    /// unspecified IP (the node settles it when it binds), and
+    /// `default_port` (then the advertised port). Keys are copied as given:
+    /// mask them before showing the result.
+    pub fn effective(&self) -> Result<NodeSettings, SettingsError> {
+        let config = self.clone().into_config()?;
+        let swim = &config.swim;
+        // Destructured so that a new setting cannot be forgotten here.
+        let NodeSettings {
+            name,
+            bind,
+            advertise,
+            profile,
+            meta: _,
+            keys,
+            label: _,
+            compression: _,
+            relay_user_broadcasts: _,
+            cidrs_allowed,
+            probe_interval: _,
+            probe_timeout: _,
+            gossip_interval: _,
+            push_pull_interval: _,
+            tcp_timeout: _,
+            suspicion_mult: _,
+            retransmit_mult: _,
+            gossip_nodes: _,
+            indirect_checks: _,
+            max_incoming_streams: _,
+            event_capacity: _,
+            event_bytes: _,
+            default_port,
+            dns_servers,
+        } = self.clone();
+        let settled = |a: SocketAddr| a.port() != 0 && !a.ip().is_unspecified();
+        Ok(NodeSettings {
+            name,
+            bind,
+            advertise: advertise.or(bind).filter(|a| settled(*a)),
+            profile,
+            meta: Some(String::from_utf8_lossy(&swim.meta).into_owned()),
+            keys,
+            label: Some(String::from_utf8_lossy(&swim.label).into_owned()),
+            compression: Some(swim.enable_compression),
+            relay_user_broadcasts: Some(swim.relay_user_broadcasts),
+            cidrs_allowed,
+            probe_interval: Some(swim.probe_interval),
+            probe_timeout: Some(swim.probe_timeout),
+            gossip_interval: Some(swim.gossip_interval),
+            push_pull_interval: Some(swim.push_pull_interval),
+            tcp_timeout: Some(swim.tcp_timeout),
+            suspicion_mult: Some(swim.suspicion_mult),
+            retransmit_mult: Some(swim.retransmit_mult),
+            gossip_nodes: Some(swim.gossip_nodes),
+            indirect_checks: Some(swim.indirect_checks),
+            max_incoming_streams: Some(config.max_incoming_streams),
+            event_capacity: Some(config.event_capacity),
+            event_bytes: Some(config.event_bytes),
+            default_port,
+            dns_servers,
+        })
+    }
+
     /// The node configuration these settings describe; the error names the
     /// setting at fault. Protocol-level checks run when the node starts.
     pub fn into_config(self) -> Result<NodeConfig, SettingsError> {
@@ -318,6 +385,37 @@ mod tests {
             parse(r#"{"name":"a","bind":"127.0.0.1:1","cidrs_allowed":["10.0.0.0"]}"#).unwrap_err();
         assert_eq!(err.field, "cidrs_allowed");
         assert!(serde_json::from_str::<NodeSettings>(r#"{"nmae":"a"}"#).is_err());
+    }
+
+    #[test]
+    fn effective_settings_spell_out_the_profile_and_read_back_the_same() {
+        let given: NodeSettings = serde_json::from_str(
+            r#"{"name":"a","bind":"127.0.0.1:7000","profile":"wan","gossip_interval":"1s",
+                "keys":["000102030405060708090a0b0c0d0e0f"],"cidrs_allowed":["10.0.0.0/8"]}"#,
+        )
+        .unwrap();
+        let effective = given.effective().unwrap();
+        assert_eq!(effective.gossip_interval, Some(Duration::from_secs(1)));
+        let wan = Config::wan("a", "127.0.0.1:7000".parse().unwrap());
+        assert_eq!(effective.probe_interval, Some(wan.probe_interval));
+        assert_eq!(effective.suspicion_mult, Some(wan.suspicion_mult));
+        assert_eq!(effective.advertise, Some("127.0.0.1:7000".parse().unwrap()));
+        assert_eq!(effective.keys, given.keys);
+        assert_eq!(effective.max_incoming_streams, Some(64));
+        // Written out and read back, it is a fixed point and the same node.
+        let json = serde_json::to_string(&effective).unwrap();
+        let reread: NodeSettings = serde_json::from_str(&json).unwrap();
+        assert_eq!(reread, effective);
+        assert_eq!(reread.effective().unwrap(), effective);
+        let (a, b) = (given.into_config().unwrap(), reread.into_config().unwrap());
+        assert_eq!(format!("{:?}", a.swim), format!("{:?}", b.swim));
+        // An address the node settles when it binds is left to it.
+        let unsettled: NodeSettings =
+            serde_json::from_str(r#"{"name":"a","bind":"0.0.0.0:0"}"#).unwrap();
+        assert_eq!(unsettled.effective().unwrap().advertise, None);
+        // And what cannot become a node names its setting.
+        let bad: NodeSettings = serde_json::from_str(r#"{"name":"a"}"#).unwrap();
+        assert_eq!(bad.effective().unwrap_err().field, "bind");
     }
 
     #[test]

@@ -331,9 +331,11 @@ impl<R: Runtime, T: Transport> Driver<R, T> {
             return;
         }
         let mut view = lock(&self.view);
+        let at = R::now();
         for change in changes {
             match change {
                 MemberChange::Updated(m) => {
+                    view.record(&m, at);
                     if m.name == view.local.name {
                         view.local = m.clone();
                     }
@@ -344,6 +346,7 @@ impl<R: Runtime, T: Transport> Driver<R, T> {
                     }
                 }
                 MemberChange::Removed(name) => {
+                    view.table.remove(&name);
                     view.members.remove(&name);
                 }
             }

@@ -60,7 +60,7 @@ use std::sync::{Arc, Mutex};
 pub use config::{parse_key, NodeConfig, NodeSettings, Profile, SettingsError};
 pub use events::Events;
 pub use memory::{MemoryNetwork, MemoryStream, MemoryTransport};
-pub use node::{Error, IntoSeed, JoinFailure, JoinFailureReason, Node};
+pub use node::{Error, IntoSeed, JoinFailure, JoinFailureReason, MemberStatus, Node};
 pub use runtime::Runtime;
 pub use seed::{Seed, SeedError};
 pub use swim_core;
@@ -224,11 +224,7 @@ impl<R: Runtime, T: Transport> NodeBuilder<R, T> {
             .build(clock.now())
             .map_err(StartError::Config)?;
         let local = swim.local_node();
-        let view = Arc::new(Mutex::new(View {
-            members: [(local.name.clone(), local.clone())].into(),
-            local,
-            health: swim.health_score(),
-        }));
+        let view = Arc::new(Mutex::new(View::new(local, swim.health_score(), R::now())));
         let resolver = Resolver {
             servers: config.dns_servers,
             timeout: config.dns_timeout,

@@ -177,13 +177,66 @@ pub(crate) enum Command {
     Shutdown(Reply<()>),
 }
 
+/// A record of the member table, whatever its state, and since when the
+/// member has been in that state as this node saw it
+/// ([`Node::member_table`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct MemberStatus {
+    /// The record as it reads now.
+    pub member: Member,
+    /// When this node recorded the member entering `member.state`, on the
+    /// runtime's clock. A new incarnation or new metadata in the same state
+    /// does not move it; a member reaped and learned again starts afresh.
+    pub since: std::time::Instant,
+}
+
 /// What the driver keeps current for synchronous reads.
 #[derive(Debug)]
 pub(crate) struct View {
     /// Members not dead or left, the local node included (Go's `Members`).
     pub(crate) members: BTreeMap<Arc<str>, Member>,
+    /// Every record of the core's member table, dead and left ones until
+    /// they are reaped, with when each entered its state.
+    pub(crate) table: BTreeMap<Arc<str>, MemberStatus>,
     pub(crate) local: Member,
     pub(crate) health: u32,
+}
+
+impl View {
+    /// A view of a node that knows only itself, started at `at`.
+    pub(crate) fn new(local: Member, health: u32, at: std::time::Instant) -> View {
+        let status = MemberStatus {
+            member: local.clone(),
+            since: at,
+        };
+        View {
+            members: [(local.name.clone(), local.clone())].into(),
+            table: [(local.name.clone(), status)].into(),
+            local,
+            health,
+        }
+    }
+
+    /// Records `member`'s record as of `at` in the table; the time it
+    /// entered its state moves only when the state changed.
+    pub(crate) fn record(&mut self, member: &Member, at: std::time::Instant) {
+        match self.table.get_mut(&member.name) {
+            Some(status) => {
+                if status.member.state != member.state {
+                    status.since = at;
+                }
+                status.member = member.clone();
+            }
+            None => {
+                let status = MemberStatus {
+                    member: member.clone(),
+                    since: at,
+                };
+                self.table.insert(member.name.clone(), status);
+            }
+        }
+    }
 }
 
 pub(crate) struct Shared {
@@ -378,6 +431,18 @@ impl Node {
     /// `state` tells alive from suspect.
     pub fn members(&self) -> Vec<Member> {
         self.shared.view().members.values().cloned().collect()
+    }
+
+    /// Every record of this node's member table by name — alive, suspect,
+    /// and dead or left members until they are reaped — each with when it
+    /// entered its state, for views of the cluster such as an operator's
+    /// page. [`members`](Node::members) is the list that counts for
+    /// membership (Go's `Members`); this one also shows who is gone.
+    ///
+    /// It follows the core's change log, so a suspicion, which raises no
+    /// [`Event`](swim_core::Event), shows here too.
+    pub fn member_table(&self) -> Vec<MemberStatus> {
+        self.shared.view().table.values().cloned().collect()
     }
 
     /// How many members [`members`](Node::members) lists.

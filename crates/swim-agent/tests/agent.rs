@@ -26,7 +26,7 @@ fn bad_flags_exit_with_usage() {
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        stderr.contains("--keys") && stderr.contains("key"),
+        stderr.contains("flag --key: node.keys:") && stderr.contains("16, 24 or 32"),
         "{stderr}"
     );
     let out = Command::new(rust_agent())

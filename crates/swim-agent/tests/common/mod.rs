@@ -3,9 +3,10 @@
 
 #![allow(dead_code)] // each test file uses its own part of the harness
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, Stdio};
+use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
 use std::sync::mpsc::{channel, Receiver, RecvTimeoutError};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
@@ -60,10 +61,15 @@ impl Agent {
     /// Starts `program` with `args` (after `--name NAME --bind 127.0.0.1:0`)
     /// and waits for its `ready` line.
     pub fn start(program: &Path, name: &str, args: &[&str]) -> Agent {
+        Agent::start_with(program, name, args, &[("RUST_LOG", "warn")])
+    }
+
+    /// [`start`](Self::start) with environment variables.
+    pub fn start_with(program: &Path, name: &str, args: &[&str], env: &[(&str, &str)]) -> Agent {
         let mut child = Command::new(program)
             .args(["--name", name, "--bind", "127.0.0.1:0"])
             .args(args)
-            .env("RUST_LOG", "warn")
+            .envs(env.iter().copied())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -238,6 +244,60 @@ impl Agent {
         }
     }
 
+    /// Sends it `signal` (SIGTERM, SIGINT…).
+    pub fn signal(&self, signal: nix::sys::signal::Signal) {
+        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
+        nix::sys::signal::kill(pid, signal).expect("signal the agent");
+    }
+
+    /// Waits up to `timeout` for it to exit, and returns how.
+    pub fn wait_exit(&mut self, timeout: Duration) -> ExitStatus {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{}: still running after {timeout:?}; stderr:\n{}",
+                self.name,
+                self.stderr()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Whether a line matching `matches` was read so far.
+    pub fn saw(&self, matches: impl Fn(&Value) -> bool) -> bool {
+        self.seen.iter().any(matches)
+    }
+
+    /// Reads every line that arrives within `period`.
+    pub fn drain(&mut self, period: Duration) {
+        let deadline = Instant::now() + period;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(v) => self.seen.push(v),
+                Err(_) => return,
+            }
+        }
+    }
+
+    /// The address of its HTTP listener, from its log (start it with
+    /// `--http 127.0.0.1:0` and `RUST_LOG=info`).
+    pub fn http_addr(&self) -> SocketAddr {
+        let marker = "HTTP listener serving";
+        self.wait_stderr(marker, Duration::from_secs(20));
+        let log = self.stderr();
+        let line = log.lines().find(|l| l.contains(marker)).unwrap();
+        let addr = line
+            .split_whitespace()
+            .find_map(|word| word.strip_prefix("addr="))
+            .unwrap_or_else(|| panic!("no addr= in {line:?}"));
+        addr.parse().unwrap()
+    }
+
     /// Kills it without warning, as a crash.
     pub fn kill(&mut self) {
         let _ = self.child.kill();
@@ -269,4 +329,105 @@ impl Drop for Agent {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// An HTTP response, read whole.
+#[derive(Debug)]
+pub struct Response {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl Response {
+    /// The value of header `name`, if present.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The body as JSON.
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
+    }
+}
+
+/// Sends `method path` with `body` (JSON when given) to `addr` over one
+/// connection and reads the whole response; `Connection: close` makes the
+/// end of the body the end of the stream.
+pub fn http(addr: SocketAddr, method: &str, path: &str, body: Option<&str>) -> Response {
+    assert!(addr.ip().is_loopback(), "tests talk to loopback only");
+    let mut stream = TcpStream::connect(addr).unwrap_or_else(|e| panic!("connect {addr}: {e}"));
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let body = body.unwrap_or("");
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut raw = Vec::new();
+    stream
+        .read_to_end(&mut raw)
+        .unwrap_or_else(|e| panic!("read {method} {path}: {e}"));
+    parse_response(&raw).unwrap_or_else(|| {
+        panic!(
+            "{method} {path}: not an HTTP response: {:?}",
+            String::from_utf8_lossy(&raw)
+        )
+    })
+}
+
+/// `GET path`.
+pub fn get(addr: SocketAddr, path: &str) -> Response {
+    http(addr, "GET", path, None)
+}
+
+/// Splits a raw HTTP/1.1 response; chunked bodies are decoded.
+pub fn parse_response(raw: &[u8]) -> Option<Response> {
+    let text = String::from_utf8_lossy(raw);
+    let (head, rest) = text.split_once("\r\n\r\n")?;
+    let mut lines = head.split("\r\n");
+    let status = lines.next()?.split_whitespace().nth(1)?.parse().ok()?;
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_string(), v.trim().to_string()))
+        .collect();
+    let chunked = headers.iter().any(|(n, v)| {
+        n.eq_ignore_ascii_case("transfer-encoding") && v.eq_ignore_ascii_case("chunked")
+    });
+    let body = if chunked {
+        let mut body = String::new();
+        let mut rest = rest;
+        loop {
+            let (size, after) = rest.split_once("\r\n")?;
+            let size = usize::from_str_radix(size.trim(), 16).ok()?;
+            if size == 0 {
+                break;
+            }
+            body.push_str(after.get(..size)?);
+            rest = after.get(size + 2..)?;
+        }
+        body
+    } else {
+        rest.to_string()
+    };
+    Some(Response {
+        status,
+        headers,
+        body,
+    })
+}
+
+/// A file under the test's temporary directory holding `text`.
+pub fn temp_file(name: &str, text: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("agent-files");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
 }

@@ -4,7 +4,7 @@
 //! (WIRE.md §13); both sides speak interop/AGENT-PROTOCOL.md. Every case runs
 //! once per Rust adapter. These tests need Go, so they are ignored by a
 //! plain `cargo test`; `.ci/run` installs Go and runs them with
-//! `cargo test -p swim-tokio --test interop -- --ignored`.
+//! `cargo test -p swim-agent --test interop -- --ignored`.
 
 mod common;
 

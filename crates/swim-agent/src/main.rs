@@ -1,0 +1,127 @@
+//! swim-agent: one memberlist-compatible cluster node, as a service or as
+//! a JSON-lines driver for tests and scripts.
+//!
+//! * Configuration: a TOML file (`--config-file`), overridden by
+//!   `SWIM_NODE_*` / `SWIM_AGENT_*` environment variables, overridden by
+//!   flags; `--print-config` shows the result with keys masked
+//!   ([`settings`]).
+//! * Stopping: SIGTERM or SIGINT leaves the cluster, shuts the node down and
+//!   exits 0; a second signal exits at once ([`signals`], [`run`]).
+//! * Watching: `--http HOST:PORT` serves a page of the cluster, Prometheus
+//!   metrics under memberlist's names, and JSON ([`http`], [`view`]).
+//! * Lines mode (the default) speaks `interop/AGENT-PROTOCOL.md` on
+//!   stdin/stdout ([`lines`]); logs go to stderr.
+//!
+//! Exit status: 0 after a stop; 2 for a command line that cannot be parsed
+//! or a required setting given nowhere; 1 for an invalid setting or a node
+//! that cannot start; 128 + N after a second signal N.
+
+#[cfg(not(unix))]
+compile_error!("swim-agent needs a unix platform (signals); the library crates run anywhere");
+
+mod cli;
+mod http;
+mod lines;
+mod run;
+mod settings;
+mod signals;
+mod view;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use metrics_exporter_prometheus::PrometheusBuilder;
+
+use crate::settings::{Sources, AGENT_ENV_PREFIX, NODE_ENV_PREFIX};
+
+fn main() -> ExitCode {
+    let args = cli::Args::parse();
+    let flags = match args.command_line() {
+        Ok(flags) => flags,
+        Err(e) => return exit(2, &e),
+    };
+    let env = match environment() {
+        Ok(env) => env,
+        Err(e) => return exit(1, &e),
+    };
+    let sources = Sources {
+        file: args.config_file.clone(),
+        env,
+        flags,
+    };
+    let loaded = match sources.load() {
+        Ok(loaded) => loaded,
+        Err(e) => return exit(if e.is_missing() { 2 } else { 1 }, &e.to_string()),
+    };
+    if args.print_config {
+        print!("{}", loaded.effective_toml());
+        return ExitCode::SUCCESS;
+    }
+    if let Err(e) = init_logging(&loaded.config.agent.log) {
+        return exit(1, &e);
+    }
+    let signals = match signals::watch() {
+        Ok(signals) => signals,
+        Err(e) => return exit(1, &format!("cannot watch for signals: {e}")),
+    };
+    let http = match loaded.config.agent.http {
+        Some(addr) => {
+            let server = match http::Server::bind(addr, loaded.config.agent.http_max_connections) {
+                Ok(server) => server,
+                Err(e) => return exit(1, &format!("agent.http: cannot listen on {addr}: {e}")),
+            };
+            // Installed before the node starts, so its first metrics land.
+            let prometheus = match PrometheusBuilder::new().install_recorder() {
+                Ok(handle) => handle,
+                Err(e) => return exit(1, &format!("cannot install the metrics exporter: {e}")),
+            };
+            Some(run::Http { server, prometheus })
+        }
+        None => None,
+    };
+    match run::run(loaded, signals, http) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => exit(1, &e),
+    }
+}
+
+fn exit(code: u8, message: &str) -> ExitCode {
+    eprintln!("swim-agent: {message}");
+    ExitCode::from(code)
+}
+
+/// The process's environment; a `SWIM_NODE_*` or `SWIM_AGENT_*` variable
+/// that is not UTF-8 is an error, other such variables are not ours.
+fn environment() -> Result<Vec<(String, String)>, String> {
+    let mut vars = Vec::new();
+    for (name, value) in std::env::vars_os() {
+        let Some(name) = name.to_str() else { continue };
+        if !(name.starts_with(NODE_ENV_PREFIX) || name.starts_with(AGENT_ENV_PREFIX)) {
+            continue;
+        }
+        let value = value
+            .into_string()
+            .map_err(|_| format!("environment variable {name}: not UTF-8"))?;
+        vars.push((name.to_string(), value));
+    }
+    Ok(vars)
+}
+
+/// Logs to stderr, filtered by `RUST_LOG` when set, else by `agent.log`.
+fn init_logging(filter: &str) -> Result<(), String> {
+    use tracing_subscriber::EnvFilter;
+    let filter = match std::env::var("RUST_LOG") {
+        Ok(env) if !env.is_empty() => {
+            EnvFilter::try_new(&env).map_err(|e| format!("environment variable RUST_LOG: {e}"))?
+        }
+        _ => EnvFilter::try_new(filter).map_err(|e| format!("agent.log: {e}"))?,
+    };
+    use std::io::IsTerminal;
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        // Colour for people at a terminal; plain text for journald and files.
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_env_filter(filter)
+        .init();
+    Ok(())
+}
