@@ -20,8 +20,9 @@ use crate::settings::{CommandLine, Mode, Raw, RuntimeKind, CONFIG_FILE_ENV};
 /// at once.
 ///
 /// Settings come from a TOML config file (`--config-file`), then from
-/// SWIM_NODE_<KEY> and SWIM_AGENT_<KEY> environment variables, then from
-/// flags, each overriding the one before; `--print-config` shows the result.
+/// environment variables (SWIM_NODE_ or SWIM_AGENT_ and the key in capitals,
+/// like SWIM_NODE_PROBE_INTERVAL), then from flags, each overriding the one
+/// before; `--print-config` shows the result.
 #[derive(Debug, Parser)]
 #[command(name = "swim-agent", version)]
 pub struct Args {

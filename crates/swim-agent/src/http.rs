@@ -8,7 +8,7 @@
 //!   the node's executor;
 //! * it never calls into the node on a client's behalf: responses are cut
 //!   from the last [`Snapshot`], which a task renders every
-//!   [`REFRESH`](crate::view::REFRESH);
+//!   [`REFRESH`];
 //! * each client is bounded: at most `http_max_connections` connections
 //!   (more are closed on accept), request heads of at most
 //!   [`MAX_HEAD`] bytes (larger ones get 431), [`HEAD_TIMEOUT`] to send a

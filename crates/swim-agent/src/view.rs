@@ -4,7 +4,7 @@
 //! Prometheus text.
 //!
 //! The node is read on a fixed schedule — one pass every
-//! [`REFRESH`](crate::view::REFRESH) — and every response body is rendered
+//! [`REFRESH`] — and every response body is rendered
 //! then, once. HTTP clients only ever clone the last [`Snapshot`], so
 //! however many there are and whatever they do, the node sees the same
 //! small, steady load.

@@ -370,16 +370,47 @@ pub fn http(addr: SocketAddr, method: &str, path: &str, body: Option<&str>) -> R
         body.len()
     );
     stream.write_all(request.as_bytes()).unwrap();
-    let mut raw = Vec::new();
-    stream
-        .read_to_end(&mut raw)
-        .unwrap_or_else(|e| panic!("read {method} {path}: {e}"));
+    let raw = read_response(&mut stream).unwrap_or_else(|e| panic!("read {method} {path}: {e}"));
     parse_response(&raw).unwrap_or_else(|| {
         panic!(
             "{method} {path}: not an HTTP response: {:?}",
             String::from_utf8_lossy(&raw)
         )
     })
+}
+
+/// Reads one response: the head, then a body of its `Content-Length`, or
+/// up to the end of the stream (some servers keep the connection open
+/// despite `Connection: close`, so the length is what ends the read).
+fn read_response(stream: &mut TcpStream) -> std::io::Result<Vec<u8>> {
+    let mut raw = Vec::new();
+    let mut buf = [0u8; 8192];
+    loop {
+        if let Some(end) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&raw[..end]).to_ascii_lowercase();
+            let length = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .and_then(|v| v.trim().parse::<usize>().ok());
+            if let Some(length) = length {
+                while raw.len() < end + 4 + length {
+                    let n = stream.read(&mut buf)?;
+                    if n == 0 {
+                        break;
+                    }
+                    raw.extend_from_slice(&buf[..n]);
+                }
+                return Ok(raw);
+            }
+            stream.read_to_end(&mut raw)?;
+            return Ok(raw);
+        }
+        let n = stream.read(&mut buf)?;
+        if n == 0 {
+            return Ok(raw);
+        }
+        raw.extend_from_slice(&buf[..n]);
+    }
 }
 
 /// `GET path`.
