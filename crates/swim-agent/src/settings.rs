@@ -221,6 +221,11 @@ impl Sources {
         let mut figment = Figment::new();
         let mut layers = vec!["defaults".to_string()];
         if let Some(path) = &self.file {
+            read_bounded(path, MAX_CONFIG_FILE).map_err(|reason| ConfigError::Invalid {
+                source: format!("file {}", path.display()),
+                key: String::new(),
+                reason: format!("cannot read the config file: {reason}"),
+            })?;
             figment = figment.merge(Toml::file_exact(path));
             layers.push(format!("file {}", path.display()));
         }
@@ -351,6 +356,30 @@ impl Loaded {
     }
 }
 
+/// The largest config file read: far beyond any real one, and a bound on
+/// what a path such as `/dev/zero` could make the agent read.
+const MAX_CONFIG_FILE: u64 = 1 << 20;
+/// The largest keys file read.
+const MAX_KEYS_FILE: u64 = 64 << 10;
+
+/// Reads a regular file of at most `limit` bytes as UTF-8 text.
+fn read_bounded(path: &Path, limit: u64) -> Result<String, String> {
+    use std::io::Read;
+    let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
+    let metadata = file.metadata().map_err(|e| e.to_string())?;
+    if !metadata.is_file() {
+        return Err("not a regular file".into());
+    }
+    let mut text = String::new();
+    file.take(limit + 1)
+        .read_to_string(&mut text)
+        .map_err(|e| e.to_string())?;
+    if text.len() as u64 > limit {
+        return Err(format!("larger than {limit} bytes"));
+    }
+    Ok(text)
+}
+
 /// A key shown without its bytes: its length, and whether it is valid.
 fn mask_key(hex: &str) -> String {
     match swim_node::parse_key(hex) {
@@ -363,10 +392,10 @@ fn mask_key(hex: &str) -> String {
 /// skipped. Errors name the file and the line.
 pub fn read_keys_file(path: &Path) -> Result<Vec<String>, ConfigError> {
     let source = format!("file {}", path.display());
-    let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Invalid {
+    let text = read_bounded(path, MAX_KEYS_FILE).map_err(|reason| ConfigError::Invalid {
         source: source.clone(),
         key: String::new(),
-        reason: format!("cannot read the keys file (agent.keys_file): {e}"),
+        reason: format!("cannot read the keys file (agent.keys_file): {reason}"),
     })?;
     let mut keys = Vec::new();
     for (n, line) in text.lines().enumerate() {
@@ -750,6 +779,27 @@ mod tests {
         .load()
         .unwrap_err();
         assert!(e.to_string().contains(&file.display().to_string()), "{e}");
+
+        for (path, reason) in [
+            (Path::new("/dev/zero"), "not a regular file"),
+            (std::env::temp_dir().as_path(), "not a regular file"),
+        ] {
+            let e = Sources {
+                file: Some(path.to_path_buf()),
+                ..Sources::default()
+            }
+            .load()
+            .unwrap_err();
+            assert!(e.to_string().contains(reason), "{e}");
+        }
+        let huge = temp_file("huge.toml", &"#".repeat((MAX_CONFIG_FILE + 1) as usize));
+        let e = Sources {
+            file: Some(huge),
+            ..Sources::default()
+        }
+        .load()
+        .unwrap_err();
+        assert!(e.to_string().contains("larger than"), "{e}");
 
         let missing = std::env::temp_dir().join("swim-agent-no-such-file.toml");
         let e = Sources {
