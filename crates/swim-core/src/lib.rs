@@ -104,7 +104,7 @@ mod time;
 pub mod wire;
 
 pub use config::{
-    Cidr, Config, ConfigError, SuspicionTimeouts, META_MAX_SIZE, PROTOCOL_VERSION_MAX,
+    CatchUp, Cidr, Config, ConfigError, SuspicionTimeouts, META_MAX_SIZE, PROTOCOL_VERSION_MAX,
     PROTOCOL_VERSION_MIN,
 };
 pub use delegate::{DefaultDelegate, Delegate};

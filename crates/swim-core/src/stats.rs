@@ -29,6 +29,13 @@ pub struct Stats {
     pub name_conflicts: u64,
     /// Push/pull states merged.
     pub push_pulls: u64,
+    /// Catch-up push/pulls started (see [`CatchUp`](crate::CatchUp)).
+    pub catch_up_push_pulls: u64,
+    /// Catch-up push/pulls not started: the budget or the limit on
+    /// concurrent push/pulls was spent.
+    pub catch_up_limited: u64,
+    /// Of the catch-up push/pulls, those with a member declared dead.
+    pub reconnects: u64,
     /// Stream exchanges opened.
     pub streams_opened: u64,
     /// Stream exchanges that failed.

@@ -499,24 +499,6 @@ fn member_changes_are_recorded_for_observers() {
 }
 
 /// A message in its packet form.
-fn packet(m: Message<'_>) -> Vec<u8> {
-    let mut p = Vec::new();
-    m.encode(Transport::Packet, &mut p);
-    p
-}
-
-/// An alive announcement for `node` at `ip:port`.
-fn alive_packet(node: &str, ip: [u8; 4], port: u16, incarnation: u32) -> Vec<u8> {
-    packet(Message::Alive(swim_core::wire::Alive {
-        incarnation,
-        node,
-        addr: ip.to_vec().into(),
-        port,
-        meta: vec![].into(),
-        vsn: vec![1, 5, 2, 0, 0, 0].into(),
-    }))
-}
-
 /// `b` joins through `a` by hand: one push/pull. Returns `b`'s join result.
 fn join_directly<P: swim_core::Delegate, Q: swim_core::Delegate>(
     a: &mut Swim<P>,

@@ -193,6 +193,21 @@ pub struct NodeSettings {
     pub default_port: Option<u16>,
     /// [`NodeConfig::dns_servers`].
     pub dns_servers: Vec<SocketAddr>,
+    /// Most catch-up push/pulls per minute; 0 turns catch-up off, as in Go
+    /// ([`CatchUp::per_minute`](swim_core::CatchUp::per_minute)).
+    pub catch_up_per_minute: Option<u32>,
+    /// Quiet time after news before the catch-up push/pull
+    /// ([`CatchUp::settle`](swim_core::CatchUp::settle)).
+    #[serde(with = "humantime_serde")]
+    pub catch_up_settle: Option<Duration>,
+    /// How often a failed member is tried again; 0 never
+    /// ([`CatchUp::reconnect_interval`](swim_core::CatchUp::reconnect_interval)).
+    #[serde(with = "humantime_serde")]
+    pub reconnect_interval: Option<Duration>,
+    /// How long after its death a failed member is tried again
+    /// ([`CatchUp::reconnect_timeout`](swim_core::CatchUp::reconnect_timeout)).
+    #[serde(with = "humantime_serde")]
+    pub reconnect_timeout: Option<Duration>,
 }
 
 /// A setting that cannot be used, named.
@@ -279,6 +294,10 @@ impl NodeSettings {
             event_bytes: _,
             default_port,
             dns_servers,
+            catch_up_per_minute: _,
+            catch_up_settle: _,
+            reconnect_interval: _,
+            reconnect_timeout: _,
         } = self.clone();
         let settled = |a: SocketAddr| a.port() != 0 && !a.ip().is_unspecified();
         Ok(NodeSettings {
@@ -306,6 +325,10 @@ impl NodeSettings {
             event_bytes: Some(config.event_bytes),
             default_port,
             dns_servers,
+            catch_up_per_minute: Some(swim.catch_up.per_minute),
+            catch_up_settle: Some(swim.catch_up.settle),
+            reconnect_interval: Some(swim.catch_up.reconnect_interval),
+            reconnect_timeout: Some(swim.catch_up.reconnect_timeout),
         })
     }
 
@@ -344,6 +367,11 @@ impl NodeSettings {
         set(&mut swim.gossip_interval, self.gossip_interval);
         set(&mut swim.push_pull_interval, self.push_pull_interval);
         set(&mut swim.tcp_timeout, self.tcp_timeout);
+        let catch_up = &mut swim.catch_up;
+        catch_up.per_minute = self.catch_up_per_minute.unwrap_or(catch_up.per_minute);
+        set(&mut catch_up.settle, self.catch_up_settle);
+        set(&mut catch_up.reconnect_interval, self.reconnect_interval);
+        set(&mut catch_up.reconnect_timeout, self.reconnect_timeout);
         swim.enable_compression = self.compression.unwrap_or(swim.enable_compression);
         swim.relay_user_broadcasts = self
             .relay_user_broadcasts
@@ -385,6 +413,8 @@ mod tests {
             parse(r#"{"name":"a","bind":"127.0.0.1:1","cidrs_allowed":["10.0.0.0"]}"#).unwrap_err();
         assert_eq!(err.field, "cidrs_allowed");
         assert!(serde_json::from_str::<NodeSettings>(r#"{"nmae":"a"}"#).is_err());
+        let off = parse(r#"{"name":"a","bind":"127.0.0.1:1","catch_up_per_minute":0}"#).unwrap();
+        assert!(!off.swim.catch_up.enabled(), "Go's behaviour on request");
     }
 
     #[test]
@@ -402,6 +432,8 @@ mod tests {
         assert_eq!(effective.advertise, Some("127.0.0.1:7000".parse().unwrap()));
         assert_eq!(effective.keys, given.keys);
         assert_eq!(effective.max_incoming_streams, Some(64));
+        assert_eq!(effective.catch_up_settle, Some(wan.catch_up.settle));
+        assert_eq!(effective.catch_up_per_minute, Some(wan.catch_up.per_minute));
         // Written out and read back, it is a fixed point and the same node.
         let json = serde_json::to_string(&effective).unwrap();
         let reread: NodeSettings = serde_json::from_str(&json).unwrap();

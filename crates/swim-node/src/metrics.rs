@@ -89,6 +89,9 @@ impl Metrics {
         count("memberlist.refutations", stats.refutations);
         count("memberlist.members.failed", stats.members_failed);
         count("memberlist.push_pulls", stats.push_pulls);
+        count("memberlist.catch_up.push_pulls", stats.catch_up_push_pulls);
+        count("memberlist.catch_up.limited", stats.catch_up_limited);
+        count("memberlist.catch_up.reconnects", stats.reconnects);
         count("memberlist.invalid_input", stats.wire_errors);
         count("memberlist.tcp.at_capacity", node.streams_at_capacity);
         count("memberlist.tcp.errors", node.stream_errors);

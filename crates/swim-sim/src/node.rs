@@ -171,15 +171,45 @@ impl Node {
         self.trace.u64(0x0053_5441_5254 ^ i as u64);
     }
 
-    /// Ends its process; returns the process's message counts.
-    pub(crate) fn stop(&mut self, i: usize) -> [u64; 14] {
-        let messages = self.swim.take().map_or([0; 14], |s| s.stats().messages);
+    /// Ends its process; returns the process's counts.
+    pub(crate) fn stop(&mut self, i: usize) -> Tally {
+        let tally = self
+            .swim
+            .take()
+            .map_or_else(Tally::default, |s| Tally::of(s.stats()));
         self.app = None;
         self.status = Status::Down;
         self.backlog.clear();
         self.timer_at = NONE;
         self.trace.u64(0x5354_4f50 ^ i as u64);
-        messages
+        tally
+    }
+}
+
+/// What a process counted, for the report: messages received by type byte,
+/// catch-up push/pulls started and, of those, reconnects.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Tally {
+    pub(crate) messages: [u64; 14],
+    pub(crate) catch_up: u64,
+    pub(crate) reconnects: u64,
+}
+
+impl Tally {
+    pub(crate) fn of(stats: &swim_core::Stats) -> Tally {
+        Tally {
+            messages: stats.messages,
+            catch_up: stats.catch_up_push_pulls,
+            reconnects: stats.reconnects,
+        }
+    }
+
+    pub(crate) fn add(&mut self, other: &Tally) {
+        for (acc, x) in self.messages.iter_mut().zip(other.messages) {
+            *acc += x;
+        }
+        self.catch_up += other.catch_up;
+        self.reconnects += other.reconnects;
     }
 }
 
@@ -226,7 +256,7 @@ pub(crate) enum Did {
     /// Its process ended (the shutdown after a leave).
     Stopped {
         /// Boxed: the other kinds are half its size.
-        messages: Box<[u64; 14]>,
+        tally: Box<Tally>,
     },
 }
 
@@ -589,13 +619,8 @@ impl Job {
         }
         if left {
             // The application shuts down once its leave is done.
-            let messages = self.node.stop(i);
-            self.log.push((
-                now,
-                Did::Stopped {
-                    messages: Box::new(messages),
-                },
-            ));
+            let tally = Box::new(self.node.stop(i));
+            self.log.push((now, Did::Stopped { tally }));
         }
     }
 

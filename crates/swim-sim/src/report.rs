@@ -182,7 +182,8 @@ pub struct Report {
     /// Seconds after a stall or partition in which a declaration is blamed
     /// on it (the suspicion maximum plus two probe intervals).
     pub blame_window_s: f64,
-    /// The first few false positives: `[time s, declarer, member, kind]`.
+    /// The first few false positives, and the first few healthy ones:
+    /// `[time s, declarer, member, kind]`.
     pub false_positive_examples: Vec<(f64, String, String, String)>,
     /// Bytes sent (datagrams + streams, both directions) per node-second.
     pub bytes_per_node_per_s: f64,
@@ -194,6 +195,11 @@ pub struct Report {
     pub tcp_bytes_per_node_per_s: f64,
     /// Stream exchanges opened per node-second.
     pub exchanges_per_node_per_s: f64,
+    /// Catch-up push/pulls started per node over the run (settle, contact
+    /// and reconnect: see `swim_core::CatchUp`).
+    pub catch_up_push_pulls_per_node: f64,
+    /// Of those, reconnects with members declared dead, per node.
+    pub reconnects_per_node: f64,
     /// Messages received per node-second, by kind (as the nodes decoded them).
     pub messages_per_node_per_s: BTreeMap<String, f64>,
     /// Datagrams lost by the network model (loss and partitions).
@@ -282,10 +288,12 @@ impl Report {
             self.false_suspicions_partitioned
         );
         s += &format!(
-            "traffic per node: {:.0} B/s, {:.1} packets/s, {:.3} exchanges/s; queue peak {}\n",
+            "traffic per node: {:.0} B/s, {:.1} packets/s, {:.3} exchanges/s ({:.2} catch-up push/pulls per node, {:.2} of them reconnects); queue peak {}\n",
             self.bytes_per_node_per_s,
             self.packets_per_node_per_s,
             self.exchanges_per_node_per_s,
+            self.catch_up_push_pulls_per_node,
+            self.reconnects_per_node,
             self.broadcast_queue_peak
         );
         if let Some(d) = &self.dissemination {

@@ -268,6 +268,9 @@ pub struct Scenario {
     /// (`awareness_max_multiplier = 1`) and suspicion timeouts that do not
     /// shrink with confirmations (`suspicion_max_timeout_mult = 1`).
     pub lifeguard: bool,
+    /// Catch-up push/pulls on (the preset's values) or off (Go's behaviour:
+    /// `swim_core::CatchUp::off`).
+    pub catch_up: bool,
     /// LZW compression of packets and streams (Go's default: on).
     pub compression: bool,
     /// How the cluster forms.
@@ -304,6 +307,7 @@ impl fmt::Debug for Scenario {
             .field("duration", &self.duration)
             .field("preset", &self.preset)
             .field("lifeguard", &self.lifeguard)
+            .field("catch_up", &self.catch_up)
             .field("compression", &self.compression)
             .field("start", &self.start)
             .field("network", &self.network)
@@ -326,6 +330,7 @@ impl Scenario {
             duration: Duration::from_secs(60),
             preset,
             lifeguard: true,
+            catch_up: true,
             compression: true,
             start: Start::Warm,
             network: NetworkModel::default(),
@@ -374,6 +379,12 @@ impl Scenario {
     /// Turns Lifeguard on or off.
     pub fn lifeguard(mut self, on: bool) -> Self {
         self.lifeguard = on;
+        self
+    }
+
+    /// Turns catch-up push/pulls on or off.
+    pub fn catch_up(mut self, on: bool) -> Self {
+        self.catch_up = on;
         self
     }
 
@@ -441,6 +452,9 @@ impl Scenario {
         if !self.lifeguard {
             c.awareness_max_multiplier = 1;
             c.suspicion_max_timeout_mult = 1;
+        }
+        if !self.catch_up {
+            c.catch_up = swim_core::CatchUp::off();
         }
         if let Some(h) = &self.config_hook {
             h(i, &mut c);

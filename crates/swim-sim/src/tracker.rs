@@ -541,7 +541,9 @@ impl Tracker {
                 "healthy"
             }
         };
-        if self.fp.examples.len() < 20 {
+        // The first few, and the first few healthy ones however late (the
+        // ones a run fails on).
+        if self.fp.examples.len() < 20 || (kind == "healthy" && self.fp.healthy <= 20) {
             self.fp.examples.push((now, o, m, kind));
         }
     }

@@ -3,8 +3,10 @@
 //! every one of them; a change that means to alter the protocol's behaviour
 //! updates them, and its commit says why.
 //!
-//! Each scenario is also a `swim-sim run` command (in its comment) that
-//! prints the same hash.
+//! Each scenario is pinned twice: with catch-up push/pulls off (Go
+//! memberlist's behaviour, unchanged since before catch-up existed) and on
+//! (the default). Each is also a `swim-sim run` command (in its comment;
+//! add `--no-catch-up` for the first) that prints the same hash.
 
 use std::time::Duration;
 
@@ -44,7 +46,7 @@ fn recorded_traces_are_unchanged() {
             // --nodes 60 --config local --bootstrap --duration 60s --seed 3
             "bootstrap",
             scenario(60, 3, Preset::Local, 60).bootstrap(3, s(10)),
-            "b9b306c0a5691156",
+            ["b9b306c0a5691156", "b668eec0bdcd14a6"],
         ),
         (
             // --nodes 100 --formed --crash 2%@20s --duration 90s --seed 1
@@ -55,7 +57,7 @@ fn recorded_traces_are_unchanged() {
                     amount: Amount::Fraction(0.02),
                     at: s(20),
                 }),
-            "158026303e83ef57",
+            ["158026303e83ef57", "4a334d1057fa1d72"],
         ),
         (
             // --nodes 60 --config local --partition 30%@15s+10s --duration 60s --seed 5
@@ -67,19 +69,19 @@ fn recorded_traces_are_unchanged() {
                 one_way: false,
                 links: 1.0,
             }),
-            "da9eb37616127aeb",
+            ["da9eb37616127aeb", "08e28eebeb303fde"],
         ),
         (
             // --nodes 60 --config local --stall 10%@10s+3s,every=12s --duration 60s --seed 7
             "stalls, Lifeguard on",
             stalls(true),
-            "15c1d3eac23dcc88",
+            ["15c1d3eac23dcc88", "16d96f7fba959549"],
         ),
         (
             // the same with --no-lifeguard
             "stalls, Lifeguard off",
             stalls(false),
-            "eb2e929f6ed2bf6c",
+            ["eb2e929f6ed2bf6c", "2da43cadad374711"],
         ),
         (
             // --nodes 60 --config local --bootstrap --restart 5%@20s+5s --duration 60s --seed 9
@@ -91,7 +93,7 @@ fn recorded_traces_are_unchanged() {
                     at: s(20),
                     down_for: s(5),
                 }),
-            "7eb97d7b985a4865",
+            ["7eb97d7b985a4865", "05980a3d1fc96133"],
         ),
         (
             // --nodes 40 --config local --leave 2@20s --update-meta 5%@25s --loss 2%
@@ -114,15 +116,19 @@ fn recorded_traces_are_unchanged() {
                     at: s(25),
                 })
                 .disseminate_at(s(30)),
-            "748edddaf08c6a2d",
+            ["748edddaf08c6a2d", "1ecf0920a84b143e"],
         ),
     ];
     let changed: Vec<String> = cases
         .into_iter()
-        .filter_map(|(name, sc, want)| {
-            let got = hash(sc);
-            (got != want).then(|| format!("{name}: {got}, recorded {want}"))
+        .flat_map(|(name, sc, [off, on])| {
+            [(false, off), (true, on)].map(|(catch_up, want)| {
+                let got = hash(sc.clone().catch_up(catch_up));
+                (got != want)
+                    .then(|| format!("{name}, catch-up {catch_up}: {got}, recorded {want}"))
+            })
         })
+        .flatten()
         .collect();
     assert!(changed.is_empty(), "traces changed: {changed:#?}");
 }

@@ -9,9 +9,11 @@ use core::time::Duration;
 
 use crate::wire::{EncryptionVersion, Envelope, Keyring, Limits, WireError};
 
+mod catch_up;
 mod cidr;
 mod derived;
 
+pub use catch_up::CatchUp;
 pub use cidr::Cidr;
 pub use derived::SuspicionTimeouts;
 #[cfg(test)]
@@ -136,6 +138,9 @@ pub struct Config {
     pub max_broadcast_queue: usize,
     /// Most push/pull exchanges this node runs at once.
     pub max_concurrent_push_pulls: usize,
+    /// Push/pulls out of turn, when churn settles or an unknown node makes
+    /// contact (not in Go; [`CatchUp::off`] for Go's behaviour).
+    pub catch_up: CatchUp,
     /// Bounds on what peers may declare on the wire.
     pub limits: Limits,
 }
@@ -176,6 +181,7 @@ impl Config {
             max_members: 1 << 17,
             max_broadcast_queue: 1 << 16,
             max_concurrent_push_pulls: 128,
+            catch_up: CatchUp::for_preset(Duration::from_millis(200), Duration::from_secs(30)),
             limits: Limits::default(),
         }
     }
@@ -191,6 +197,7 @@ impl Config {
             gossip_nodes: 4,
             gossip_interval: Duration::from_millis(500),
             gossip_to_the_dead_time: Duration::from_secs(60),
+            catch_up: CatchUp::for_preset(Duration::from_millis(500), Duration::from_secs(60)),
             ..Config::lan(name, advertise)
         }
     }
@@ -206,6 +213,7 @@ impl Config {
             probe_timeout: Duration::from_millis(200),
             gossip_interval: Duration::from_millis(100),
             gossip_to_the_dead_time: Duration::from_secs(15),
+            catch_up: CatchUp::for_preset(Duration::from_millis(100), Duration::from_secs(15)),
             ..Config::lan(name, advertise)
         }
     }
@@ -264,6 +272,9 @@ impl Config {
         }
         if self.max_concurrent_push_pulls < 1 {
             return fail("max_concurrent_push_pulls", "must be at least 1");
+        }
+        if self.catch_up.enabled() && self.catch_up.settle.is_zero() {
+            return fail("catch_up.settle", "must be positive when catch-up is on");
         }
         Ok(())
     }

@@ -11,6 +11,7 @@
 //! | `gossip.rs` | broadcast queues, gossip rounds, what a packet piggybacks | `state.go` (`gossip`), `queue.go` |
 //! | `stream.rs` | stream exchanges out, incoming streams in | `net.go` (streams) |
 //! | `push_pull.rs` | push/pull anti-entropy and join | `state.go` (`pushPull`), `memberlist.go` (`Join`) |
+//! | `catch_up.rs` | push/pulls out of turn: when news settles, when an unknown node makes contact, with the dead | Serf's reconnect |
 //! | `leave.rs` | a graceful departure | `memberlist.go` (`Leave`) |
 //! | `user.rs` | user messages and broadcasts | `memberlist.go` (`Send*`), `delegate.go` |
 //! | `local.rs` | what the local node announces: metadata, state, ack payload, keys | `memberlist.go`, `keyring.go` |
@@ -33,6 +34,7 @@ use crate::stats::Stats;
 use crate::time::{nanos, Instant};
 use crate::wire::{Accusation, Envelope, Message};
 
+mod catch_up;
 mod gossip;
 mod leave;
 mod local;
@@ -48,6 +50,7 @@ use crate::ids::{ExchangeId, JoinId, PingId, StreamId};
 pub use local::CommandError;
 pub use output::Output;
 
+use catch_up::CatchUpState;
 use gossip::Gossip;
 use leave::Leave;
 use local::LocalData;
@@ -90,6 +93,7 @@ pub struct Swim<D: Delegate = DefaultDelegate> {
     relayed: Relayed,
     exchanges: Exchanges,
     joins: Joins,
+    catch_up: CatchUpState,
     local: LocalData,
     leave: Leave,
     outputs: VecDeque<Output>,
@@ -195,6 +199,7 @@ impl<D: Delegate> Builder<D> {
             relayed: Relayed::default(),
             exchanges: Exchanges::default(),
             joins: Joins::default(),
+            catch_up: CatchUpState::default(),
             local: LocalData::default(),
             leave: Leave::Staying,
             envelope,
@@ -434,8 +439,16 @@ impl<D: Delegate> Swim<D> {
             }
             Effect::Event(e) => {
                 match &e {
-                    Event::MemberFailed(_) => self.stats.members_failed += 1,
+                    Event::MemberFailed(m) => {
+                        self.stats.members_failed += 1;
+                        self.note_failed(now, m);
+                    }
                     Event::NameConflict { .. } => self.stats.name_conflicts += 1,
+                    Event::MemberJoined(m) if m.name != *self.members.local_name() => {
+                        self.forget_failed(&m.name);
+                        self.note_news(now);
+                    }
+                    Event::MemberLeft(m) => self.forget_failed(&m.name),
                     _ => {}
                 }
                 self.emit(e);

@@ -75,7 +75,7 @@ impl<D: Delegate> Swim<D> {
     fn dispatch(&mut self, now: Instant, from: SocketAddr, m: Message<'_>) {
         self.stats.count_message(m.message_type());
         match m {
-            Message::Ping(p) => self.handle_ping(from, p),
+            Message::Ping(p) => self.handle_ping(now, from, p),
             Message::IndirectPing(ind) => self.handle_indirect_ping(now, from, ind),
             Message::Ack(a) => self.handle_ack(now, a.seq_no, &a.payload),
             Message::Nack(n) => self.handle_nack(n.seq_no),

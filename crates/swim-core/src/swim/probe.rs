@@ -315,6 +315,7 @@ impl<D: Delegate> Swim<D> {
                     payload: payload.to_vec(),
                 });
                 self.finish_probe(now, -1);
+                self.note_probe_acked(now, &p.target);
             }
             AckHandler::Relay {
                 origin_seq, origin, ..
@@ -393,10 +394,11 @@ impl<D: Delegate> Swim<D> {
         Some(ack)
     }
 
-    pub(super) fn handle_ping(&mut self, from: SocketAddr, ping: Ping<'_>) {
+    pub(super) fn handle_ping(&mut self, now: Instant, from: SocketAddr, ping: Ping<'_>) {
         if let Some(ack) = self.answer_ping(&ping, Transport::Packet) {
             let to = reply_addr(from, &ping.source_addr, ping.source_port);
             self.send_msg(to, ack);
+            self.note_contact(now, ping.source_node, &ping.source_addr, ping.source_port);
         }
     }
 
@@ -430,6 +432,7 @@ impl<D: Delegate> Swim<D> {
             .schedule(now + self.config.probe_timeout, Timer::AckExpiry(seq));
         let ping = self.ping_message(seq, ind.node);
         self.send_msg(target, ping);
+        self.note_contact(now, ind.source_node, &ind.source_addr, ind.source_port);
     }
 
     /// A ping of ours, in its packet form.

@@ -103,19 +103,23 @@ impl<D: Delegate> Swim<D> {
             self.stats.count_rejected(Rejection::PushPullBusy);
             return;
         }
-        let local = self.local_name();
-        let picked = self.members.random_members(1, &mut self.rng, |r| {
-            *r.name != *local && r.state == MemberState::Alive
-        });
-        if let Some(to) = picked
-            .first()
-            .and_then(|&i| self.members.record(i).socket_addr())
-        {
+        if let Some(to) = self.random_alive_peer() {
             self.push_pull(now, to, None);
         }
     }
 
-    fn push_pull(&mut self, now: Instant, to: SocketAddr, join: Option<JoinId>) {
+    /// A random alive member other than us, to push/pull with.
+    pub(super) fn random_alive_peer(&mut self) -> Option<SocketAddr> {
+        let local = self.local_name();
+        let picked = self.members.random_members(1, &mut self.rng, |r| {
+            *r.name != *local && r.state == MemberState::Alive
+        });
+        picked
+            .first()
+            .and_then(|&i| self.members.record(i).socket_addr())
+    }
+
+    pub(super) fn push_pull(&mut self, now: Instant, to: SocketAddr, join: Option<JoinId>) {
         let state = self.local_push_pull(join.is_some());
         let deadline = now + self.config.tcp_timeout;
         let kind = Exchange::PushPull { join, to };
@@ -156,8 +160,11 @@ impl<D: Delegate> Swim<D> {
     pub(super) fn answer_push_pull(&mut self, now: Instant, pp: PushPull<'_>) -> Vec<u8> {
         let reply = self.local_push_pull(pp.join);
         let join = pp.join;
-        if let Err(why) = self.merge_remote(now, pp, join) {
-            self.stats.count_rejected(why);
+        match self.merge_remote(now, pp, join) {
+            // A joiner's state is its own: not the cluster's.
+            Ok(()) if !join => self.note_synced(now),
+            Ok(()) => {}
+            Err(why) => self.stats.count_rejected(why),
         }
         reply
     }
@@ -172,9 +179,12 @@ impl<D: Delegate> Swim<D> {
         let opened = self.open_reply(reply)?;
         let limits = self.envelope.limits().clone();
         match Message::decode(&opened, Transport::Stream, &limits) {
-            Ok(Message::PushPull(pp)) => self
-                .merge_remote(now, pp, join)
-                .map_err(ExchangeError::Refused),
+            Ok(Message::PushPull(pp)) => {
+                self.merge_remote(now, pp, join)
+                    .map_err(ExchangeError::Refused)?;
+                self.note_synced(now);
+                Ok(())
+            }
             Ok(Message::Error(ErrorResponse { error })) => {
                 Err(ExchangeError::Remote(error.to_string()))
             }

@@ -217,6 +217,7 @@ impl<D: Delegate> Swim<D> {
             }
             Message::Ping(p) => {
                 let ack = self.answer_ping(&p, Transport::Stream)?;
+                self.note_contact(now, p.source_node, &p.source_addr, p.source_port);
                 Some(self.seal_reply(&ack))
             }
             Message::User(payload) => {

@@ -27,6 +27,12 @@ pub(super) enum Timer {
     PushPullStaggered,
     /// A periodic push/pull is due.
     PushPullTick,
+    /// News of members may have settled: time for a catch-up push/pull.
+    CatchUpSettle,
+    /// A while after a settle push/pull: time for a confirming one.
+    CatchUpConfirm,
+    /// Time to try a failed member again.
+    Reconnect,
     /// A leave gave up waiting for its broadcast.
     LeaveTimeout,
     /// A stream exchange ran out of time.
@@ -176,6 +182,9 @@ impl<D: Delegate> Swim<D> {
             }
             Timer::PushPullStaggered => self.push_pull_tick(now, false),
             Timer::PushPullTick => self.push_pull_tick(now, true),
+            Timer::CatchUpSettle => self.catch_up_settle(now),
+            Timer::CatchUpConfirm => self.catch_up_confirm(now),
+            Timer::Reconnect => self.reconnect(now),
             Timer::LeaveTimeout => self.leave_timed_out(),
             Timer::ExchangeDeadline(id) => self.exchange_timed_out(now, id),
         }

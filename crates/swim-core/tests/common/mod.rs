@@ -10,7 +10,7 @@ use std::hash::{Hash, Hasher};
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use swim_core::wire::{Frame, StreamFramer, StreamRole};
+use swim_core::wire::{Frame, Message, StreamFramer, StreamRole, Transport};
 use swim_core::{
     Config, DefaultDelegate, Delegate, Event, ExchangeError, ExchangeId, Instant, MemberState,
     Output, StreamId, Swim,
@@ -321,4 +321,23 @@ pub const CONVERGENCE_BOUND: Duration = Duration::from_secs(31);
 
 pub fn secs(s: u64) -> Duration {
     Duration::from_secs(s)
+}
+
+/// `m` as a datagram body.
+pub fn packet(m: Message<'_>) -> Vec<u8> {
+    let mut p = Vec::new();
+    m.encode(Transport::Packet, &mut p);
+    p
+}
+
+/// An alive announcement for `node` at `ip:port`.
+pub fn alive_packet(node: &str, ip: [u8; 4], port: u16, incarnation: u32) -> Vec<u8> {
+    packet(Message::Alive(swim_core::wire::Alive {
+        incarnation,
+        node,
+        addr: ip.to_vec().into(),
+        port,
+        meta: vec![].into(),
+        vsn: vec![1, 5, 2, 0, 0, 0].into(),
+    }))
 }

@@ -179,8 +179,8 @@ impl Simulation {
         if self.nodes[i].status == Status::Down {
             return;
         }
-        let messages = self.nodes[i].stop(i);
-        self.count_messages(&messages);
+        let tally = self.nodes[i].stop(i);
+        self.counters.stopped.add(&tally);
         self.tracker.stop(self.now, i, crash);
     }
 

@@ -12,7 +12,7 @@ use swim_core::{Event, ExchangeError, Instant, SharedNames, Swim};
 
 use crate::naming::node_name;
 use crate::network::{Fate, Network};
-use crate::node::{Did, Due, Input, Job, Node, Shared, Status};
+use crate::node::{Did, Due, Input, Job, Node, Shared, Status, Tally};
 use crate::report::{Report, Series};
 use crate::rng::{derive, SimRng, StableHasher};
 use crate::scenario::Scenario;
@@ -88,9 +88,9 @@ struct Counters {
     tcp_bytes: u64,
     exchanges: u64,
     dropped: u64,
-    /// Messages received by type byte, from the nodes' own stats (nodes
-    /// that stopped are added when they stop).
-    messages: [u64; 14],
+    /// What the processes that stopped counted (running ones are added
+    /// for the report).
+    stopped: Tally,
     udp_bytes_at_sample: u64,
     peak_stream: usize,
 }
@@ -552,16 +552,10 @@ impl Simulation {
             } => {
                 self.push(when, Ev::Node(to, Due::Deliver(input)));
             }
-            Did::Stopped { messages } => {
-                self.count_messages(&messages);
+            Did::Stopped { tally } => {
+                self.counters.stopped.add(&tally);
                 self.tracker.stop(at, i, false);
             }
-        }
-    }
-
-    fn count_messages(&mut self, messages: &[u64; 14]) {
-        for (acc, x) in self.counters.messages.iter_mut().zip(messages) {
-            *acc += x;
         }
     }
 }

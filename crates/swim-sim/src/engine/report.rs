@@ -2,6 +2,7 @@
 //! check, and the report.
 
 use crate::naming::node_name;
+use crate::node::Tally;
 use crate::report::{mean, quantile, DisseminationReport, Report};
 use crate::rss::{current_rss, peak_rss};
 use crate::scenario::{Scenario, Start};
@@ -99,14 +100,13 @@ impl Simulation {
         let sim_s = secs(self.now);
         let n = self.sc.nodes.max(1) as f64;
         let node_s = (n * sim_s).max(1e-9);
-        let mut messages = self.counters.messages;
+        let mut tally = self.counters.stopped.clone();
         for node in &self.nodes {
             if let Some(s) = &node.swim {
-                for (acc, x) in messages.iter_mut().zip(s.stats().messages.iter()) {
-                    *acc += x;
-                }
+                tally.add(&Tally::of(s.stats()));
             }
         }
+        let messages = tally.messages;
         const KINDS: [&str; 14] = [
             "ping",
             "indirect_ping",
@@ -197,6 +197,8 @@ impl Simulation {
             udp_bytes_per_node_per_s: c.udp_bytes as f64 / node_s,
             tcp_bytes_per_node_per_s: c.tcp_bytes as f64 / node_s,
             exchanges_per_node_per_s: c.exchanges as f64 / node_s,
+            catch_up_push_pulls_per_node: tally.catch_up as f64 / n,
+            reconnects_per_node: tally.reconnects as f64 / n,
             messages_per_node_per_s,
             packets_dropped: c.dropped,
             broadcast_queue_peak: self.series.queue_max.iter().copied().max().unwrap_or(0),
@@ -269,6 +271,9 @@ pub fn describe(sc: &Scenario) -> String {
     }
     if !sc.lifeguard {
         s += ", lifeguard off";
+    }
+    if !sc.catch_up {
+        s += ", catch-up off";
     }
     if !sc.compression {
         s += ", no compression";

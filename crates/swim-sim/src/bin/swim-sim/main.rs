@@ -31,6 +31,9 @@ RUN OPTIONS:
     --no-lifeguard         Lifeguard off: awareness_max_multiplier = 1 and
                            suspicion_max_timeout_mult = 1 (no local health,
                            suspicion timeouts that confirmations cannot shorten)
+    --no-catch-up          catch-up push/pulls off (Go's behaviour): no push/pull
+                           when news of members settles, when an unknown node
+                           makes contact, or with members declared dead
     --no-compression       LZW compression off (Go's default is on)
   Start
     --bootstrap            form the cluster by joining: seeds start at 0 s, every
@@ -177,6 +180,7 @@ fn cmd_run(argv: &[String]) -> Result<bool, String> {
             "--duration" => sc.duration = parse::duration(a.value(flag)?)?,
             "--config" => sc.preset = a.value(flag)?.parse()?,
             "--no-lifeguard" => sc.lifeguard = false,
+            "--no-catch-up" => sc.catch_up = false,
             "--no-compression" => sc.compression = false,
             "--bootstrap" => bootstrap = true,
             "--formed" => formed = true,
