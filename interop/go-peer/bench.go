@@ -5,8 +5,11 @@ package main
 // measures the Rust side the same way; bench/side-by-side runs both.
 //
 // 1. VmRSS before any node exists is the baseline.
-// 2. Create all nodes, t0, every node but node 0 joins node 0 concurrently;
-//    converge_s = until every node's NumMembers() == N (10 ms polls, 120 s cap).
+// 2. Create all nodes, t0, every node but node 0 joins node 0 concurrently
+//    (all at once, or node i at i/(N-1) of --join-window; a failed join is
+//    retried, five attempts in all, failures counted); converge_s = until
+//    every node's NumMembers() == N (10 ms polls, 120 s cap), converge_p50_s
+//    = the median of the times each node first did.
 // 3. 2 s later read CPU (getrusage), Udp OutDatagrams (/proc/net/snmp) and lo
 //    transmit bytes (/proc/net/dev); sleep --duration; read them again. The
 //    rates are per node per second of the window; RSS is (VmRSS at the end of
@@ -22,6 +25,7 @@ import (
 	"io"
 	"math"
 	"os"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -42,7 +46,10 @@ type benchResult struct {
 	Impl               string   `json:"impl"`
 	Nodes              int      `json:"nodes"`
 	Config             string   `json:"config"`
+	JoinWindowS        float64  `json:"join_window_s"`
+	JoinFailures       int64    `json:"join_failures"`
 	ConvergeS          *float64 `json:"converge_s"`
+	ConvergeP50S       *float64 `json:"converge_p50_s"`
 	WindowS            float64  `json:"window_s"`
 	CPUSPerNodePerS    float64  `json:"cpu_s_per_node_per_s"`
 	RSSBytesPerNode    int64    `json:"rss_bytes_per_node"`
@@ -57,6 +64,7 @@ func runBench(args []string) int {
 	nodes := fs.Int("nodes", 100, "")
 	duration := fs.Duration("duration", 30*time.Second, "")
 	configName := fs.String("config", "local", "")
+	joinWindow := fs.Duration("join-window", 0, "")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			fmt.Fprint(os.Stderr, usageText)
@@ -70,13 +78,16 @@ func runBench(args []string) int {
 	if *nodes < 2 {
 		return usageError("bench: --nodes must be at least 2")
 	}
+	if *joinWindow < 0 {
+		return usageError("bench: --join-window must not be negative")
+	}
 	if *duration <= 0 {
 		return usageError("bench: --duration must be positive")
 	}
 	if _, err := configPreset(*configName); err != nil {
 		return usageError("bench: %v", err)
 	}
-	res, err := bench(*nodes, *duration, *configName)
+	res, err := bench(*nodes, *duration, *joinWindow, *configName)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "go-peer bench: %v\n", err)
 		return 1
@@ -85,7 +96,7 @@ func runBench(args []string) int {
 	return 0
 }
 
-func bench(n int, duration time.Duration, configName string) (*benchResult, error) {
+func bench(n int, duration, joinWindow time.Duration, configName string) (*benchResult, error) {
 	baseRSS, err := vmRSS()
 	if err != nil {
 		return nil, err
@@ -116,30 +127,53 @@ func bench(n int, duration time.Duration, configName string) (*benchResult, erro
 	// Join, each node from its own goroutine like independent processes.
 	t0 := time.Now()
 	var wg sync.WaitGroup
-	for _, m := range list[1:] {
+	var failures int64
+	var failuresMu sync.Mutex
+	for i, m := range list[1:] {
 		wg.Add(1)
-		go func(m *memberlist.Memberlist) {
+		at := t0.Add(time.Duration(float64(joinWindow) * float64(i) / math.Max(1, float64(n-1))))
+		go func(m *memberlist.Memberlist, at time.Time) {
 			defer wg.Done()
+			time.Sleep(time.Until(at))
 			var err error
 			for try := 1; try <= joinAttempts; try++ {
 				if _, err = m.Join([]string{seed}); err == nil {
 					return
 				}
+				failuresMu.Lock()
+				failures++
+				failuresMu.Unlock()
 				time.Sleep(time.Duration(try) * 100 * time.Millisecond)
 			}
 			fmt.Fprintf(os.Stderr, "go-peer bench: %s could not join: %v\n",
 				m.LocalNode().Name, err)
-		}(m)
+		}(m, at)
 	}
+	firstFull := make([]float64, n)
 	converge := pollUntil(t0, func() bool {
-		for _, m := range list {
+		all := true
+		for i, m := range list {
 			if m.NumMembers() != n {
-				return false
+				all = false
+			} else if firstFull[i] == 0 {
+				firstFull[i] = time.Since(t0).Seconds()
 			}
 		}
-		return true
+		return all
 	})
 	wg.Wait()
+	var p50 *float64
+	firsts := make([]float64, 0, n)
+	for _, f := range firstFull {
+		if f > 0 {
+			firsts = append(firsts, f)
+		}
+	}
+	if len(firsts)*2 > n {
+		sort.Float64s(firsts)
+		v := round(firsts[n/2], 3)
+		p50 = &v
+	}
 	if converge == nil {
 		fmt.Fprintf(os.Stderr, "go-peer bench: no convergence within %v\n", benchGiveUp)
 	}
@@ -186,7 +220,10 @@ func bench(n int, duration time.Duration, configName string) (*benchResult, erro
 		Impl:               "go",
 		Nodes:              n,
 		Config:             configName,
+		JoinWindowS:        joinWindow.Seconds(),
+		JoinFailures:       failures,
 		ConvergeS:          converge,
+		ConvergeP50S:       p50,
 		WindowS:            round(window, 3),
 		CPUSPerNodePerS:    sig((after.cpu - before.cpu) / perNodeSec),
 		RSSBytesPerNode:    (endRSS - baseRSS) / int64(n),

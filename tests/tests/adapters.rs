@@ -97,6 +97,38 @@ async fn join_three_through_one_seed(rt: Runtime) {
     }
 }
 
+/// A join tries again while no seed answers: the seed starts listening
+/// only after the first attempt failed, and the join still succeeds.
+async fn join_retries_until_the_seed_answers(rt: Runtime) {
+    let seed_addr = dead_addr();
+    let mut config = local_config("joiner");
+    config.join_retries = 6;
+    config.join_retry_delay = Duration::from_millis(100);
+    let (joiner, _events) = rt.start(config).await.expect("start the joiner");
+    let join = rt.spawn({
+        let joiner = joiner.clone();
+        async move { joiner.join(&[seed_addr]).await }
+    });
+    rt.sleep(Duration::from_millis(150)).await;
+    let (seed, _seed_events) = rt
+        .start(config_at("seed", seed_addr))
+        .await
+        .expect("start the seed on the address the joiner tries");
+    assert_eq!(join.await.expect("joined on a retry"), 1);
+    assert_eq!(seed.num_members(), 2);
+    // With no retries, the same failure is the answer at once.
+    let mut config = local_config("impatient");
+    config.join_retries = 0;
+    let (impatient, _events) = rt.start(config).await.expect("start");
+    assert!(matches!(
+        impatient.join(&[dead_addr()]).await,
+        Err(Error::Join(_))
+    ));
+    for node in [joiner, seed, impatient] {
+        node.shutdown().await;
+    }
+}
+
 /// update_meta reaches the others as MemberUpdated and in members();
 /// set_local_state reaches a joining node as RemoteState.
 async fn meta_and_state_propagate(rt: Runtime) {
@@ -671,6 +703,7 @@ async fn shutdown_is_complete_when_it_returns(rt: Runtime) {
 
 on_every_runtime!(
     join_three_through_one_seed,
+    join_retries_until_the_seed_answers,
     meta_and_state_propagate,
     user_messages_arrive,
     broadcast_reaches_everyone,

@@ -69,7 +69,9 @@ pub struct AgentOptions {
     /// Seeds to join after start: addresses, host names (every address
     /// tried) or DNS SRV names.
     pub join: Vec<String>,
-    /// Joins tried before giving up; 0 tries until one succeeds.
+    /// Joins tried before giving up; 0 tries until one succeeds. Each join
+    /// itself retries for seconds (`node.join_retries`); these attempts
+    /// wait for seeds that are not up yet.
     pub join_attempts: u32,
     /// Pause between two join attempts.
     #[serde(with = "humantime_serde")]

@@ -46,6 +46,15 @@ pub struct NodeConfig {
     pub dns_servers: Vec<SocketAddr>,
     /// How long each DNS server has to answer an SRV query.
     pub dns_timeout: Duration,
+    /// Times [`Node::join`](crate::Node::join) tries again when no seed
+    /// answered: a seed that many nodes join at once can time some of them
+    /// out (500 nodes joining one seed in one process on this machine: a
+    /// fifth to a half of the first attempts).
+    pub join_retries: u32,
+    /// The pause before the first retry; it doubles for each next one, and
+    /// each is drawn between half and one and a half of it, so that
+    /// joiners timed out together do not come back together.
+    pub join_retry_delay: Duration,
     /// Seed of the core's random choices; `None` draws one per start.
     pub seed: Option<u64>,
     /// Labels added to every metric this node records (useful when several
@@ -65,6 +74,8 @@ impl NodeConfig {
             default_port: None,
             dns_servers: Vec::new(),
             dns_timeout: Duration::from_secs(2),
+            join_retries: 3,
+            join_retry_delay: Duration::from_millis(200),
             seed: None,
             metric_labels: Vec::new(),
         }
@@ -193,6 +204,11 @@ pub struct NodeSettings {
     pub default_port: Option<u16>,
     /// [`NodeConfig::dns_servers`].
     pub dns_servers: Vec<SocketAddr>,
+    /// [`NodeConfig::join_retries`].
+    pub join_retries: Option<u32>,
+    /// [`NodeConfig::join_retry_delay`].
+    #[serde(with = "humantime_serde")]
+    pub join_retry_delay: Option<Duration>,
     /// Most catch-up push/pulls per minute; 0 turns catch-up off, as in Go
     /// ([`CatchUp::per_minute`](swim_core::CatchUp::per_minute)).
     pub catch_up_per_minute: Option<u32>,
@@ -294,6 +310,8 @@ impl NodeSettings {
             event_bytes: _,
             default_port,
             dns_servers,
+            join_retries: _,
+            join_retry_delay: _,
             catch_up_per_minute: _,
             catch_up_settle: _,
             reconnect_interval: _,
@@ -325,6 +343,8 @@ impl NodeSettings {
             event_bytes: Some(config.event_bytes),
             default_port,
             dns_servers,
+            join_retries: Some(config.join_retries),
+            join_retry_delay: Some(config.join_retry_delay),
             catch_up_per_minute: Some(swim.catch_up.per_minute),
             catch_up_settle: Some(swim.catch_up.settle),
             reconnect_interval: Some(swim.catch_up.reconnect_interval),
@@ -388,6 +408,8 @@ impl NodeSettings {
         config.event_bytes = self.event_bytes.unwrap_or(config.event_bytes);
         config.default_port = self.default_port;
         config.dns_servers = self.dns_servers;
+        config.join_retries = self.join_retries.unwrap_or(config.join_retries);
+        config.join_retry_delay = self.join_retry_delay.unwrap_or(config.join_retry_delay);
         Ok(config)
     }
 }

@@ -254,6 +254,9 @@ impl<R: Runtime, T: Transport> NodeBuilder<R, T> {
                 view,
                 bound,
                 resolve,
+                sleep: Arc::new(|d| Box::pin(R::timer_at(R::now() + d))),
+                join_retries: config.join_retries,
+                join_retry_delay: config.join_retry_delay,
             }),
         };
         Ok((node, Events::new(events), driver.run()))

@@ -146,6 +146,19 @@ impl IntoSeed for &String {
     }
 }
 
+/// `delay` drawn between half and one and a half of itself.
+fn jittered(delay: Duration) -> Duration {
+    use std::hash::BuildHasher;
+    // RandomState's keys differ from call to call: random enough to spread
+    // retries, without a dependency.
+    let r = std::collections::hash_map::RandomState::new().hash_one(0u8);
+    delay.mul_f64(0.5 + (r >> 11) as f64 / (1u64 << 53) as f64)
+}
+
+/// Sleeps on the node's runtime.
+pub(crate) type Sleep =
+    Arc<dyn Fn(Duration) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
+
 /// Resolves a seed to the addresses to try, off the driver.
 pub(crate) type Resolve = Arc<
     dyn Fn(Seed) -> Pin<Box<dyn Future<Output = io::Result<Vec<SocketAddr>>> + Send>> + Send + Sync,
@@ -244,6 +257,11 @@ pub(crate) struct Shared {
     pub(crate) view: Arc<Mutex<View>>,
     pub(crate) bound: SocketAddr,
     pub(crate) resolve: Resolve,
+    pub(crate) sleep: Sleep,
+    /// [`NodeConfig::join_retries`](crate::NodeConfig::join_retries).
+    pub(crate) join_retries: u32,
+    /// [`NodeConfig::join_retry_delay`](crate::NodeConfig::join_retry_delay).
+    pub(crate) join_retry_delay: Duration,
 }
 
 impl Shared {
@@ -291,8 +309,10 @@ impl Node {
     /// Joins the cluster through `seeds` — addresses, host names, DNS SRV
     /// names, as [`Seed`] reads them — and returns how many addresses
     /// answered. Every address a name resolves to is tried (Go's `Join`);
-    /// names are resolved off the node's task. An error lists every seed
-    /// that failed, and why, when none answered.
+    /// names are resolved off the node's task. When none answered, it tries
+    /// again after a pause ([`NodeConfig::join_retries`](crate::NodeConfig::join_retries)
+    /// times); an error lists every seed that failed in the last attempt,
+    /// and why.
     ///
     /// ```no_run
     /// # async fn run(node: swim_node::Node) -> Result<(), swim_node::Error> {
@@ -332,12 +352,21 @@ impl Node {
         if addrs.is_empty() {
             return Err(Error::Join(failures));
         }
-        let (joined, failed) = self.ask(|r| Command::Join(addrs, r)).await?;
-        failures.extend(failed);
-        if joined == 0 {
-            return Err(Error::Join(failures));
+        let mut delay = self.shared.join_retry_delay;
+        for retry in 0..=self.shared.join_retries {
+            if retry > 0 {
+                (self.shared.sleep)(jittered(delay)).await;
+                delay = delay.saturating_mul(2);
+            }
+            let (joined, failed) = self.ask(|r| Command::Join(addrs.clone(), r)).await?;
+            if joined > 0 {
+                return Ok(joined);
+            }
+            if retry == self.shared.join_retries {
+                failures.extend(failed);
+            }
         }
-        Ok(joined)
+        Err(Error::Join(failures))
     }
 
     /// Leaves gracefully: announces the departure and waits until it has

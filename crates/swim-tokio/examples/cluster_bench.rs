@@ -2,11 +2,15 @@
 //! measures Go memberlist, so `bench/side-by-side` can print ratios.
 //!
 //! ```text
-//! cargo run --release -p swim-tokio --example cluster_bench -- --nodes 100 --duration 30s --config local
+//! cargo run --release -p swim-tokio --example cluster_bench -- --nodes 100 --duration 30s --config local [--join-window 5s]
 //! ```
 //!
-//! Prints one JSON line: time to converge after every node joins node 0;
-//! over a window after convergence, CPU seconds per node per second
+//! Prints one JSON line: time to converge after every node joins node 0
+//! (all at once, or node i at `i / (n - 1)` of the join window; a failed
+//! join is retried as `go-peer bench` does, five times, and the failures
+//! counted): until every node lists every node (`converge_s`, from the
+//! first join) and the median of the times each node first did
+//! (`converge_p50_s`); over a window after convergence, CPU seconds per node per second
 //! (/proc/self/stat), resident memory per node (VmRSS growth since before
 //! the first node), UDP datagrams (/proc/net/snmp) and loopback bytes
 //! (/proc/net/dev, headers and TCP included) per node per second; then the
@@ -20,23 +24,34 @@ struct Args {
     nodes: usize,
     duration: Duration,
     profile: Profile,
+    join_window: Duration,
 }
+
+/// Join attempts per node, and the pause before the next: as go-peer bench.
+const JOIN_ATTEMPTS: u32 = 5;
 
 fn args() -> Result<Args, String> {
     let mut args = Args {
         nodes: 100,
         duration: Duration::from_secs(30),
         profile: Profile::Local,
+        join_window: Duration::ZERO,
+    };
+    let secs = |v: &str, flag: &str| {
+        v.trim_end_matches('s')
+            .parse::<f64>()
+            .ok()
+            .filter(|s| s.is_finite() && *s >= 0.0)
+            .map(Duration::from_secs_f64)
+            .ok_or(format!("bad {flag}"))
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         let value = it.next().ok_or(format!("{flag} needs a value"))?;
         match flag.as_str() {
             "--nodes" => args.nodes = value.parse().map_err(|_| "bad --nodes")?,
-            "--duration" => {
-                let secs = value.trim_end_matches('s').parse::<f64>();
-                args.duration = Duration::from_secs_f64(secs.map_err(|_| "bad --duration")?);
-            }
+            "--duration" => args.duration = secs(&value, "--duration")?,
+            "--join-window" => args.join_window = secs(&value, "--join-window")?,
             "--config" => args.profile = value.parse()?,
             _ => return Err(format!("unknown flag {flag}")),
         }
@@ -120,12 +135,46 @@ async fn main() {
     }
     let seed = nodes[0].bound_addr();
     let t0 = Instant::now();
-    for node in &nodes[1..] {
+    let failures = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+    for (i, node) in nodes[1..].iter().enumerate() {
         let node = node.clone();
-        tokio::spawn(async move { node.join(&[seed]).await });
+        let failures = failures.clone();
+        let at = t0 + args.join_window.mul_f64(i as f64 / (n - 1).max(1) as f64);
+        tokio::spawn(async move {
+            tokio::time::sleep_until(at.into()).await;
+            for attempt in 1..=JOIN_ATTEMPTS {
+                match node.join(&[seed]).await {
+                    Ok(_) => return,
+                    Err(e) => {
+                        failures.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        if attempt == JOIN_ATTEMPTS {
+                            eprintln!(
+                                "cluster_bench: {} could not join: {e}",
+                                node.local_node().name
+                            );
+                        }
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(100) * attempt).await;
+            }
+        });
     }
-    let converge = wait("convergence", || nodes.iter().all(|m| m.num_members() == n)).await;
+    // When each node first listed every node.
+    let mut first_full: Vec<Option<f64>> = vec![None; n];
+    let converge = wait("convergence", || {
+        let now = t0.elapsed().as_secs_f64();
+        for (node, first) in nodes.iter().zip(&mut first_full) {
+            if first.is_none() && node.num_members() == n {
+                *first = Some(now);
+            }
+        }
+        nodes.iter().all(|m| m.num_members() == n)
+    })
+    .await;
     let converge = converge.map(|_| t0.elapsed().as_secs_f64());
+    let mut firsts: Vec<f64> = first_full.iter().flatten().copied().collect();
+    firsts.sort_by(f64::total_cmp);
+    let p50 = (firsts.len() * 2 > n).then(|| firsts[n / 2]);
 
     tokio::time::sleep(Duration::from_secs(2)).await;
     let (cpu0, udp0, lo0) = (cpu_seconds(), udp_out_datagrams(), loopback_tx_bytes());
@@ -147,9 +196,12 @@ async fn main() {
 
     let per = |delta: f64| delta / n as f64 / secs;
     println!(
-        "{{\"impl\":\"rust\",\"nodes\":{n},\"config\":\"{}\",\"converge_s\":{},\"window_s\":{secs:.1},\"cpu_s_per_node_per_s\":{:.6},\"rss_bytes_per_node\":{},\"packets_per_node_per_s\":{:.2},\"bytes_per_node_per_s\":{:.1},\"detect_all_s\":{}}}",
+        "{{\"impl\":\"rust\",\"nodes\":{n},\"config\":\"{}\",\"join_window_s\":{:.1},\"join_failures\":{},\"converge_s\":{},\"converge_p50_s\":{},\"window_s\":{secs:.1},\"cpu_s_per_node_per_s\":{:.6},\"rss_bytes_per_node\":{},\"packets_per_node_per_s\":{:.2},\"bytes_per_node_per_s\":{:.1},\"detect_all_s\":{}}}",
         args.profile.name(),
+        args.join_window.as_secs_f64(),
+        failures.load(std::sync::atomic::Ordering::Relaxed),
         converge.map_or("null".into(), |s| format!("{s:.3}")),
+        p50.map_or("null".into(), |s| format!("{s:.3}")),
         per(cpu1 - cpu0),
         rss / n as u64,
         per(udp1.saturating_sub(udp0) as f64),
