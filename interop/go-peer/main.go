@@ -326,6 +326,8 @@ Runs one memberlist v0.2.2 node speaking the agent line protocol
   --meta TEXT            node metadata
   --state TEXT           local push/pull state sent with every push/pull
   --compression on|off   compress packets and streams (default on)
+  --lifeguard on|off     Lifeguard's awareness and suspicion multipliers
+                         (default on; off sets both to 1)
 
 Not supported by memberlist v0.2.2 (Rust agent only): --label,
 --relay-broadcasts, --runtime.
@@ -412,6 +414,7 @@ func runPeer(args []string) int {
 	meta := fs.String("meta", "", "")
 	state := fs.String("state", "", "")
 	compression := fs.String("compression", "on", "")
+	lifeguard := fs.String("lifeguard", "on", "")
 	fs.Var(&rustOnly{name: "label", why: "memberlist v0.2.2 has no cluster labels"}, "label", "")
 	fs.Var(&rustOnlyBool{rustOnly{name: "relay-broadcasts",
 		why: "memberlist v0.2.2 does not relay user broadcasts"}}, "relay-broadcasts", "")
@@ -447,6 +450,15 @@ func runPeer(args []string) int {
 		conf.EnableCompression = false
 	default:
 		return usageError("--compression must be on or off, not %q", *compression)
+	}
+	switch *lifeguard {
+	case "on":
+	case "off":
+		// What memberlist's own docs say turns each part off.
+		conf.AwarenessMaxMultiplier = 1
+		conf.SuspicionMaxTimeoutMult = 1
+	default:
+		return usageError("--lifeguard must be on or off, not %q", *lifeguard)
 	}
 	if len(*meta) > memberlist.MetaMaxSize {
 		return usageError("--meta is %d bytes; memberlist allows at most %d", len(*meta), memberlist.MetaMaxSize)

@@ -81,6 +81,12 @@ pub struct Args {
     /// [node.retransmit_mult].
     #[arg(long, value_name = "N")]
     pub retransmit_mult: Option<usize>,
+    /// Lifeguard's local health awareness and confirmation-shortened
+    /// suspicion; off sets node.awareness_max_multiplier and
+    /// node.suspicion_max_timeout_mult to 1, as Go's memberlist turns them
+    /// off [default on].
+    #[arg(long, value_parser = parse_on_off, value_name = "on|off")]
+    pub lifeguard: Option<bool>,
     /// Which adapter runs the node [agent.runtime; default tokio].
     #[arg(long, value_enum)]
     pub runtime: Option<RuntimeKind>,
@@ -156,6 +162,14 @@ impl Args {
         if let Some(v) = self.retransmit_mult {
             line.set("node.retransmit_mult", "--retransmit-mult", text(&v));
         }
+        if self.lifeguard == Some(false) {
+            for key in [
+                "node.awareness_max_multiplier",
+                "node.suspicion_max_timeout_mult",
+            ] {
+                line.set(key, "--lifeguard", Raw::Text("1".into()));
+            }
+        }
         if let Some(v) = self.runtime {
             let name = match v {
                 RuntimeKind::Tokio => "tokio",
@@ -174,5 +188,43 @@ impl Args {
             line.set("agent.http", "--http", text(v));
         }
         Ok(line)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::settings::Sources;
+
+    fn load(flags: &[&str]) -> swim_node::NodeConfig {
+        let mut argv = vec!["swim-agent", "--name", "a", "--bind", "127.0.0.1:0"];
+        argv.extend_from_slice(flags);
+        let args = Args::try_parse_from(argv).unwrap();
+        Sources {
+            flags: args.command_line().unwrap(),
+            ..Sources::default()
+        }
+        .load()
+        .unwrap()
+        .node
+    }
+
+    #[test]
+    fn lifeguard_off_sets_both_multipliers_to_one() {
+        let on = load(&[]).swim;
+        assert_eq!(
+            (on.awareness_max_multiplier, on.suspicion_max_timeout_mult),
+            (8, 6)
+        );
+        let off = load(&["--lifeguard", "off"]).swim;
+        assert_eq!(
+            (off.awareness_max_multiplier, off.suspicion_max_timeout_mult),
+            (1, 1)
+        );
+        let explicit = load(&["--lifeguard", "on"]).swim;
+        assert_eq!(explicit.awareness_max_multiplier, 8);
+        let set = load(&["--set", "node.awareness_max_multiplier=3"]).swim;
+        assert_eq!(set.awareness_max_multiplier, 3);
+        assert!(Args::try_parse_from(["swim-agent", "--lifeguard", "maybe"]).is_err());
     }
 }

@@ -188,6 +188,14 @@ pub struct NodeSettings {
     pub tcp_timeout: Option<Duration>,
     /// Suspicion multiplier.
     pub suspicion_mult: Option<u32>,
+    /// Lifeguard: the longest suspicion timeout as a multiple of the
+    /// shortest ([`Config::suspicion_max_timeout_mult`]); 1 turns off
+    /// suspicion that confirmations shorten.
+    pub suspicion_max_timeout_mult: Option<u32>,
+    /// Lifeguard: the largest health-score multiplier of probe timeouts and
+    /// intervals ([`Config::awareness_max_multiplier`]); 1 turns off local
+    /// health awareness.
+    pub awareness_max_multiplier: Option<u32>,
     /// Retransmit multiplier.
     pub retransmit_mult: Option<usize>,
     /// Members gossiped to per round.
@@ -302,6 +310,8 @@ impl NodeSettings {
             push_pull_interval: _,
             tcp_timeout: _,
             suspicion_mult: _,
+            suspicion_max_timeout_mult: _,
+            awareness_max_multiplier: _,
             retransmit_mult: _,
             gossip_nodes: _,
             indirect_checks: _,
@@ -335,6 +345,8 @@ impl NodeSettings {
             push_pull_interval: Some(swim.push_pull_interval),
             tcp_timeout: Some(swim.tcp_timeout),
             suspicion_mult: Some(swim.suspicion_mult),
+            suspicion_max_timeout_mult: Some(swim.suspicion_max_timeout_mult),
+            awareness_max_multiplier: Some(swim.awareness_max_multiplier),
             retransmit_mult: Some(swim.retransmit_mult),
             gossip_nodes: Some(swim.gossip_nodes),
             indirect_checks: Some(swim.indirect_checks),
@@ -397,6 +409,12 @@ impl NodeSettings {
             .relay_user_broadcasts
             .unwrap_or(swim.relay_user_broadcasts);
         swim.suspicion_mult = self.suspicion_mult.unwrap_or(swim.suspicion_mult);
+        swim.suspicion_max_timeout_mult = self
+            .suspicion_max_timeout_mult
+            .unwrap_or(swim.suspicion_max_timeout_mult);
+        swim.awareness_max_multiplier = self
+            .awareness_max_multiplier
+            .unwrap_or(swim.awareness_max_multiplier);
         swim.retransmit_mult = self.retransmit_mult.unwrap_or(swim.retransmit_mult);
         swim.gossip_nodes = self.gossip_nodes.unwrap_or(swim.gossip_nodes);
         swim.indirect_checks = self.indirect_checks.unwrap_or(swim.indirect_checks);
@@ -493,5 +511,29 @@ mod tests {
         assert!(!config.swim.enable_compression);
         assert_eq!(config.swim.cidrs_allowed.len(), 1);
         assert_eq!(config.max_incoming_streams, 3);
+    }
+
+    #[test]
+    fn lifeguard_can_be_turned_off() {
+        let parse = |json: &str| {
+            serde_json::from_str::<NodeSettings>(json)
+                .unwrap()
+                .into_config()
+                .unwrap()
+                .swim
+        };
+        let on = parse(r#"{"name":"a","bind":"127.0.0.1:1"}"#);
+        assert_eq!(
+            (on.suspicion_max_timeout_mult, on.awareness_max_multiplier),
+            (6, 8)
+        );
+        let off = parse(
+            r#"{"name":"a","bind":"127.0.0.1:1","suspicion_max_timeout_mult":1,
+                "awareness_max_multiplier":1}"#,
+        );
+        assert_eq!(
+            (off.suspicion_max_timeout_mult, off.awareness_max_multiplier),
+            (1, 1)
+        );
     }
 }
