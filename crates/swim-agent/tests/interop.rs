@@ -70,7 +70,135 @@ on_both_runtimes!(
     mixed_cluster_converges_and_carries_everything,
     failures_are_detected_across_implementations,
     encryption_keys_rotate_and_strangers_stay_out,
+    a_mixed_join_storm_converges_in_seconds,
 );
+
+/// Repetitions of the join storms: `SWIM_STORM_REPS` (3 by default, as CI
+/// runs them; BENCHMARKS.md's figures come from 20).
+fn storm_reps() -> usize {
+    std::env::var("SWIM_STORM_REPS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3)
+}
+
+/// One storm: a Go seed, then the other nodes started one after another
+/// (tens of milliseconds apart), each joining the seed as soon as it runs.
+/// Returns, per node, how long after the first joiner started it had
+/// reported every other node joining, Go nodes first.
+fn join_storm(go_nodes: usize, rust_nodes: usize, runtime: &str) -> (Vec<Duration>, Vec<Duration>) {
+    let seed = go("g0", &[]);
+    let seed_addr = seed.addr.clone();
+    let names: Vec<String> = (0..go_nodes)
+        .map(|i| format!("g{i}"))
+        .chain((0..rust_nodes).map(|i| format!("r{i}")))
+        .collect();
+    let t0 = Instant::now();
+    let mut agents: Vec<Agent> = names[1..]
+        .iter()
+        .map(|name| {
+            if name.starts_with('g') {
+                go(name, &["--join", &seed_addr])
+            } else {
+                // Default Rust settings: no relaying, Local's retransmissions.
+                let args = [
+                    "--config",
+                    "local",
+                    "--runtime",
+                    runtime,
+                    "--join",
+                    &seed_addr,
+                ];
+                Agent::start(&rust_agent(), name, &args)
+            }
+        })
+        .collect();
+    agents.insert(0, seed);
+    let mut times = (Vec::new(), Vec::new());
+    for agent in &mut agents {
+        let others: Vec<&str> = names
+            .iter()
+            .map(String::as_str)
+            .filter(|n| *n != agent.name)
+            .collect();
+        let at = agent.joined_all_at(&others, Duration::from_secs(90));
+        let took = at.saturating_duration_since(t0);
+        if agent.name.starts_with('g') {
+            times.0.push(took);
+        } else {
+            times.1.push(took);
+        }
+    }
+    for agent in agents {
+        agent.quit();
+    }
+    times
+}
+
+/// `(min, median, max)` of `xs`, in seconds.
+fn spread(mut xs: Vec<Duration>) -> (f64, f64, f64) {
+    xs.sort();
+    let s = |d: Duration| d.as_secs_f64();
+    (s(xs[0]), s(xs[xs.len() / 2]), s(xs[xs.len() - 1]))
+}
+
+/// 3 Go and 3 Rust nodes join a Go seed at once, on Local: every Rust node
+/// lists every node within seconds, every time (a Go node it lacks pings it
+/// within a probe round, and that contact starts a push/pull). Go nodes'
+/// times are printed, not bounded: a Go node that missed a member's rumour
+/// waits for its periodic push/pull unless a Rust node's catch-up
+/// push/pull happens to pick it (BENCHMARKS.md has 20 storms of each).
+fn a_mixed_join_storm_converges_in_seconds(runtime: &str) {
+    let reps = storm_reps();
+    let (mut cluster, mut slowest_go, mut slowest_rust) = (Vec::new(), Vec::new(), Vec::new());
+    for rep in 0..reps {
+        let (go_times, rust_times) = join_storm(3, 3, runtime);
+        let g = go_times.iter().copied().max().unwrap();
+        let r = rust_times.iter().copied().max().unwrap();
+        eprintln!("[{runtime}] storm {rep}: slowest Go node {g:?}, slowest Rust node {r:?}");
+        slowest_go.push(g);
+        slowest_rust.push(r);
+        cluster.push(g.max(r));
+    }
+    let slowest_rust_max = slowest_rust.iter().copied().max().unwrap();
+    let (c, g, r) = (
+        spread(cluster.clone()),
+        spread(slowest_go),
+        spread(slowest_rust),
+    );
+    eprintln!(
+        "[{runtime}] {reps} mixed storms (3 Go + 3 Rust), seconds min/median/max: \
+         every node {c:.2?}, slowest Go node {g:.2?}, slowest Rust node {r:.2?}"
+    );
+    let bound = Duration::from_secs(5);
+    assert!(
+        slowest_rust_max < bound,
+        "a Rust node took {slowest_rust_max:?} to list every node"
+    );
+}
+
+/// The same storms with six Go nodes, for comparison: only when
+/// `SWIM_STORM_REPS` is set (a Go tail can take a minute).
+#[test]
+#[ignore = "needs Go: see .ci/run"]
+fn an_all_go_join_storm_for_comparison() {
+    if std::env::var("SWIM_STORM_REPS").is_err() {
+        eprintln!("set SWIM_STORM_REPS to run the all-Go storms");
+        return;
+    }
+    let reps = storm_reps();
+    let mut cluster = Vec::new();
+    for rep in 0..reps {
+        let (go_times, _) = join_storm(6, 0, "tokio");
+        let slowest = go_times.into_iter().max().unwrap();
+        eprintln!("all Go storm {rep}: slowest node {slowest:?}");
+        cluster.push(slowest);
+    }
+    eprintln!(
+        "{reps} all-Go storms (6 Go), seconds min/median/max: every node {:.2?}",
+        spread(cluster)
+    );
+}
 
 /// Go joins Rust and Rust joins Go, with compression on and off; then
 /// metadata, state, user messages, broadcasts and leaves cross over.

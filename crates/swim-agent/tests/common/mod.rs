@@ -51,9 +51,11 @@ pub struct Agent {
     pub addr: String,
     child: Child,
     stdin: Option<ChildStdin>,
-    lines: Receiver<Value>,
+    lines: Receiver<(Instant, Value)>,
     /// Every line read so far, in order.
     pub seen: Vec<Value>,
+    /// When each line of `seen` was read from the agent's stdout.
+    pub arrived: Vec<Instant>,
     stderr: Arc<Mutex<String>>,
 }
 
@@ -82,7 +84,7 @@ impl Agent {
             for line in stdout.lines().map_while(Result::ok) {
                 let value = serde_json::from_str(&line)
                     .unwrap_or_else(|e| panic!("{who}: not a JSON line ({e}): {line}"));
-                if tx.send(value).is_err() {
+                if tx.send((Instant::now(), value)).is_err() {
                     break;
                 }
             }
@@ -104,6 +106,7 @@ impl Agent {
             child,
             lines,
             seen: Vec::new(),
+            arrived: Vec::new(),
             stderr,
         };
         let ready = agent.wait_for(Duration::from_secs(20), "ready", |v| v["event"] == "ready");
@@ -143,8 +146,9 @@ impl Agent {
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             match self.lines.recv_timeout(left) {
-                Ok(v) => {
+                Ok((at, v)) => {
                     self.seen.push(v.clone());
+                    self.arrived.push(at);
                     if matches(&v) {
                         return v;
                     }
@@ -267,6 +271,29 @@ impl Agent {
         }
     }
 
+    /// When this agent had reported every one of `others` joining (the
+    /// arrival of the last of their first `join` events), waiting up to
+    /// `timeout` for them.
+    pub fn joined_all_at(&mut self, others: &[&str], timeout: Duration) -> Instant {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let firsts: Option<Vec<usize>> = others
+                .iter()
+                .map(|o| {
+                    self.seen
+                        .iter()
+                        .position(|v| v["event"] == "join" && v["node"] == *o)
+                })
+                .collect();
+            if let Some(last) = firsts.and_then(|f| f.into_iter().max()) {
+                return self.arrived[last];
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            let what = format!("join events for all of {others:?}");
+            self.wait_new(left, &what, |v| v["event"] == "join");
+        }
+    }
+
     /// Whether a line matching `matches` was read so far.
     pub fn saw(&self, matches: impl Fn(&Value) -> bool) -> bool {
         self.seen.iter().any(matches)
@@ -278,7 +305,10 @@ impl Agent {
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             match self.lines.recv_timeout(left) {
-                Ok(v) => self.seen.push(v),
+                Ok((at, v)) => {
+                    self.seen.push(v);
+                    self.arrived.push(at);
+                }
                 Err(_) => return,
             }
         }
