@@ -260,19 +260,27 @@ fn contact_from_a_member_held_dead_is_left_to_gossip_to_the_dead() {
     assert!(!std::iter::from_fn(|| me.poll_output()).any(|o| matches!(o, Output::Connect { .. })));
 }
 
-#[test]
-fn a_suspect_that_acks_our_probe_is_pulled_before_it_is_declared_dead() {
-    let mut me = node(local_catch_up());
+/// `me` knows "b" (127.0.0.1:7001) and has run its settle push/pulls;
+/// then "c" accuses "b" (`accusation` builds the message), at the instant
+/// returned.
+fn b_accused(me: &mut Swim, accusation: fn(Accusation<'static>) -> Message<'static>) -> Instant {
     let t0 = Instant::ZERO + ms(100);
-    learn(&mut me, t0, "b", 7001);
-    let _ = run(&mut me, t0, t0 + Duration::from_secs(1)); // the settle push/pull
-    let suspect = packet(Message::Suspect(Accusation {
+    learn(me, t0, "b", 7001);
+    let _ = run(me, t0, t0 + Duration::from_secs(1)); // the settle push/pull
+    let accused = packet(accusation(Accusation {
         incarnation: 1,
         node: "b",
         from: "c",
     }));
     let t1 = t0 + Duration::from_secs(2);
-    me.handle_packet(t1, addr(2), &suspect);
+    me.handle_packet(t1, addr(2), &accused);
+    t1
+}
+
+#[test]
+fn a_suspect_that_acks_our_probe_is_pulled_before_it_is_declared_dead() {
+    let mut me = node(local_catch_up());
+    let t1 = b_accused(&mut me, Message::Suspect);
     assert_eq!(me.member("b").unwrap().state, MemberState::Suspect);
     let before = me.stats().catch_up_push_pulls;
     // Our next probe goes to "b", the only other member; it acks.
@@ -351,16 +359,7 @@ fn the_dead_are_tried_again_until_they_answer_or_time_runs_out() {
     let mut c = local_catch_up();
     c.reconnect_timeout = Duration::from_secs(60);
     let mut me = node(c);
-    let t0 = Instant::ZERO + ms(100);
-    learn(&mut me, t0, "b", 7001);
-    let _ = run(&mut me, t0, t0 + Duration::from_secs(1)); // the settle push/pull
-    let dead = packet(Message::Dead(Accusation {
-        incarnation: 1,
-        node: "b",
-        from: "c",
-    }));
-    let t1 = t0 + Duration::from_secs(2);
-    me.handle_packet(t1, addr(2), &dead);
+    let t1 = b_accused(&mut me, Message::Dead);
     // Local: every 7.5 s, while the 60 s last; "b" is the only other member,
     // so every try goes to it.
     let started = run(&mut me, t1, t1 + Duration::from_secs(120));
@@ -379,8 +378,7 @@ fn the_dead_are_tried_again_until_they_answer_or_time_runs_out() {
         c.probe_interval = Duration::from_secs(3600);
         c.probe_timeout = Duration::from_secs(1);
     });
-    learn(&mut me, t0, "b", 7001);
-    me.handle_packet(t1, addr(2), &dead);
+    let t1 = b_accused(&mut me, Message::Dead);
     me.handle_packet(
         t1 + ms(1),
         addr(1),
