@@ -162,7 +162,6 @@ impl<D: Delegate> Swim<D> {
         if now < settled + settle * SETTLE_ROUNDS {
             return; // a later settle push/pull's timer is pending
         }
-
         self.catch_up.settled = None;
         if self.catch_up.news.is_none() {
             self.catch_up_with_random_peer(now);
