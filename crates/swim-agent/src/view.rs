@@ -18,7 +18,7 @@ use bytes::Bytes;
 use metrics_exporter_prometheus::PrometheusHandle;
 use serde_json::{json, Value};
 use swim_node::swim_core::{Event, Member, MemberState, Rejection};
-use swim_node::{MemberStatus, Node, NodeStats};
+use swim_node::{MemberStatus, Node, NodeStats, MESSAGE_METRICS};
 
 /// How often the node is read and the bodies rendered.
 pub const REFRESH: Duration = Duration::from_millis(500);
@@ -343,8 +343,10 @@ impl ClusterView {
             return json!({"node": null, "view": view});
         };
         let core = &stats.core;
-        let messages: serde_json::Map<String, Value> = MESSAGE_NAMES
+        // Named as the metrics are, without their prefix.
+        let messages: serde_json::Map<String, Value> = MESSAGE_METRICS
             .iter()
+            .map(|m| m.trim_start_matches("memberlist.msg."))
             .zip(core.messages)
             .map(|(name, n)| (name.to_string(), json!(n)))
             .collect();
@@ -406,25 +408,6 @@ impl ClusterView {
         Value::Array(events)
     }
 }
-
-/// Message types by type byte, as `/v1/stats` names them (memberlist's
-/// `memberlist.msg.*` names).
-const MESSAGE_NAMES: [&str; 14] = [
-    "ping",
-    "indirect_ping",
-    "ack",
-    "suspect",
-    "alive",
-    "dead",
-    "push_pull",
-    "compound",
-    "user",
-    "compress",
-    "encrypt",
-    "nack",
-    "has_crc",
-    "err",
-];
 
 fn state_name(state: MemberState) -> &'static str {
     match state {

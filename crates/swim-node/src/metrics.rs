@@ -8,8 +8,9 @@ use swim_core::{Delegate, Instant, Rejection, Swim};
 
 use crate::NodeStats;
 
-/// `memberlist.msg.*` by message type byte.
-const MESSAGE_NAMES: [&str; 14] = [
+/// The metric of each message type, by type byte: `memberlist.msg.*`, as
+/// go-metrics names them (indexes [`Stats::messages`](swim_core::Stats::messages)).
+pub const MESSAGE_METRICS: [&str; 14] = [
     "memberlist.msg.ping",
     "memberlist.msg.indirect_ping",
     "memberlist.msg.ack",
@@ -81,7 +82,7 @@ impl Metrics {
         count("memberlist.tcp.connect", stats.streams_opened);
         count("memberlist.tcp.accept", stats.streams_accepted);
         count("memberlist.tcp.failed", stats.streams_failed);
-        for (name, value) in MESSAGE_NAMES.iter().zip(stats.messages) {
+        for (name, value) in MESSAGE_METRICS.iter().zip(stats.messages) {
             count(name, value);
         }
         count("memberlist.probes", stats.probes);
