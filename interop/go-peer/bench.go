@@ -10,7 +10,7 @@ package main
 //    retried, five attempts in all, failures counted); converge_s = until
 //    every node's NumMembers() == N (10 ms polls, 120 s cap), converge_p50_s
 //    = the median of the times each node first did.
-// 3. 2 s later read CPU (getrusage), Udp OutDatagrams (/proc/net/snmp) and lo
+// 3. --settle (2 s) later read CPU (getrusage), Udp OutDatagrams (/proc/net/snmp) and lo
 //    transmit bytes (/proc/net/dev); sleep --duration; read them again. The
 //    rates are per node per second of the window; RSS is (VmRSS at the end of
 //    the window - baseline) / N.
@@ -38,7 +38,6 @@ import (
 const (
 	benchPoll    = 10 * time.Millisecond
 	benchGiveUp  = 120 * time.Second
-	benchSettle  = 2 * time.Second
 	joinAttempts = 5
 )
 
@@ -65,6 +64,7 @@ func runBench(args []string) int {
 	duration := fs.Duration("duration", 30*time.Second, "")
 	configName := fs.String("config", "local", "")
 	joinWindow := fs.Duration("join-window", 0, "")
+	settle := fs.Duration("settle", 2*time.Second, "")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			fmt.Fprint(os.Stderr, usageText)
@@ -78,6 +78,9 @@ func runBench(args []string) int {
 	if *nodes < 2 {
 		return usageError("bench: --nodes must be at least 2")
 	}
+	if *settle < 0 {
+		return usageError("bench: --settle must not be negative")
+	}
 	if *joinWindow < 0 {
 		return usageError("bench: --join-window must not be negative")
 	}
@@ -87,7 +90,7 @@ func runBench(args []string) int {
 	if _, err := configPreset(*configName); err != nil {
 		return usageError("bench: %v", err)
 	}
-	res, err := bench(*nodes, *duration, *joinWindow, *configName)
+	res, err := bench(*nodes, *duration, *joinWindow, *settle, *configName)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "go-peer bench: %v\n", err)
 		return 1
@@ -96,7 +99,7 @@ func runBench(args []string) int {
 	return 0
 }
 
-func bench(n int, duration, joinWindow time.Duration, configName string) (*benchResult, error) {
+func bench(n int, duration, joinWindow, settle time.Duration, configName string) (*benchResult, error) {
 	baseRSS, err := vmRSS()
 	if err != nil {
 		return nil, err
@@ -179,7 +182,7 @@ func bench(n int, duration, joinWindow time.Duration, configName string) (*bench
 	}
 
 	// Measurement window.
-	time.Sleep(benchSettle)
+	time.Sleep(settle)
 	before, err := readCounters()
 	if err != nil {
 		return nil, err

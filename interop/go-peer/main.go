@@ -310,7 +310,7 @@ func parseKey(s string) ([]byte, error) {
 }
 
 const usageText = `usage: go-peer --name NAME --bind HOST:PORT [options]
-       go-peer bench [--nodes N] [--duration D] [--config lan|wan|local] [--join-window D]
+       go-peer bench [--nodes N] [--duration D] [--config lan|wan|local] [--join-window D] [--settle D]
 
 Runs one memberlist v0.2.2 node speaking the agent line protocol
 (interop/AGENT-PROTOCOL.md).

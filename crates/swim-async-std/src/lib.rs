@@ -126,6 +126,10 @@ impl Runtime for AsyncIo {
         Timer(async_io::Timer::at(deadline))
     }
 
+    fn reset_timer(timer: &mut Timer, deadline: Instant) {
+        timer.0.set_at(deadline);
+    }
+
     async fn unblock<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> T {
         blocking::unblock(work).await
     }

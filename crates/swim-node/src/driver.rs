@@ -12,7 +12,7 @@ use std::task::Poll;
 use std::time::Duration;
 
 use futures_util::stream::FuturesUnordered;
-use futures_util::StreamExt;
+use futures_util::{Stream, StreamExt};
 use swim_core::wire::StreamRole;
 use swim_core::{
     Delegate, Event, ExchangeError, ExchangeId, Instant, JoinId, MemberChange, Output, PingId,
@@ -124,7 +124,9 @@ pub(crate) struct Driver<R: Runtime, T: Transport> {
     swim: Swim<BoxDelegate>,
     clock: Clock,
     transport: Arc<T>,
-    commands: async_channel::Receiver<Command>,
+    /// Pinned: as a stream, the receiver keeps its listener between waits
+    /// instead of making a new one each time.
+    commands: Pin<Box<async_channel::Receiver<Command>>>,
     events: Arc<EventQueue>,
     view: Arc<Mutex<View>>,
     max_incoming: usize,
@@ -137,7 +139,10 @@ pub(crate) struct Driver<R: Runtime, T: Transport> {
     /// Incoming streams in flight: reading, answering or replying.
     incoming: usize,
     next_stream: u64,
-    timer: Option<(Instant, R::Timer)>,
+    /// The one timer, kept and moved from deadline to deadline.
+    timer: Option<R::Timer>,
+    /// The deadline `timer` is set for, while it is.
+    armed: Option<Instant>,
     accept_paused_until: Option<Instant>,
     turn: usize,
     joins: HashMap<JoinId, PendingJoin>,
@@ -148,6 +153,8 @@ pub(crate) struct Driver<R: Runtime, T: Transport> {
     stopping: Vec<Reply<()>>,
     stop: bool,
     stats: NodeStats,
+    /// The health score last written to the shared view.
+    health: u32,
     log_budget: LogBudget,
 }
 
@@ -182,11 +189,12 @@ impl<R: Runtime, T: Transport> Driver<R, T> {
             max_incoming,
             metrics,
         } = parts;
+        let health = swim.health_score();
         Driver {
             swim,
             clock,
             transport,
-            commands,
+            commands: Box::pin(commands),
             events,
             view,
             max_incoming,
@@ -197,6 +205,7 @@ impl<R: Runtime, T: Transport> Driver<R, T> {
             incoming: 0,
             next_stream: 0,
             timer: None,
+            armed: None,
             accept_paused_until: None,
             turn: 0,
             joins: HashMap::new(),
@@ -207,6 +216,7 @@ impl<R: Runtime, T: Transport> Driver<R, T> {
             stopping: Vec::new(),
             stop: false,
             stats: NodeStats::default(),
+            health,
             log_budget: LogBudget {
                 window: Instant::ZERO,
                 used: 0,
@@ -248,7 +258,7 @@ impl<R: Runtime, T: Transport> Driver<R, T> {
                 Wake::Command(None) => self.stop = true,
                 Wake::Task(done) => self.on_task(now, done),
                 Wake::Timer => {
-                    self.timer = None;
+                    self.armed = None;
                     self.swim.handle_timeout(now);
                 }
             }
@@ -364,11 +374,21 @@ impl<R: Runtime, T: Transport> Driver<R, T> {
     /// health current.
     fn refresh(&mut self) {
         let next = self.swim.poll_timeout();
-        if self.timer.as_ref().map(|(at, _)| *at) != next {
-            self.timer = next.map(|at| (at, R::timer_at(self.clock.to_std(at))));
+        if self.armed != next {
+            self.armed = next;
+            if let Some(at) = next {
+                let at = self.clock.to_std(at);
+                match &mut self.timer {
+                    Some(timer) => R::reset_timer(timer, at),
+                    None => self.timer = Some(R::timer_at(at)),
+                }
+            }
         }
         let health = self.swim.health_score();
-        lock(&self.view).health = health;
+        if health != self.health {
+            self.health = health;
+            lock(&self.view).health = health;
+        }
         if self.metrics.due(self.clock.now()) {
             self.metrics.publish(&self.swim, &self.stats());
         }
@@ -394,10 +414,10 @@ impl<R: Runtime, T: Transport> Driver<R, T> {
             commands,
             tasks,
             timer,
+            armed,
             ..
         } = self;
         let mut accept = pin!(transport.accept());
-        let mut command = pin!(commands.recv());
         poll_fn(|cx| {
             for i in 0..5 {
                 let wake = match (turn + i) % 5 {
@@ -412,14 +432,14 @@ impl<R: Runtime, T: Transport> Driver<R, T> {
                         .map(Wake::Packet),
                     1 if accepting => accept.as_mut().poll(cx).map(Wake::Accept),
                     1 => Poll::Pending,
-                    2 => command.as_mut().poll(cx).map(|c| Wake::Command(c.ok())),
+                    2 => commands.as_mut().poll_next(cx).map(Wake::Command),
                     3 => match tasks.poll_next_unpin(cx) {
                         Poll::Ready(Some(done)) => Poll::Ready(Wake::Task(done)),
                         _ => Poll::Pending,
                     },
-                    _ => match timer {
-                        Some((_, t)) => Pin::new(t).poll(cx).map(|()| Wake::Timer),
-                        None => Poll::Pending,
+                    _ => match (timer.as_mut(), *armed) {
+                        (Some(t), Some(_)) => Pin::new(t).poll(cx).map(|()| Wake::Timer),
+                        _ => Poll::Pending,
                     },
                 };
                 if wake.is_ready() {

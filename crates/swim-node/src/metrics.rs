@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use metrics::{counter, gauge, Label};
+use metrics::{Key, Label, Level, Metadata, Recorder};
 use swim_core::{Delegate, Instant, Rejection, Swim};
 
 use crate::NodeStats;
@@ -32,9 +32,59 @@ pub const MESSAGE_METRICS: [&str; 14] = [
 /// would only add work to the hot path.
 pub(crate) struct Metrics {
     labels: Vec<Label>,
-    /// `labels` with each rejection's `reason`, in [`Rejection::ALL`] order.
-    rejected: Vec<Vec<Label>>,
+    /// Every metric's key, labels included, in the order `publish` reports
+    /// them: built on the first publication, so later ones clone no label.
+    keys: Vec<Key>,
     last: Option<Instant>,
+}
+
+static METADATA: Metadata<'static> =
+    Metadata::new(module_path!(), Level::INFO, Some(module_path!()));
+
+/// One publication: hands each value to the recorder under its key.
+struct Publish<'a> {
+    recorder: &'a dyn Recorder,
+    labels: &'a [Label],
+    keys: &'a mut Vec<Key>,
+    next: usize,
+}
+
+impl Publish<'_> {
+    /// The key of the next metric, `name` with the node's labels and
+    /// `reason` if given.
+    fn key(&mut self, name: &'static str, reason: Option<&'static str>) -> &Key {
+        let i = self.next;
+        self.next += 1;
+        if i == self.keys.len() {
+            let mut labels = self.labels.to_vec();
+            labels.extend(reason.map(|why| Label::new("reason", why)));
+            self.keys.push(Key::from_parts(name, labels));
+        }
+        debug_assert_eq!(
+            self.keys[i].name(),
+            name,
+            "publish reports in a fixed order"
+        );
+        &self.keys[i]
+    }
+
+    fn count(&mut self, name: &'static str, value: u64) {
+        self.count_for(name, None, value);
+    }
+
+    fn count_for(&mut self, name: &'static str, reason: Option<&'static str>, value: u64) {
+        let recorder = self.recorder;
+        recorder
+            .register_counter(self.key(name, reason), &METADATA)
+            .absolute(value);
+    }
+
+    fn level(&mut self, name: &'static str, value: f64) {
+        let recorder = self.recorder;
+        recorder
+            .register_gauge(self.key(name, None), &METADATA)
+            .set(value);
+    }
 }
 
 impl Metrics {
@@ -43,17 +93,9 @@ impl Metrics {
             .iter()
             .map(|(k, v)| Label::new(k.clone(), v.clone()))
             .collect();
-        let rejected = Rejection::ALL
-            .iter()
-            .map(|why| {
-                let mut l = labels.clone();
-                l.push(Label::new("reason", why.metric_name()));
-                l
-            })
-            .collect();
         Metrics {
             labels,
-            rejected,
+            keys: Vec::new(),
             last: None,
         }
     }
@@ -70,45 +112,56 @@ impl Metrics {
         due
     }
 
-    pub(crate) fn publish<D: Delegate>(&self, swim: &Swim<D>, node: &NodeStats) {
-        let stats = swim.stats();
-        let labels = &self.labels;
-        let count = |name: &'static str, value: u64| counter!(name, labels.iter()).absolute(value);
-        let level = |name: &'static str, value: f64| gauge!(name, labels.iter()).set(value);
-        count("memberlist.udp.sent", stats.bytes_sent);
-        count("memberlist.udp.received", stats.bytes_received);
-        count("memberlist.udp.packets_sent", stats.packets_sent);
-        count("memberlist.udp.packets_received", stats.packets_received);
-        count("memberlist.tcp.connect", stats.streams_opened);
-        count("memberlist.tcp.accept", stats.streams_accepted);
-        count("memberlist.tcp.failed", stats.streams_failed);
-        for (name, value) in MESSAGE_METRICS.iter().zip(stats.messages) {
-            count(name, value);
-        }
-        count("memberlist.probes", stats.probes);
-        count("memberlist.probes.failed", stats.probes_failed);
-        count("memberlist.refutations", stats.refutations);
-        count("memberlist.members.failed", stats.members_failed);
-        count("memberlist.push_pulls", stats.push_pulls);
-        count("memberlist.catch_up.push_pulls", stats.catch_up_push_pulls);
-        count("memberlist.catch_up.limited", stats.catch_up_limited);
-        count("memberlist.catch_up.reconnects", stats.reconnects);
-        count("memberlist.invalid_input", stats.wire_errors);
-        count("memberlist.tcp.at_capacity", node.streams_at_capacity);
-        count("memberlist.tcp.errors", node.stream_errors);
-        count("memberlist.udp.send_errors", node.send_errors);
-        count("memberlist.events.dropped", node.events_dropped);
-        level("memberlist.health.score", f64::from(swim.health_score()));
-        level(
-            "memberlist.queue.broadcasts",
-            swim.broadcast_queue_len() as f64,
-        );
-        for (why, labels) in Rejection::ALL.iter().zip(&self.rejected) {
-            counter!("memberlist.rejected", labels.iter()).absolute(stats.rejected_for(*why));
-        }
-        let members = swim.member_counts();
-        level("memberlist.members.alive", members.alive as f64);
-        level("memberlist.members.suspect", members.suspect as f64);
-        level("memberlist.members.known", members.total() as f64);
+    pub(crate) fn publish<D: Delegate>(&mut self, swim: &Swim<D>, node: &NodeStats) {
+        // The recorder in place now: one installed after the node started
+        // is used from its next publication on.
+        metrics::with_recorder(|recorder| {
+            let mut p = Publish {
+                recorder,
+                labels: &self.labels,
+                keys: &mut self.keys,
+                next: 0,
+            };
+            let stats = swim.stats();
+            p.count("memberlist.udp.sent", stats.bytes_sent);
+            p.count("memberlist.udp.received", stats.bytes_received);
+            p.count("memberlist.udp.packets_sent", stats.packets_sent);
+            p.count("memberlist.udp.packets_received", stats.packets_received);
+            p.count("memberlist.tcp.connect", stats.streams_opened);
+            p.count("memberlist.tcp.accept", stats.streams_accepted);
+            p.count("memberlist.tcp.failed", stats.streams_failed);
+            for (name, value) in MESSAGE_METRICS.iter().zip(stats.messages) {
+                p.count(name, value);
+            }
+            p.count("memberlist.probes", stats.probes);
+            p.count("memberlist.probes.failed", stats.probes_failed);
+            p.count("memberlist.refutations", stats.refutations);
+            p.count("memberlist.members.failed", stats.members_failed);
+            p.count("memberlist.push_pulls", stats.push_pulls);
+            p.count("memberlist.catch_up.push_pulls", stats.catch_up_push_pulls);
+            p.count("memberlist.catch_up.limited", stats.catch_up_limited);
+            p.count("memberlist.catch_up.reconnects", stats.reconnects);
+            p.count("memberlist.invalid_input", stats.wire_errors);
+            p.count("memberlist.tcp.at_capacity", node.streams_at_capacity);
+            p.count("memberlist.tcp.errors", node.stream_errors);
+            p.count("memberlist.udp.send_errors", node.send_errors);
+            p.count("memberlist.events.dropped", node.events_dropped);
+            p.level("memberlist.health.score", f64::from(swim.health_score()));
+            p.level(
+                "memberlist.queue.broadcasts",
+                swim.broadcast_queue_len() as f64,
+            );
+            for why in Rejection::ALL {
+                p.count_for(
+                    "memberlist.rejected",
+                    Some(why.metric_name()),
+                    stats.rejected_for(why),
+                );
+            }
+            let members = swim.member_counts();
+            p.level("memberlist.members.alive", members.alive as f64);
+            p.level("memberlist.members.suspect", members.suspect as f64);
+            p.level("memberlist.members.known", members.total() as f64);
+        });
     }
 }

@@ -57,6 +57,13 @@ pub trait Runtime: Send + Sync + 'static {
     /// A timer firing at `deadline`.
     fn timer_at(deadline: Instant) -> Self::Timer;
 
+    /// Moves `timer` to fire at `deadline` instead. The node moves its one
+    /// timer a few times a probe; a runtime that can move a timer in place
+    /// saves making a new one each time.
+    fn reset_timer(timer: &mut Self::Timer, deadline: Instant) {
+        *timer = Self::timer_at(deadline);
+    }
+
     /// The runtime's present time (its clock drives the node's, so a
     /// runtime with a simulated clock runs nodes on it).
     fn now() -> Instant {

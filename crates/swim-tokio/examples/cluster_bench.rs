@@ -2,7 +2,7 @@
 //! measures Go memberlist, so `bench/side-by-side` can print ratios.
 //!
 //! ```text
-//! cargo run --release -p swim-tokio --example cluster_bench -- --nodes 100 --duration 30s --config local [--join-window 5s]
+//! cargo run --release -p swim-tokio --example cluster_bench -- --nodes 100 --duration 30s --config local [--join-window 5s] [--settle 2s]
 //! ```
 //!
 //! Prints one JSON line: time to converge after every node joins node 0
@@ -10,10 +10,14 @@
 //! join is retried as `go-peer bench` does, five times, and the failures
 //! counted): until every node lists every node (`converge_s`, from the
 //! first join) and the median of the times each node first did
-//! (`converge_p50_s`); over a window after convergence, CPU seconds per node per second
+//! (`converge_p50_s`); over a window starting `--settle` (2 s) after
+//! convergence, CPU seconds per node per second
 //! (/proc/self/stat), resident memory per node (VmRSS growth since before
 //! the first node), UDP datagrams (/proc/net/snmp) and loopback bytes
-//! (/proc/net/dev, headers and TCP included) per node per second; then the
+//! (/proc/net/dev, headers and TCP included) per node per second, and the
+//! push/pull states the nodes merged (`push_pull_merges_per_node_per_s`:
+//! two per exchange, one on each side) and the catch-up push/pulls they
+//! started (`catch_up_push_pulls`, in all; go-peer counts neither); then the
 //! time from one node's crash until no other node lists it.
 
 use std::time::{Duration, Instant};
@@ -25,6 +29,7 @@ struct Args {
     duration: Duration,
     profile: Profile,
     join_window: Duration,
+    settle: Duration,
 }
 
 /// Join attempts per node, and the pause before the next: as go-peer bench.
@@ -36,6 +41,7 @@ fn args() -> Result<Args, String> {
         duration: Duration::from_secs(30),
         profile: Profile::Local,
         join_window: Duration::ZERO,
+        settle: Duration::from_secs(2),
     };
     let secs = |v: &str, flag: &str| {
         v.trim_end_matches('s')
@@ -52,6 +58,7 @@ fn args() -> Result<Args, String> {
             "--nodes" => args.nodes = value.parse().map_err(|_| "bad --nodes")?,
             "--duration" => args.duration = secs(&value, "--duration")?,
             "--join-window" => args.join_window = secs(&value, "--join-window")?,
+            "--settle" => args.settle = secs(&value, "--settle")?,
             "--config" => args.profile = value.parse()?,
             _ => return Err(format!("unknown flag {flag}")),
         }
@@ -98,6 +105,18 @@ fn udp_out_datagrams() -> u64 {
 
 fn loopback_tx_bytes() -> u64 {
     proc_value("/proc/net/dev", "lo:", 8)
+}
+
+/// Push/pull states the nodes merged so far, and catch-up push/pulls they started.
+async fn push_pulls(nodes: &[Node]) -> (u64, u64) {
+    let mut total = (0, 0);
+    for node in nodes {
+        if let Ok(stats) = node.stats().await {
+            total.0 += stats.core.push_pulls;
+            total.1 += stats.core.catch_up_push_pulls;
+        }
+    }
+    total
 }
 
 async fn wait(what: &str, mut done: impl FnMut() -> bool) -> Option<f64> {
@@ -176,12 +195,14 @@ async fn main() {
     firsts.sort_by(f64::total_cmp);
     let p50 = (firsts.len() * 2 > n).then(|| firsts[n / 2]);
 
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    tokio::time::sleep(args.settle).await;
+    let pulls0 = push_pulls(&nodes).await;
     let (cpu0, udp0, lo0) = (cpu_seconds(), udp_out_datagrams(), loopback_tx_bytes());
     let window = Instant::now();
     tokio::time::sleep(args.duration).await;
     let secs = window.elapsed().as_secs_f64();
     let (cpu1, udp1, lo1) = (cpu_seconds(), udp_out_datagrams(), loopback_tx_bytes());
+    let pulls1 = push_pulls(&nodes).await;
     let rss = rss_bytes().saturating_sub(rss_before);
 
     let crashed = nodes.pop().unwrap();
@@ -196,7 +217,7 @@ async fn main() {
 
     let per = |delta: f64| delta / n as f64 / secs;
     println!(
-        "{{\"impl\":\"rust\",\"nodes\":{n},\"config\":\"{}\",\"join_window_s\":{:.1},\"join_failures\":{},\"converge_s\":{},\"converge_p50_s\":{},\"window_s\":{secs:.1},\"cpu_s_per_node_per_s\":{:.6},\"rss_bytes_per_node\":{},\"packets_per_node_per_s\":{:.2},\"bytes_per_node_per_s\":{:.1},\"detect_all_s\":{}}}",
+        "{{\"impl\":\"rust\",\"nodes\":{n},\"config\":\"{}\",\"join_window_s\":{:.1},\"join_failures\":{},\"converge_s\":{},\"converge_p50_s\":{},\"window_s\":{secs:.1},\"cpu_s_per_node_per_s\":{:.6},\"rss_bytes_per_node\":{},\"packets_per_node_per_s\":{:.2},\"bytes_per_node_per_s\":{:.1},\"push_pull_merges_per_node_per_s\":{:.4},\"catch_up_push_pulls\":{},\"detect_all_s\":{}}}",
         args.profile.name(),
         args.join_window.as_secs_f64(),
         failures.load(std::sync::atomic::Ordering::Relaxed),
@@ -206,6 +227,8 @@ async fn main() {
         rss / n as u64,
         per(udp1.saturating_sub(udp0) as f64),
         per(lo1.saturating_sub(lo0) as f64),
+        per((pulls1.0 - pulls0.0) as f64),
+        pulls1.1 - pulls0.1,
         detect.map_or("null".into(), |s| format!("{s:.3}")),
     );
     for node in nodes {

@@ -106,6 +106,10 @@ impl Runtime for Tokio {
         Box::pin(tokio::time::sleep_until(deadline.into()))
     }
 
+    fn reset_timer(timer: &mut Self::Timer, deadline: Instant) {
+        timer.as_mut().reset(deadline.into());
+    }
+
     fn now() -> Instant {
         // Tokio's clock, so a paused or simulated one runs the node too.
         tokio::time::Instant::now().into_std()
