@@ -107,6 +107,10 @@ pub struct NetworkModel {
     /// Bytes per second of one stream (TCP) transfer, which adds
     /// `bytes / bandwidth` to an exchange (large push/pulls take longer).
     pub stream_bandwidth: u64,
+    /// Probability a stream fails: its connection, or its reply, never
+    /// arrives and the initiator times out (TCP under heavy segment loss,
+    /// whose retransmissions come after the exchange's deadline).
+    pub stream_loss: f64,
 }
 
 impl Default for NetworkModel {
@@ -121,6 +125,7 @@ impl Default for NetworkModel {
             reorder: 0.0,
             reorder_delay: Duration::from_millis(20),
             stream_bandwidth: 125_000_000,
+            stream_loss: 0.0,
         }
     }
 }
@@ -268,6 +273,13 @@ impl Network {
         }
     }
 
+    /// Whether a stream connection or reply is lost. Draws from the
+    /// network's randomness only when streams can be lost (as `chance`
+    /// does), so runs without stream loss keep their traces.
+    pub(crate) fn stream_lost(&mut self) -> bool {
+        self.rng.chance(self.model.stream_loss)
+    }
+
     /// One-way delay of a stream segment carrying `bytes`: the link, plus
     /// jitter, plus the transfer time.
     pub(crate) fn stream_leg(&mut self, from: usize, to: usize, bytes: usize) -> u64 {
@@ -294,6 +306,29 @@ mod tests {
         assert!(ln.quantile(0.99) > Duration::from_millis(5));
         assert!((normal_quantile(0.975) - 1.959_964).abs() < 1e-5);
         assert!((normal_quantile(0.01) + 2.326_348).abs() < 1e-5);
+    }
+
+    #[test]
+    fn streams_are_lost_at_their_rate_and_only_then_draw() {
+        let lossy = NetworkModel {
+            stream_loss: 0.25,
+            ..NetworkModel::default()
+        };
+        let mut net = Network::new(lossy, 7);
+        let lost = (0..10_000).filter(|_| net.stream_lost()).count();
+        assert!((2_300..2_700).contains(&lost), "{lost} of 10,000 lost");
+
+        // Without stream loss, asking draws nothing: datagrams meet the
+        // same fates as in a network never asked.
+        let model = NetworkModel {
+            loss: 0.5,
+            ..NetworkModel::default()
+        };
+        let (mut asked, mut fresh) = (Network::new(model.clone(), 7), Network::new(model, 7));
+        for _ in 0..100 {
+            assert!(!asked.stream_lost());
+            assert_eq!(asked.datagram(0, 1, 0), fresh.datagram(0, 1, 0));
+        }
     }
 
     #[test]

@@ -497,7 +497,7 @@ impl Simulation {
                 let Some(t) = to else {
                     return; // the node was told it failed
                 };
-                if self.net.cut(i, t, at) || self.net.cut(t, i, at) {
+                if self.net.cut(i, t, at) || self.net.cut(t, i, at) || self.net.stream_lost() {
                     return; // no handshake: the initiator times out
                 }
                 // SYN, SYN-ACK, then the data.
@@ -522,7 +522,7 @@ impl Simulation {
                     (true, None) => Err(ExchangeError::Io),
                 };
                 let to = p.initiator as usize;
-                if self.net.cut(i, to, at) {
+                if self.net.cut(i, to, at) || self.net.stream_lost() {
                     return;
                 }
                 let arrives = at + self.net.stream_leg(i, to, len);

@@ -71,6 +71,8 @@ RUN OPTIONS:
   Network
     --loss P               datagram loss probability, e.g. 5% (default 0)
     --dup P                datagram duplication probability (default 0)
+    --stream-loss P        probability a stream (TCP) connection or reply is
+                           lost and its initiator times out (default 0)
     --reorder P            probability a datagram is held back (default 0)
     --reorder-delay D      the most it is held back (default 20ms)
     --latency SPEC         per-link one-way latency: 2ms (fixed), 1ms..5ms
@@ -196,6 +198,7 @@ fn cmd_run(argv: &[String]) -> Result<bool, String> {
             "--update-meta" => sc.faults.push(parse::update_meta(a.value(flag)?)?),
             "--loss" => sc.network.loss = parse::fraction(a.value(flag)?)?,
             "--dup" => sc.network.duplicate = parse::fraction(a.value(flag)?)?,
+            "--stream-loss" => sc.network.stream_loss = parse::fraction(a.value(flag)?)?,
             "--reorder" => sc.network.reorder = parse::fraction(a.value(flag)?)?,
             "--reorder-delay" => sc.network.reorder_delay = parse::duration(a.value(flag)?)?,
             "--latency" => sc.network.latency = parse::latency(a.value(flag)?)?,
