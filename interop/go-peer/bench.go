@@ -7,7 +7,8 @@ package main
 // 1. VmRSS before any node exists is the baseline.
 // 2. Create all nodes, t0, every node but node 0 joins node 0 concurrently
 //    (all at once, or node i at i/(N-1) of --join-window; a failed join is
-//    retried, five attempts in all, failures counted); converge_s = until
+//    retried, five attempts in all, failures counted; last_join_s = until the
+//    last successful join returned); converge_s = until
 //    every node's NumMembers() == N (10 ms polls, 120 s cap), converge_p50_s
 //    = the median of the times each node first did.
 // 3. --settle (2 s) later read CPU (getrusage), Udp OutDatagrams (/proc/net/snmp) and lo
@@ -49,6 +50,7 @@ type benchResult struct {
 	JoinFailures       int64    `json:"join_failures"`
 	ConvergeS          *float64 `json:"converge_s"`
 	ConvergeP50S       *float64 `json:"converge_p50_s"`
+	LastJoinS          *float64 `json:"last_join_s"`
 	WindowS            float64  `json:"window_s"`
 	CPUSPerNodePerS    float64  `json:"cpu_s_per_node_per_s"`
 	RSSBytesPerNode    int64    `json:"rss_bytes_per_node"`
@@ -131,7 +133,8 @@ func bench(n int, duration, joinWindow, settle time.Duration, configName string)
 	t0 := time.Now()
 	var wg sync.WaitGroup
 	var failures int64
-	var failuresMu sync.Mutex
+	var lastJoin float64 // seconds from t0 until the last join that succeeded returned
+	var joinMu sync.Mutex
 	for i, m := range list[1:] {
 		wg.Add(1)
 		at := t0.Add(time.Duration(float64(joinWindow) * float64(i) / math.Max(1, float64(n-1))))
@@ -141,11 +144,14 @@ func bench(n int, duration, joinWindow, settle time.Duration, configName string)
 			var err error
 			for try := 1; try <= joinAttempts; try++ {
 				if _, err = m.Join([]string{seed}); err == nil {
+					joinMu.Lock()
+					lastJoin = math.Max(lastJoin, time.Since(t0).Seconds())
+					joinMu.Unlock()
 					return
 				}
-				failuresMu.Lock()
+				joinMu.Lock()
 				failures++
-				failuresMu.Unlock()
+				joinMu.Unlock()
 				time.Sleep(time.Duration(try) * 100 * time.Millisecond)
 			}
 			fmt.Fprintf(os.Stderr, "go-peer bench: %s could not join: %v\n",
@@ -198,6 +204,13 @@ func bench(n int, duration, joinWindow, settle time.Duration, configName string)
 	}
 	window := after.at.Sub(before.at).Seconds()
 	perNodeSec := float64(n) * window
+	joinMu.Lock()
+	var lastJoinS *float64
+	if lastJoin > 0 {
+		v := round(lastJoin, 3)
+		lastJoinS = &v
+	}
+	joinMu.Unlock()
 
 	// Crash the last node and time until everybody else has dropped it.
 	victim := list[n-1]
@@ -227,6 +240,7 @@ func bench(n int, duration, joinWindow, settle time.Duration, configName string)
 		JoinFailures:       failures,
 		ConvergeS:          converge,
 		ConvergeP50S:       p50,
+		LastJoinS:          lastJoinS,
 		WindowS:            round(window, 3),
 		CPUSPerNodePerS:    sig((after.cpu - before.cpu) / perNodeSec),
 		RSSBytesPerNode:    (endRSS - baseRSS) / int64(n),

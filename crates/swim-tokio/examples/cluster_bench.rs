@@ -8,7 +8,8 @@
 //! Prints one JSON line: time to converge after every node joins node 0
 //! (all at once, or node i at `i / (n - 1)` of the join window; a failed
 //! join is retried as `go-peer bench` does, five times, and the failures
-//! counted): until every node lists every node (`converge_s`, from the
+//! counted; `last_join_s`: until the last successful join returned): until
+//! every node lists every node (`converge_s`, from the
 //! first join) and the median of the times each node first did
 //! (`converge_p50_s`); over a window starting `--settle` (2 s) after
 //! convergence, CPU seconds per node per second
@@ -155,15 +156,22 @@ async fn main() {
     let seed = nodes[0].bound_addr();
     let t0 = Instant::now();
     let failures = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+    // Microseconds from t0 until the last successful join returned.
+    let last_join = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
     for (i, node) in nodes[1..].iter().enumerate() {
         let node = node.clone();
         let failures = failures.clone();
+        let last_join = last_join.clone();
         let at = t0 + args.join_window.mul_f64(i as f64 / (n - 1).max(1) as f64);
         tokio::spawn(async move {
             tokio::time::sleep_until(at.into()).await;
             for attempt in 1..=JOIN_ATTEMPTS {
                 match node.join(&[seed]).await {
-                    Ok(_) => return,
+                    Ok(_) => {
+                        let micros = t0.elapsed().as_micros() as u64;
+                        last_join.fetch_max(micros, std::sync::atomic::Ordering::Relaxed);
+                        return;
+                    }
                     Err(e) => {
                         failures.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                         if attempt == JOIN_ATTEMPTS {
@@ -217,12 +225,16 @@ async fn main() {
 
     let per = |delta: f64| delta / n as f64 / secs;
     println!(
-        "{{\"impl\":\"rust\",\"nodes\":{n},\"config\":\"{}\",\"join_window_s\":{:.1},\"join_failures\":{},\"converge_s\":{},\"converge_p50_s\":{},\"window_s\":{secs:.1},\"cpu_s_per_node_per_s\":{:.6},\"rss_bytes_per_node\":{},\"packets_per_node_per_s\":{:.2},\"bytes_per_node_per_s\":{:.1},\"push_pull_merges_per_node_per_s\":{:.4},\"catch_up_push_pulls\":{},\"detect_all_s\":{}}}",
+        "{{\"impl\":\"rust\",\"nodes\":{n},\"config\":\"{}\",\"join_window_s\":{:.1},\"join_failures\":{},\"converge_s\":{},\"converge_p50_s\":{},\"last_join_s\":{},\"window_s\":{secs:.1},\"cpu_s_per_node_per_s\":{:.6},\"rss_bytes_per_node\":{},\"packets_per_node_per_s\":{:.2},\"bytes_per_node_per_s\":{:.1},\"push_pull_merges_per_node_per_s\":{:.4},\"catch_up_push_pulls\":{},\"detect_all_s\":{}}}",
         args.profile.name(),
         args.join_window.as_secs_f64(),
         failures.load(std::sync::atomic::Ordering::Relaxed),
         converge.map_or("null".into(), |s| format!("{s:.3}")),
         p50.map_or("null".into(), |s| format!("{s:.3}")),
+        match last_join.load(std::sync::atomic::Ordering::Relaxed) {
+            0 => "null".into(),
+            us => format!("{:.3}", us as f64 / 1e6),
+        },
         per(cpu1 - cpu0),
         rss / n as u64,
         per(udp1.saturating_sub(udp0) as f64),
