@@ -143,6 +143,7 @@ fn metrics_are_scraped_with_memberlist_names_and_move_under_traffic() {
         "memberlist_catch_up_push_pulls",
         "memberlist_catch_up_limited",
         "memberlist_catch_up_reconnects",
+        "memberlist_catch_up_corrections",
         "memberlist_health_score",
         "memberlist_members_alive",
         "memberlist_members_suspect",

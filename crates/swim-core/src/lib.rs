@@ -88,6 +88,7 @@ extern crate std;
 
 mod awareness;
 mod broadcast;
+mod budget;
 mod config;
 mod delegate;
 mod event;

@@ -36,6 +36,9 @@ pub struct Stats {
     pub catch_up_limited: u64,
     /// Of the catch-up push/pulls, those with a member declared dead.
     pub reconnects: u64,
+    /// Outdated accusations answered with the accused's alive message (see
+    /// [`CatchUp`](crate::CatchUp)).
+    pub corrections: u64,
     /// Stream exchanges opened.
     pub streams_opened: u64,
     /// Stream exchanges that failed.

@@ -34,6 +34,11 @@ fn node_with(catch_up: CatchUp, tweak: impl FnOnce(&mut Config)) -> Swim {
     Swim::new(c, 7, Instant::ZERO).unwrap()
 }
 
+/// A node that does not probe (its members, run by nobody, stay alive).
+fn unprobed(catch_up: CatchUp) -> Swim {
+    node_with(catch_up, |c| c.probe_interval = Duration::from_secs(3600))
+}
+
 fn local_catch_up() -> CatchUp {
     Config::local("x", addr(0)).catch_up
 }
@@ -82,19 +87,59 @@ fn news_settles_into_a_push_pull_with_a_member_and_a_confirming_one() {
     learn(&mut me, t0, "b", 7001);
     learn(&mut me, t0 + ms(200), "c", 7002);
     // Settles 300 ms after the last news, not before.
-    // The confirming one four settles (1.2 s) later.
-    let started = run(&mut me, t0, t0 + Duration::from_secs(5));
-    assert_eq!(started.len(), 2, "{started:?}");
+    let t1 = t0 + Duration::from_secs(1);
+    let started = run(&mut me, t0, t1);
+    assert_eq!(started.len(), 1, "{started:?}");
     let (at, to) = started[0];
     assert!(at >= t0 + ms(500) && at <= t0 + ms(510), "at {at:?}");
     assert!([7001, 7002].contains(&to.port()), "with a member: {to}");
-    let (confirmed, to) = started[1];
+    // A full state comes; the confirming push/pull follows four settles
+    // (1.2 s) after the first, and nothing more.
+    push_pull_from_b(&mut me, t1);
+    let started = run(&mut me, t1, t0 + Duration::from_secs(10));
+    assert_eq!(started.len(), 1, "{started:?}");
+    let (confirmed, to) = started[0];
     assert!(
         confirmed >= at + ms(1200) && confirmed <= at + ms(1210),
         "at {confirmed:?}"
     );
     assert!([7001, 7002].contains(&to.port()), "with a member: {to}");
     assert_eq!(me.stats().catch_up_push_pulls, 2);
+}
+
+#[test]
+fn a_settle_push_pull_that_brings_nothing_is_tried_again_four_times() {
+    let mut me = unprobed(local_catch_up());
+    let t0 = Instant::ZERO + ms(100);
+    learn(&mut me, t0, "b", 7001);
+    // No push/pull is ever answered: the first, then four more, 1.2 s
+    // apart, then nothing.
+    let started = run(&mut me, t0, t0 + Duration::from_secs(30));
+    let at: Vec<u64> = started
+        .iter()
+        .map(|(t, _)| t.saturating_duration_since(t0).as_millis() as u64)
+        .collect();
+    assert_eq!(at.len(), 5, "{at:?}");
+    assert!((300..=310).contains(&at[0]), "{at:?}");
+    for pair in at.windows(2) {
+        assert!((1200..=1210).contains(&(pair[1] - pair[0])), "{at:?}");
+    }
+}
+
+#[test]
+fn a_spent_budget_delays_the_next_try_until_it_refills() {
+    let mut budget = local_catch_up();
+    budget.per_minute = 2;
+    let mut me = unprobed(budget);
+    let t0 = Instant::ZERO + ms(100);
+    learn(&mut me, t0, "b", 7001);
+    // Two at once, then one every 30 s as the budget refills.
+    let started = run(&mut me, t0, t0 + Duration::from_secs(100));
+    let at: Vec<u64> = started
+        .iter()
+        .map(|(t, _)| t.saturating_duration_since(t0).as_secs())
+        .collect();
+    assert_eq!(at, [0, 1, 30, 60, 90], "{started:?}");
 }
 
 /// "b" (127.0.0.1:7001) pushes/pulls with `me` at `now`: not a join, so
@@ -464,4 +509,96 @@ fn news_that_goes_on_is_pulled_after_four_settles() {
     let settled = run(&mut me, t0 + ms(1910), t0 + ms(2200));
     assert_eq!(settled.len(), 1, "{settled:?}");
     assert!(settled[0].0 >= t0 + ms(2100), "{settled:?}");
+}
+
+fn accusation(dead: bool, node: &str, incarnation: u32) -> Vec<u8> {
+    let a = Accusation {
+        incarnation,
+        node,
+        from: "x",
+    };
+    packet(if dead {
+        Message::Dead(a)
+    } else {
+        Message::Suspect(a)
+    })
+}
+
+/// The alive messages `me` sent to `to` since outputs were last taken:
+/// (node, incarnation).
+fn alives_sent(me: &mut Swim, to: SocketAddr) -> Vec<(String, u32)> {
+    let outs: Vec<Output> = std::iter::from_fn(|| me.poll_output()).collect();
+    let mut alives = Vec::new();
+    for o in outs {
+        if let Output::Packet { to: t, data } = o {
+            if t != to {
+                continue;
+            }
+            let body = me.envelope().open_packet(&data).unwrap().into_owned();
+            for_each_message(&body, &Limits::default(), &mut |m| {
+                if let Ok(Message::Alive(a)) = m {
+                    alives.push((a.node.to_string(), a.incarnation));
+                }
+            });
+        }
+    }
+    alives
+}
+
+#[test]
+fn an_outdated_accusation_is_answered_with_the_newer_alive() {
+    let mut me = unprobed(local_catch_up());
+    let t = Instant::ZERO + ms(100);
+    me.handle_packet(t, addr(9), &alive_packet("b", [127, 0, 0, 1], 7001, 2));
+    let _ = std::iter::from_fn(|| me.poll_output()).count();
+    // Older than what we hold: answered, to the datagram's sender, and
+    // changes nothing here.
+    me.handle_packet(t, addr(5), &accusation(true, "b", 1));
+    assert_eq!(alives_sent(&mut me, addr(5)), [("b".to_string(), 2)]);
+    me.handle_packet(t, addr(6), &accusation(false, "b", 1));
+    assert_eq!(alives_sent(&mut me, addr(6)), [("b".to_string(), 2)]);
+    assert_eq!(me.member("b").unwrap().state, MemberState::Alive);
+    assert_eq!(me.stats().corrections, 2);
+    // About the incarnation we hold: taken, not answered.
+    me.handle_packet(t, addr(7), &accusation(false, "b", 2));
+    assert!(alives_sent(&mut me, addr(7)).is_empty());
+    assert_eq!(me.member("b").unwrap().state, MemberState::Suspect);
+    // Older than a suspicion: nothing to say.
+    me.handle_packet(t, addr(8), &accusation(true, "b", 1));
+    assert!(alives_sent(&mut me, addr(8)).is_empty());
+    assert_eq!(me.stats().corrections, 2);
+}
+
+#[test]
+fn corrections_are_budgeted_and_off_is_go() {
+    for (catch_up, expected) in [(local_catch_up(), 10), (CatchUp::off(), 0)] {
+        let mut me = unprobed(catch_up);
+        let t = Instant::ZERO + ms(100);
+        me.handle_packet(t, addr(9), &alive_packet("b", [127, 0, 0, 1], 7001, 2));
+        for _ in 0..30 {
+            me.handle_packet(t, addr(5), &accusation(true, "b", 1));
+        }
+        assert_eq!(alives_sent(&mut me, addr(5)).len(), expected);
+        assert_eq!(me.stats().corrections, expected as u64);
+    }
+}
+
+#[test]
+fn no_corrections_while_many_members_are_held_dead() {
+    let mut me = unprobed(local_catch_up());
+    let t = Instant::ZERO + ms(100);
+    me.handle_packet(t, addr(9), &alive_packet("b", [127, 0, 0, 1], 7001, 2));
+    // Four members held dead: a partition healing, say.
+    for i in 0..4 {
+        let name = format!("c{i}");
+        me.handle_packet(
+            t,
+            addr(9),
+            &alive_packet(&name, [127, 0, 0, 1], 7010 + i, 1),
+        );
+        me.handle_packet(t, addr(9), &accusation(true, &name, 1));
+    }
+    assert_eq!(me.member_counts().dead, 4);
+    me.handle_packet(t, addr(5), &accusation(true, "b", 1));
+    assert!(alives_sent(&mut me, addr(5)).is_empty());
 }

@@ -186,6 +186,9 @@ pub struct NodeSettings {
     /// Stream exchange timeout.
     #[serde(with = "humantime_serde")]
     pub tcp_timeout: Option<Duration>,
+    /// A join's push/pull timeout ([`Config::join_timeout`]).
+    #[serde(with = "humantime_serde")]
+    pub join_timeout: Option<Duration>,
     /// Suspicion multiplier.
     pub suspicion_mult: Option<u32>,
     /// Lifeguard: the longest suspicion timeout as a multiple of the
@@ -232,6 +235,9 @@ pub struct NodeSettings {
     /// ([`CatchUp::reconnect_timeout`](swim_core::CatchUp::reconnect_timeout)).
     #[serde(with = "humantime_serde")]
     pub reconnect_timeout: Option<Duration>,
+    /// Most corrections per second; 0 turns them off, as in Go
+    /// ([`CatchUp::corrections_per_second`](swim_core::CatchUp::corrections_per_second)).
+    pub corrections_per_second: Option<u32>,
 }
 
 /// A setting that cannot be used, named.
@@ -309,6 +315,7 @@ impl NodeSettings {
             gossip_interval: _,
             push_pull_interval: _,
             tcp_timeout: _,
+            join_timeout: _,
             suspicion_mult: _,
             suspicion_max_timeout_mult: _,
             awareness_max_multiplier: _,
@@ -326,6 +333,7 @@ impl NodeSettings {
             catch_up_settle: _,
             reconnect_interval: _,
             reconnect_timeout: _,
+            corrections_per_second: _,
         } = self.clone();
         let settled = |a: SocketAddr| a.port() != 0 && !a.ip().is_unspecified();
         Ok(NodeSettings {
@@ -344,6 +352,7 @@ impl NodeSettings {
             gossip_interval: Some(swim.gossip_interval),
             push_pull_interval: Some(swim.push_pull_interval),
             tcp_timeout: Some(swim.tcp_timeout),
+            join_timeout: Some(swim.join_timeout),
             suspicion_mult: Some(swim.suspicion_mult),
             suspicion_max_timeout_mult: Some(swim.suspicion_max_timeout_mult),
             awareness_max_multiplier: Some(swim.awareness_max_multiplier),
@@ -361,6 +370,7 @@ impl NodeSettings {
             catch_up_settle: Some(swim.catch_up.settle),
             reconnect_interval: Some(swim.catch_up.reconnect_interval),
             reconnect_timeout: Some(swim.catch_up.reconnect_timeout),
+            corrections_per_second: Some(swim.catch_up.corrections_per_second),
         })
     }
 
@@ -399,11 +409,15 @@ impl NodeSettings {
         set(&mut swim.gossip_interval, self.gossip_interval);
         set(&mut swim.push_pull_interval, self.push_pull_interval);
         set(&mut swim.tcp_timeout, self.tcp_timeout);
+        set(&mut swim.join_timeout, self.join_timeout);
         let catch_up = &mut swim.catch_up;
         catch_up.per_minute = self.catch_up_per_minute.unwrap_or(catch_up.per_minute);
         set(&mut catch_up.settle, self.catch_up_settle);
         set(&mut catch_up.reconnect_interval, self.reconnect_interval);
         set(&mut catch_up.reconnect_timeout, self.reconnect_timeout);
+        catch_up.corrections_per_second = self
+            .corrections_per_second
+            .unwrap_or(catch_up.corrections_per_second);
         swim.enable_compression = self.compression.unwrap_or(swim.enable_compression);
         swim.relay_user_broadcasts = self
             .relay_user_broadcasts

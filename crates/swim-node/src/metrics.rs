@@ -141,6 +141,7 @@ impl Metrics {
             p.count("memberlist.catch_up.push_pulls", stats.catch_up_push_pulls);
             p.count("memberlist.catch_up.limited", stats.catch_up_limited);
             p.count("memberlist.catch_up.reconnects", stats.reconnects);
+            p.count("memberlist.catch_up.corrections", stats.corrections);
             p.count("memberlist.invalid_input", stats.wire_errors);
             p.count("memberlist.tcp.at_capacity", node.streams_at_capacity);
             p.count("memberlist.tcp.errors", node.stream_errors);

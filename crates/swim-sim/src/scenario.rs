@@ -268,8 +268,8 @@ pub struct Scenario {
     /// (`awareness_max_multiplier = 1`) and suspicion timeouts that do not
     /// shrink with confirmations (`suspicion_max_timeout_mult = 1`).
     pub lifeguard: bool,
-    /// Catch-up push/pulls on (the preset's values) or off (Go's behaviour:
-    /// `swim_core::CatchUp::off`).
+    /// Catch-up push/pulls and corrections on (the preset's values) or off
+    /// (Go's behaviour: `swim_core::CatchUp::off`).
     pub catch_up: bool,
     /// LZW compression of packets and streams (Go's default: on).
     pub compression: bool,
@@ -382,7 +382,7 @@ impl Scenario {
         self
     }
 
-    /// Turns catch-up push/pulls on or off.
+    /// Turns catch-up push/pulls and corrections on or off.
     pub fn catch_up(mut self, on: bool) -> Self {
         self.catch_up = on;
         self

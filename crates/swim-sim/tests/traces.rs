@@ -46,7 +46,7 @@ fn recorded_traces_are_unchanged() {
             // --nodes 60 --config local --bootstrap --duration 60s --seed 3
             "bootstrap",
             scenario(60, 3, Preset::Local, 60).bootstrap(3, s(10)),
-            ["b9b306c0a5691156", "b668eec0bdcd14a6"],
+            ["b9b306c0a5691156", "71b635bd6bc60260"],
         ),
         (
             // --nodes 100 --formed --crash 2%@20s --duration 90s --seed 1
@@ -69,19 +69,19 @@ fn recorded_traces_are_unchanged() {
                 one_way: false,
                 links: 1.0,
             }),
-            ["da9eb37616127aeb", "08e28eebeb303fde"],
+            ["da9eb37616127aeb", "647fb05b5591d273"],
         ),
         (
             // --nodes 60 --config local --stall 10%@10s+3s,every=12s --duration 60s --seed 7
             "stalls, Lifeguard on",
             stalls(true),
-            ["15c1d3eac23dcc88", "16d96f7fba959549"],
+            ["15c1d3eac23dcc88", "01a5e9f3d6f889f2"],
         ),
         (
             // the same with --no-lifeguard
             "stalls, Lifeguard off",
             stalls(false),
-            ["eb2e929f6ed2bf6c", "2da43cadad374711"],
+            ["eb2e929f6ed2bf6c", "1c8c277b1c4ac8fd"],
         ),
         (
             // --nodes 60 --config local --bootstrap --restart 5%@20s+5s --duration 60s --seed 9
@@ -93,7 +93,7 @@ fn recorded_traces_are_unchanged() {
                     at: s(20),
                     down_for: s(5),
                 }),
-            ["7eb97d7b985a4865", "05980a3d1fc96133"],
+            ["7eb97d7b985a4865", "ae8910787e287d42"],
         ),
         (
             // --nodes 40 --config local --leave 2@20s --update-meta 5%@25s --loss 2%

@@ -20,6 +20,11 @@
 //! two per exchange, one on each side) and the catch-up push/pulls they
 //! started (`catch_up_push_pulls`, in all; go-peer counts neither); then the
 //! time from one node's crash until no other node lists it.
+//!
+//! `--explain 5s`: while waiting for convergence, every 5 s, print to stderr
+//! up to five nodes that lack members, what they lack (the record they hold,
+//! and at how many nodes it is missing) and their catch-up counters; and
+//! every failed join attempt.
 
 use std::time::{Duration, Instant};
 
@@ -31,6 +36,7 @@ struct Args {
     profile: Profile,
     join_window: Duration,
     settle: Duration,
+    explain: Option<Duration>,
 }
 
 /// Join attempts per node, and the pause before the next: as go-peer bench.
@@ -43,6 +49,7 @@ fn args() -> Result<Args, String> {
         profile: Profile::Local,
         join_window: Duration::ZERO,
         settle: Duration::from_secs(2),
+        explain: None,
     };
     let secs = |v: &str, flag: &str| {
         v.trim_end_matches('s')
@@ -60,6 +67,7 @@ fn args() -> Result<Args, String> {
             "--duration" => args.duration = secs(&value, "--duration")?,
             "--join-window" => args.join_window = secs(&value, "--join-window")?,
             "--settle" => args.settle = secs(&value, "--settle")?,
+            "--explain" => args.explain = Some(secs(&value, "--explain")?),
             "--config" => args.profile = value.parse()?,
             _ => return Err(format!("unknown flag {flag}")),
         }
@@ -120,6 +128,63 @@ async fn push_pulls(nodes: &[Node]) -> (u64, u64) {
     total
 }
 
+/// Prints up to five nodes that lack members: what each lacks, with the
+/// record it holds, and its catch-up counters (fetched off this task).
+fn explain(nodes: &[Node], now: f64) {
+    let lists: Vec<Vec<String>> = nodes
+        .iter()
+        .map(|m| m.members().iter().map(|x| x.name.to_string()).collect())
+        .collect();
+    let names: Vec<String> = nodes
+        .iter()
+        .map(|m| m.local_node().name.to_string())
+        .collect();
+    for (i, m) in nodes
+        .iter()
+        .enumerate()
+        .filter(|(_, m)| m.num_members() != nodes.len())
+        .take(5)
+    {
+        let table = m.member_table();
+        let lacks: Vec<String> = names
+            .iter()
+            .filter(|x| !lists[i].contains(x))
+            .take(5)
+            .map(|x| {
+                let held = table.iter().find(|t| *t.member.name == **x).map_or(
+                    "unknown".to_string(),
+                    |t| {
+                        let (state, inc) = (t.member.state, t.member.incarnation);
+                        format!(
+                            "{state:?} at {inc} for {:.1} s",
+                            t.since.elapsed().as_secs_f64()
+                        )
+                    },
+                );
+                let missing = lists.iter().filter(|l| !l.contains(x)).count();
+                format!("{x} ({held}; missing at {missing})")
+            })
+            .collect();
+        eprintln!("t={now:.1} s {} lacks {}", names[i], lacks.join(", "));
+        let m = m.clone();
+        tokio::spawn(async move {
+            if let Ok(s) = m.stats().await {
+                let c = s.core;
+                eprintln!(
+                    "  {}: catch-up push/pulls {} (limited {}), push/pulls merged {}, streams opened {} failed {}, corrections {}",
+                    m.local_node().name,
+                    c.catch_up_push_pulls,
+                    c.catch_up_limited,
+                    c.push_pulls,
+                    c.streams_opened,
+                    c.streams_failed,
+                    c.corrections
+                );
+            }
+        });
+    }
+}
+
 async fn wait(what: &str, mut done: impl FnMut() -> bool) -> Option<f64> {
     let start = Instant::now();
     while start.elapsed() < Duration::from_secs(120) {
@@ -158,6 +223,7 @@ async fn main() {
     let failures = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
     // Microseconds from t0 until the last successful join returned.
     let last_join = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let explaining = args.explain.is_some();
     for (i, node) in nodes[1..].iter().enumerate() {
         let node = node.clone();
         let failures = failures.clone();
@@ -174,7 +240,7 @@ async fn main() {
                     }
                     Err(e) => {
                         failures.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        if attempt == JOIN_ATTEMPTS {
+                        if attempt == JOIN_ATTEMPTS || explaining {
                             eprintln!(
                                 "cluster_bench: {} could not join: {e}",
                                 node.local_node().name
@@ -188,11 +254,18 @@ async fn main() {
     }
     // When each node first listed every node.
     let mut first_full: Vec<Option<f64>> = vec![None; n];
+    let mut next_explain = args.explain.map_or(0.0, |e| e.as_secs_f64());
     let converge = wait("convergence", || {
         let now = t0.elapsed().as_secs_f64();
         for (node, first) in nodes.iter().zip(&mut first_full) {
             if first.is_none() && node.num_members() == n {
                 *first = Some(now);
+            }
+        }
+        if let Some(every) = args.explain {
+            if now >= next_explain {
+                next_explain = now + every.as_secs_f64();
+                explain(&nodes, now);
             }
         }
         nodes.iter().all(|m| m.num_members() == n)

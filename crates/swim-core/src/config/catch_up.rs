@@ -23,8 +23,14 @@ use core::time::Duration;
 ///   member follows, unless news or another full state came meanwhile: the
 ///   first partner may have lacked the same member (in the simulator, one
 ///   300-node storm in 40 left a node without a member for minutes
-///   without it). Both are skipped when another push/pull already brought
-///   a full state once the news had settled, and run with probability
+///   without it). If no full state came by then (the push/pull failed,
+///   or the budget was spent), the settle push/pull is tried again
+///   instead, four times at most, each when the budget allows (in a storm
+///   that starves the host, many time out: 1,000 nodes joining at once
+///   beside a busy core left a node without a member for 90 s without
+///   these tries, 9–12 s with them). Both are skipped when another
+///   push/pull already brought a full state once the news had settled, and
+///   run with probability
 ///   `min(1, nodes / members)`, so about [`nodes`](Self::nodes) exchanges
 ///   follow one burst of news however large the cluster.
 /// * **Contact**: a ping or indirect ping arrives from a node this one does
@@ -48,7 +54,23 @@ use core::time::Duration;
 ///   a network and reuse addresses (pods, say) should be told apart by a
 ///   label or keys, as with Serf, or set `reconnect_interval` to zero.
 ///
-/// `per_minute = 0` turns all three off: Go memberlist's behaviour.
+/// And one that is not a push/pull but a single datagram, with its own
+/// budget of [`corrections_per_second`](Self::corrections_per_second):
+///
+/// * **Correction**: a suspect or dead message arrives about a member we
+///   hold alive at a higher incarnation. The member refuted it since, and
+///   whoever sent it missed the refutation (a rumour reaches each node only
+///   with high probability); left alone, that node declares a live member
+///   dead and keeps it so until a push/pull. We send it the member's alive
+///   message, which any memberlist node takes over the older accusation
+///   (in the simulator, 30 LAN nodes under 20 % datagram and stream loss
+///   for 200 s: 13 healthy nodes declared dead in 40 seeds without, 1
+///   with). Not while this node suspects more than three members or holds
+///   more than three dead: a partition healing, where corrections made
+///   things worse.
+///
+/// `per_minute = 0` turns the push/pulls off and `corrections_per_second =
+/// 0` the corrections; [`CatchUp::off`] both: Go memberlist's behaviour.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct CatchUp {
@@ -65,6 +87,8 @@ pub struct CatchUp {
     pub reconnect_interval: Duration,
     /// How long after its death a failed member is tried again.
     pub reconnect_timeout: Duration,
+    /// Most corrections a node sends per second (a second's worth at once).
+    pub corrections_per_second: u32,
 }
 
 impl CatchUp {
@@ -82,6 +106,7 @@ impl CatchUp {
             nodes: 1024,
             reconnect_interval: push_pull / 2,
             reconnect_timeout: Duration::from_secs(3600),
+            corrections_per_second: 10,
         }
     }
 
@@ -89,6 +114,7 @@ impl CatchUp {
     pub fn off() -> CatchUp {
         CatchUp {
             per_minute: 0,
+            corrections_per_second: 0,
             ..CatchUp::for_preset(Duration::from_millis(200), Duration::from_secs(30))
         }
     }

@@ -20,7 +20,7 @@ use crate::wire::{Alive, Message, Transport};
 
 mod rules;
 
-pub(crate) use rules::{AliveClaim, Claim, Ctx, Effect};
+pub(crate) use rules::{AliveClaim, Claim, Ctx, Effect, Heard};
 
 /// Name lookups hash with a fixed seed: deterministic (no iteration order
 /// is ever observed anyway).
@@ -225,7 +225,7 @@ impl Members {
         }
     }
 
-    fn index_of(&self, name: &str) -> Option<usize> {
+    pub(crate) fn index_of(&self, name: &str) -> Option<usize> {
         let hash = name_hasher().hash_one(name);
         self.index
             .find(hash, |&i| *self.nodes[i as usize].name == *name)

@@ -76,6 +76,26 @@ pub(crate) enum Effect {
     Rejected(Rejection),
 }
 
+/// What an accusation was to us.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Heard {
+    /// Applied, or ignored as no news.
+    Noted,
+    /// Older than the alive record we hold: its sender missed the
+    /// refutation.
+    Outdated,
+}
+
+/// An accusation older than `r`: outdated if `r` is alive (the accused
+/// refuted it since), otherwise nothing to say.
+fn older_than(r: &Record) -> Heard {
+    if r.state == MemberState::Alive {
+        Heard::Outdated
+    } else {
+        Heard::Noted
+    }
+}
+
 /// What the rules read besides the table.
 pub(crate) struct Ctx<'a> {
     pub(crate) now: Instant,
@@ -263,15 +283,15 @@ impl Members {
     // ------------------------------------------------------------ suspect
 
     /// §10.2: a suspicion.
-    pub(crate) fn suspect(&mut self, s: Claim<'_>, ctx: &mut Ctx<'_>) {
+    pub(crate) fn suspect(&mut self, s: Claim<'_>, ctx: &mut Ctx<'_>) -> Heard {
         let n = self.nodes.len();
         let Some(idx) = self.index_of(s.node) else {
-            return;
+            return Heard::Noted;
         }; // S1
         let local = self.local.clone();
         let r = &mut self.nodes[idx];
         if s.incarnation < r.incarnation {
-            return; // S2
+            return older_than(r); // S2
         }
         if let Some(susp) = &mut r.suspicion {
             // S3: another accuser confirms; only new ones count and spread.
@@ -286,15 +306,15 @@ impl Members {
                     from: Arc::from(s.from),
                 });
             }
-            return;
+            return Heard::Noted;
         }
         if r.state != MemberState::Alive {
-            return; // S4
+            return Heard::Noted; // S4
         }
         if *r.name == *local {
             // S5: we are alive, say so louder.
             self.refute(idx, s.incarnation, ctx);
-            return;
+            return Heard::Noted;
         }
         // S6.
         ctx.effects.push(Effect::GossipSuspect {
@@ -312,6 +332,7 @@ impl Members {
         });
         r.suspicion = Some(Box::new(susp));
         self.note(idx);
+        Heard::Noted
     }
 
     /// A suspicion timer fired: if the member is still suspect and its
@@ -338,22 +359,22 @@ impl Members {
     // ------------------------------------------------------------ dead
 
     /// §10.3: a death notice, or a departure when `from == node`.
-    pub(crate) fn dead(&mut self, d: Claim<'_>, ctx: &mut Ctx<'_>) {
+    pub(crate) fn dead(&mut self, d: Claim<'_>, ctx: &mut Ctx<'_>) -> Heard {
         let Some(idx) = self.index_of(d.node) else {
-            return;
+            return Heard::Noted;
         }; // D1
         let is_local = *self.nodes[idx].name == *self.local;
         let r = &mut self.nodes[idx];
         if d.incarnation < r.incarnation {
-            return; // D2
+            return older_than(r); // D2
         }
         r.suspicion = None; // D3
         if r.dead_or_left() {
-            return; // D4
+            return Heard::Noted; // D4
         }
         if is_local && !ctx.leaving {
             self.refute(idx, d.incarnation, ctx); // D5
-            return;
+            return Heard::Noted;
         }
         // D5'/D6: spread it (our own departure included).
         ctx.effects.push(Effect::GossipDead {
@@ -377,6 +398,7 @@ impl Members {
                 Event::MemberFailed(m)
             }));
         self.note(idx);
+        Heard::Noted
     }
 
     // ------------------------------------------------------------ refute
@@ -452,23 +474,29 @@ impl Members {
                 false,
                 ctx,
             ),
-            Some(MemberState::Left) => self.dead(
-                Claim {
-                    node: r.name,
-                    incarnation: r.incarnation,
-                    from: r.name,
-                },
-                ctx,
-            ),
+            // An outdated accusation in a state needs no correction: the
+            // other side of a push/pull gets our state.
+            Some(MemberState::Left) => {
+                self.dead(
+                    Claim {
+                        node: r.name,
+                        incarnation: r.incarnation,
+                        from: r.name,
+                    },
+                    ctx,
+                );
+            }
             // A remote's dead is only our suspicion: we check for ourselves.
-            Some(MemberState::Dead | MemberState::Suspect) => self.suspect(
-                Claim {
-                    node: r.name,
-                    incarnation: r.incarnation,
-                    from: local,
-                },
-                ctx,
-            ),
+            Some(MemberState::Dead | MemberState::Suspect) => {
+                self.suspect(
+                    Claim {
+                        node: r.name,
+                        incarnation: r.incarnation,
+                        from: local,
+                    },
+                    ctx,
+                );
+            }
             // An unknown state: ignored, as Go ignores it.
             None => {}
         }

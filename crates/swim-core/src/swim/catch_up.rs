@@ -12,9 +12,10 @@ use core::time::Duration;
 
 use super::timers::Timer;
 use super::Swim;
+use crate::budget::Budget;
 use crate::delegate::Delegate;
 use crate::member::{Member, MemberState, WireIp};
-use crate::time::{nanos, Instant};
+use crate::time::Instant;
 
 /// How long a sender that made contact is not pushed/pulled again.
 const CONTACT_MEMORY: Duration = Duration::from_secs(60);
@@ -44,17 +45,20 @@ pub(super) struct CatchUpState {
     /// When the first news waiting to settle came (until a push/pull ran
     /// for news that went on), and the last.
     news: Option<(Option<Instant>, Instant)>,
-    /// When the last settle push/pull started, if its confirming one is
-    /// still to come.
-    settled: Option<Instant>,
+    /// When the last settle push/pull was tried and when its follow-up (a
+    /// confirming push/pull, or another try) is due, while one is to come.
+    settled: Option<(Instant, Instant)>,
+    /// Settle push/pulls still to try, while none brought a full state.
+    retries: u32,
     /// Whether a settle timer is scheduled.
     settle_scheduled: bool,
     /// When a push/pull last brought us a full state (a reply, or a
     /// non-join push/pull we answered) after our own rumours were all sent.
     synced: Option<Instant>,
-    /// The budget as a generic cell rate algorithm's theoretical arrival
-    /// time: one exchange per `60 s / per_minute`, a minute's worth at once.
-    budget_tat: u64,
+    /// When a push/pull last brought us a full state, storm or not.
+    merged: Option<Instant>,
+    /// Exchanges started: `per_minute`, a minute's worth at once.
+    budget: Budget,
     /// Senders pushed/pulled because they made contact, and when.
     contacted: Vec<(Arc<str>, Instant)>,
     /// Members declared dead, oldest first.
@@ -85,8 +89,10 @@ impl<D: Delegate> Swim<D> {
     /// others are still adding to (counting those let a node skip its
     /// settle push/pull, take a partner's stale view for the cluster's and
     /// miss a member for a minute and more, in about one 1,000-node
-    /// bootstrap in five).
+    /// bootstrap in five). Any full state ends the tries of a settle
+    /// push/pull, though.
     pub(super) fn note_synced(&mut self, now: Instant) {
+        self.catch_up.merged = Some(now);
         if self.gossip.membership_len() == 0 {
             self.catch_up.synced = Some(now);
         }
@@ -126,18 +132,29 @@ impl<D: Delegate> Swim<D> {
         if self.catch_up.synced.is_some_and(|synced| synced >= due) {
             return;
         }
-        if self.picked_to_settle() && self.catch_up_with_random_peer(now) {
-            self.catch_up.settled = Some(now);
-            self.timers
-                .schedule(now + settle * SETTLE_ROUNDS, Timer::CatchUpConfirm);
+        if self.picked_to_settle() {
+            self.catch_up.retries = SETTLE_ROUNDS;
+            self.try_settle(now);
         }
+    }
+
+    /// A settle push/pull, and its follow-up: a confirming push/pull if
+    /// a full state came by then, another try if none did (the push/pull
+    /// failed, or the budget was spent: in a storm that starves the host,
+    /// many time out, and a node left out waited for the periodic
+    /// push/pull, 90 s at 1,000 nodes on Local).
+    fn try_settle(&mut self, now: Instant) {
+        self.catch_up_with_random_peer(now);
+        let due = now + self.config.catch_up.settle * SETTLE_ROUNDS;
+        self.catch_up.settled = Some((now, due));
+        self.timers.schedule(due, Timer::CatchUpConfirm);
     }
 
     /// Whether we suspect few members, if any. Many suspicions at once are
     /// a partition healing (see [`contact`](Self::contact)): a push/pull
     /// then spreads more of them, so the contact and meanwhile push/pulls
     /// wait (the settle push/pull, once news stops, does not).
-    fn few_suspects(&self) -> bool {
+    pub(super) fn few_suspects(&self) -> bool {
         self.members.counts().suspect <= FEW_SUSPECTS
     }
 
@@ -149,22 +166,40 @@ impl<D: Delegate> Swim<D> {
         members <= nodes || self.rng.below(members) < nodes
     }
 
-    /// The confirming push/pull, a while after a settle push/pull: the
-    /// partner of that one may have lacked what we lack (a member whose
-    /// rumour was still spreading, say), and nothing else would tell us.
-    /// Only after the last settle push/pull, and not while news waits to
-    /// settle (its own settle push/pull comes first).
+    /// The follow-up of a settle push/pull. If a full state came since, the
+    /// confirming push/pull: the partner of that one may have lacked what
+    /// we lack (a member whose rumour was still spreading, say), and
+    /// nothing else would tell us. If none came, the settle push/pull
+    /// again (`SETTLE_ROUNDS` times at most). Only after the last settle
+    /// push/pull, and not while news waits to settle (its own settle
+    /// push/pull comes first).
     pub(super) fn catch_up_confirm(&mut self, now: Instant) {
-        let Some(settled) = self.catch_up.settled else {
+        let Some((tried, due)) = self.catch_up.settled else {
             return;
         };
-        let settle = self.config.catch_up.settle;
-        if now < settled + settle * SETTLE_ROUNDS {
+        if now < due {
             return; // a later settle push/pull's timer is pending
         }
         self.catch_up.settled = None;
-        if self.catch_up.news.is_none() {
+        if self.catch_up.news.is_some() {
+            return;
+        }
+        if self.catch_up.merged.is_some_and(|merged| merged >= tried) {
             self.catch_up_with_random_peer(now);
+        } else if self.catch_up.retries > 0 {
+            let per_minute = self.config.catch_up.per_minute;
+            let refilled = self
+                .catch_up
+                .budget
+                .ready_at(per_minute, Duration::from_secs(60));
+            if refilled > now {
+                // Tried when the budget allows, not dropped.
+                self.catch_up.settled = Some((tried, refilled));
+                self.timers.schedule(refilled, Timer::CatchUpConfirm);
+                return;
+            }
+            self.catch_up.retries -= 1;
+            self.try_settle(now);
         }
     }
 
@@ -302,29 +337,17 @@ impl<D: Delegate> Swim<D> {
             self.stats.catch_up_limited += 1;
             return false;
         }
-        if !self.take_catch_up_budget(now) {
+        let per_minute = self.config.catch_up.per_minute;
+        if !self
+            .catch_up
+            .budget
+            .take(now, per_minute, Duration::from_secs(60))
+        {
             self.stats.catch_up_limited += 1;
             return false;
         }
         self.stats.catch_up_push_pulls += 1;
         self.push_pull(now, to, None);
-        true
-    }
-
-    /// Takes one exchange from the budget, if there is one.
-    fn take_catch_up_budget(&mut self, now: Instant) -> bool {
-        let per_minute = u64::from(self.config.catch_up.per_minute);
-        if per_minute == 0 {
-            return false;
-        }
-        let interval = nanos(Duration::from_secs(60)) / per_minute;
-        let burst = interval.saturating_mul(per_minute - 1);
-        let t = now.as_nanos();
-        let tat = self.catch_up.budget_tat.max(t);
-        if tat - t > burst {
-            return false;
-        }
-        self.catch_up.budget_tat = tat + interval;
         true
     }
 }

@@ -23,6 +23,7 @@ use alloc::vec::Vec;
 use core::time::Duration;
 
 use crate::awareness::Awareness;
+use crate::budget::Budget;
 use crate::config::{Config, ConfigError};
 use crate::delegate::{DefaultDelegate, Delegate};
 use crate::event::Event;
@@ -35,6 +36,7 @@ use crate::time::{nanos, Instant};
 use crate::wire::{Accusation, Envelope, Message};
 
 mod catch_up;
+mod correction;
 mod gossip;
 mod leave;
 mod local;
@@ -94,6 +96,8 @@ pub struct Swim<D: Delegate = DefaultDelegate> {
     exchanges: Exchanges,
     joins: Joins,
     catch_up: CatchUpState,
+    /// Corrections sent ([`CatchUp::corrections_per_second`](crate::CatchUp)).
+    corrections: Budget,
     local: LocalData,
     leave: Leave,
     outputs: VecDeque<Output>,
@@ -200,6 +204,7 @@ impl<D: Delegate> Builder<D> {
             exchanges: Exchanges::default(),
             joins: Joins::default(),
             catch_up: CatchUpState::default(),
+            corrections: Budget::default(),
             local: LocalData::default(),
             leave: Leave::Staying,
             envelope,

@@ -8,7 +8,7 @@ use core::net::SocketAddr;
 use super::{Output, Swim};
 use crate::delegate::Delegate;
 use crate::member::WireIp;
-use crate::members::{AliveClaim, Claim};
+use crate::members::{AliveClaim, Claim, Heard};
 use crate::rejection::Rejection;
 use crate::time::Instant;
 use crate::wire::{
@@ -91,10 +91,15 @@ impl<D: Delegate> Swim<D> {
                 self.with_rules(now, |m, ctx| m.alive(claim, false, ctx));
             }
             Message::Suspect(s) => {
-                self.with_rules(now, |m, ctx| m.suspect(Claim::from(&s), ctx));
+                if self.with_rules(now, |m, ctx| m.suspect(Claim::from(&s), ctx)) == Heard::Outdated
+                {
+                    self.correct(now, from, s.node);
+                }
             }
             Message::Dead(d) => {
-                self.with_rules(now, |m, ctx| m.dead(Claim::from(&d), ctx));
+                if self.with_rules(now, |m, ctx| m.dead(Claim::from(&d), ctx)) == Heard::Outdated {
+                    self.correct(now, from, d.node);
+                }
             }
             Message::User(payload) => self.receive_user_message(from, payload, Transport::Packet),
             // Stream-only messages are refused by the packet decoder.

@@ -121,7 +121,11 @@ impl<D: Delegate> Swim<D> {
 
     pub(super) fn push_pull(&mut self, now: Instant, to: SocketAddr, join: Option<JoinId>) {
         let state = self.local_push_pull(join.is_some());
-        let deadline = now + self.config.tcp_timeout;
+        let timeout = match join {
+            Some(_) => self.config.join_timeout,
+            None => self.config.tcp_timeout,
+        };
+        let deadline = now + timeout;
         let kind = Exchange::PushPull { join, to };
         self.connect(now, to, &state, true, deadline, kind);
     }
@@ -267,5 +271,24 @@ mod tests {
         assert_eq!((listed.incarnation, listed.vsn), (3, [1, 5, 2, 0, 0, 0]));
         // The merge ignores an unknown state; so does the list the delegate sees.
         assert_eq!(listed_member(&entry(NodeState::Other(7))), None);
+    }
+
+    #[test]
+    fn a_join_waits_longer_for_its_seed_than_other_push_pulls_wait() {
+        let at = |port| SocketAddr::from(([127, 0, 0, 1], port));
+        let config = crate::Config::local("me", at(7000));
+        let (tcp, join) = (config.tcp_timeout, config.join_timeout);
+        assert!(join > tcp, "Local: {join:?} for joins, {tcp:?} otherwise");
+        let mut swim: Swim = Swim::new(config, 1, Instant::ZERO).unwrap();
+        let now = Instant::ZERO + core::time::Duration::from_secs(1);
+        swim.join(now, &[at(7001)]);
+        swim.input(now, |s| s.push_pull(now, at(7002), None));
+        let deadlines: Vec<_> = core::iter::from_fn(|| swim.poll_output())
+            .filter_map(|o| match o {
+                crate::Output::Connect { to, deadline, .. } => Some((to.port(), deadline)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(deadlines, [(7001, now + join), (7002, now + tcp)]);
     }
 }

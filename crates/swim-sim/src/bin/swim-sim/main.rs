@@ -31,9 +31,10 @@ RUN OPTIONS:
     --no-lifeguard         Lifeguard off: awareness_max_multiplier = 1 and
                            suspicion_max_timeout_mult = 1 (no local health,
                            suspicion timeouts that confirmations cannot shorten)
-    --no-catch-up          catch-up push/pulls off (Go's behaviour): no push/pull
-                           when news of members settles, when an unknown node
-                           makes contact, or with members declared dead
+    --no-catch-up          catch-up off (Go's behaviour): no push/pull when news
+                           of members settles, when an unknown node makes
+                           contact, or with members declared dead, and no
+                           corrections of outdated accusations
     --no-compression       LZW compression off (Go's default is on)
   Start
     --bootstrap            form the cluster by joining: seeds start at 0 s, every
