@@ -16,31 +16,32 @@ impl Budget {
     /// Takes one event from a budget of `count` per `period`, if there is
     /// one; `count = 0` never allows any.
     pub(crate) fn take(&mut self, now: Instant, count: u32, period: Duration) -> bool {
-        let count = u64::from(count);
-        if count == 0 {
+        let Some(interval) = spacing(count, period) else {
+            return false;
+        };
+        if now < self.ready_at(count, period) {
             return false;
         }
-        let interval = nanos(period) / count;
-        let burst = interval.saturating_mul(count - 1);
-        let t = now.as_nanos();
-        let tat = self.tat.max(t);
-        if tat - t > burst {
-            return false;
-        }
-        self.tat = tat.saturating_add(interval);
+        self.tat = self.tat.max(now.as_nanos()).saturating_add(interval);
         true
     }
 
     /// When [`take`](Self::take) will next allow an event (`Instant::MAX`
     /// if never).
     pub(crate) fn ready_at(&self, count: u32, period: Duration) -> Instant {
-        let count = u64::from(count);
-        if count == 0 {
-            return Instant::MAX;
+        match spacing(count, period) {
+            Some(interval) => {
+                let burst = interval.saturating_mul(u64::from(count) - 1);
+                Instant::from_nanos(self.tat.saturating_sub(burst))
+            }
+            None => Instant::MAX,
         }
-        let interval = nanos(period) / count;
-        Instant::from_nanos(self.tat.saturating_sub(interval.saturating_mul(count - 1)))
     }
+}
+
+/// Nanoseconds between events at `count` per `period`; `None` for none.
+fn spacing(count: u32, period: Duration) -> Option<u64> {
+    (count > 0).then(|| nanos(period) / u64::from(count))
 }
 
 #[cfg(test)]
