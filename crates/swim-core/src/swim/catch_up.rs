@@ -153,7 +153,8 @@ impl<D: Delegate> Swim<D> {
     /// Whether we suspect few members, if any. Many suspicions at once are
     /// a partition healing (see [`contact`](Self::contact)): a push/pull
     /// then spreads more of them, so the contact and meanwhile push/pulls
-    /// wait (the settle push/pull, once news stops, does not).
+    /// wait, and so do corrections (the settle push/pull, once news stops,
+    /// does not).
     pub(super) fn few_suspects(&self) -> bool {
         self.members.counts().suspect <= FEW_SUSPECTS
     }
