@@ -27,7 +27,7 @@ pub use swim_node::swim_core::{self, CommandError, Config, Delegate, Event, Memb
 pub use swim_node::{
     Error, Events, JoinFailure, JoinFailureReason, Node, NodeConfig, NodeStats, StartError,
 };
-pub use swim_node::{MemoryNetwork, MemoryTransport, TcpConfig, TlsConfig};
+pub use swim_node::{MemoryNetwork, MemoryTransport, TcpConfig, TcpStats, TlsConfig};
 
 pub mod pki;
 
@@ -131,34 +131,47 @@ impl Runtime {
     /// [`Net`] bound at [`NodeConfig::bind`]. Must be awaited inside
     /// [`block_on`](Self::block_on) (tokio needs its context).
     pub async fn start(self, config: NodeConfig) -> Result<(Node, Events), StartError> {
-        match (self, self.net().tcp_config()) {
-            (Runtime::Tokio(_), None) => swim_tokio::start(config).await,
-            (Runtime::AsyncStd(_), None) => swim_async_std::start(config).await,
-            (Runtime::Smol(_), None) => {
+        if let Some(tcp) = self.net().tcp_config() {
+            let (node, events, _) = self.start_tcp(config, tcp).await?;
+            return Ok((node, events));
+        }
+        match self {
+            Runtime::Tokio(_) => swim_tokio::start(config).await,
+            Runtime::AsyncStd(_) => swim_async_std::start(config).await,
+            Runtime::Smol(_) => {
                 let (node, events, driver) = swim_async_std::bind(config).await?;
                 smol::spawn(driver).detach();
                 Ok((node, events))
             }
-            (Runtime::Tokio(_), Some(tcp)) => {
+        }
+    }
+
+    /// Starts a node on the `Tcp` transport with `tcp`, bound at
+    /// [`NodeConfig::bind`], whatever this runtime's [`Net`]; returns the
+    /// transport's counters too.
+    pub async fn start_tcp(
+        self,
+        config: NodeConfig,
+        tcp: TcpConfig,
+    ) -> Result<(Node, Events, TcpStats), StartError> {
+        match self {
+            Runtime::Tokio(_) => {
                 let transport = swim_tokio::tcp(config.bind, tcp).await?;
-                swim_tokio::builder(config)
-                    .transport(transport)
-                    .start()
-                    .await
+                let stats = transport.stats();
+                let builder = swim_tokio::builder(config).transport(transport);
+                let (node, events) = builder.start().await?;
+                Ok((node, events, stats))
             }
-            (Runtime::AsyncStd(_), Some(tcp)) => {
+            Runtime::AsyncStd(_) | Runtime::Smol(_) => {
                 let transport = swim_async_std::tcp(config.bind, tcp).await?;
-                swim_async_std::builder(config)
-                    .transport(transport)
-                    .start()
-                    .await
-            }
-            (Runtime::Smol(_), Some(tcp)) => {
-                let transport = swim_async_std::tcp(config.bind, tcp).await?;
+                let stats = transport.stats();
                 let builder = swim_async_std::builder(config).transport(transport);
                 let (node, events, driver) = builder.bind().await?;
-                smol::spawn(driver).detach();
-                Ok((node, events))
+                match self {
+                    Runtime::Smol(_) => smol::spawn(driver).detach(),
+                    _ => drop(async_std::task::spawn(driver)),
+                }
+                Ok((node, events, stats))
             }
         }
     }

@@ -205,7 +205,25 @@ type Received = (SocketAddr, Vec<u8>);
 
 /// Everything on TCP, optionally TLS, on runtime `R` (tasks, timers) and
 /// sockets `S`: datagrams as frames on a persistent connection per peer,
-/// streams on connections of their own (see the module's layout).
+/// streams on connections of their own.
+///
+/// Each connection starts (inside TLS, when configured) with a byte saying
+/// what it carries:
+///
+/// ```text
+/// stream:     0x01, then the stream exactly as memberlist writes it over TCP
+/// datagrams:  0x02, family (4 | 6), IP (4 | 16 bytes), port (u16 BE): the
+///             sender's advertised address; then frames, each a length
+///             (u32 BE, at most TcpConfig::max_frame) and one datagram
+/// ```
+///
+/// A datagram comes `from` the address its connection declared, the
+/// sender's listening address (as with UDP), not the connection's
+/// ephemeral port. Sending never waits: datagrams queue for the peer's
+/// connection task, which dials (within [`TcpConfig::io_timeout`]) and
+/// writes them in batches; a full queue or a failed connection drops them,
+/// as a lossy network would, and the node's probes and retransmissions
+/// cope as they do with UDP.
 ///
 /// **Not interoperable with Go memberlist's default transport** (UDP and
 /// TCP, [`UdpTcp`](crate::UdpTcp)), nor with a Go node on another custom
@@ -333,9 +351,10 @@ impl<R: Runtime, S: Sockets> Tcp<R, S> {
         if !peers.contains_key(&to) && peers.len() >= config.max_peers {
             peers.retain(|_, queue| !queue.is_closed());
             if peers.len() >= config.max_peers {
-                // Closing a queue lets its task send what it holds, then end.
-                let evicted = peers.keys().next().copied();
-                evicted.map(|peer| peers.remove(&peer));
+                // Dropping a queue lets its task send what it holds, then end.
+                if let Some(peer) = peers.keys().next().copied() {
+                    peers.remove(&peer);
+                }
             }
         }
         let (queue, frames) = async_channel::bounded(config.max_pending_frames.max(1));
@@ -371,12 +390,12 @@ async fn send_frames<R: Runtime, S: Sockets>(
         Some(Ok(conn)) => conn,
         failed => {
             count(&stats.connect_errors);
-            stats
-                .frames_dropped
-                .fetch_add(frames.len() as u64, Ordering::Relaxed);
-            let error =
-                failed.map_or_else(|| "timed out".to_string(), |e| format!("{:?}", e.err()));
-            debug!(%to, %error, "datagram connection failed");
+            let queued = frames.len() as u64;
+            stats.frames_dropped.fetch_add(queued, Ordering::Relaxed);
+            match failed {
+                Some(Err(e)) => debug!(%to, error = %e, "datagram connection failed"),
+                _ => debug!(%to, "datagram connection timed out"),
+            }
             return;
         }
     };
