@@ -191,6 +191,25 @@ pub async fn udp_tcp(addr: SocketAddr) -> io::Result<UdpTcp> {
 /// node of the cluster must use it: it does not interoperate with Go
 /// memberlist's default transport. Its connection tasks run on async-std's
 /// global executor, as [`start`]'s node does.
+///
+/// ```
+/// use swim_async_std::{Config, NodeConfig, TcpConfig};
+///
+/// # smol::block_on(async {
+/// let bind = "127.0.0.1:0".parse().unwrap();
+/// let mut nodes = Vec::new();
+/// for name in ["a", "b"] {
+///     let transport = swim_async_std::tcp(bind, TcpConfig::default()).await?;
+///     let config = NodeConfig::new(bind, Config::local(name, bind));
+///     let (node, _, driver) = swim_async_std::builder(config).transport(transport).bind().await?;
+///     smol::spawn(driver).detach();
+///     nodes.push(node);
+/// }
+/// assert_eq!(nodes[1].join(&[nodes[0].bound_addr()]).await?, 1);
+/// nodes[1].ping("a").await?; // a datagram and its ack, each on a TCP connection
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # }).unwrap();
+/// ```
 pub async fn tcp(addr: SocketAddr, config: TcpConfig) -> io::Result<Tcp> {
     Tcp::bind(addr, config).await
 }

@@ -176,6 +176,25 @@ pub async fn udp_tcp(addr: SocketAddr) -> io::Result<UdpTcp> {
 /// [`NodeBuilder::transport`](swim_node::NodeBuilder::transport). Every
 /// node of the cluster must use it: it does not interoperate with Go
 /// memberlist's default transport.
+///
+/// ```
+/// use swim_tokio::{Config, NodeConfig, TcpConfig};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let bind = "127.0.0.1:0".parse()?;
+/// let mut nodes = Vec::new();
+/// for name in ["a", "b"] {
+///     let transport = swim_tokio::tcp(bind, TcpConfig::default()).await?;
+///     let config = NodeConfig::new(bind, Config::local(name, bind));
+///     let (node, _) = swim_tokio::builder(config).transport(transport).start().await?;
+///     nodes.push(node);
+/// }
+/// assert_eq!(nodes[1].join(&[nodes[0].bound_addr()]).await?, 1);
+/// nodes[1].ping("a").await?; // a datagram and its ack, each on a TCP connection
+/// # Ok(())
+/// # }
+/// ```
 pub async fn tcp(addr: SocketAddr, config: TcpConfig) -> io::Result<Tcp> {
     Tcp::bind(addr, config).await
 }

@@ -225,6 +225,11 @@ type Received = (SocketAddr, Vec<u8>);
 /// as a lossy network would, and the node's probes and retransmissions
 /// cope as they do with UDP.
 ///
+/// TLS, with the `tls` feature, is rustls on its ring provider: a server
+/// certificate and key and trusted roots from PEM files, client
+/// certificates required on request (mutual TLS), or rustls configurations
+/// prepared by the caller (`TlsConfig`).
+///
 /// **Not interoperable with Go memberlist's default transport** (UDP and
 /// TCP, [`UdpTcp`](crate::UdpTcp)), nor with a Go node on another custom
 /// transport: every node of a cluster must use this one, with the same TLS
