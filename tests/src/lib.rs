@@ -10,6 +10,10 @@
 //! * [`Runtime::Smol`]: `smol::block_on`, nodes from `swim_async_std::bind`
 //!   with the driver spawned on smol's global executor.
 //!
+//! Each runtime carries the [`Net`] its nodes start on: UDP and TCP (the
+//! default), TCP only, or TCP with mutual TLS; [`on_every_runtime_over!`]
+//! runs scenarios over one of the latter.
+//!
 //! The helpers poll or wait with a deadline and fail with a message saying
 //! what was waited for, so a hung scenario fails instead of hanging.
 
@@ -23,7 +27,9 @@ pub use swim_node::swim_core::{self, CommandError, Config, Delegate, Event, Memb
 pub use swim_node::{
     Error, Events, JoinFailure, JoinFailureReason, Node, NodeConfig, NodeStats, StartError,
 };
-pub use swim_node::{MemoryNetwork, MemoryTransport};
+pub use swim_node::{MemoryNetwork, MemoryTransport, TcpConfig, TcpStats, TlsConfig};
+
+pub mod pki;
 
 /// How long any one scenario may run before it is failed as hung.
 pub const SCENARIO_TIMEOUT: Duration = Duration::from_secs(90);
@@ -42,32 +48,64 @@ pub const POLL: Duration = Duration::from_millis(20);
 /// A boxed, sendable future (what [`Runtime::spawn`] hands back).
 pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 
-/// The async runtime a scenario runs under.
+/// The async runtime a scenario runs under, and the network its nodes use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Runtime {
     /// tokio, with `swim_tokio::start`.
-    Tokio,
+    Tokio(Net),
     /// async-std, with `swim_async_std::start`.
-    AsyncStd,
+    AsyncStd(Net),
     /// smol, with `swim_async_std::bind` and `smol::spawn(driver)`.
-    Smol,
+    Smol(Net),
+}
+
+/// The transport the nodes of a scenario start on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Net {
+    /// UDP and TCP on one port (the adapters' default).
+    UdpTcp,
+    /// Everything on plaintext TCP (`Tcp` with no TLS).
+    Tcp,
+    /// Everything on TCP with mutual TLS, certificates from [`pki`].
+    Tls,
+}
+
+impl Net {
+    /// The `Tcp` transport's configuration for this network (`None` for
+    /// UDP and TCP).
+    pub fn tcp_config(self) -> Option<TcpConfig> {
+        let mut config = TcpConfig::default();
+        match self {
+            Net::UdpTcp => return None,
+            Net::Tcp => {}
+            Net::Tls => config.tls = Some(pki::node_tls(true)),
+        }
+        Some(config)
+    }
 }
 
 impl Runtime {
+    /// The network this runtime's nodes start on.
+    pub fn net(self) -> Net {
+        match self {
+            Runtime::Tokio(net) | Runtime::AsyncStd(net) | Runtime::Smol(net) => net,
+        }
+    }
+
     /// Runs `fut` to completion on this runtime, from a plain thread.
     ///
     /// Tokio gets a fresh two-worker runtime, dropped (with every task
     /// still on it) when `fut` finishes.
     pub fn block_on<F: Future>(self, fut: F) -> F::Output {
         match self {
-            Runtime::Tokio => tokio::runtime::Builder::new_multi_thread()
+            Runtime::Tokio(_) => tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(2)
                 .enable_all()
                 .build()
                 .expect("build a tokio runtime")
                 .block_on(fut),
-            Runtime::AsyncStd => async_std::task::block_on(fut),
-            Runtime::Smol => smol::block_on(fut),
+            Runtime::AsyncStd(_) => async_std::task::block_on(fut),
+            Runtime::Smol(_) => smol::block_on(fut),
         }
     }
 
@@ -89,16 +127,51 @@ impl Runtime {
         })
     }
 
-    /// Starts a node through this runtime's adapter. Must be awaited inside
+    /// Starts a node through this runtime's adapter, on this runtime's
+    /// [`Net`] bound at [`NodeConfig::bind`]. Must be awaited inside
     /// [`block_on`](Self::block_on) (tokio needs its context).
     pub async fn start(self, config: NodeConfig) -> Result<(Node, Events), StartError> {
+        if let Some(tcp) = self.net().tcp_config() {
+            let (node, events, _) = self.start_tcp(config, tcp).await?;
+            return Ok((node, events));
+        }
         match self {
-            Runtime::Tokio => swim_tokio::start(config).await,
-            Runtime::AsyncStd => swim_async_std::start(config).await,
-            Runtime::Smol => {
+            Runtime::Tokio(_) => swim_tokio::start(config).await,
+            Runtime::AsyncStd(_) => swim_async_std::start(config).await,
+            Runtime::Smol(_) => {
                 let (node, events, driver) = swim_async_std::bind(config).await?;
                 smol::spawn(driver).detach();
                 Ok((node, events))
+            }
+        }
+    }
+
+    /// Starts a node on the `Tcp` transport with `tcp`, bound at
+    /// [`NodeConfig::bind`], whatever this runtime's [`Net`]; returns the
+    /// transport's counters too.
+    pub async fn start_tcp(
+        self,
+        config: NodeConfig,
+        tcp: TcpConfig,
+    ) -> Result<(Node, Events, TcpStats), StartError> {
+        match self {
+            Runtime::Tokio(_) => {
+                let transport = swim_tokio::tcp(config.bind, tcp).await?;
+                let stats = transport.stats();
+                let builder = swim_tokio::builder(config).transport(transport);
+                let (node, events) = builder.start().await?;
+                Ok((node, events, stats))
+            }
+            Runtime::AsyncStd(_) | Runtime::Smol(_) => {
+                let transport = swim_async_std::tcp(config.bind, tcp).await?;
+                let stats = transport.stats();
+                let builder = swim_async_std::builder(config).transport(transport);
+                let (node, events, driver) = builder.bind().await?;
+                match self {
+                    Runtime::Smol(_) => smol::spawn(driver).detach(),
+                    _ => drop(async_std::task::spawn(driver)),
+                }
+                Ok((node, events, stats))
             }
         }
     }
@@ -112,15 +185,15 @@ impl Runtime {
         delegate: Box<dyn Delegate + Send>,
     ) -> Result<(Node, Events), StartError> {
         let (node, events, driver) = match self {
-            Runtime::Tokio => bind::<swim_tokio::Tokio>(config, transport, delegate).await?,
-            Runtime::AsyncStd | Runtime::Smol => {
-                bind::<swim_async_std::AsyncIo>(config, transport, delegate).await?
+            Runtime::Tokio(_) => bind(swim_tokio::builder(config), transport, delegate).await?,
+            Runtime::AsyncStd(_) | Runtime::Smol(_) => {
+                bind(swim_async_std::builder(config), transport, delegate).await?
             }
         };
         match self {
-            Runtime::Tokio => drop(tokio::spawn(driver)),
-            Runtime::AsyncStd => drop(async_std::task::spawn(driver)),
-            Runtime::Smol => smol::spawn(driver).detach(),
+            Runtime::Tokio(_) => drop(tokio::spawn(driver)),
+            Runtime::AsyncStd(_) => drop(async_std::task::spawn(driver)),
+            Runtime::Smol(_) => smol::spawn(driver).detach(),
         }
         Ok((node, events))
     }
@@ -128,9 +201,9 @@ impl Runtime {
     /// Sleeps on this runtime's timer.
     pub async fn sleep(self, duration: Duration) {
         match self {
-            Runtime::Tokio => tokio::time::sleep(duration).await,
-            Runtime::AsyncStd => async_std::task::sleep(duration).await,
-            Runtime::Smol => {
+            Runtime::Tokio(_) => tokio::time::sleep(duration).await,
+            Runtime::AsyncStd(_) => async_std::task::sleep(duration).await,
+            Runtime::Smol(_) => {
                 smol::Timer::after(duration).await;
             }
         }
@@ -153,7 +226,7 @@ impl Runtime {
         F: Future<Output = T> + Send + 'static,
     {
         match self {
-            Runtime::Tokio => {
+            Runtime::Tokio(_) => {
                 let handle = tokio::spawn(fut);
                 Box::pin(async move {
                     match handle.await {
@@ -162,8 +235,8 @@ impl Runtime {
                     }
                 })
             }
-            Runtime::AsyncStd => Box::pin(async_std::task::spawn(fut)),
-            Runtime::Smol => Box::pin(smol::spawn(fut)),
+            Runtime::AsyncStd(_) => Box::pin(async_std::task::spawn(fut)),
+            Runtime::Smol(_) => Box::pin(smol::spawn(fut)),
         }
     }
 
@@ -238,28 +311,42 @@ impl Runtime {
     }
 }
 
-/// Defines one `#[test]` per scenario and runtime: modules `on_tokio`,
-/// `on_async_std` and `on_smol`, each with a test named after every
-/// scenario (an `async fn(Runtime)` in scope at the call site).
+/// Defines one `#[test]` per scenario and runtime, over UDP and TCP:
+/// modules `on_tokio`, `on_async_std` and `on_smol`, each with a test named
+/// after every scenario (an `async fn(Runtime)` in scope at the call site).
 #[macro_export]
 macro_rules! on_every_runtime {
     ($($scenario:ident),* $(,)?) => {
-        $crate::on_runtime!(on_tokio, Tokio, $($scenario),*);
-        $crate::on_runtime!(on_async_std, AsyncStd, $($scenario),*);
-        $crate::on_runtime!(on_smol, Smol, $($scenario),*);
+        $crate::on_runtime!(on_tokio, Tokio, UdpTcp, $($scenario),*);
+        $crate::on_runtime!(on_async_std, AsyncStd, UdpTcp, $($scenario),*);
+        $crate::on_runtime!(on_smol, Smol, UdpTcp, $($scenario),*);
+    };
+}
+
+/// As [`on_every_runtime!`], over [`Net::$net`](Net), in module `$module`:
+/// `$module::on_tokio::NAME` and so on.
+#[macro_export]
+macro_rules! on_every_runtime_over {
+    ($module:ident, $net:ident, $($scenario:ident),* $(,)?) => {
+        mod $module {
+            use super::*;
+            $crate::on_runtime!(on_tokio, Tokio, $net, $($scenario),*);
+            $crate::on_runtime!(on_async_std, AsyncStd, $net, $($scenario),*);
+            $crate::on_runtime!(on_smol, Smol, $net, $($scenario),*);
+        }
     };
 }
 
 /// Defines module `$module` with one `#[test]` per scenario, each run on
-/// `Runtime::$runtime` (see [`on_every_runtime!`]).
+/// `Runtime::$runtime(Net::$net)` (see [`on_every_runtime!`]).
 #[macro_export]
 macro_rules! on_runtime {
-    ($module:ident, $runtime:ident, $($scenario:ident),* $(,)?) => {
+    ($module:ident, $runtime:ident, $net:ident, $($scenario:ident),* $(,)?) => {
         mod $module {
             $(
                 #[test]
                 fn $scenario() {
-                    $crate::Runtime::$runtime.run(super::$scenario);
+                    $crate::Runtime::$runtime($crate::Net::$net).run(super::$scenario);
                 }
             )*
         }
@@ -269,12 +356,12 @@ macro_rules! on_runtime {
 /// A node's driver, whatever its runtime and transport.
 type Driver = Pin<Box<dyn Future<Output = ()> + Send>>;
 
-async fn bind<R: swim_node::Runtime>(
-    config: NodeConfig,
+async fn bind<R: swim_node::Runtime, S: swim_node::Sockets>(
+    builder: swim_node::NodeBuilder<R, swim_node::DefaultTransport<S>>,
     transport: Option<MemoryTransport>,
     delegate: Box<dyn Delegate + Send>,
 ) -> Result<(Node, Events, Driver), StartError> {
-    let builder = swim_node::NodeBuilder::<R>::new(config).delegate(delegate);
+    let builder = builder.delegate(delegate);
     Ok(match transport {
         Some(t) => {
             let (node, events, driver) = builder.transport(t).bind().await?;

@@ -1,7 +1,10 @@
-//! The adapter suite: every scenario runs under tokio, async-std and smol.
+//! The adapter suite: every scenario runs under tokio, async-std and smol,
+//! over UDP and TCP; a subset runs over TCP only and over TCP with mutual
+//! TLS too.
 //!
 //! Each scenario is an `async fn(Runtime)`; `on_every_runtime!` at the end
-//! generates `on_tokio::NAME`, `on_async_std::NAME` and `on_smol::NAME`.
+//! generates `on_tokio::NAME`, `on_async_std::NAME` and `on_smol::NAME`;
+//! `on_every_runtime_over!` the same under `tcp::` and `tls::`.
 
 use std::net::{SocketAddr, TcpListener};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -11,8 +14,8 @@ use std::time::{Duration, Instant};
 use swim_tests::swim_core::ExchangeError;
 use swim_tests::{
     config_at, failure_detection_bound, is_departure_of, local_config, member_names,
-    on_every_runtime, CommandError, Error, Event, JoinFailure, JoinFailureReason, Keyring,
-    MemberState, NodeConfig, Runtime, SecretKey, StartError, CONVERGE,
+    on_every_runtime, on_every_runtime_over, CommandError, Error, Event, JoinFailure,
+    JoinFailureReason, Keyring, MemberState, NodeConfig, Runtime, SecretKey, StartError, CONVERGE,
 };
 
 /// An address nothing listens on: a port the kernel just handed out and
@@ -716,5 +719,39 @@ on_every_runtime!(
     encryption_and_key_rotation,
     handle_shared_by_many_tasks,
     dropping_every_handle_stops_the_node,
+    shutdown_is_complete_when_it_returns,
+);
+
+// Over TCP only and over TCP with mutual TLS, a subset chosen to keep the
+// suite's time reasonable on two cores: every path the transport changes
+// (joins and push/pull on streams, datagrams on pooled connections,
+// failure detection when connections are refused, encryption inside TLS,
+// IPv6, advertise apart from bind, shutdown releasing the listener). The
+// others exercise the node and its handle, which the transport does not
+// touch. No scenario is UDP-specific.
+on_every_runtime_over!(
+    tcp,
+    Tcp,
+    join_three_through_one_seed,
+    user_messages_arrive,
+    broadcast_reaches_everyone,
+    ping_and_health,
+    crash_is_detected,
+    ipv6_loopback,
+    advertise_apart_from_bind,
+    encryption_and_key_rotation,
+    shutdown_is_complete_when_it_returns,
+);
+on_every_runtime_over!(
+    tls,
+    Tls,
+    join_three_through_one_seed,
+    user_messages_arrive,
+    broadcast_reaches_everyone,
+    ping_and_health,
+    crash_is_detected,
+    ipv6_loopback,
+    advertise_apart_from_bind,
+    encryption_and_key_rotation,
     shutdown_is_complete_when_it_returns,
 );

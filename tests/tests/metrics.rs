@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use metrics_util::debugging::{DebugValue, DebuggingRecorder};
 use metrics_util::MetricKind;
-use swim_tests::{local_config, Runtime};
+use swim_tests::{local_config, Net, Runtime};
 
 #[test]
 fn counters_and_gauges_are_published_per_node() {
@@ -14,7 +14,7 @@ fn counters_and_gauges_are_published_per_node() {
     recorder
         .install()
         .expect("the only recorder in this test binary");
-    Runtime::Tokio.run(|rt| async move {
+    Runtime::Tokio(Net::UdpTcp).run(|rt| async move {
         let configs = ["a", "b"]
             .into_iter()
             .map(|name| {

@@ -13,7 +13,7 @@ use swim_tests::swim_core::wire::{
     self, Accusation, Ack, Alive, IndirectPing, Message, Nack, Ping, Transport,
 };
 use swim_tests::{
-    is_departure_of, local_config, member_names, resident_bytes, Event, MemberState, Node,
+    is_departure_of, local_config, member_names, resident_bytes, Event, MemberState, Net, Node,
     NodeStats, Rng, Runtime, CONVERGE,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -353,7 +353,7 @@ async fn garbage_flood(rt: Runtime) {
 #[test]
 fn garbage_flood_on_tokio() {
     let _serial = serial();
-    Runtime::Tokio.run(garbage_flood);
+    Runtime::Tokio(Net::UdpTcp).run(garbage_flood);
 }
 
 // ------------------------------------------------------------ compression --
@@ -427,7 +427,7 @@ async fn compression_bombs(rt: Runtime) {
 #[test]
 fn compression_bombs_on_tokio() {
     let _serial = serial();
-    Runtime::Tokio.run(compression_bombs);
+    Runtime::Tokio(Net::UdpTcp).run(compression_bombs);
 }
 
 // ---------------------------------------------------------------- streams --
@@ -557,7 +557,7 @@ async fn half_open_and_slow_streams(rt: Runtime) {
 #[test]
 fn half_open_and_slow_streams_on_tokio() {
     let _serial = serial();
-    Runtime::Tokio.run(half_open_and_slow_streams);
+    Runtime::Tokio(Net::UdpTcp).run(half_open_and_slow_streams);
 }
 
 /// Writes `header` on a fresh connection and returns how long until the
@@ -671,5 +671,5 @@ async fn huge_declared_streams(rt: Runtime) {
 #[test]
 fn huge_declared_streams_on_tokio() {
     let _serial = serial();
-    Runtime::Tokio.run(huge_declared_streams);
+    Runtime::Tokio(Net::UdpTcp).run(huge_declared_streams);
 }

@@ -1,7 +1,8 @@
 //! Nodes in turmoil's simulated network: the same node code, on a
-//! [`Runtime`] whose sockets are turmoil's and whose clock is the
-//! simulation's, so a partition of tens of seconds runs in a moment and
-//! repeats exactly.
+//! [`Transport`](swim_node::Transport) whose sockets are turmoil's —
+//! [`UdpTcp`] over [`TurmoilSockets`] — and on tokio's runtime, whose
+//! clock turmoil simulates, so a partition of tens of seconds runs in a
+//! moment and repeats exactly.
 
 use std::future::Future;
 use std::io;
@@ -9,15 +10,15 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use swim_node::{Node, NodeBuilder, NodeConfig, Runtime};
+use swim_node::{Node, NodeConfig, Sockets, UdpTcp};
 use swim_tests::Config;
 use tokio_util::compat::{Compat, TokioAsyncReadCompatExt};
 use turmoil::net::{TcpListener, TcpStream, UdpSocket};
 
-/// turmoil's sockets, tokio's (simulated) timers.
-struct Turmoil;
+/// turmoil's sockets.
+struct TurmoilSockets;
 
 type Readiness = Pin<Box<dyn Future<Output = io::Result<()>> + Send>>;
 
@@ -27,11 +28,10 @@ struct Udp {
     readable: Mutex<Option<Readiness>>,
 }
 
-impl Runtime for Turmoil {
+impl Sockets for TurmoilSockets {
     type Udp = Udp;
     type Listener = TcpListener;
     type Stream = Compat<TcpStream>;
-    type Timer = Pin<Box<tokio::time::Sleep>>;
 
     async fn bind_udp(addr: SocketAddr) -> io::Result<Udp> {
         Ok(Udp {
@@ -79,23 +79,6 @@ impl Runtime for Turmoil {
     async fn connect(to: SocketAddr) -> io::Result<Compat<TcpStream>> {
         Ok(TcpStream::connect(to).await?.compat())
     }
-
-    fn timer_at(deadline: Instant) -> Self::Timer {
-        Box::pin(tokio::time::sleep_until(deadline.into()))
-    }
-
-    fn now() -> Instant {
-        tokio::time::Instant::now().into_std()
-    }
-
-    async fn unblock<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> T {
-        // Nothing blocks in a simulation: seeds here are addresses.
-        work()
-    }
-
-    fn spawn(task: impl Future<Output = ()> + Send + 'static) {
-        tokio::spawn(task);
-    }
 }
 
 const PORT: u16 = 7946;
@@ -105,7 +88,11 @@ async fn run_node(name: &str, handles: Arc<Mutex<Vec<Node>>>) -> turmoil::Result
     let ip = turmoil::lookup(name);
     let bind = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), PORT);
     let config = NodeConfig::new(bind, Config::local(name, SocketAddr::new(ip, PORT)));
-    let (node, _events) = NodeBuilder::<Turmoil>::new(config).start().await?;
+    let transport = UdpTcp::<TurmoilSockets>::bind(config.bind).await?;
+    let (node, _events) = swim_tokio::builder(config)
+        .transport(transport)
+        .start()
+        .await?;
     if name != "a" {
         // The hosts start together: a may not listen yet. Retry, as an
         // agent's retry-join does.

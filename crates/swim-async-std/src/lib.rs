@@ -36,6 +36,12 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! # }).unwrap();
 //! ```
+//!
+//! The surface is `swim-tokio`'s, name for name: [`start`], [`bind`],
+//! [`builder`]; the transports [`udp_tcp`] ([`UdpTcp`], the default) and
+//! [`tcp`] ([`Tcp`]: everything on TCP, optionally TLS with the `tls`
+//! feature; not interoperable with Go's default transport); the runtime
+//! [`AsyncStdRuntime`] and its sockets [`AsyncStdSockets`].
 
 use std::future::Future;
 use std::io;
@@ -49,17 +55,34 @@ use async_net::{TcpListener, TcpStream};
 
 pub use swim_node::swim_core::{self, Config, Delegate, Event, Member, MemberState};
 pub use swim_node::{
-    parse_key, Error, Events, MemoryNetwork, Node, NodeConfig, NodeSettings, NodeStats, Profile,
-    Runtime, Seed, SettingsError, StartError, Transport,
+    parse_key, DefaultTransport, Error, Events, MemoryNetwork, Node, NodeConfig, NodeSettings,
+    NodeStats, Profile, Runtime, Seed, SettingsError, Sockets, StartError, TcpConfig, TcpStats,
+    Transport,
 };
+#[cfg(feature = "tls")]
+pub use swim_node::{TlsConfig, TlsError};
 
-/// async-io's sockets and timers, for [`swim_node`]; tasks run on
-/// async-std's global executor, blocking work on smol's thread pool.
+/// async-io's timers, for [`swim_node`]; tasks run on async-std's global
+/// executor, blocking work on smol's thread pool.
 #[derive(Debug, Clone, Copy)]
-pub struct AsyncIo;
+pub struct AsyncStdRuntime;
+
+/// async-io's and async-net's UDP and TCP sockets (those of async-std and
+/// smol), for the transports of [`swim_node`].
+#[derive(Debug, Clone, Copy)]
+pub struct AsyncStdSockets;
+
+/// UDP and TCP on one port on async-io's sockets: memberlist's own
+/// transport, the default.
+pub type UdpTcp = swim_node::UdpTcp<AsyncStdSockets>;
+
+/// Everything on TCP (optionally TLS) on async-std or smol (see
+/// [`swim_node::Tcp`]).
+pub type Tcp = swim_node::Tcp<AsyncStdRuntime, AsyncStdSockets>;
 
 /// A node on async-std or smol, to configure before it starts.
-pub type NodeBuilder<T = swim_node::DefaultTransport> = swim_node::NodeBuilder<AsyncIo, T>;
+pub type NodeBuilder<T = DefaultTransport<AsyncStdSockets>> =
+    swim_node::NodeBuilder<AsyncStdRuntime, T>;
 
 /// An `async-io` timer that yields `()`.
 #[derive(Debug)]
@@ -72,11 +95,30 @@ impl Future for Timer {
     }
 }
 
-impl Runtime for AsyncIo {
+impl Runtime for AsyncStdRuntime {
+    type Timer = Timer;
+
+    fn timer_at(deadline: Instant) -> Timer {
+        Timer(async_io::Timer::at(deadline))
+    }
+
+    fn reset_timer(timer: &mut Timer, deadline: Instant) {
+        timer.0.set_at(deadline);
+    }
+
+    async fn unblock<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> T {
+        blocking::unblock(work).await
+    }
+
+    fn spawn(task: impl Future<Output = ()> + Send + 'static) {
+        async_global_executor::spawn(task).detach();
+    }
+}
+
+impl Sockets for AsyncStdSockets {
     type Udp = Async<UdpSocket>;
     type Listener = TcpListener;
     type Stream = TcpStream;
-    type Timer = Timer;
 
     async fn bind_udp(addr: SocketAddr) -> io::Result<Async<UdpSocket>> {
         Async::<UdpSocket>::bind(addr)
@@ -121,35 +163,55 @@ impl Runtime for AsyncIo {
         let _ = stream.set_nodelay(true);
         Ok(stream)
     }
-
-    fn timer_at(deadline: Instant) -> Timer {
-        Timer(async_io::Timer::at(deadline))
-    }
-
-    fn reset_timer(timer: &mut Timer, deadline: Instant) {
-        timer.0.set_at(deadline);
-    }
-
-    async fn unblock<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> T {
-        blocking::unblock(work).await
-    }
-
-    fn spawn(task: impl Future<Output = ()> + Send + 'static) {
-        async_global_executor::spawn(task).detach();
-    }
 }
 
-/// Binds a node's sockets and returns it with the driver future to spawn on
-/// the executor of your choice.
+/// Starts a node on async-std's global executor: binds UDP and TCP at
+/// [`NodeConfig::bind`] and spawns the task that runs it.
+pub async fn start(config: NodeConfig) -> Result<(Node, Events), StartError> {
+    builder(config).start().await
+}
+
+/// Binds a node's sockets and returns it with the driver future, to spawn
+/// on the executor of your choice (smol's, say).
 pub async fn bind(
     config: NodeConfig,
 ) -> Result<(Node, Events, impl Future<Output = ()> + Send + 'static), StartError> {
     builder(config).bind().await
 }
 
-/// Starts a node on async-std's global executor.
-pub async fn start(config: NodeConfig) -> Result<(Node, Events), StartError> {
-    builder(config).start().await
+/// UDP and TCP bound to `addr` (port 0: one the kernel picks), for
+/// [`NodeBuilder::transport`](swim_node::NodeBuilder::transport).
+pub async fn udp_tcp(addr: SocketAddr) -> io::Result<UdpTcp> {
+    UdpTcp::bind(addr).await
+}
+
+/// Everything on TCP, listening at `addr`, with `config`'s limits (and TLS,
+/// with the `tls` feature), for
+/// [`NodeBuilder::transport`](swim_node::NodeBuilder::transport). Every
+/// node of the cluster must use it: it does not interoperate with Go
+/// memberlist's default transport. Its connection tasks run on async-std's
+/// global executor, as [`start`]'s node does.
+///
+/// ```
+/// use swim_async_std::{Config, NodeConfig, TcpConfig};
+///
+/// # smol::block_on(async {
+/// let bind = "127.0.0.1:0".parse().unwrap();
+/// let mut nodes = Vec::new();
+/// for name in ["a", "b"] {
+///     let transport = swim_async_std::tcp(bind, TcpConfig::default()).await?;
+///     let config = NodeConfig::new(bind, Config::local(name, bind));
+///     let (node, _, driver) = swim_async_std::builder(config).transport(transport).bind().await?;
+///     smol::spawn(driver).detach();
+///     nodes.push(node);
+/// }
+/// assert_eq!(nodes[1].join(&[nodes[0].bound_addr()]).await?, 1);
+/// nodes[1].ping("a").await?; // a datagram and its ack, each on a TCP connection
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # }).unwrap();
+/// ```
+pub async fn tcp(addr: SocketAddr, config: TcpConfig) -> io::Result<Tcp> {
+    Tcp::bind(addr, config).await
 }
 
 /// A node to give a [`Delegate`] or another [`Transport`] before it starts

@@ -8,13 +8,15 @@
 //!
 //! Three things are pluggable, each behind a trait:
 //!
-//! * the async runtime — timers, clock, executor and its sockets — is a
-//!   [`Runtime`]: `swim-tokio` for tokio, `swim-async-std` for async-std and
-//!   smol implement it, re-export this crate, and open their docs with
-//!   runnable examples;
-//! * the network is a [`Transport`] with state: [`UdpTcp`] (memberlist's own,
-//!   the default), [`MemoryNetwork`] for many nodes in one process, or one
-//!   of your own;
+//! * the async runtime — timers, clock, executor, and nothing that moves
+//!   bytes — is a [`Runtime`]: `swim-tokio` for tokio, `swim-async-std` for
+//!   async-std and smol implement it (and [`Sockets`], their runtime's UDP
+//!   and TCP), re-export this crate under the same names, and open their
+//!   docs with runnable examples;
+//! * the network is a [`Transport`] with state, the only way bytes come and
+//!   go: [`UdpTcp`] (memberlist's own, the default), [`Tcp`] (everything on
+//!   TCP, optionally TLS; not interoperable with Go's default transport),
+//!   [`MemoryNetwork`] for many nodes in one process, or one of your own;
 //! * what the protocol asks the application — alive filter, merge veto,
 //!   state on demand, ack payloads, broadcasts pulled on demand — is a
 //!   [`Delegate`]; what it tells the application comes
@@ -47,7 +49,9 @@ mod metrics;
 mod node;
 mod runtime;
 mod seed;
+mod sockets;
 mod stream;
+mod tcp;
 mod transport;
 
 use std::future::Future;
@@ -64,7 +68,11 @@ pub use metrics::MESSAGE_METRICS;
 pub use node::{Error, IntoSeed, JoinFailure, JoinFailureReason, MemberStatus, Node};
 pub use runtime::Runtime;
 pub use seed::{Seed, SeedError};
+pub use sockets::Sockets;
 pub use swim_core;
+pub use tcp::{Tcp, TcpConfig, TcpStats, TcpStream};
+#[cfg(feature = "tls")]
+pub use tcp::{TlsConfig, TlsError};
 pub use transport::{Transport, UdpTcp};
 
 use driver::{BoxDelegate, Clock, Driver};
@@ -124,18 +132,24 @@ impl From<io::Error> for StartError {
     }
 }
 
-/// The transport a node gets when none is given: [`UdpTcp`] bound to
-/// [`NodeConfig::bind`] when the node starts.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct DefaultTransport;
+/// The transport a node gets when none is given: [`UdpTcp`] on sockets `S`,
+/// bound to [`NodeConfig::bind`] when the node starts.
+pub struct DefaultTransport<S>(PhantomData<fn() -> S>);
+
+impl<S> std::fmt::Debug for DefaultTransport<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DefaultTransport")
+    }
+}
 
 /// Starts a node on runtime `R`: its configuration, and — if the defaults do
 /// not do — a [`Delegate`] and a [`Transport`].
 ///
-/// Adapters name it for their runtime (`swim_tokio::builder(config)`); their
+/// Adapters name it for their runtime and sockets (`swim_tokio::builder(config)`
+/// is a `NodeBuilder<TokioRuntime, DefaultTransport<TokioSockets>>`); their
 /// `start(config)` is `builder(config).start()`.
 #[must_use]
-pub struct NodeBuilder<R: Runtime, T = DefaultTransport> {
+pub struct NodeBuilder<R: Runtime, T> {
     config: NodeConfig,
     delegate: BoxDelegate,
     transport: T,
@@ -150,13 +164,13 @@ impl<R: Runtime, T> std::fmt::Debug for NodeBuilder<R, T> {
     }
 }
 
-impl<R: Runtime> NodeBuilder<R> {
+impl<R: Runtime, S: Sockets> NodeBuilder<R, DefaultTransport<S>> {
     /// A node with `config`, no delegate and the default transport.
     pub fn new(config: NodeConfig) -> Self {
         NodeBuilder {
             config,
             delegate: Box::new(DefaultDelegate),
-            transport: DefaultTransport,
+            transport: DefaultTransport(PhantomData),
             runtime: PhantomData,
         }
     }
@@ -167,7 +181,7 @@ impl<R: Runtime> NodeBuilder<R> {
     pub async fn bind(
         self,
     ) -> Result<(Node, Events, impl Future<Output = ()> + Send + 'static), StartError> {
-        let transport = UdpTcp::<R>::bind(self.config.bind).await?;
+        let transport = UdpTcp::<S>::bind(self.config.bind).await?;
         self.transport(transport).bind().await
     }
 
@@ -213,6 +227,7 @@ impl<R: Runtime, T: Transport> NodeBuilder<R, T> {
         } = self;
         let bound = transport.local_addr();
         config.swim.advertise = advertise_for(config.swim.advertise, bound)?;
+        transport.advertise(config.swim.advertise);
         let seed = config
             .seed
             .unwrap_or_else(|| std::collections::hash_map::RandomState::new().hash_one(bound));

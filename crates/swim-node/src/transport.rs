@@ -1,6 +1,7 @@
 //! How a node reaches its peers: datagrams and streams, behind a trait with
 //! state, so that a network of one's own — in memory for tests, another
-//! protocol, a simulated one — can carry a node unchanged.
+//! protocol, a simulated one — can carry a node unchanged. Here too the
+//! default, [`UdpTcp`], on a runtime's [`Sockets`].
 
 use std::future::Future;
 use std::io;
@@ -9,15 +10,17 @@ use std::task::{Context, Poll};
 
 use futures_io::{AsyncRead, AsyncWrite};
 
-use crate::runtime::Runtime;
+use crate::sockets::Sockets;
 
 /// A node's network: best-effort datagrams and reliable streams, both
 /// addressed by [`SocketAddr`] (the addresses members advertise).
 ///
-/// [`UdpTcp`] — UDP and TCP on one port, what memberlist speaks — is the
-/// default; [`MemoryNetwork`](crate::MemoryNetwork) carries many nodes in
-/// one process. Futures must be cancel-safe: the driver drops those that
-/// lose a race and asks again.
+/// The only way a node's bytes come and go. [`UdpTcp`] — UDP and TCP on one
+/// port, what memberlist speaks — is the default; [`Tcp`](crate::Tcp)
+/// carries datagrams on streams too (optionally over TLS);
+/// [`MemoryNetwork`](crate::MemoryNetwork) carries many nodes in one
+/// process. Futures must be cancel-safe: the driver drops those that lose a
+/// race and asks again.
 pub trait Transport: Send + Sync + 'static {
     /// A connected stream.
     type Stream: AsyncRead + AsyncWrite + Unpin + Send + 'static;
@@ -45,31 +48,39 @@ pub trait Transport: Send + Sync + 'static {
     /// Opens a stream to `to`.
     fn connect(&self, to: SocketAddr)
         -> impl Future<Output = io::Result<Self::Stream>> + Send + '_;
+
+    /// Told, once before the node runs, the address the node advertises
+    /// (its bound address unless configured otherwise). A transport that
+    /// names the sender of a datagram itself, as [`Tcp`](crate::Tcp) does,
+    /// names it by this; the others ignore it.
+    fn advertise(&self, addr: SocketAddr) {
+        let _ = addr;
+    }
 }
 
-/// UDP and TCP on one port, on runtime `R`: memberlist's own transport.
-pub struct UdpTcp<R: Runtime> {
-    udp: R::Udp,
-    listener: R::Listener,
+/// UDP and TCP on one port, on sockets `S`: memberlist's own transport.
+pub struct UdpTcp<S: Sockets> {
+    udp: S::Udp,
+    listener: S::Listener,
     addr: SocketAddr,
 }
 
-impl<R: Runtime> std::fmt::Debug for UdpTcp<R> {
+impl<S: Sockets> std::fmt::Debug for UdpTcp<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("UdpTcp").field("addr", &self.addr).finish()
     }
 }
 
-impl<R: Runtime> UdpTcp<R> {
+impl<S: Sockets> UdpTcp<S> {
     /// Binds UDP and TCP to `addr`. With port 0 the kernel picks the TCP
     /// port; if that UDP port is taken, another is tried.
     pub async fn bind(addr: SocketAddr) -> io::Result<Self> {
         let attempts = if addr.port() == 0 { 16 } else { 1 };
         let mut last = None;
         for _ in 0..attempts {
-            let listener = R::bind_tcp(addr).await?;
-            let bound = R::tcp_local_addr(&listener)?;
-            match R::bind_udp(bound).await {
+            let listener = S::bind_tcp(addr).await?;
+            let bound = S::tcp_local_addr(&listener)?;
+            match S::bind_udp(bound).await {
                 Ok(udp) => {
                     return Ok(UdpTcp {
                         udp,
@@ -85,8 +96,8 @@ impl<R: Runtime> UdpTcp<R> {
     }
 }
 
-impl<R: Runtime> Transport for UdpTcp<R> {
-    type Stream = R::Stream;
+impl<S: Sockets> Transport for UdpTcp<S> {
+    type Stream = S::Stream;
 
     fn local_addr(&self) -> SocketAddr {
         self.addr
@@ -97,7 +108,7 @@ impl<R: Runtime> Transport for UdpTcp<R> {
         cx: &mut Context<'_>,
         buf: &mut [u8],
     ) -> Poll<io::Result<(usize, SocketAddr)>> {
-        R::poll_recv_from(&self.udp, cx, buf)
+        S::poll_recv_from(&self.udp, cx, buf)
     }
 
     fn send_to<'a>(
@@ -105,17 +116,17 @@ impl<R: Runtime> Transport for UdpTcp<R> {
         data: &'a [u8],
         to: SocketAddr,
     ) -> impl Future<Output = io::Result<usize>> + Send + 'a {
-        R::send_to(&self.udp, data, to)
+        S::send_to(&self.udp, data, to)
     }
 
     fn accept(&self) -> impl Future<Output = io::Result<(Self::Stream, SocketAddr)>> + Send + '_ {
-        R::accept(&self.listener)
+        S::accept(&self.listener)
     }
 
     fn connect(
         &self,
         to: SocketAddr,
     ) -> impl Future<Output = io::Result<Self::Stream>> + Send + '_ {
-        R::connect(to)
+        S::connect(to)
     }
 }

@@ -34,7 +34,14 @@
 //! Streams of events are also readable without async
 //! ([`Events::recv_blocking`]); [`Node::members`] and friends are plain
 //! synchronous reads.
+//!
+//! The surface is `swim-async-std`'s, name for name: [`start`], [`bind`],
+//! [`builder`]; the transports [`udp_tcp`] ([`UdpTcp`], the default) and
+//! [`tcp`] ([`Tcp`]: everything on TCP, optionally TLS with the `tls`
+//! feature; not interoperable with Go's default transport); the runtime
+//! [`TokioRuntime`] and its sockets [`TokioSockets`].
 
+use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -47,22 +54,63 @@ use tokio_util::compat::{Compat, TokioAsyncReadCompatExt};
 
 pub use swim_node::swim_core::{self, Config, Delegate, Event, Member, MemberState};
 pub use swim_node::{
-    parse_key, Error, Events, MemoryNetwork, Node, NodeConfig, NodeSettings, NodeStats, Profile,
-    Runtime, Seed, SettingsError, StartError, Transport,
+    parse_key, DefaultTransport, Error, Events, MemoryNetwork, Node, NodeConfig, NodeSettings,
+    NodeStats, Profile, Runtime, Seed, SettingsError, Sockets, StartError, TcpConfig, TcpStats,
+    Transport,
 };
+#[cfg(feature = "tls")]
+pub use swim_node::{TlsConfig, TlsError};
 
-/// Tokio's sockets, timers, clock and executor, for [`swim_node`].
+/// Tokio's timers, clock and executors, for [`swim_node`].
 #[derive(Debug, Clone, Copy)]
-pub struct Tokio;
+pub struct TokioRuntime;
+
+/// Tokio's UDP and TCP sockets, for the transports of [`swim_node`].
+#[derive(Debug, Clone, Copy)]
+pub struct TokioSockets;
+
+/// UDP and TCP on one port on tokio's sockets: memberlist's own transport,
+/// the default.
+pub type UdpTcp = swim_node::UdpTcp<TokioSockets>;
+
+/// Everything on TCP (optionally TLS) on tokio (see [`swim_node::Tcp`]).
+pub type Tcp = swim_node::Tcp<TokioRuntime, TokioSockets>;
 
 /// A node on tokio, to configure before it starts.
-pub type NodeBuilder<T = swim_node::DefaultTransport> = swim_node::NodeBuilder<Tokio, T>;
+pub type NodeBuilder<T = DefaultTransport<TokioSockets>> = swim_node::NodeBuilder<TokioRuntime, T>;
 
-impl Runtime for Tokio {
+impl Runtime for TokioRuntime {
+    type Timer = Pin<Box<tokio::time::Sleep>>;
+
+    fn timer_at(deadline: Instant) -> Self::Timer {
+        Box::pin(tokio::time::sleep_until(deadline.into()))
+    }
+
+    fn reset_timer(timer: &mut Self::Timer, deadline: Instant) {
+        timer.as_mut().reset(deadline.into());
+    }
+
+    fn now() -> Instant {
+        // Tokio's clock, so a paused or simulated one runs the node too.
+        tokio::time::Instant::now().into_std()
+    }
+
+    async fn unblock<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> T {
+        match tokio::task::spawn_blocking(work).await {
+            Ok(out) => out,
+            Err(e) => std::panic::resume_unwind(e.into_panic()),
+        }
+    }
+
+    fn spawn(task: impl Future<Output = ()> + Send + 'static) {
+        tokio::spawn(task);
+    }
+}
+
+impl Sockets for TokioSockets {
     type Udp = UdpSocket;
     type Listener = TcpListener;
     type Stream = Compat<TcpStream>;
-    type Timer = Pin<Box<tokio::time::Sleep>>;
 
     async fn bind_udp(addr: SocketAddr) -> io::Result<UdpSocket> {
         UdpSocket::bind(addr).await
@@ -101,36 +149,54 @@ impl Runtime for Tokio {
         let _ = stream.set_nodelay(true);
         Ok(stream.compat())
     }
-
-    fn timer_at(deadline: Instant) -> Self::Timer {
-        Box::pin(tokio::time::sleep_until(deadline.into()))
-    }
-
-    fn reset_timer(timer: &mut Self::Timer, deadline: Instant) {
-        timer.as_mut().reset(deadline.into());
-    }
-
-    fn now() -> Instant {
-        // Tokio's clock, so a paused or simulated one runs the node too.
-        tokio::time::Instant::now().into_std()
-    }
-
-    async fn unblock<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> T {
-        match tokio::task::spawn_blocking(work).await {
-            Ok(out) => out,
-            Err(e) => std::panic::resume_unwind(e.into_panic()),
-        }
-    }
-
-    fn spawn(task: impl std::future::Future<Output = ()> + Send + 'static) {
-        tokio::spawn(task);
-    }
 }
 
 /// Starts a node on the current tokio runtime: binds UDP and TCP at
 /// [`NodeConfig::bind`] and spawns the task that runs it.
 pub async fn start(config: NodeConfig) -> Result<(Node, Events), StartError> {
     builder(config).start().await
+}
+
+/// Binds a node's sockets and returns it with the driver future, to spawn
+/// where you choose.
+pub async fn bind(
+    config: NodeConfig,
+) -> Result<(Node, Events, impl Future<Output = ()> + Send + 'static), StartError> {
+    builder(config).bind().await
+}
+
+/// UDP and TCP bound to `addr` (port 0: one the kernel picks), for
+/// [`NodeBuilder::transport`](swim_node::NodeBuilder::transport).
+pub async fn udp_tcp(addr: SocketAddr) -> io::Result<UdpTcp> {
+    UdpTcp::bind(addr).await
+}
+
+/// Everything on TCP, listening at `addr`, with `config`'s limits (and TLS,
+/// with the `tls` feature), for
+/// [`NodeBuilder::transport`](swim_node::NodeBuilder::transport). Every
+/// node of the cluster must use it: it does not interoperate with Go
+/// memberlist's default transport.
+///
+/// ```
+/// use swim_tokio::{Config, NodeConfig, TcpConfig};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let bind = "127.0.0.1:0".parse()?;
+/// let mut nodes = Vec::new();
+/// for name in ["a", "b"] {
+///     let transport = swim_tokio::tcp(bind, TcpConfig::default()).await?;
+///     let config = NodeConfig::new(bind, Config::local(name, bind));
+///     let (node, _) = swim_tokio::builder(config).transport(transport).start().await?;
+///     nodes.push(node);
+/// }
+/// assert_eq!(nodes[1].join(&[nodes[0].bound_addr()]).await?, 1);
+/// nodes[1].ping("a").await?; // a datagram and its ack, each on a TCP connection
+/// # Ok(())
+/// # }
+/// ```
+pub async fn tcp(addr: SocketAddr, config: TcpConfig) -> io::Result<Tcp> {
+    Tcp::bind(addr, config).await
 }
 
 /// A node to give a [`Delegate`] or another [`Transport`] before it starts.
