@@ -116,13 +116,22 @@ impl<D: Delegate> Swim<D> {
         }
     }
 
+    /// The bytes left in one datagram for the parts of a compound once
+    /// `taken` bytes of it are spoken for: the configured UDP buffer less
+    /// the envelope's layers (label, encryption, CRC) and the compound's
+    /// header. The one measure of a packet's room: for a gossip round
+    /// (`taken` 0), for piggybacking on a message (`taken` its length), and
+    /// for the largest user broadcast (`taken` its part's overhead).
+    pub(super) fn packet_room(&self, taken: usize) -> usize {
+        self.config
+            .udp_buffer_size
+            .saturating_sub(taken + COMPOUND_OVERHEAD + self.envelope.packet_overhead())
+    }
+
     /// Go's `sendMsg`: piggyback gossip on a protocol message. No CRC (Go's
     /// lookup of the recipient by address practically never finds it).
     pub(super) fn send_msg(&mut self, to: SocketAddr, msg: Vec<u8>) {
-        let budget = self
-            .config
-            .udp_buffer_size
-            .saturating_sub(msg.len() + COMPOUND_OVERHEAD + self.envelope.packet_overhead());
+        let budget = self.packet_room(msg.len());
         let extra = self.take_broadcasts(budget, MAX_COMPOUND_PARTS - 1);
         if extra.is_empty() {
             self.send_packet(to, &msg, false);
