@@ -8,7 +8,7 @@ use core::net::SocketAddr;
 use super::{Output, Swim};
 use crate::delegate::Delegate;
 use crate::member::WireIp;
-use crate::members::{AliveClaim, Claim, Heard};
+use crate::members::{AliveClaim, Claim};
 use crate::rejection::Rejection;
 use crate::time::Instant;
 use crate::wire::{
@@ -91,15 +91,10 @@ impl<D: Delegate> Swim<D> {
                 self.with_rules(now, |m, ctx| m.alive(claim, false, ctx));
             }
             Message::Suspect(s) => {
-                if self.with_rules(now, |m, ctx| m.suspect(Claim::from(&s), ctx)) == Heard::Outdated
-                {
-                    self.correct(now, from, s.node);
-                }
+                self.with_rules_from(now, Some(from), |m, ctx| m.suspect(Claim::from(&s), ctx));
             }
             Message::Dead(d) => {
-                if self.with_rules(now, |m, ctx| m.dead(Claim::from(&d), ctx)) == Heard::Outdated {
-                    self.correct(now, from, d.node);
-                }
+                self.with_rules_from(now, Some(from), |m, ctx| m.dead(Claim::from(&d), ctx));
             }
             Message::User(payload) => self.receive_user_message(from, payload, Transport::Packet),
             // Stream-only messages are refused by the packet decoder.
