@@ -36,7 +36,7 @@ const FEW_SUSPECTS: usize = 3;
 
 /// What happened that catch-up may act on: everything it hears of.
 #[derive(Debug, Clone, Copy)]
-pub(crate) enum Happened<'a> {
+pub(super) enum Happened<'a> {
     /// Another member joined or came back (a rule's effect): news that may
     /// not have reached everyone.
     News {
