@@ -760,5 +760,11 @@ mod tests {
             .collect();
         assert_eq!(names.len(), MessageType::COUNT);
         assert_eq!(MessageType::Label.metric_name(), None);
+        // go-metrics' spellings, not the types' names.
+        assert_eq!(
+            MessageType::Crc.metric_name(),
+            Some("memberlist.msg.has_crc")
+        );
+        assert_eq!(MessageType::Error.metric_name(), Some("memberlist.msg.err"));
     }
 }
