@@ -17,8 +17,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use metrics_exporter_prometheus::PrometheusHandle;
 use serde_json::{json, Value};
+use swim_node::swim_core::wire::MessageType;
 use swim_node::swim_core::{Event, Member, MemberState, Rejection};
-use swim_node::{MemberStatus, Node, NodeStats, MESSAGE_METRICS};
+use swim_node::{MemberStatus, Node, NodeStats};
 
 /// How often the node is read and the bodies rendered.
 pub const REFRESH: Duration = Duration::from_millis(500);
@@ -344,11 +345,13 @@ impl ClusterView {
         };
         let core = &stats.core;
         // Named as the metrics are, without their prefix.
-        let messages: serde_json::Map<String, Value> = MESSAGE_METRICS
-            .iter()
-            .map(|m| m.trim_start_matches("memberlist.msg."))
+        let messages: serde_json::Map<String, Value> = MessageType::ALL
+            .into_iter()
             .zip(core.messages)
-            .map(|(name, n)| (name.to_string(), json!(n)))
+            .filter_map(|(t, n)| {
+                let name = t.metric_name()?.trim_start_matches("memberlist.msg.");
+                Some((name.to_string(), json!(n)))
+            })
             .collect();
         let rejected: serde_json::Map<String, Value> = Rejection::ALL
             .iter()

@@ -15,8 +15,9 @@ pub struct Stats {
     pub packets_sent: u64,
     /// Bytes of datagrams sent.
     pub bytes_sent: u64,
-    /// Messages received, by type byte (`memberlist.msg.*`).
-    pub messages: [u64; 14],
+    /// Messages received, by type byte: the index of [`MessageType::ALL`],
+    /// under [`MessageType::metric_name`].
+    pub messages: [u64; MessageType::COUNT],
     /// Probes started.
     pub probes: u64,
     /// Probes that ended in a suspicion.

@@ -64,7 +64,6 @@ use std::sync::{Arc, Mutex};
 pub use config::{parse_key, NodeConfig, NodeSettings, Profile, SettingsError};
 pub use events::Events;
 pub use memory::{MemoryNetwork, MemoryStream, MemoryTransport};
-pub use metrics::MESSAGE_METRICS;
 pub use node::{Error, IntoSeed, JoinFailure, JoinFailureReason, MemberStatus, Node};
 pub use runtime::Runtime;
 pub use seed::{Seed, SeedError};

@@ -4,28 +4,10 @@
 use std::time::Duration;
 
 use metrics::{Key, Label, Level, Metadata, Recorder};
+use swim_core::wire::MessageType;
 use swim_core::{Delegate, Instant, Rejection, Swim};
 
 use crate::NodeStats;
-
-/// The metric of each message type, by type byte: `memberlist.msg.*`, as
-/// go-metrics names them (indexes [`Stats::messages`](swim_core::Stats::messages)).
-pub const MESSAGE_METRICS: [&str; 14] = [
-    "memberlist.msg.ping",
-    "memberlist.msg.indirect_ping",
-    "memberlist.msg.ack",
-    "memberlist.msg.suspect",
-    "memberlist.msg.alive",
-    "memberlist.msg.dead",
-    "memberlist.msg.push_pull",
-    "memberlist.msg.compound",
-    "memberlist.msg.user",
-    "memberlist.msg.compress",
-    "memberlist.msg.encrypt",
-    "memberlist.msg.nack",
-    "memberlist.msg.has_crc",
-    "memberlist.msg.err",
-];
 
 /// Publishes the node's counters about once a second: the core counts
 /// every packet anyway, so recording each one again through the facade
@@ -130,8 +112,10 @@ impl Metrics {
             p.count("memberlist.tcp.connect", stats.streams_opened);
             p.count("memberlist.tcp.accept", stats.streams_accepted);
             p.count("memberlist.tcp.failed", stats.streams_failed);
-            for (name, value) in MESSAGE_METRICS.iter().zip(stats.messages) {
-                p.count(name, value);
+            for (t, value) in MessageType::ALL.into_iter().zip(stats.messages) {
+                if let Some(name) = t.metric_name() {
+                    p.count(name, value);
+                }
             }
             p.count("memberlist.probes", stats.probes);
             p.count("memberlist.probes.failed", stats.probes_failed);

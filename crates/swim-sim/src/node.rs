@@ -10,7 +10,7 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
 
-use swim_core::wire::{Frame, StreamFramer, StreamRole};
+use swim_core::wire::{Frame, MessageType, StreamFramer, StreamRole};
 use swim_core::{Event, ExchangeError, ExchangeId, Instant, MemberChange, Output, StreamId, Swim};
 
 use crate::app::{Application, NodeContext};
@@ -190,7 +190,7 @@ impl Node {
 /// catch-up push/pulls started and, of those, reconnects.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Tally {
-    pub(crate) messages: [u64; 14],
+    pub(crate) messages: [u64; MessageType::COUNT],
     pub(crate) catch_up: u64,
     pub(crate) reconnects: u64,
 }

@@ -1,76 +1,42 @@
-//! Settings of catch-up push/pulls: anti-entropy that reacts to churn (not
-//! in Go memberlist; every exchange is an ordinary push/pull on the wire).
+//! Settings of catch-up (`swim/catch_up/`): anti-entropy that reacts to
+//! churn (not in Go memberlist; on the wire, ordinary memberlist traffic).
 
 use core::time::Duration;
 
-/// When a node runs a push/pull out of turn, to catch up with what gossip
-/// missed instead of waiting for the periodic one (a whole scaled
+/// Catch-up: anti-entropy that reacts to what a node sees, instead of
+/// waiting for the periodic push/pull (a whole scaled
 /// [`push_pull_interval`](super::Config::push_pull_interval) in the worst
-/// case: 45–90 s for 100 nodes on the Local preset).
+/// case). Not in Go memberlist, but its wire traffic is ordinary
+/// memberlist traffic: push/pulls and alive messages any memberlist node
+/// understands.
 ///
-/// Three triggers share one budget of [`per_minute`](Self::per_minute)
-/// exchanges per node:
+/// A node runs a push/pull out of turn
 ///
-/// * **Settle**: news of members (a join, a return) came and then stopped
-///   for [`settle`](Self::settle) (and once meanwhile if it goes on for
-///   four `settle`s: a large storm trickles in by gossip for seconds). A
-///   join storm leaves a few
-///   nodes without a few members (each rumour is retransmitted a bounded
-///   number of times); a push/pull with a random member when the news
-///   settles mends that (and what it teaches is news again, so the repair
-///   spreads like an epidemic while there is something to repair). Four
-///   `settle`s later a second, confirming push/pull with another random
-///   member follows, unless news or another full state came meanwhile: the
-///   first partner may have lacked the same member (in the simulator, one
-///   300-node storm in 40 left a node without a member for minutes
-///   without it). If no full state came by then (the push/pull failed,
-///   or the budget was spent), the settle push/pull is tried again
-///   instead, four times at most, each when the budget allows (in a storm
-///   that starves the host, many time out: 1,000 nodes joining at once
-///   beside a busy core left a node without a member for 90 s without
-///   these tries, 9–12 s with them). Both are skipped when another
-///   push/pull already brought a full state once the news had settled, and
-///   run with probability
-///   `min(1, nodes / members)`, so about [`nodes`](Self::nodes) exchanges
-///   follow one burst of news however large the cluster.
-/// * **Contact**: a ping or indirect ping arrives from a node this one does
-///   not know, or suspects; or a member we suspect acks our probe. It is
-///   alive and talking to us, so our view of it is stale: a push/pull with
-///   it mends both views (it fetches a refutation that missed us, before a
-///   suspicion turns into a false death). At most once per member per
-///   minute, and for a suspect only while we suspect at most three
-///   members: many suspicions at once are a partition healing, where a
-///   push/pull across it spreads each side's verdicts as suspicions of the
-///   other's own members faster than they are refuted.
-/// * **Reconnect**: every [`reconnect_interval`](Self::reconnect_interval),
-///   a push/pull with a member declared dead (not one that left), for
-///   [`reconnect_timeout`](Self::reconnect_timeout) after its death, with
-///   probability `min(1, failed / alive)` (so the cluster tries each failed
-///   member about once per interval, as Serf does). Go memberlist never
-///   talks to the dead again once their gossip-to-the-dead time is over, so
-///   the two sides of a partition that outlasted the suspicion timeout
-///   stay apart; this brings them back together. A reconnect reaches
-///   whatever now listens at a dead member's address: clusters that share
-///   a network and reuse addresses (pods, say) should be told apart by a
-///   label or keys, as with Serf, or set `reconnect_interval` to zero.
+/// * with a random member once news of members (joins, returns) has
+///   stopped for [`settle`](Self::settle), then a confirming one with
+///   another member (or another try if no full state came), so that a
+///   member whose rumour missed some nodes reaches them;
+/// * with a node that pings us while we do not know it, or suspect it, or
+///   a suspect that acks our probe: it is alive, and a push/pull fetches a
+///   refutation that missed us;
+/// * with a member declared dead, every
+///   [`reconnect_interval`](Self::reconnect_interval), so the sides of a
+///   long partition find each other again.
 ///
-/// And one that is not a push/pull but a single datagram, with its own
-/// budget of [`corrections_per_second`](Self::corrections_per_second):
+/// These share a budget of [`per_minute`](Self::per_minute). And it answers
+/// a suspect or dead message older than the alive record it holds with that
+/// alive message, one datagram to the sender, at most
+/// [`corrections_per_second`](Self::corrections_per_second). The push/pulls
+/// and corrections wait while many members are suspect, as when a
+/// partition heals.
 ///
-/// * **Correction**: a suspect or dead message arrives about a member we
-///   hold alive at a higher incarnation. The member refuted it since, and
-///   whoever sent it missed the refutation (a rumour reaches each node only
-///   with high probability); left alone, that node declares a live member
-///   dead and keeps it so until a push/pull. We send it the member's alive
-///   message, which any memberlist node takes over the older accusation
-///   (in the simulator, 30 LAN nodes under 20 % datagram and stream loss
-///   for 200 s: 13 healthy nodes declared dead in 40 seeds without, 1
-///   with). Not while this node suspects more than three members or holds
-///   more than three dead: a partition healing, where corrections made
-///   things worse.
+/// A reconnect reaches whatever now listens at a dead member's address:
+/// clusters that share a network and reuse addresses should be told apart
+/// by a label or keys, or set `reconnect_interval` to zero.
 ///
-/// `per_minute = 0` turns the push/pulls off and `corrections_per_second =
-/// 0` the corrections; [`CatchUp::off`] both: Go memberlist's behaviour.
+/// To turn it off: [`CatchUp::off`] (Go memberlist's behaviour);
+/// `per_minute = 0` turns off the push/pulls, `corrections_per_second = 0`
+/// the corrections.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct CatchUp {
@@ -94,11 +60,8 @@ pub struct CatchUp {
 impl CatchUp {
     /// The defaults for a preset gossiping every `gossip` and pushing/pulling
     /// every `push_pull`: news has settled after three gossip rounds
-    /// without any (in the simulator, 500 nodes joining one seed within a
-    /// second converged in 2.7–2.9 s on Local, for 3.4–3.6 catch-up
-    /// push/pulls per node; 3.9–4.2 s before the confirming push/pull);
-    /// failed members are tried again twice per push/pull interval, for an
-    /// hour.
+    /// without any; failed members are tried again twice per push/pull
+    /// interval, for an hour.
     pub(super) fn for_preset(gossip: Duration, push_pull: Duration) -> CatchUp {
         CatchUp {
             per_minute: 6,

@@ -20,7 +20,7 @@ use crate::wire::{Alive, Message, Transport};
 
 mod rules;
 
-pub(crate) use rules::{AliveClaim, Claim, Ctx, Effect, Heard};
+pub(crate) use rules::{AliveClaim, Claim, Ctx, Effect};
 
 /// Name lookups hash with a fixed seed: deterministic (no iteration order
 /// is ever observed anyway).

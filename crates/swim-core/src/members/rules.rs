@@ -74,25 +74,26 @@ pub(crate) enum Effect {
     Event(Event),
     /// A message was ignored for a reason worth counting.
     Rejected(Rejection),
-}
-
-/// What an accusation was to us.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Heard {
-    /// Applied, or ignored as no news.
-    Noted,
-    /// Older than the alive record we hold: its sender missed the
-    /// refutation.
-    Outdated,
+    /// Another member joined or came back: news that may not have reached
+    /// everyone.
+    News { node: Arc<str> },
+    /// A member was declared dead; it was at `addr`.
+    Failed { node: Arc<str>, addr: SocketAddr },
+    /// A member left on purpose.
+    Left { node: Arc<str> },
+    /// An accusation from a datagram's `sender` was older than the alive
+    /// record we hold: the sender missed the member's refutation.
+    Outdated { node: Arc<str>, sender: SocketAddr },
 }
 
 /// An accusation older than `r`: outdated if `r` is alive (the accused
-/// refuted it since), otherwise nothing to say.
-fn older_than(r: &Record) -> Heard {
-    if r.state == MemberState::Alive {
-        Heard::Outdated
-    } else {
-        Heard::Noted
+/// refuted it since) and came in a datagram, otherwise nothing to say.
+fn older_than(r: &Record, ctx: &mut Ctx<'_>) {
+    if let (MemberState::Alive, Some(sender)) = (r.state, ctx.sender) {
+        ctx.effects.push(Effect::Outdated {
+            node: r.name.clone(),
+            sender,
+        });
     }
 }
 
@@ -101,6 +102,8 @@ pub(crate) struct Ctx<'a> {
     pub(crate) now: Instant,
     pub(crate) config: &'a Config,
     pub(crate) leaving: bool,
+    /// The sender of the datagram the claim came in, if it came in one.
+    pub(crate) sender: Option<SocketAddr>,
     pub(crate) rng: &'a mut Rng,
     pub(crate) delegate: &'a mut dyn Delegate,
     pub(crate) effects: &'a mut Vec<Effect>,
@@ -271,6 +274,11 @@ impl Members {
         let r = &self.nodes[idx];
         if matches!(old_state, MemberState::Dead | MemberState::Left) {
             if r.state == MemberState::Alive {
+                if *r.name != *self.local {
+                    ctx.effects.push(Effect::News {
+                        node: r.name.clone(),
+                    });
+                }
                 ctx.effects
                     .push(Effect::Event(Event::MemberJoined(r.to_member())));
             }
@@ -283,15 +291,15 @@ impl Members {
     // ------------------------------------------------------------ suspect
 
     /// §10.2: a suspicion.
-    pub(crate) fn suspect(&mut self, s: Claim<'_>, ctx: &mut Ctx<'_>) -> Heard {
+    pub(crate) fn suspect(&mut self, s: Claim<'_>, ctx: &mut Ctx<'_>) {
         let n = self.nodes.len();
         let Some(idx) = self.index_of(s.node) else {
-            return Heard::Noted;
+            return;
         }; // S1
         let local = self.local.clone();
         let r = &mut self.nodes[idx];
         if s.incarnation < r.incarnation {
-            return older_than(r); // S2
+            return older_than(r, ctx); // S2
         }
         if let Some(susp) = &mut r.suspicion {
             // S3: another accuser confirms; only new ones count and spread.
@@ -306,15 +314,15 @@ impl Members {
                     from: Arc::from(s.from),
                 });
             }
-            return Heard::Noted;
+            return;
         }
         if r.state != MemberState::Alive {
-            return Heard::Noted; // S4
+            return; // S4
         }
         if *r.name == *local {
             // S5: we are alive, say so louder.
             self.refute(idx, s.incarnation, ctx);
-            return Heard::Noted;
+            return;
         }
         // S6.
         ctx.effects.push(Effect::GossipSuspect {
@@ -332,7 +340,6 @@ impl Members {
         });
         r.suspicion = Some(Box::new(susp));
         self.note(idx);
-        Heard::Noted
     }
 
     /// A suspicion timer fired: if the member is still suspect and its
@@ -359,22 +366,22 @@ impl Members {
     // ------------------------------------------------------------ dead
 
     /// §10.3: a death notice, or a departure when `from == node`.
-    pub(crate) fn dead(&mut self, d: Claim<'_>, ctx: &mut Ctx<'_>) -> Heard {
+    pub(crate) fn dead(&mut self, d: Claim<'_>, ctx: &mut Ctx<'_>) {
         let Some(idx) = self.index_of(d.node) else {
-            return Heard::Noted;
+            return;
         }; // D1
         let is_local = *self.nodes[idx].name == *self.local;
         let r = &mut self.nodes[idx];
         if d.incarnation < r.incarnation {
-            return older_than(r); // D2
+            return older_than(r, ctx); // D2
         }
         r.suspicion = None; // D3
         if r.dead_or_left() {
-            return Heard::Noted; // D4
+            return; // D4
         }
         if is_local && !ctx.leaving {
             self.refute(idx, d.incarnation, ctx); // D5
-            return Heard::Noted;
+            return;
         }
         // D5'/D6: spread it (our own departure included).
         ctx.effects.push(Effect::GossipDead {
@@ -391,14 +398,18 @@ impl Members {
         };
         set_state(&mut self.counts, r, state, ctx.now);
         let m = r.to_member();
-        ctx.effects
-            .push(Effect::Event(if r.state == MemberState::Left {
-                Event::MemberLeft(m)
-            } else {
-                Event::MemberFailed(m)
-            }));
+        let node = m.name.clone();
+        let (fact, event) = if r.state == MemberState::Left {
+            (Effect::Left { node }, Event::MemberLeft(m))
+        } else {
+            (
+                Effect::Failed { node, addr: m.addr },
+                Event::MemberFailed(m),
+            )
+        };
+        ctx.effects.push(fact);
+        ctx.effects.push(Effect::Event(event));
         self.note(idx);
-        Heard::Noted
     }
 
     // ------------------------------------------------------------ refute

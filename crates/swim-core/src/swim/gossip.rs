@@ -17,9 +17,12 @@ use crate::member::MemberState;
 use crate::members::AliveMessages;
 use crate::time::Instant;
 use crate::wire::{
-    encode_compound, Message, Transport, COMPOUND_OVERHEAD, COMPOUND_PART_OVERHEAD,
-    MAX_COMPOUND_PARTS,
+    encode_compound, Message, Transport, COMPOUND_PART_OVERHEAD, MAX_COMPOUND_PARTS,
 };
+
+/// What a user message costs in a compound beyond its payload: the part's
+/// length header and the message's type byte.
+pub(super) const USER_PART_OVERHEAD: usize = COMPOUND_PART_OVERHEAD + 1;
 
 /// What waits to be gossiped.
 #[derive(Debug)]
@@ -194,8 +197,7 @@ impl<D: Delegate> Swim<D> {
     /// with `room` bytes left, each as a user message; what does not fit is
     /// dropped and counted.
     fn pull_broadcasts(&mut self, room: usize, max_parts: usize, out: &mut Parts) {
-        // Each costs its part header and the user message's type byte.
-        let overhead = COMPOUND_PART_OVERHEAD + 1;
+        let overhead = USER_PART_OVERHEAD;
         if room <= overhead {
             return;
         }
@@ -234,10 +236,7 @@ impl<D: Delegate> Swim<D> {
                         MemberState::Left => false,
                     }
             });
-        let budget = self
-            .config
-            .udp_buffer_size
-            .saturating_sub(COMPOUND_OVERHEAD + self.envelope.packet_overhead());
+        let budget = self.packet_room(0);
         for i in targets {
             let r = self.members.record(i);
             let (Some(to), crc) = (r.socket_addr(), r.pmax() >= 5) else {

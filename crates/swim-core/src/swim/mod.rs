@@ -11,7 +11,7 @@
 //! | `gossip.rs` | broadcast queues, gossip rounds, what a packet piggybacks | `state.go` (`gossip`), `queue.go` |
 //! | `stream.rs` | stream exchanges out, incoming streams in | `net.go` (streams) |
 //! | `push_pull.rs` | push/pull anti-entropy and join | `state.go` (`pushPull`), `memberlist.go` (`Join`) |
-//! | `catch_up.rs` | push/pulls out of turn: when news settles, when an unknown node makes contact, with the dead | Serf's reconnect |
+//! | `catch_up/` | anti-entropy out of turn: push/pulls when news settles, on contact, with the dead; corrections; one entry, [`Swim::catch_up_on`] | Serf's reconnect |
 //! | `leave.rs` | a graceful departure | `memberlist.go` (`Leave`) |
 //! | `user.rs` | user messages and broadcasts | `memberlist.go` (`Send*`), `delegate.go` |
 //! | `local.rs` | what the local node announces: metadata, state, ack payload, keys | `memberlist.go`, `keyring.go` |
@@ -20,10 +20,10 @@
 use alloc::collections::VecDeque;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
+use core::net::SocketAddr;
 use core::time::Duration;
 
 use crate::awareness::Awareness;
-use crate::budget::Budget;
 use crate::config::{Config, ConfigError};
 use crate::delegate::{DefaultDelegate, Delegate};
 use crate::event::Event;
@@ -36,7 +36,6 @@ use crate::time::{nanos, Instant};
 use crate::wire::{Accusation, Envelope, Message};
 
 mod catch_up;
-mod correction;
 mod gossip;
 mod leave;
 mod local;
@@ -52,7 +51,7 @@ use crate::ids::{ExchangeId, JoinId, PingId, StreamId};
 pub use local::CommandError;
 pub use output::Output;
 
-use catch_up::CatchUpState;
+use catch_up::{CatchUpState, Happened};
 use gossip::Gossip;
 use leave::Leave;
 use local::LocalData;
@@ -96,8 +95,6 @@ pub struct Swim<D: Delegate = DefaultDelegate> {
     exchanges: Exchanges,
     joins: Joins,
     catch_up: CatchUpState,
-    /// Corrections sent ([`CatchUp::corrections_per_second`](crate::CatchUp)).
-    corrections: Budget,
     local: LocalData,
     leave: Leave,
     outputs: VecDeque<Output>,
@@ -204,7 +201,6 @@ impl<D: Delegate> Builder<D> {
             exchanges: Exchanges::default(),
             joins: Joins::default(),
             catch_up: CatchUpState::default(),
-            corrections: Budget::default(),
             local: LocalData::default(),
             leave: Leave::Staying,
             envelope,
@@ -386,12 +382,24 @@ impl<D: Delegate> Swim<D> {
         now: Instant,
         rule: impl FnOnce(&mut Members, &mut Ctx<'_>) -> R,
     ) -> R {
+        self.with_rules_from(now, None, rule)
+    }
+
+    /// [`with_rules`](Self::with_rules) for a claim from a datagram's
+    /// `sender`, if it came in one (an outdated accusation is answered).
+    fn with_rules_from<R>(
+        &mut self,
+        now: Instant,
+        sender: Option<SocketAddr>,
+        rule: impl FnOnce(&mut Members, &mut Ctx<'_>) -> R,
+    ) -> R {
         let mut effects = core::mem::take(&mut self.effects);
         let r = {
             let mut ctx = Ctx {
                 now,
                 config: &self.config,
                 leaving: self.leave.is_leaving(),
+                sender,
                 rng: &mut self.rng,
                 delegate: &mut self.delegate,
                 effects: &mut effects,
@@ -444,21 +452,25 @@ impl<D: Delegate> Swim<D> {
             }
             Effect::Event(e) => {
                 match &e {
-                    Event::MemberFailed(m) => {
-                        self.stats.members_failed += 1;
-                        self.note_failed(now, m);
-                    }
+                    Event::MemberFailed(_) => self.stats.members_failed += 1,
                     Event::NameConflict { .. } => self.stats.name_conflicts += 1,
-                    Event::MemberJoined(m) if m.name != *self.members.local_name() => {
-                        self.forget_failed(&m.name);
-                        self.note_news(now);
-                    }
-                    Event::MemberLeft(m) => self.forget_failed(&m.name),
                     _ => {}
                 }
                 self.emit(e);
             }
             Effect::Rejected(why) => self.stats.count_rejected(why),
+            Effect::News { node } => self.catch_up_on(now, Happened::News { node: &node }),
+            Effect::Failed { node, addr } => {
+                self.catch_up_on(now, Happened::Failed { node: &node, addr })
+            }
+            Effect::Left { node } => self.catch_up_on(now, Happened::Left { node: &node }),
+            Effect::Outdated { node, sender } => self.catch_up_on(
+                now,
+                Happened::Outdated {
+                    node: &node,
+                    sender,
+                },
+            ),
         }
     }
 

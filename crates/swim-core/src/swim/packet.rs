@@ -8,7 +8,7 @@ use core::net::SocketAddr;
 use super::{Output, Swim};
 use crate::delegate::Delegate;
 use crate::member::WireIp;
-use crate::members::{AliveClaim, Claim, Heard};
+use crate::members::{AliveClaim, Claim};
 use crate::rejection::Rejection;
 use crate::time::Instant;
 use crate::wire::{
@@ -91,15 +91,10 @@ impl<D: Delegate> Swim<D> {
                 self.with_rules(now, |m, ctx| m.alive(claim, false, ctx));
             }
             Message::Suspect(s) => {
-                if self.with_rules(now, |m, ctx| m.suspect(Claim::from(&s), ctx)) == Heard::Outdated
-                {
-                    self.correct(now, from, s.node);
-                }
+                self.with_rules_from(now, Some(from), |m, ctx| m.suspect(Claim::from(&s), ctx));
             }
             Message::Dead(d) => {
-                if self.with_rules(now, |m, ctx| m.dead(Claim::from(&d), ctx)) == Heard::Outdated {
-                    self.correct(now, from, d.node);
-                }
+                self.with_rules_from(now, Some(from), |m, ctx| m.dead(Claim::from(&d), ctx));
             }
             Message::User(payload) => self.receive_user_message(from, payload, Transport::Packet),
             // Stream-only messages are refused by the packet decoder.
@@ -116,13 +111,22 @@ impl<D: Delegate> Swim<D> {
         }
     }
 
+    /// The bytes left in one datagram for the parts of a compound once
+    /// `taken` bytes of it are spoken for: the configured UDP buffer less
+    /// the envelope's layers (label, encryption, CRC) and the compound's
+    /// header. The one measure of a packet's room: for a gossip round
+    /// (`taken` 0), for piggybacking on a message (`taken` its length), and
+    /// for the largest user broadcast (`taken` its part's overhead).
+    pub(super) fn packet_room(&self, taken: usize) -> usize {
+        self.config
+            .udp_buffer_size
+            .saturating_sub(taken + COMPOUND_OVERHEAD + self.envelope.packet_overhead())
+    }
+
     /// Go's `sendMsg`: piggyback gossip on a protocol message. No CRC (Go's
     /// lookup of the recipient by address practically never finds it).
     pub(super) fn send_msg(&mut self, to: SocketAddr, msg: Vec<u8>) {
-        let budget = self
-            .config
-            .udp_buffer_size
-            .saturating_sub(msg.len() + COMPOUND_OVERHEAD + self.envelope.packet_overhead());
+        let budget = self.packet_room(msg.len());
         let extra = self.take_broadcasts(budget, MAX_COMPOUND_PARTS - 1);
         if extra.is_empty() {
             self.send_packet(to, &msg, false);

@@ -7,6 +7,7 @@ use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::net::SocketAddr;
 
+use super::catch_up::Happened;
 use super::packet::{encode_packet, reply_addr};
 use super::stream::Exchange;
 use super::timers::Timer;
@@ -315,7 +316,7 @@ impl<D: Delegate> Swim<D> {
                     payload: payload.to_vec(),
                 });
                 self.finish_probe(now, -1);
-                self.note_probe_acked(now, &p.target);
+                self.catch_up_on(now, Happened::ProbeAcked { node: &p.target });
             }
             AckHandler::Relay {
                 origin_seq, origin, ..
@@ -398,7 +399,14 @@ impl<D: Delegate> Swim<D> {
         if let Some(ack) = self.answer_ping(&ping, Transport::Packet) {
             let to = reply_addr(from, &ping.source_addr, ping.source_port);
             self.send_msg(to, ack);
-            self.note_contact(now, ping.source_node, &ping.source_addr, ping.source_port);
+            self.catch_up_on(
+                now,
+                Happened::Contact {
+                    node: ping.source_node,
+                    addr: &ping.source_addr,
+                    port: ping.source_port,
+                },
+            );
         }
     }
 
@@ -432,7 +440,14 @@ impl<D: Delegate> Swim<D> {
             .schedule(now + self.config.probe_timeout, Timer::AckExpiry(seq));
         let ping = self.ping_message(seq, ind.node);
         self.send_msg(target, ping);
-        self.note_contact(now, ind.source_node, &ind.source_addr, ind.source_port);
+        self.catch_up_on(
+            now,
+            Happened::Contact {
+                node: ind.source_node,
+                addr: &ind.source_addr,
+                port: ind.source_port,
+            },
+        );
     }
 
     /// A ping of ours, in its packet form.

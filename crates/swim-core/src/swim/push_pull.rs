@@ -8,6 +8,7 @@ use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::net::SocketAddr;
 
+use super::catch_up::Happened;
 use super::stream::Exchange;
 use super::timers::Timer;
 use super::{JoinId, Swim};
@@ -166,7 +167,7 @@ impl<D: Delegate> Swim<D> {
         let join = pp.join;
         match self.merge_remote(now, pp, join) {
             // A joiner's state is its own: not the cluster's.
-            Ok(()) if !join => self.note_synced(now),
+            Ok(()) if !join => self.catch_up_on(now, Happened::Synced),
             Ok(()) => {}
             Err(why) => self.stats.count_rejected(why),
         }
@@ -186,7 +187,7 @@ impl<D: Delegate> Swim<D> {
             Ok(Message::PushPull(pp)) => {
                 self.merge_remote(now, pp, join)
                     .map_err(ExchangeError::Refused)?;
-                self.note_synced(now);
+                self.catch_up_on(now, Happened::Synced);
                 Ok(())
             }
             Ok(Message::Error(ErrorResponse { error })) => {

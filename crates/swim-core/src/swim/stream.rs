@@ -7,6 +7,7 @@ use alloc::string::ToString;
 use alloc::vec::Vec;
 use core::net::SocketAddr;
 
+use super::catch_up::Happened;
 use super::timers::Timer;
 use super::{ExchangeId, JoinId, Output, StreamId, Swim};
 use crate::delegate::Delegate;
@@ -217,7 +218,14 @@ impl<D: Delegate> Swim<D> {
             }
             Message::Ping(p) => {
                 let ack = self.answer_ping(&p, Transport::Stream)?;
-                self.note_contact(now, p.source_node, &p.source_addr, p.source_port);
+                self.catch_up_on(
+                    now,
+                    Happened::Contact {
+                        node: p.source_node,
+                        addr: &p.source_addr,
+                        port: p.source_port,
+                    },
+                );
                 Some(self.seal_reply(&ack))
             }
             Message::User(payload) => {

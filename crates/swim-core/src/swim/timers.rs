@@ -5,6 +5,7 @@ use alloc::collections::BinaryHeap;
 use alloc::sync::Arc;
 use core::cmp::{Ordering, Reverse};
 
+use super::catch_up::{CatchUpTimer, Happened};
 use super::{ExchangeId, Swim};
 use crate::delegate::Delegate;
 use crate::time::{nanos, Instant};
@@ -27,12 +28,8 @@ pub(super) enum Timer {
     PushPullStaggered,
     /// A periodic push/pull is due.
     PushPullTick,
-    /// News of members may have settled: time for a catch-up push/pull.
-    CatchUpSettle,
-    /// A while after a settle push/pull: time for a confirming one.
-    CatchUpConfirm,
-    /// Time to try a failed member again.
-    Reconnect,
+    /// One of catch-up's deadlines.
+    CatchUp(CatchUpTimer),
     /// A leave gave up waiting for its broadcast.
     LeaveTimeout,
     /// A stream exchange ran out of time.
@@ -182,9 +179,7 @@ impl<D: Delegate> Swim<D> {
             }
             Timer::PushPullStaggered => self.push_pull_tick(now, false),
             Timer::PushPullTick => self.push_pull_tick(now, true),
-            Timer::CatchUpSettle => self.catch_up_settle(now),
-            Timer::CatchUpConfirm => self.catch_up_confirm(now),
-            Timer::Reconnect => self.reconnect(now),
+            Timer::CatchUp(t) => self.catch_up_on(now, Happened::Due(t)),
             Timer::LeaveTimeout => self.leave_timed_out(),
             Timer::ExchangeDeadline(id) => self.exchange_timed_out(now, id),
         }

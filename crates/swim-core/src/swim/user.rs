@@ -7,6 +7,7 @@ use alloc::vec::Vec;
 use core::hash::BuildHasher;
 use core::net::SocketAddr;
 
+use super::gossip::USER_PART_OVERHEAD;
 use super::packet::encode_packet;
 use super::stream::Exchange;
 use super::{CommandError, ExchangeId, Swim};
@@ -14,7 +15,7 @@ use crate::delegate::Delegate;
 use crate::event::Event;
 use crate::ids::BroadcastId;
 use crate::time::Instant;
-use crate::wire::{Message, Transport, COMPOUND_OVERHEAD, COMPOUND_PART_OVERHEAD};
+use crate::wire::{Message, Transport};
 
 /// Hashes of recently relayed user payloads, oldest first, and as a set.
 #[derive(Debug)]
@@ -80,10 +81,7 @@ impl<D: Delegate> Swim<D> {
         payload: &[u8],
     ) -> Result<BroadcastId, CommandError> {
         self.input(now, |s| {
-            let room = s.config.udp_buffer_size.saturating_sub(
-                COMPOUND_OVERHEAD + COMPOUND_PART_OVERHEAD + 1 + s.envelope.packet_overhead(),
-            );
-            if payload.is_empty() || payload.len() > room {
+            if payload.is_empty() || payload.len() > s.packet_room(USER_PART_OVERHEAD) {
                 return Err(CommandError::BadPayload("empty, or larger than a packet"));
             }
             if s.leave.has_left() {

@@ -48,27 +48,60 @@ pub enum MessageType {
 }
 
 impl MessageType {
+    /// How many types are numbered 0 to 13: the length of [`ALL`](Self::ALL)
+    /// and of [`Stats::messages`](crate::Stats::messages).
+    pub const COUNT: usize = 14;
+
+    /// Every type numbered 0 to 13, in type-byte order, so that a type's
+    /// byte is its index here and in [`Stats::messages`](crate::Stats::messages).
+    /// [`Label`](Self::Label) is not among them: it is a header a packet
+    /// starts with, not a message, and is not counted.
+    pub const ALL: [MessageType; Self::COUNT] = [
+        MessageType::Ping,
+        MessageType::IndirectPing,
+        MessageType::Ack,
+        MessageType::Suspect,
+        MessageType::Alive,
+        MessageType::Dead,
+        MessageType::PushPull,
+        MessageType::Compound,
+        MessageType::User,
+        MessageType::Compress,
+        MessageType::Encrypt,
+        MessageType::Nack,
+        MessageType::Crc,
+        MessageType::Error,
+    ];
+
+    /// The name of the counter of messages received of this type,
+    /// `memberlist.msg.*` as go-metrics spells it (`has_crc`, `err`); `None`
+    /// for [`Label`](Self::Label), which is not counted.
+    pub fn metric_name(self) -> Option<&'static str> {
+        Some(match self {
+            MessageType::Ping => "memberlist.msg.ping",
+            MessageType::IndirectPing => "memberlist.msg.indirect_ping",
+            MessageType::Ack => "memberlist.msg.ack",
+            MessageType::Suspect => "memberlist.msg.suspect",
+            MessageType::Alive => "memberlist.msg.alive",
+            MessageType::Dead => "memberlist.msg.dead",
+            MessageType::PushPull => "memberlist.msg.push_pull",
+            MessageType::Compound => "memberlist.msg.compound",
+            MessageType::User => "memberlist.msg.user",
+            MessageType::Compress => "memberlist.msg.compress",
+            MessageType::Encrypt => "memberlist.msg.encrypt",
+            MessageType::Nack => "memberlist.msg.nack",
+            MessageType::Crc => "memberlist.msg.has_crc",
+            MessageType::Error => "memberlist.msg.err",
+            MessageType::Label => return None,
+        })
+    }
+
     /// The type named by a message's first byte, if any.
     pub fn from_byte(b: u8) -> Option<MessageType> {
-        use MessageType::*;
-        Some(match b {
-            0 => Ping,
-            1 => IndirectPing,
-            2 => Ack,
-            3 => Suspect,
-            4 => Alive,
-            5 => Dead,
-            6 => PushPull,
-            7 => Compound,
-            8 => User,
-            9 => Compress,
-            10 => Encrypt,
-            11 => Nack,
-            12 => Crc,
-            13 => Error,
-            244 => Label,
-            _ => return None,
-        })
+        match b {
+            244 => Some(MessageType::Label),
+            _ => MessageType::ALL.get(usize::from(b)).copied(),
+        }
     }
 }
 
@@ -706,4 +739,32 @@ fn decode_error<'a>(r: &mut Reader<'a>) -> Result<ErrorResponse<'a>, WireError> 
         Ok(())
     })?;
     Ok(m)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::MessageType;
+    use alloc::collections::BTreeSet;
+
+    #[test]
+    fn all_is_in_type_byte_order_and_names_each_once() {
+        for (i, t) in MessageType::ALL.iter().enumerate() {
+            assert_eq!(*t as usize, i);
+            assert_eq!(MessageType::from_byte(i as u8), Some(*t));
+        }
+        assert_eq!(MessageType::from_byte(244), Some(MessageType::Label));
+        assert_eq!(MessageType::from_byte(14), None);
+        let names: BTreeSet<_> = MessageType::ALL
+            .iter()
+            .map(|t| t.metric_name().expect("every numbered type is counted"))
+            .collect();
+        assert_eq!(names.len(), MessageType::COUNT);
+        assert_eq!(MessageType::Label.metric_name(), None);
+        // go-metrics' spellings, not the types' names.
+        assert_eq!(
+            MessageType::Crc.metric_name(),
+            Some("memberlist.msg.has_crc")
+        );
+        assert_eq!(MessageType::Error.metric_name(), Some("memberlist.msg.err"));
+    }
 }

@@ -10,7 +10,7 @@ use std::hash::{Hash, Hasher};
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use swim_core::wire::{Frame, Message, StreamFramer, StreamRole, Transport};
+use swim_core::wire::{for_each_message, Frame, Message, StreamFramer, StreamRole, Transport};
 use swim_core::{
     Config, DefaultDelegate, Delegate, Event, ExchangeError, ExchangeId, Instant, MemberState,
     Output, StreamId, Swim,
@@ -61,6 +61,11 @@ pub struct Cluster {
     /// Incoming stream id → (initiator, its exchange, reply wanted).
     pub streams: BTreeMap<u64, (usize, ExchangeId, bool)>,
     pub trace: std::collections::hash_map::DefaultHasher,
+    /// Probes of a silenced node (pings a node sent when its timer woke it,
+    /// not those it relayed): when, by which node, of which.
+    pub probes_of_silenced: Vec<(Instant, usize, usize)>,
+    /// Whether the outputs being carried out follow a timer.
+    woken: bool,
 }
 
 pub fn addr(i: usize) -> SocketAddr {
@@ -101,6 +106,8 @@ impl Cluster {
             drop_udp: false,
             streams: BTreeMap::new(),
             trace: Default::default(),
+            probes_of_silenced: Vec::new(),
+            woken: false,
         };
         for i in 0..n {
             c.drain(i);
@@ -131,6 +138,9 @@ impl Cluster {
             }
             match out {
                 Output::Packet { to, data } => {
+                    if let Some(t) = self.index(to).filter(|&t| self.woken && self.nodes[t].down) {
+                        self.note_probe(i, t, &data);
+                    }
                     if let (Some(to), false) = (self.index(to), self.drop_udp) {
                         let from = self.nodes[i].addr;
                         self.send(self.latency, Delivery::Packet { to, from, data });
@@ -181,6 +191,21 @@ impl Cluster {
                 }
                 Output::Event(e) => self.nodes[i].events.push((self.now, e)),
             }
+        }
+    }
+
+    /// Records a probe if `from`, woken by its timer, pinged the silenced node `to`.
+    fn note_probe(&mut self, from: usize, to: usize, datagram: &[u8]) {
+        let envelope = self.nodes[from].swim.envelope();
+        let Ok(body) = envelope.open_packet(datagram) else {
+            return;
+        };
+        let mut ping = false;
+        for_each_message(&body, envelope.limits(), &mut |m| {
+            ping |= matches!(m, Ok(Message::Ping(_)));
+        });
+        if ping {
+            self.probes_of_silenced.push((self.now, from, to));
         }
     }
 
@@ -262,7 +287,9 @@ impl Cluster {
             } else if let Some((_, i)) = next_timer {
                 self.nodes[i].wakeups += 1;
                 self.nodes[i].swim.handle_timeout(self.now);
+                self.woken = true;
                 self.drain(i);
+                self.woken = false;
             }
         }
         self.now = until;

@@ -1,6 +1,8 @@
 //! What a run measures: samples of the cluster over time, the convergence
 //! check, and the report.
 
+use swim_core::wire::MessageType;
+
 use crate::naming::node_name;
 use crate::node::Tally;
 use crate::report::{mean, quantile, DisseminationReport, Report};
@@ -107,27 +109,15 @@ impl Simulation {
             }
         }
         let messages = tally.messages;
-        const KINDS: [&str; 14] = [
-            "ping",
-            "indirect_ping",
-            "ack",
-            "suspect",
-            "alive",
-            "dead",
-            "push_pull",
-            "compound",
-            "user",
-            "compress",
-            "encrypt",
-            "nack",
-            "crc",
-            "error",
-        ];
-        let messages_per_node_per_s = KINDS
-            .iter()
-            .zip(messages.iter())
-            .filter(|(_, &c)| c > 0)
-            .map(|(k, &c)| (k.to_string(), c as f64 / node_s))
+        // Named as the node's metrics are, without their prefix.
+        let messages_per_node_per_s = MessageType::ALL
+            .into_iter()
+            .zip(messages)
+            .filter(|&(_, c)| c > 0)
+            .filter_map(|(t, c)| {
+                let kind = t.metric_name()?.trim_start_matches("memberlist.msg.");
+                Some((kind.to_string(), c as f64 / node_s))
+            })
             .collect();
         let d = &self.tracker.detections;
         let firsts: Vec<f64> = d.iter().filter_map(|x| x.first_dead_s).collect();

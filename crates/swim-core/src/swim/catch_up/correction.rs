@@ -1,15 +1,14 @@
 //! Corrections: a suspect or dead message about a member we hold alive at
 //! a higher incarnation comes from a node that missed the member's
-//! refutation; we send it the alive message (see
-//! [`CatchUp`](crate::CatchUp)). Ordinary memberlist traffic: one datagram
-//! with one alive message, budgeted.
+//! refutation; we send it the alive message, one datagram, under its own
+//! budget.
 
 use alloc::vec::Vec;
 use core::net::SocketAddr;
 use core::time::Duration;
 
-use super::Swim;
 use crate::delegate::Delegate;
+use crate::swim::Swim;
 use crate::time::Instant;
 
 /// Most members held dead for corrections to go on.
@@ -21,9 +20,7 @@ impl<D: Delegate> Swim<D> {
     /// dead more than a few members: that is a partition healing, each
     /// side holding the other's verdicts, and the revivals corrections
     /// bring about there set off push/pulls that carry those verdicts
-    /// across as fresh suspicions (in the simulator, 1,000 LAN nodes
-    /// healing a 50 % partition declared 1–7 healthy nodes dead with
-    /// corrections then, 0–1 without).
+    /// across as fresh suspicions.
     pub(super) fn correct(&mut self, now: Instant, to: SocketAddr, node: &str) {
         let Some(at) = self.members.index_of(node) else {
             return;
@@ -33,6 +30,7 @@ impl<D: Delegate> Swim<D> {
         }
         let per_second = self.config.catch_up.corrections_per_second;
         if !self
+            .catch_up
             .corrections
             .take(now, per_second, Duration::from_secs(1))
         {

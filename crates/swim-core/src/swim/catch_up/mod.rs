@@ -1,0 +1,167 @@
+//! Catch-up: anti-entropy out of turn (see [`CatchUp`](crate::CatchUp) for
+//! the settings and how to turn it off). A push/pull when news of members
+//! settles ([`settle`]), with a node that contacts us while we do not know
+//! it or suspect it ([`contact`]), with members declared dead
+//! ([`reconnect`]); and a correction, one datagram, to the sender of an
+//! outdated accusation ([`correction`]). Every exchange is ordinary
+//! memberlist traffic.
+//!
+//! The rest of the node only reports what [`Happened`], through one call,
+//! [`Swim::catch_up_on`]: the member-table rules' effects (news, a failure,
+//! a departure, an outdated accusation), contact and acks from `probe.rs`
+//! and `stream.rs`, full states from `push_pull.rs`, and catch-up's own
+//! timers. Catch-up owns what it remembers and both its budgets.
+
+mod contact;
+mod correction;
+mod reconnect;
+mod settle;
+
+use alloc::sync::Arc;
+use core::net::SocketAddr;
+use core::time::Duration;
+
+use super::Swim;
+use crate::budget::Budget;
+use crate::delegate::Delegate;
+use crate::time::Instant;
+
+use contact::Contacts;
+use reconnect::Reconnects;
+use settle::Settle;
+
+/// Most suspicions held for a suspect's contact, a push/pull meanwhile or a
+/// correction to go ahead.
+const FEW_SUSPECTS: usize = 3;
+
+/// What happened that catch-up may act on: everything it hears of.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Happened<'a> {
+    /// Another member joined or came back (a rule's effect): news that may
+    /// not have reached everyone.
+    News {
+        /// The member.
+        node: &'a str,
+    },
+    /// A member was declared dead (a rule's effect).
+    Failed {
+        /// The member.
+        node: &'a Arc<str>,
+        /// Where it was.
+        addr: SocketAddr,
+    },
+    /// A member left on purpose (a rule's effect).
+    Left {
+        /// The member.
+        node: &'a str,
+    },
+    /// An accusation older than the alive record we hold (a rule's effect):
+    /// `sender`, the datagram's, missed the member's refutation.
+    Outdated {
+        /// The accused.
+        node: &'a str,
+        /// Who sent the accusation.
+        sender: SocketAddr,
+    },
+    /// A ping or indirect ping from `node`, which announced itself at
+    /// `addr:port`.
+    Contact {
+        /// The sender's name.
+        node: &'a str,
+        /// Its address as it announced it.
+        addr: &'a [u8],
+        /// Its port as it announced it.
+        port: u16,
+    },
+    /// Our probe of `node` was acked directly.
+    ProbeAcked {
+        /// The member probed.
+        node: &'a str,
+    },
+    /// A push/pull brought a full state (a reply, or one we answered that
+    /// was not a join).
+    Synced,
+    /// One of catch-up's timers is due.
+    Due(CatchUpTimer),
+}
+
+/// Catch-up's deadlines in the node's timer table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum CatchUpTimer {
+    /// News of members may have settled: time for a settle push/pull.
+    Settle,
+    /// A while after a settle push/pull: time for a confirming one, or
+    /// another try.
+    Confirm,
+    /// Time to try a failed member again.
+    Reconnect,
+}
+
+/// What catch-up remembers between inputs.
+#[derive(Debug, Default)]
+pub(super) struct CatchUpState {
+    settle: Settle,
+    contacts: Contacts,
+    reconnects: Reconnects,
+    /// Push/pulls started: `per_minute`, a minute's worth at once.
+    push_pulls: Budget,
+    /// Corrections sent: `corrections_per_second`, a second's worth at once.
+    corrections: Budget,
+}
+
+impl<D: Delegate> Swim<D> {
+    /// Catch-up hears what happened: the one way into it.
+    pub(super) fn catch_up_on(&mut self, now: Instant, what: Happened<'_>) {
+        match what {
+            Happened::News { node } => {
+                self.forget_failed(node);
+                self.note_news(now);
+            }
+            Happened::Failed { node, addr } => self.note_failed(now, node, addr),
+            Happened::Left { node } => self.forget_failed(node),
+            Happened::Outdated { node, sender } => self.correct(now, sender, node),
+            Happened::Contact { node, addr, port } => self.note_contact(now, node, addr, port),
+            Happened::ProbeAcked { node } => self.note_probe_acked(now, node),
+            Happened::Synced => self.note_synced(now),
+            Happened::Due(CatchUpTimer::Settle) => self.catch_up_settle(now),
+            Happened::Due(CatchUpTimer::Confirm) => self.catch_up_confirm(now),
+            Happened::Due(CatchUpTimer::Reconnect) => self.reconnect(now),
+        }
+    }
+
+    /// Whether we suspect few members, if any. Many suspicions at once are
+    /// a partition healing (see [`contact`](Self::contact)): a push/pull
+    /// then spreads more of them, so the contact and meanwhile push/pulls
+    /// wait, and so do corrections (the settle push/pull, once news stops,
+    /// does not).
+    fn few_suspects(&self) -> bool {
+        self.members.counts().suspect <= FEW_SUSPECTS
+    }
+
+    /// A catch-up push/pull with a random alive member; whether it started.
+    fn catch_up_with_random_peer(&mut self, now: Instant) -> bool {
+        self.random_alive_peer()
+            .is_some_and(|to| self.start_catch_up(now, to))
+    }
+
+    /// Starts a catch-up push/pull with `to` if the budget and the limit on
+    /// concurrent push/pulls allow; whether it did.
+    fn start_catch_up(&mut self, now: Instant, to: SocketAddr) -> bool {
+        if self.exchanges.push_pulls() >= self.config.max_concurrent_push_pulls {
+            self.stats.catch_up_limited += 1;
+            return false;
+        }
+        let per_minute = self.config.catch_up.per_minute;
+        if !self
+            .catch_up
+            .push_pulls
+            .take(now, per_minute, Duration::from_secs(60))
+        {
+            self.stats.catch_up_limited += 1;
+            return false;
+        }
+        self.stats.catch_up_push_pulls += 1;
+        self.push_pull(now, to, None);
+        true
+    }
+}

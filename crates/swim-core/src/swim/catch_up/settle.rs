@@ -1,0 +1,179 @@
+//! The settle push/pull: once news of members stops, a push/pull with a
+//! random member mends what gossip missed; a confirming one follows, or
+//! another try if no full state came.
+
+use core::time::Duration;
+
+use super::CatchUpTimer;
+use crate::delegate::Delegate;
+use crate::swim::timers::Timer;
+use crate::swim::Swim;
+use crate::time::Instant;
+
+/// How many `settle`s news may go on before a settle push/pull runs
+/// anyway, and how many after it a confirming one follows.
+const SETTLE_ROUNDS: u32 = 4;
+
+/// What the settle push/pull remembers.
+#[derive(Debug, Default)]
+pub(super) struct Settle {
+    /// When the first news waiting to settle came (until a push/pull ran
+    /// for news that went on), and the last.
+    news: Option<(Option<Instant>, Instant)>,
+    /// When the last settle push/pull was tried and when its follow-up (a
+    /// confirming push/pull, or another try) is due, while one is to come.
+    settled: Option<(Instant, Instant)>,
+    /// Settle push/pulls still to try, while none brought a full state.
+    retries: u32,
+    /// Whether a settle timer is scheduled.
+    scheduled: bool,
+    /// When a push/pull last brought us a full state (a reply, or a
+    /// non-join push/pull we answered) after our own rumours were all sent.
+    synced: Option<Instant>,
+    /// When a push/pull last brought us a full state, storm or not.
+    merged: Option<Instant>,
+}
+
+impl<D: Delegate> Swim<D> {
+    /// A member became known, or came back: news that may not have reached
+    /// everyone. Once it settles, a push/pull catches up.
+    pub(super) fn note_news(&mut self, now: Instant) {
+        if !self.config.catch_up.enabled() {
+            return;
+        }
+        let s = &mut self.catch_up.settle;
+        let first = s.news.map_or(Some(now), |(first, _)| first);
+        s.news = Some((first, now));
+        if !s.scheduled {
+            s.scheduled = true;
+            self.timers.schedule(
+                now + self.config.catch_up.settle,
+                Timer::CatchUp(CatchUpTimer::Settle),
+            );
+        }
+    }
+
+    /// A push/pull brought a full state: news before it needs no settle
+    /// push/pull of ours. Only once our own rumours are all sent: while
+    /// they are not, the storm goes on, and a full state is a snapshot
+    /// others are still adding to (counting those let a node skip its
+    /// settle push/pull, take a partner's stale view for the cluster's and
+    /// miss a member for a minute and more, in about one 1,000-node
+    /// bootstrap in five). Any full state ends the tries of a settle
+    /// push/pull, though.
+    pub(super) fn note_synced(&mut self, now: Instant) {
+        self.catch_up.settle.merged = Some(now);
+        if self.gossip.membership_len() == 0 {
+            self.catch_up.settle.synced = Some(now);
+        }
+    }
+
+    /// The settle timer: run the settle push/pull if the news has stopped,
+    /// or wait for it to. News that goes on for `SETTLE_ROUNDS` settles
+    /// gets one push/pull meanwhile (in a large storm on LAN, gossip
+    /// trickles in for seconds while one push/pull brings it all), and
+    /// only one: a storm of many seconds would spend the budget that the
+    /// settle push/pull at its end needs.
+    pub(super) fn catch_up_settle(&mut self, now: Instant) {
+        self.catch_up.settle.scheduled = false;
+        let Some((first, last)) = self.catch_up.settle.news else {
+            return;
+        };
+        let settle = self.config.catch_up.settle;
+        let due = last + settle;
+        if now < due {
+            let meanwhile = first.map(|first| first + settle * SETTLE_ROUNDS);
+            if meanwhile.is_some_and(|at| now >= at) {
+                self.catch_up.settle.news = Some((None, last));
+                if self.few_suspects() && self.picked_to_settle() {
+                    self.catch_up_with_random_peer(now);
+                }
+            }
+            let next = meanwhile
+                .filter(|&at| at > now)
+                .map_or(due, |at| at.min(due));
+            self.catch_up.settle.scheduled = true;
+            self.timers
+                .schedule(next, Timer::CatchUp(CatchUpTimer::Settle));
+            return;
+        }
+        self.catch_up.settle.news = None;
+        // A full state that came once the news had settled (one that came
+        // sooner is a snapshot of a storm still spreading).
+        if self
+            .catch_up
+            .settle
+            .synced
+            .is_some_and(|synced| synced >= due)
+        {
+            return;
+        }
+        if self.picked_to_settle() {
+            self.catch_up.settle.retries = SETTLE_ROUNDS;
+            self.try_settle(now);
+        }
+    }
+
+    /// A settle push/pull, and its follow-up: a confirming push/pull if
+    /// a full state came by then, another try if none did (the push/pull
+    /// failed, or the budget was spent: in a storm that starves the host,
+    /// many time out).
+    fn try_settle(&mut self, now: Instant) {
+        self.catch_up_with_random_peer(now);
+        let due = now + self.config.catch_up.settle * SETTLE_ROUNDS;
+        self.catch_up.settle.settled = Some((now, due));
+        self.timers
+            .schedule(due, Timer::CatchUp(CatchUpTimer::Confirm));
+    }
+
+    /// Whether this node is one of the about `nodes` of the cluster that
+    /// push/pull after news, whatever the cluster's size.
+    fn picked_to_settle(&mut self) -> bool {
+        let members = self.members.counts().members();
+        let nodes = self.config.catch_up.nodes;
+        members <= nodes || self.rng.below(members) < nodes
+    }
+
+    /// The follow-up of a settle push/pull. If a full state came since, the
+    /// confirming push/pull: the partner of that one may have lacked what
+    /// we lack (a member whose rumour was still spreading, say), and
+    /// nothing else would tell us. If none came, the settle push/pull
+    /// again (`SETTLE_ROUNDS` times at most). Only after the last settle
+    /// push/pull, and not while news waits to settle (its own settle
+    /// push/pull comes first).
+    pub(super) fn catch_up_confirm(&mut self, now: Instant) {
+        let Some((tried, due)) = self.catch_up.settle.settled else {
+            return;
+        };
+        if now < due {
+            return; // a later settle push/pull's timer is pending
+        }
+        self.catch_up.settle.settled = None;
+        if self.catch_up.settle.news.is_some() {
+            return;
+        }
+        if self
+            .catch_up
+            .settle
+            .merged
+            .is_some_and(|merged| merged >= tried)
+        {
+            self.catch_up_with_random_peer(now);
+        } else if self.catch_up.settle.retries > 0 {
+            let per_minute = self.config.catch_up.per_minute;
+            let refilled = self
+                .catch_up
+                .push_pulls
+                .ready_at(per_minute, Duration::from_secs(60));
+            if refilled > now {
+                // Tried when the budget allows, not dropped.
+                self.catch_up.settle.settled = Some((tried, refilled));
+                self.timers
+                    .schedule(refilled, Timer::CatchUp(CatchUpTimer::Confirm));
+                return;
+            }
+            self.catch_up.settle.retries -= 1;
+            self.try_settle(now);
+        }
+    }
+}
