@@ -15,3 +15,9 @@ mod msgpack;
 pub mod tags;
 
 pub use clock::{LamportClock, LamportTime};
+mod serf;
+
+pub use serf::{
+    Member, MemberStatus, Serf, SerfConfig, SerfDelegate, SerfError, SerfEvent, SerfOutput,
+    SerfState, PROTOCOL_VERSION_MAX, PROTOCOL_VERSION_MIN, USER_EVENT_SIZE_MAX,
+};
