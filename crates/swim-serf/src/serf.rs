@@ -330,11 +330,20 @@ impl Serf {
             Event::RemoteState { join, state } => {
                 let _ = self.merge_remote_state(now, state, *join);
             }
-            Event::JoinCompleted { joined, .. } if *joined > 0 => {
-                let ltime = self.clock.time();
-                self.broadcast_join(now, ltime);
-            }
+            Event::JoinCompleted { joined, .. } => self.join_completed(now, *joined),
             _ => {}
+        }
+    }
+
+    /// A join finished having reached `joined` seeds: if any, our join
+    /// intent is broadcast at the current member time (Go's `Serf.Join`).
+    /// [`handle_event`](Self::handle_event) calls it for
+    /// [`Event::JoinCompleted`]; a driver that keeps that event to itself
+    /// calls it directly.
+    pub fn join_completed(&mut self, now: Instant, joined: usize) {
+        if joined > 0 {
+            let ltime = self.clock.time();
+            self.broadcast_join(now, ltime);
         }
     }
 
