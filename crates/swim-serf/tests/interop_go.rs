@@ -135,13 +135,27 @@ async fn go_serf_agent_and_rust_serf_share_tags_and_user_events() {
 
     // The pump: the Swim's events into Serf, Serf's outputs into the Swim.
     let delivered = Arc::new(Mutex::new(Vec::<(String, Vec<u8>)>::new()));
+    // Go's push/pull states, and whether each decoded (handle_event drops
+    // a bad one silently, as Go does; here it must not happen).
+    let merged = Arc::new(Mutex::new(Vec::new()));
     let pump = {
-        let (serf, node, delivered) = (serf.clone(), node.clone(), delivered.clone());
+        let (serf, node, delivered, merged) = (
+            serf.clone(),
+            node.clone(),
+            delivered.clone(),
+            merged.clone(),
+        );
         async move {
             while let Some(event) = events.recv().await {
                 let outputs: Vec<SerfOutput> = {
                     let mut s = serf.lock().unwrap();
-                    s.handle_event(now(), &event);
+                    match &event {
+                        swim_tokio::Event::RemoteState { join, state } => {
+                            let r = s.merge_remote_state(now(), state, *join);
+                            merged.lock().unwrap().push(r);
+                        }
+                        _ => s.handle_event(now(), &event),
+                    }
                     std::iter::from_fn(|| s.poll_output()).collect()
                 };
                 for out in outputs {
@@ -244,6 +258,13 @@ async fn go_serf_agent_and_rust_serf_share_tags_and_user_events() {
         1,
         "{at_go:?}"
     );
+
+    let merged = merged.lock().unwrap().clone();
+    assert!(
+        !merged.is_empty(),
+        "the join's push/pull carried Go's Serf state"
+    );
+    assert!(merged.iter().all(Result::is_ok), "{merged:?}");
 
     pump.abort();
     node.shutdown().await;
