@@ -1,0 +1,23 @@
+//! Sans-IO [Serf](https://github.com/hashicorp/serf) over swim-core: the
+//! gossip layer Go Serf puts on memberlist — Lamport-clocked join and leave
+//! intents, user events delivered once per node, tags as node metadata —
+//! byte for byte on Go Serf 0.9's wire, so a Go `serf agent` and a Rust
+//! node share one cluster.
+//!
+//! * [`messages`]: every Serf message, encoded as Go writes it and decoded
+//!   with bounds (docs/serf.md describes the wire).
+//! * [`tags`]: tags in node metadata.
+//! * [`LamportClock`]: Serf's clocks and their witness rule.
+
+mod clock;
+pub mod messages;
+mod msgpack;
+pub mod tags;
+
+pub use clock::{LamportClock, LamportTime};
+mod serf;
+
+pub use serf::{
+    Member, MemberStatus, Serf, SerfConfig, SerfDelegate, SerfError, SerfEvent, SerfOutput,
+    SerfState, PROTOCOL_VERSION_MAX, PROTOCOL_VERSION_MIN, USER_EVENT_SIZE_MAX,
+};

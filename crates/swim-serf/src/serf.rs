@@ -1,0 +1,734 @@
+//! The Serf state machine: Go Serf's `serf.go` and `delegate.go` rules
+//! without its goroutines, sockets or clock.
+//!
+//! [`Serf`] does not own the [`Swim`](swim_core::Swim) it runs on; it is fed
+//! the Swim's events ([`Serf::handle_event`]) and hands back what the Swim
+//! must do ([`SerfOutput::Broadcast`], [`SerfOutput::UpdateMeta`]), so it
+//! composes with a Swim driven directly or by swim-node's driver. The
+//! Swim's push/pulls ask it for Serf's state through [`SerfDelegate`].
+//! Time only comes in as an argument.
+
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use swim_core::{Event, Instant};
+
+use crate::clock::{LamportClock, LamportTime};
+use crate::messages::{
+    DecodeError, EventRecord, EventsAt, Join, Leave, Message, PushPull, UserEvent,
+};
+use crate::tags::{decode_tags, encode_tags, Tags, TagsTooLarge};
+
+/// Go Serf's lowest protocol version.
+pub const PROTOCOL_VERSION_MIN: u8 = 2;
+/// Go Serf's highest protocol version (the agent's default).
+pub const PROTOCOL_VERSION_MAX: u8 = 5;
+/// Most bytes of a user event's name and payload together, and of its
+/// encoding (Go's `UserEventSizeLimit`, the hard limit).
+pub const USER_EVENT_SIZE_MAX: usize = 9 * 1024;
+
+/// Serf's settings (the part of Go's `serf.Config` implemented so far).
+#[derive(Debug, Clone)]
+pub struct SerfConfig {
+    /// This node's name; must be the Swim's.
+    pub name: String,
+    /// This node's initial tags.
+    pub tags: Tags,
+    /// The Serf protocol spoken, [`PROTOCOL_VERSION_MIN`]..=[`PROTOCOL_VERSION_MAX`].
+    pub protocol_version: u8,
+    /// Slots of the event buffer: events within this many event clock ticks
+    /// of the newest are remembered, deduplicated and handed to late
+    /// joiners (Go: 512).
+    pub event_buffer: usize,
+    /// How long an intent for a node not (yet) a member is kept (Go: 5 min).
+    pub recent_intent_timeout: Duration,
+    /// Most bytes of a user event's name and payload, and of its encoding
+    /// (Go: 512; at most [`USER_EVENT_SIZE_MAX`]).
+    pub user_event_size_limit: usize,
+}
+
+impl SerfConfig {
+    /// Go Serf's defaults for a node named `name`, with the agent's protocol.
+    pub fn new(name: impl Into<String>) -> Self {
+        SerfConfig {
+            name: name.into(),
+            tags: Tags::new(),
+            protocol_version: PROTOCOL_VERSION_MAX,
+            event_buffer: 512,
+            recent_intent_timeout: Duration::from_secs(300),
+            user_event_size_limit: 512,
+        }
+    }
+
+    /// `swim` set up as Go Serf sets up its memberlist: our tags as the
+    /// metadata, Serf's delegate versions, and no relaying of user messages
+    /// (Serf re-broadcasts what is new itself).
+    pub fn swim_config(&self, mut swim: swim_core::Config) -> Result<swim_core::Config, SerfError> {
+        swim.name = self.name.clone();
+        swim.meta = encode_tags(&self.tags)?;
+        swim.delegate_protocol = [
+            PROTOCOL_VERSION_MIN,
+            PROTOCOL_VERSION_MAX,
+            self.protocol_version,
+        ];
+        swim.relay_user_broadcasts = false;
+        Ok(swim)
+    }
+}
+
+/// Why a Serf command failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SerfError {
+    /// Encoded tags over the metadata limit.
+    TagsTooLarge(TagsTooLarge),
+    /// A user event over the size limit (`len` bytes, `limit` allowed).
+    EventTooLarge {
+        /// The event's size.
+        len: usize,
+        /// The limit it exceeds.
+        limit: usize,
+    },
+    /// The node has left or is leaving.
+    Left,
+    /// A setting out of range.
+    BadConfig(&'static str),
+}
+
+impl From<TagsTooLarge> for SerfError {
+    fn from(e: TagsTooLarge) -> Self {
+        SerfError::TagsTooLarge(e)
+    }
+}
+
+impl core::fmt::Display for SerfError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            SerfError::TagsTooLarge(e) => e.fmt(f),
+            SerfError::EventTooLarge { len, limit } => {
+                write!(f, "user event of {len} bytes exceeds the limit of {limit}")
+            }
+            SerfError::Left => f.write_str("the node has left the cluster"),
+            SerfError::BadConfig(why) => write!(f, "bad configuration: {why}"),
+        }
+    }
+}
+
+impl std::error::Error for SerfError {}
+
+/// A member's Serf status (Go's `MemberStatus`; the numbers are its wire
+/// values).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MemberStatus {
+    /// Not known.
+    None = 0,
+    /// In the cluster.
+    Alive = 1,
+    /// Announced its leave; still reachable.
+    Leaving = 2,
+    /// Left on purpose.
+    Left = 3,
+    /// Stopped answering without leaving.
+    Failed = 4,
+}
+
+/// A member of the Serf cluster (Go's `serf.Member`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member {
+    /// Name.
+    pub name: String,
+    /// Address.
+    pub addr: SocketAddr,
+    /// Tags, from its metadata.
+    pub tags: Tags,
+    /// Status.
+    pub status: MemberStatus,
+    /// Versions `[protocol min, max, current, delegate min, max, current]`.
+    pub vsn: [u8; 6],
+}
+
+/// What Serf tells the application (Go's `EventCh`; member events are not
+/// coalesced: one per member).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SerfEvent {
+    /// A member joined or came back.
+    MemberJoin(Member),
+    /// A member left on purpose.
+    MemberLeave(Member),
+    /// A member failed.
+    MemberFailed(Member),
+    /// A member's tags (or address) changed.
+    MemberUpdate(Member),
+    /// A user event, delivered once per node.
+    User(UserEvent),
+}
+
+/// What the application must do for Serf.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SerfOutput {
+    /// Gossip these bytes to every member: hand them to
+    /// [`Swim::broadcast`](swim_core::Swim::broadcast).
+    Broadcast(Vec<u8>),
+    /// Announce new tags: hand them to
+    /// [`Swim::update_meta`](swim_core::Swim::update_meta).
+    UpdateMeta(Vec<u8>),
+    /// Tell the application.
+    Event(SerfEvent),
+}
+
+/// Whether this node is in the cluster.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SerfState {
+    /// Running.
+    Alive,
+    /// [`Serf::leave`] was called.
+    Leaving,
+}
+
+#[derive(Debug, Clone)]
+struct MemberEntry {
+    member: Member,
+    /// Lamport time of the last intent that changed it (Go's `statusLTime`).
+    status_ltime: LamportTime,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum IntentKind {
+    Join,
+    Leave,
+}
+
+/// An intent about a node not yet a member (Go's `nodeIntent`).
+#[derive(Debug, Clone, Copy)]
+struct Intent {
+    kind: IntentKind,
+    seen: Instant,
+    ltime: LamportTime,
+}
+
+/// Serf's state for one node.
+#[derive(Debug)]
+pub struct Serf {
+    config: SerfConfig,
+    state: SerfState,
+    clock: LamportClock,
+    event_clock: LamportClock,
+    query_clock: LamportClock,
+    members: HashMap<String, MemberEntry>,
+    /// Names of members that left, oldest first (Go's `leftMembers`).
+    left_members: Vec<String>,
+    recent_intents: HashMap<String, Intent>,
+    /// Slot `t % len` holds the events seen at event time `t`.
+    event_buffer: Vec<Option<EventsAt>>,
+    /// Events before this time are ignored (Go's `eventMinTime`).
+    event_min_time: LamportTime,
+    outputs: VecDeque<SerfOutput>,
+}
+
+impl Serf {
+    /// Serf for a node; its Swim must run with
+    /// [`SerfConfig::swim_config`] and a [`SerfDelegate`].
+    pub fn new(config: SerfConfig) -> Result<Self, SerfError> {
+        if !(PROTOCOL_VERSION_MIN..=PROTOCOL_VERSION_MAX).contains(&config.protocol_version) {
+            return Err(SerfError::BadConfig(
+                "protocol_version must be between 2 and 5",
+            ));
+        }
+        if config.event_buffer == 0 {
+            return Err(SerfError::BadConfig("event_buffer must be positive"));
+        }
+        if config.user_event_size_limit > USER_EVENT_SIZE_MAX {
+            return Err(SerfError::BadConfig("user_event_size_limit exceeds 9 KiB"));
+        }
+        encode_tags(&config.tags)?;
+        Ok(Serf {
+            event_buffer: vec![None; config.event_buffer],
+            config,
+            state: SerfState::Alive,
+            clock: LamportClock::new(),
+            event_clock: LamportClock::new(),
+            query_clock: LamportClock::new(),
+            members: HashMap::new(),
+            left_members: Vec::new(),
+            recent_intents: HashMap::new(),
+            event_min_time: LamportTime(0),
+            outputs: VecDeque::new(),
+        })
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &SerfConfig {
+        &self.config
+    }
+
+    /// Whether the node is running or leaving.
+    pub fn state(&self) -> SerfState {
+        self.state
+    }
+
+    /// The member clock.
+    pub fn clock(&self) -> LamportTime {
+        self.clock.time()
+    }
+
+    /// The event clock.
+    pub fn event_clock(&self) -> LamportTime {
+        self.event_clock.time()
+    }
+
+    /// The query clock.
+    pub fn query_clock(&self) -> LamportTime {
+        self.query_clock.time()
+    }
+
+    /// Every member known, any status, sorted by name.
+    pub fn members(&self) -> Vec<Member> {
+        let mut all: Vec<Member> = self.members.values().map(|e| e.member.clone()).collect();
+        all.sort_by(|a, b| a.name.cmp(&b.name));
+        all
+    }
+
+    /// One member.
+    pub fn member(&self, name: &str) -> Option<&Member> {
+        self.members.get(name).map(|e| &e.member)
+    }
+
+    /// The next thing to do for Serf, if any.
+    pub fn poll_output(&mut self) -> Option<SerfOutput> {
+        self.outputs.pop_front()
+    }
+
+    /// When [`handle_timeout`](Self::handle_timeout) next has work: the
+    /// oldest buffered intent expires.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.recent_intents
+            .values()
+            .map(|i| i.seen + self.config.recent_intent_timeout)
+            .min()
+    }
+
+    /// Forgets intents older than `recent_intent_timeout` (Go's reaper).
+    pub fn handle_timeout(&mut self, now: Instant) {
+        let timeout = self.config.recent_intent_timeout;
+        self.recent_intents.retain(|_, i| i.seen + timeout > now);
+    }
+
+    /// Takes in one of the Swim's events. Besides membership changes, user
+    /// messages and push/pull state (Serf's messages), a join that reached
+    /// any seed makes us broadcast our join intent, as Go's `Serf.Join` does.
+    pub fn handle_event(&mut self, now: Instant, event: &Event) {
+        match event {
+            Event::MemberJoined(m) => self.handle_node_join(m),
+            Event::MemberUpdated(m) => self.handle_node_update(m),
+            Event::MemberLeft(m) | Event::MemberFailed(m) => self.handle_node_leave(&m.name),
+            Event::UserMessage { payload, .. } => {
+                // Malformed messages are dropped, as Go drops them (it logs).
+                let _ = self.handle_message(now, payload);
+            }
+            Event::RemoteState { join, state } => {
+                let _ = self.merge_remote_state(now, state, *join);
+            }
+            Event::JoinCompleted { joined, .. } => self.join_completed(now, *joined),
+            _ => {}
+        }
+    }
+
+    /// A join finished having reached `joined` seeds: if any, our join
+    /// intent is broadcast at the current member time (Go's `Serf.Join`).
+    /// [`handle_event`](Self::handle_event) calls it for
+    /// [`Event::JoinCompleted`]; a driver that keeps that event to itself
+    /// calls it directly.
+    pub fn join_completed(&mut self, now: Instant, joined: usize) {
+        if joined > 0 {
+            let ltime = self.clock.time();
+            self.broadcast_join(now, ltime);
+        }
+    }
+
+    /// Handles a Serf message received as a memberlist user message (Go's
+    /// `NotifyMsg`); a new one is re-broadcast as it came.
+    pub fn handle_message(&mut self, now: Instant, buf: &[u8]) -> Result<(), DecodeError> {
+        let rebroadcast = match Message::decode(buf)? {
+            Message::Leave(m) => self.handle_leave_intent(now, &m),
+            Message::Join(m) => self.handle_join_intent(now, &m),
+            Message::UserEvent(m) => self.handle_user_event(m),
+            // Queries and relays are not implemented yet; the other types
+            // never come as user messages (Go ignores them too).
+            _ => false,
+        };
+        if rebroadcast {
+            self.outputs.push_back(SerfOutput::Broadcast(buf.to_vec()));
+        }
+        Ok(())
+    }
+
+    /// Serf's state for a push/pull (Go's `LocalState`).
+    pub fn local_state(&self) -> Vec<u8> {
+        let pp = PushPull {
+            ltime: self.clock.time(),
+            status_ltimes: self
+                .members
+                .iter()
+                .map(|(name, e)| (name.clone(), e.status_ltime))
+                .collect(),
+            left_members: self.left_members.clone(),
+            event_ltime: self.event_clock.time(),
+            events: self.event_buffer.clone(),
+            query_ltime: self.query_clock.time(),
+        };
+        Message::PushPull(pp).to_bytes()
+    }
+
+    /// Merges a peer's push/pull state (Go's `MergeRemoteState`): its clocks
+    /// are witnessed, its left members and status times taken as intents,
+    /// its buffered events as received events (each still delivered once).
+    pub fn merge_remote_state(
+        &mut self,
+        now: Instant,
+        buf: &[u8],
+        _join: bool,
+    ) -> Result<(), DecodeError> {
+        let pp = match Message::decode(buf)? {
+            Message::PushPull(pp) => pp,
+            other => return Err(DecodeError::UnknownType(other.message_type() as u8)),
+        };
+        // No message with the sender's current times was sent yet.
+        for (clock, t) in [
+            (&mut self.clock, pp.ltime),
+            (&mut self.event_clock, pp.event_ltime),
+            (&mut self.query_clock, pp.query_ltime),
+        ] {
+            if t.0 > 0 {
+                clock.witness(LamportTime(t.0 - 1));
+            }
+        }
+        // Left members first, one past their status time: the leave was
+        // accepted after it.
+        for name in &pp.left_members {
+            let ltime = pp.status_ltimes.get(name).copied().unwrap_or_default();
+            let leave = Leave {
+                ltime: LamportTime(ltime.0.saturating_add(1)),
+                node: name.clone(),
+                prune: false,
+            };
+            self.handle_leave_intent(now, &leave);
+        }
+        for (name, &ltime) in &pp.status_ltimes {
+            if !pp.left_members.contains(name) {
+                let join = Join {
+                    ltime,
+                    node: name.clone(),
+                };
+                self.handle_join_intent(now, &join);
+            }
+        }
+        for at in pp.events.into_iter().flatten() {
+            for e in at.events {
+                self.handle_user_event(UserEvent {
+                    ltime: at.ltime,
+                    name: e.name,
+                    payload: e.payload,
+                    coalesce: false,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Sends a user event to every node (Go's `Serf.UserEvent`): delivered
+    /// here too, once, like everywhere else.
+    pub fn user_event(
+        &mut self,
+        name: &str,
+        payload: &[u8],
+        coalesce: bool,
+    ) -> Result<(), SerfError> {
+        if self.state != SerfState::Alive {
+            return Err(SerfError::Left);
+        }
+        let limit = self.config.user_event_size_limit;
+        let len = name.len() + payload.len();
+        if len > limit {
+            return Err(SerfError::EventTooLarge { len, limit });
+        }
+        let event = UserEvent {
+            ltime: self.event_clock.time(),
+            name: name.to_owned(),
+            payload: Some(payload.to_vec()),
+            coalesce,
+        };
+        let raw = Message::UserEvent(event.clone()).to_bytes();
+        if raw.len() > limit {
+            return Err(SerfError::EventTooLarge {
+                len: raw.len(),
+                limit,
+            });
+        }
+        self.event_clock.increment();
+        self.handle_user_event(event);
+        self.outputs.push_back(SerfOutput::Broadcast(raw));
+        Ok(())
+    }
+
+    /// Replaces our tags (Go's `SetTags`); the Swim must announce the new
+    /// metadata ([`SerfOutput::UpdateMeta`]).
+    pub fn set_tags(&mut self, tags: Tags) -> Result<(), SerfError> {
+        let meta = encode_tags(&tags)?;
+        self.config.tags = tags;
+        self.outputs.push_back(SerfOutput::UpdateMeta(meta));
+        Ok(())
+    }
+
+    /// Starts a graceful leave (Go's `Serf.Leave`, its first half): our
+    /// leave intent is broadcast. The application then lets the broadcast
+    /// go out and calls [`Swim::leave`](swim_core::Swim::leave).
+    pub fn leave(&mut self, now: Instant) -> Result<(), SerfError> {
+        if self.state != SerfState::Alive {
+            return Err(SerfError::Left);
+        }
+        self.state = SerfState::Leaving;
+        let msg = Leave {
+            ltime: self.clock.time(),
+            node: self.config.name.clone(),
+            prune: false,
+        };
+        self.clock.increment();
+        self.handle_leave_intent(now, &msg);
+        let others_alive = self
+            .members
+            .values()
+            .any(|e| e.member.name != self.config.name && e.member.status == MemberStatus::Alive);
+        if others_alive {
+            self.outputs
+                .push_back(SerfOutput::Broadcast(Message::Leave(msg).to_bytes()));
+        }
+        Ok(())
+    }
+
+    fn broadcast_join(&mut self, now: Instant, ltime: LamportTime) {
+        let msg = Join {
+            ltime,
+            node: self.config.name.clone(),
+        };
+        self.clock.witness(ltime);
+        self.handle_join_intent(now, &msg);
+        self.outputs
+            .push_back(SerfOutput::Broadcast(Message::Join(msg).to_bytes()));
+    }
+
+    fn emit(&mut self, event: SerfEvent) {
+        self.outputs.push_back(SerfOutput::Event(event));
+    }
+
+    /// Go's `upsertIntent`: true if the intent is new (newer).
+    fn upsert_intent(
+        &mut self,
+        now: Instant,
+        node: &str,
+        kind: IntentKind,
+        ltime: LamportTime,
+    ) -> bool {
+        match self.recent_intents.get(node) {
+            Some(i) if ltime <= i.ltime => false,
+            _ => {
+                let intent = Intent {
+                    kind,
+                    seen: now,
+                    ltime,
+                };
+                self.recent_intents.insert(node.to_owned(), intent);
+                true
+            }
+        }
+    }
+
+    fn recent_intent(&self, node: &str, kind: IntentKind) -> Option<LamportTime> {
+        self.recent_intents
+            .get(node)
+            .filter(|i| i.kind == kind)
+            .map(|i| i.ltime)
+    }
+
+    /// Go's `handleNodeLeaveIntent`: true to re-broadcast.
+    fn handle_leave_intent(&mut self, now: Instant, msg: &Leave) -> bool {
+        self.clock.witness(msg.ltime);
+        let Some(entry) = self.members.get_mut(&msg.node) else {
+            return self.upsert_intent(now, &msg.node, IntentKind::Leave, msg.ltime);
+        };
+        if msg.ltime <= entry.status_ltime {
+            return false;
+        }
+        if msg.node == self.config.name && self.state == SerfState::Alive {
+            // Someone says we are leaving, and we are not: refute.
+            let ltime = self.clock.time();
+            self.broadcast_join(now, ltime);
+            return false;
+        }
+        // Go updates the time even when the status stays, so that repeats
+        // are not re-broadcast forever (consul#8179).
+        entry.status_ltime = msg.ltime;
+        match entry.member.status {
+            MemberStatus::Alive => {
+                entry.member.status = MemberStatus::Leaving;
+                true
+            }
+            MemberStatus::Failed => {
+                entry.member.status = MemberStatus::Left;
+                let member = entry.member.clone();
+                self.left_members.push(member.name.clone());
+                self.emit(SerfEvent::MemberLeave(member));
+                true
+            }
+            MemberStatus::Leaving | MemberStatus::Left => true,
+            MemberStatus::None => false,
+        }
+    }
+
+    /// Go's `handleNodeJoinIntent`: true to re-broadcast.
+    fn handle_join_intent(&mut self, now: Instant, msg: &Join) -> bool {
+        self.clock.witness(msg.ltime);
+        let Some(entry) = self.members.get_mut(&msg.node) else {
+            return self.upsert_intent(now, &msg.node, IntentKind::Join, msg.ltime);
+        };
+        if msg.ltime <= entry.status_ltime {
+            return false;
+        }
+        entry.status_ltime = msg.ltime;
+        if entry.member.status == MemberStatus::Leaving {
+            entry.member.status = MemberStatus::Alive;
+        }
+        true
+    }
+
+    /// Go's `handleUserEvent`: true to re-broadcast (it was new, and was
+    /// delivered).
+    fn handle_user_event(&mut self, msg: UserEvent) -> bool {
+        self.event_clock.witness(msg.ltime);
+        if msg.ltime < self.event_min_time {
+            return false;
+        }
+        let len = self.event_buffer.len() as u64;
+        let now = self.event_clock.time().0;
+        if now > len && msg.ltime.0 < now - len {
+            return false; // older than the buffer remembers
+        }
+        let record = EventRecord {
+            name: msg.name.clone(),
+            payload: msg.payload.clone(),
+        };
+        let slot = &mut self.event_buffer[(msg.ltime.0 % len) as usize];
+        match slot {
+            Some(at) if at.ltime == msg.ltime => {
+                // Go compares payloads with bytes.Compare: nil equals empty.
+                let same = |e: &EventRecord| {
+                    e.name == record.name
+                        && e.payload.as_deref().unwrap_or_default()
+                            == record.payload.as_deref().unwrap_or_default()
+                };
+                if at.events.iter().any(same) {
+                    return false;
+                }
+                at.events.push(record);
+            }
+            _ => {
+                *slot = Some(EventsAt {
+                    ltime: msg.ltime,
+                    events: vec![record],
+                })
+            }
+        }
+        self.emit(SerfEvent::User(msg));
+        true
+    }
+
+    /// Go's `handleNodeJoin`: a new member takes its status time (and a
+    /// leaving status) from a buffered intent; a known one is alive again.
+    fn handle_node_join(&mut self, m: &swim_core::Member) {
+        let name = m.name.to_string();
+        let member = Member {
+            name: name.clone(),
+            addr: m.addr,
+            tags: decode_tags(&m.meta).unwrap_or_default(),
+            status: MemberStatus::Alive,
+            vsn: m.vsn,
+        };
+        let member = match self.members.get_mut(&name) {
+            Some(entry) => {
+                if matches!(
+                    entry.member.status,
+                    MemberStatus::Failed | MemberStatus::Left
+                ) {
+                    self.left_members.retain(|n| *n != name);
+                }
+                entry.member = member;
+                entry.member.clone()
+            }
+            None => {
+                let mut entry = MemberEntry {
+                    member,
+                    status_ltime: LamportTime(0),
+                };
+                if let Some(t) = self.recent_intent(&name, IntentKind::Join) {
+                    entry.status_ltime = t;
+                }
+                if let Some(t) = self.recent_intent(&name, IntentKind::Leave) {
+                    entry.member.status = MemberStatus::Leaving;
+                    entry.status_ltime = t;
+                }
+                let member = entry.member.clone();
+                self.members.insert(name, entry);
+                member
+            }
+        };
+        self.emit(SerfEvent::MemberJoin(member));
+    }
+
+    /// Go's `handleNodeUpdate`.
+    fn handle_node_update(&mut self, m: &swim_core::Member) {
+        let Some(entry) = self.members.get_mut(&*m.name) else {
+            return;
+        };
+        entry.member.addr = m.addr;
+        entry.member.tags = decode_tags(&m.meta).unwrap_or_default();
+        entry.member.vsn = m.vsn;
+        let member = entry.member.clone();
+        self.emit(SerfEvent::MemberUpdate(member));
+    }
+
+    /// Go's `handleNodeLeave`: memberlist says the node is gone; whether it
+    /// left or failed is what Serf heard of its intent.
+    fn handle_node_leave(&mut self, name: &str) {
+        let Some(entry) = self.members.get_mut(name) else {
+            return;
+        };
+        let event = match entry.member.status {
+            MemberStatus::Leaving => {
+                entry.member.status = MemberStatus::Left;
+                self.left_members.push(name.to_owned());
+                SerfEvent::MemberLeave
+            }
+            MemberStatus::Alive => {
+                entry.member.status = MemberStatus::Failed;
+                SerfEvent::MemberFailed
+            }
+            _ => return,
+        };
+        let member = entry.member.clone();
+        self.emit(event(member));
+    }
+}
+
+/// The [`Delegate`](swim_core::Delegate) a Serf node's Swim runs with: its
+/// push/pulls carry Serf's state. Shared with the application, which feeds
+/// the same [`Serf`] the Swim's events.
+#[derive(Debug, Clone)]
+pub struct SerfDelegate(pub Arc<Mutex<Serf>>);
+
+impl swim_core::Delegate for SerfDelegate {
+    fn local_state(&mut self, _join: bool) -> Option<Vec<u8>> {
+        let serf = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        Some(serf.local_state())
+    }
+}
