@@ -49,8 +49,8 @@ use async_net::{TcpListener, TcpStream};
 
 pub use swim_node::swim_core::{self, Config, Delegate, Event, Member, MemberState};
 pub use swim_node::{
-    parse_key, Error, Events, MemoryNetwork, Node, NodeConfig, NodeSettings, NodeStats, Profile,
-    Runtime, Seed, SettingsError, StartError, Transport,
+    parse_key, Error, Events, JoinRetries, MemoryNetwork, Node, NodeConfig, NodeSettings,
+    NodeStats, Preset, Runtime, Seed, SettingsError, StartError, Transport,
 };
 
 /// async-io's sockets and timers, for [`swim_node`]; tasks run on

@@ -57,7 +57,7 @@ use std::marker::PhantomData;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
-pub use config::{parse_key, NodeConfig, NodeSettings, Profile, SettingsError};
+pub use config::{parse_key, JoinRetries, NodeConfig, NodeSettings, SettingsError};
 pub use events::Events;
 pub use memory::{MemoryNetwork, MemoryStream, MemoryTransport};
 pub use metrics::MESSAGE_METRICS;
@@ -65,6 +65,7 @@ pub use node::{Error, IntoSeed, JoinFailure, JoinFailureReason, MemberStatus, No
 pub use runtime::Runtime;
 pub use seed::{Seed, SeedError};
 pub use swim_core;
+pub use swim_core::Preset;
 pub use transport::{Transport, UdpTcp};
 
 use driver::{BoxDelegate, Clock, Driver};
@@ -217,6 +218,7 @@ impl<R: Runtime, T: Transport> NodeBuilder<R, T> {
             .seed
             .unwrap_or_else(|| std::collections::hash_map::RandomState::new().hash_one(bound));
         let clock = Clock::start::<R>();
+        let join_pauses = config.join_pauses();
         // The shared view follows the core's change log, which records what
         // events do not (suspicions, refutations).
         let swim = Swim::builder(config.swim, seed)
@@ -256,8 +258,7 @@ impl<R: Runtime, T: Transport> NodeBuilder<R, T> {
                 bound,
                 resolve,
                 sleep: Arc::new(|d| Box::pin(R::timer_at(R::now() + d))),
-                join_retries: config.join_retries,
-                join_retry_delay: config.join_retry_delay,
+                join_pauses,
             }),
         };
         Ok((node, Events::new(events), driver.run()))

@@ -13,6 +13,7 @@ use futures_channel::oneshot;
 use swim_core::wire::SecretKey;
 use swim_core::{BroadcastId, CommandError, ExchangeError, Member};
 
+use crate::config::JoinPauses;
 use crate::seed::{Seed, SeedError};
 
 /// Why a node operation failed.
@@ -258,10 +259,10 @@ pub(crate) struct Shared {
     pub(crate) bound: SocketAddr,
     pub(crate) resolve: Resolve,
     pub(crate) sleep: Sleep,
-    /// [`NodeConfig::join_retries`](crate::NodeConfig::join_retries).
-    pub(crate) join_retries: u32,
-    /// [`NodeConfig::join_retry_delay`](crate::NodeConfig::join_retry_delay).
-    pub(crate) join_retry_delay: Duration,
+    /// The pauses between join attempts
+    /// ([`NodeConfig::join_retries`](crate::NodeConfig::join_retries) and
+    /// the delays after it).
+    pub(crate) join_pauses: JoinPauses,
 }
 
 impl Shared {
@@ -311,8 +312,8 @@ impl Node {
     /// answered. Every address a name resolves to is tried (Go's `Join`);
     /// names are resolved off the node's task. When none answered, it tries
     /// again after a pause ([`NodeConfig::join_retries`](crate::NodeConfig::join_retries)
-    /// times); an error lists every seed that failed in the last attempt,
-    /// and why.
+    /// times, or until one answers); an error lists every seed that failed
+    /// in the last attempt, and why.
     ///
     /// ```no_run
     /// # async fn run(node: swim_node::Node) -> Result<(), swim_node::Error> {
@@ -352,19 +353,18 @@ impl Node {
         if addrs.is_empty() {
             return Err(Error::Join(failures));
         }
-        let mut delay = self.shared.join_retry_delay;
-        for retry in 0..=self.shared.join_retries {
-            if retry > 0 {
-                (self.shared.sleep)(jittered(delay)).await;
-                delay = delay.saturating_mul(2);
-            }
+        let mut pauses = self.shared.join_pauses.clone();
+        for attempt in 1u64.. {
             let (joined, failed) = self.ask(|r| Command::Join(addrs.clone(), r)).await?;
             if joined > 0 {
                 return Ok(joined);
             }
-            if retry == self.shared.join_retries {
+            let Some(pause) = pauses.next() else {
                 failures.extend(failed);
-            }
+                break;
+            };
+            tracing::info!(attempt, ?pause, "no seed answered the join; trying again");
+            (self.shared.sleep)(jittered(pause)).await;
         }
         Err(Error::Join(failures))
     }

@@ -47,8 +47,8 @@ use tokio_util::compat::{Compat, TokioAsyncReadCompatExt};
 
 pub use swim_node::swim_core::{self, Config, Delegate, Event, Member, MemberState};
 pub use swim_node::{
-    parse_key, Error, Events, MemoryNetwork, Node, NodeConfig, NodeSettings, NodeStats, Profile,
-    Runtime, Seed, SettingsError, StartError, Transport,
+    parse_key, Error, Events, JoinRetries, MemoryNetwork, Node, NodeConfig, NodeSettings,
+    NodeStats, Preset, Runtime, Seed, SettingsError, StartError, Transport,
 };
 
 /// Tokio's sockets, timers, clock and executor, for [`swim_node`].
