@@ -9,10 +9,12 @@
 //! * **False suspicion**: the same, for a `members` answer listing the node
 //!   as suspect; consecutive answers count once. Answers come once a poll,
 //!   so suspicions shorter than that can be missed.
-//! * **Detection** of a fault: from its start to the first suspicion seen,
-//!   to the first `failed` (or `leave`) about a target by a node it should
-//!   reach, and to the last such pair (every observer about every target;
-//!   both ways for a partition).
+//! * **Detection** of a fault: from its start to the first suspicion seen
+//!   (or the first declaration, if earlier), to the first `failed` (or
+//!   `leave`) about a target by a node it should reach, and to the last
+//!   such pair (every observer about every target; both ways for a
+//!   partition): the figures of [`swim_core::detection`], shared with the
+//!   simulator (see [`FaultReport`] for how the two observe).
 //! * **Convergence** after a phase: from its last fault's end to the first
 //!   `members` round in which every live node lists exactly the live nodes,
 //!   none suspect.
@@ -22,6 +24,7 @@
 use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
+use swim_core::detection::Detection;
 
 use crate::plan::{node_name, Window};
 use crate::record::{EventKind, Meta, Record};
@@ -58,6 +61,15 @@ pub struct PhaseReport {
 }
 
 /// A fault's detection figures (seconds from its start).
+///
+/// The figures are [`swim_core::detection::Detection`]'s, as the simulator
+/// reports them too. Here the observers are the nodes a fault's targets
+/// should reach; a declaration is a `failed` event (or `leave`, for a
+/// leave), seen when printed; a suspicion is seen only in a `members` poll,
+/// so one shorter than the poll interval can be missed (then the
+/// declaration after it stands in). The simulator sees every record change
+/// of every live node at once, and its last declaration waits for the
+/// nodes live at that moment, not for a fixed set of observers.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FaultReport {
     /// The phase's name.
@@ -68,11 +80,13 @@ pub struct FaultReport {
     pub label: String,
     /// Start (s from the first phase).
     pub start: f64,
-    /// First suspicion of a target seen.
+    /// First suspicion: a target first seen suspect by an observer, or
+    /// declared, whichever came first.
     pub first_suspect: Option<f64>,
     /// First declaration (`failed`, or `leave` for a leave).
     pub first_dead: Option<f64>,
-    /// The last observer-target pair's declaration, if every pair declared.
+    /// Last declaration: the last observer-target pair's first declaration,
+    /// if every pair whose observer ran throughout declared.
     pub all_dead: Option<f64>,
     /// Pairs that declared.
     pub declared: usize,
@@ -188,23 +202,20 @@ impl Judge<'_> {
             })
             .map(|e| (e.t, e.observer, e.subject))
             .collect();
-        let first_dead = declarations.iter().map(|d| d.0).min();
-        let suspected = self
+        let mut figures = Detection::default();
+        for d in &declarations {
+            figures.declared(d.0);
+        }
+        for p in self
             .r
             .polls
             .iter()
             .filter(|p| p.t >= start && p.t <= horizon)
-            .flat_map(|p| {
-                p.members
-                    .iter()
-                    .filter(move |&&(x, s)| s && in_pairs(p.observer, x))
-                    .map(move |_| p.t)
-            })
-            .min();
-        let first_suspect = match (suspected, first_dead) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
+        {
+            if p.members.iter().any(|&(x, s)| s && in_pairs(p.observer, x)) {
+                figures.suspected(p.t);
+            }
+        }
         let counted: Vec<(usize, usize)> =
             pairs.iter().copied().filter(|&(o, _)| steady(o)).collect();
         let mut last = None;
@@ -220,17 +231,17 @@ impl Judge<'_> {
                 last = last.max(Some(t));
             }
         }
-        let all = (declared == counted.len() && declared > 0)
-            .then_some(last)
-            .flatten();
+        if let Some(last) = last.filter(|_| declared == counted.len()) {
+            figures.all_declared(last);
+        }
         FaultReport {
             phase: self.r.plan.phases[w.phase].name.clone(),
             kind: w.kind.clone(),
             label: w.label.clone(),
             start: secs(start),
-            first_suspect: first_suspect.map(|t| secs(t - start)),
-            first_dead: first_dead.map(|t| secs(t - start)),
-            all_dead: all.map(|t| secs(t - start)),
+            first_suspect: figures.first_suspect().map(|t| secs(t - start)),
+            first_dead: figures.first_dead().map(|t| secs(t - start)),
+            all_dead: figures.all_dead().map(|t| secs(t - start)),
             declared,
             pairs: counted.len(),
         }

@@ -151,7 +151,7 @@ impl Proc {
         let mut cmd = Command::new("setpriv");
         cmd.args(["--reuid", &uid, "--regid", &uid, "--clear-groups", "--"]);
         cmd.arg(program);
-        cmd.args(["--name", &name, "--bind", &bind, "--config", l.preset]);
+        cmd.args(["--name", &name, "--bind", &bind, "--preset", l.preset]);
         if !l.join.is_empty() {
             let seeds: Vec<String> = l
                 .join

@@ -21,10 +21,12 @@
 //! panics on input.
 
 use std::fmt;
+use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+pub use swim_core::Preset;
 
 /// A whole scenario file.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
@@ -59,47 +61,6 @@ pub struct Scenario {
     /// The phases, run one after the other.
     #[serde(rename = "phase")]
     pub phases: Vec<Phase>,
-}
-
-/// memberlist's timing presets.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Preset {
-    /// `DefaultLANConfig`.
-    #[default]
-    Lan,
-    /// `DefaultLocalConfig`.
-    Local,
-    /// `DefaultWANConfig`.
-    Wan,
-}
-
-impl Preset {
-    /// The name both agents take in `--config`.
-    pub fn name(self) -> &'static str {
-        match self {
-            Preset::Lan => "lan",
-            Preset::Local => "local",
-            Preset::Wan => "wan",
-        }
-    }
-
-    /// (probe interval, suspicion multiplier) of the preset, as in Go.
-    pub fn probe_and_mult(self) -> (Duration, u32) {
-        match self {
-            Preset::Lan => (Duration::from_secs(1), 4),
-            Preset::Local => (Duration::from_secs(1), 3),
-            Preset::Wan => (Duration::from_secs(5), 6),
-        }
-    }
-
-    /// The longest suspicion timeout in a cluster of `n` with Lifeguard on
-    /// (`6 × mult × max(1, log10 n) × probe interval`, Go's formula).
-    pub fn max_suspicion(self, n: usize) -> Duration {
-        let (interval, mult) = self.probe_and_mult();
-        let scale = (n.max(1) as f64).log10().max(1.0);
-        interval.mul_f64(6.0 * f64::from(mult) * scale)
-    }
 }
 
 fn default_poll() -> Duration {
@@ -455,7 +416,15 @@ impl Scenario {
     /// The grace after a fault (see [`Scenario::grace`]) for `n` nodes.
     pub fn grace_for(&self, n: usize) -> Duration {
         self.grace
-            .unwrap_or_else(|| self.preset.max_suspicion(n) + Duration::from_secs(5))
+            .unwrap_or_else(|| self.max_suspicion(n) + Duration::from_secs(5))
+    }
+
+    /// The longest suspicion timeout in a cluster of `n` on the preset's
+    /// timings, Lifeguard on: Go's formula, as swim-core computes it.
+    pub fn max_suspicion(&self, n: usize) -> Duration {
+        let anywhere = SocketAddr::from(([127, 0, 0, 1], 0));
+        let config = self.preset.config("bed", anywhere);
+        config.suspicion_timeouts(n).max
     }
 
     /// Checks the scenario for a cluster of `n` nodes.
@@ -591,5 +560,8 @@ mod tests {
         // LAN, 10 nodes: 6 × 4 × 1 × 1 s = 24 s, plus 5 s.
         let s = Scenario::parse(&GOOD.replace("\"local\"", "\"lan\"")).unwrap();
         assert_eq!(s.grace_for(10), Duration::from_secs(29));
+        // WAN, 100 nodes: 6 × 6 × 2 × 5 s = 360 s.
+        let s = Scenario::parse(&GOOD.replace("\"local\"", "\"wan\"")).unwrap();
+        assert_eq!(s.max_suspicion(100), Duration::from_secs(360));
     }
 }

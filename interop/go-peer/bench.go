@@ -45,7 +45,7 @@ const (
 type benchResult struct {
 	Impl               string   `json:"impl"`
 	Nodes              int      `json:"nodes"`
-	Config             string   `json:"config"`
+	Preset             string   `json:"preset"`
 	JoinWindowS        float64  `json:"join_window_s"`
 	JoinFailures       int64    `json:"join_failures"`
 	ConvergeS          *float64 `json:"converge_s"`
@@ -64,7 +64,8 @@ func runBench(args []string) int {
 	fs.SetOutput(io.Discard)
 	nodes := fs.Int("nodes", 100, "")
 	duration := fs.Duration("duration", 30*time.Second, "")
-	configName := fs.String("config", "local", "")
+	configName := fs.String("preset", "local", "")
+	fs.StringVar(configName, "config", "local", "") // --preset's old name, for one release
 	joinWindow := fs.Duration("join-window", 0, "")
 	settle := fs.Duration("settle", 2*time.Second, "")
 	if err := fs.Parse(args); err != nil {
@@ -235,7 +236,7 @@ func bench(n int, duration, joinWindow, settle time.Duration, configName string)
 	return &benchResult{
 		Impl:               "go",
 		Nodes:              n,
-		Config:             configName,
+		Preset:             configName,
 		JoinWindowS:        joinWindow.Seconds(),
 		JoinFailures:       failures,
 		ConvergeS:          converge,

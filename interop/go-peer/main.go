@@ -310,7 +310,7 @@ func parseKey(s string) ([]byte, error) {
 }
 
 const usageText = `usage: go-peer --name NAME --bind HOST:PORT [options]
-       go-peer bench [--nodes N] [--duration D] [--config lan|wan|local] [--join-window D] [--settle D]
+       go-peer bench [--nodes N] [--duration D] [--preset lan|wan|local] [--join-window D] [--settle D]
 
 Runs one memberlist v0.2.2 node speaking the agent line protocol
 (interop/AGENT-PROTOCOL.md).
@@ -320,7 +320,7 @@ Runs one memberlist v0.2.2 node speaking the agent line protocol
   --advertise HOST:PORT  address announced to peers (default: the bound address;
                          required when HOST is unspecified, e.g. 0.0.0.0)
   --join HOST:PORT,...   seeds to join after start
-  --config lan|wan|local timing preset (default lan)
+  --preset lan|wan|local timing preset (default lan)
   --key HEX              encryption key (16, 24 or 32 bytes as hex); repeatable,
                          the first is the primary key
   --meta TEXT            node metadata
@@ -370,7 +370,7 @@ func configPreset(name string) (*memberlist.Config, error) {
 	case "local":
 		return memberlist.DefaultLocalConfig(), nil
 	}
-	return nil, fmt.Errorf("--config must be lan, wan or local, not %q", name)
+	return nil, fmt.Errorf("--preset must be lan, wan or local, not %q", name)
 }
 
 // resolveHostPort splits HOST:PORT and resolves HOST to one IP address
@@ -408,7 +408,8 @@ func runPeer(args []string) int {
 	bind := fs.String("bind", "", "")
 	advertise := fs.String("advertise", "", "")
 	join := fs.String("join", "", "")
-	configName := fs.String("config", "lan", "")
+	configName := fs.String("preset", "lan", "")
+	fs.StringVar(configName, "config", "lan", "") // --preset's old name, for one release
 	var keys keyList
 	fs.Var(&keys, "key", "")
 	meta := fs.String("meta", "", "")

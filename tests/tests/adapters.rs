@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use swim_node::JoinRetries;
 use swim_tests::swim_core::ExchangeError;
 use swim_tests::{
     config_at, failure_detection_bound, is_departure_of, local_config, member_names,
@@ -105,7 +106,7 @@ async fn join_three_through_one_seed(rt: Runtime) {
 async fn join_retries_until_the_seed_answers(rt: Runtime) {
     let seed_addr = dead_addr();
     let mut config = local_config("joiner");
-    config.join_retries = 6;
+    config.join_retries = JoinRetries::Times(6);
     config.join_retry_delay = Duration::from_millis(100);
     let (joiner, _events) = rt.start(config).await.expect("start the joiner");
     let join = rt.spawn({
@@ -121,7 +122,7 @@ async fn join_retries_until_the_seed_answers(rt: Runtime) {
     assert_eq!(seed.num_members(), 2);
     // With no retries, the same failure is the answer at once.
     let mut config = local_config("impatient");
-    config.join_retries = 0;
+    config.join_retries = JoinRetries::Times(0);
     let (impatient, _events) = rt.start(config).await.expect("start");
     assert!(matches!(
         impatient.join(&[dead_addr()]).await,

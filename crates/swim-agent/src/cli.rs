@@ -50,9 +50,11 @@ pub struct Args {
     /// (_service._proto.domain) [agent.join].
     #[arg(long, value_name = "SEED,...", value_delimiter = ',')]
     pub join: Option<Vec<String>>,
-    /// Timing preset: lan, wan or local [node.profile; default lan].
-    #[arg(long, value_name = "PRESET")]
-    pub config: Option<String>,
+    /// Timing preset: lan, wan or local [node.preset; default lan].
+    // `--config` was its name before 0.2: kept, hidden, for scripts and
+    // deployments written against it (interop/AGENT-PROTOCOL.md had it).
+    #[arg(long, alias = "config", value_name = "PRESET")]
+    pub preset: Option<String>,
     /// Encryption key as hex (16, 24 or 32 bytes); repeat for more, the
     /// first is the primary [node.keys]. Visible to `ps`: prefer
     /// --keys-file.
@@ -131,8 +133,8 @@ impl Args {
         if let Some(seeds) = &self.join {
             line.set("agent.join", "--join", Raw::List(seeds.clone()));
         }
-        if let Some(v) = &self.config {
-            line.set("node.profile", "--config", text(v));
+        if let Some(v) = &self.preset {
+            line.set("node.preset", "--preset", text(v));
         }
         if !self.key.is_empty() {
             line.set("node.keys", "--key", Raw::List(self.key.clone()));
@@ -226,5 +228,22 @@ mod tests {
         let set = load(&["--set", "node.awareness_max_multiplier=3"]).swim;
         assert_eq!(set.awareness_max_multiplier, 3);
         assert!(Args::try_parse_from(["swim-agent", "--lifeguard", "maybe"]).is_err());
+    }
+
+    #[test]
+    fn preset_is_read_under_its_name_and_its_old_one() {
+        let wan = swim_node::swim_core::Config::wan("a", "127.0.0.1:0".parse().unwrap());
+        for flag in ["--preset", "--config"] {
+            let swim = load(&[flag, "wan"]).swim;
+            assert_eq!(swim.probe_interval, wan.probe_interval, "{flag}");
+        }
+        let args = Args::try_parse_from(["swim-agent", "--preset", "fast"]).unwrap();
+        let e = Sources {
+            flags: args.command_line().unwrap(),
+            ..Sources::default()
+        }
+        .load()
+        .unwrap_err();
+        assert!(e.to_string().contains("--preset"), "{e}");
     }
 }

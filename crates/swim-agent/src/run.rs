@@ -1,9 +1,9 @@
-//! One node from start to exit: start it on the chosen runtime, join (with
-//! retries if asked), read its events, take commands (lines mode), and stop
-//! on `quit` (shut down) or on a signal (leave, then shut down).
+//! One node from start to exit: start it on the chosen runtime, join (the
+//! node retries as configured), read its events, take commands (lines
+//! mode), and stop on `quit` (shut down) or on a signal (leave, then shut
+//! down).
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use futures_util::future::{self, Either};
 use metrics_exporter_prometheus::PrometheusHandle;
@@ -69,14 +69,6 @@ pub fn run(
     }
 }
 
-/// Sleeps on the runtime that runs the node.
-async fn sleep(runtime: RuntimeKind, duration: Duration) {
-    match runtime {
-        RuntimeKind::Tokio => tokio::time::sleep(duration).await,
-        RuntimeKind::AsyncStd => async_std::task::sleep(duration).await,
-    }
-}
-
 async fn session(
     node: Node,
     events: Events,
@@ -125,7 +117,7 @@ async fn session(
         }
     };
     let joiner = async {
-        let join = join(&node, &seeds, &options, lines_mode, &observer);
+        let join = join(&node, &seeds, lines_mode, &observer);
         let cancelled = stopped.recv();
         future::select(std::pin::pin!(join), std::pin::pin!(cancelled)).await;
     };
@@ -202,15 +194,10 @@ async fn leave(node: &Node, options: &AgentOptions, signal: StopSignal) {
     }
 }
 
-/// Joins through `seeds`, retrying as `options` say; reports the outcome
-/// on stdout in lines mode, in the log otherwise.
-async fn join(
-    node: &Node,
-    seeds: &[Seed],
-    options: &AgentOptions,
-    lines_mode: bool,
-    observer: &Option<Observer>,
-) {
+/// Joins through `seeds` (the node retries as `node.join_retries` and the
+/// delays after it say); reports the outcome on stdout in lines mode, in
+/// the log otherwise.
+async fn join(node: &Node, seeds: &[Seed], lines_mode: bool, observer: &Option<Observer>) {
     if seeds.is_empty() {
         return;
     }
@@ -219,32 +206,21 @@ async fn join(
             observer.send(Observed::Agent(text));
         }
     };
-    let mut attempt = 1;
-    loop {
-        match node.join(seeds).await {
-            Ok(count) => {
-                info!(count, attempt, "joined the cluster");
-                note(format!("joined through {count} seed address(es)"));
-                if lines_mode {
-                    lines::print(lines::joined(count));
-                }
-                return;
+    match node.join(seeds).await {
+        Ok(count) => {
+            info!(count, "joined the cluster");
+            note(format!("joined through {count} seed address(es)"));
+            if lines_mode {
+                lines::print(lines::joined(count));
             }
-            Err(e) if options.join_attempts != 0 && attempt >= options.join_attempts => {
-                note(format!("join failed: {e}"));
-                if lines_mode {
-                    lines::report("join", &e.to_string());
-                } else {
-                    error!(error = %e, attempts = attempt, "join failed; running alone");
-                }
-                return;
-            }
-            Err(Error::Shutdown) => return,
-            Err(e) => {
-                let retry = options.join_retry_interval;
-                warn!(error = %e, attempt, ?retry, "join failed; retrying");
-                sleep(options.runtime, retry).await;
-                attempt += 1;
+        }
+        Err(Error::Shutdown) => {}
+        Err(e) => {
+            note(format!("join failed: {e}"));
+            if lines_mode {
+                lines::report("join", &e.to_string());
+            } else {
+                error!(error = %e, "join failed; running alone");
             }
         }
     }

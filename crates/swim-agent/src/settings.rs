@@ -67,15 +67,10 @@ pub struct AgentOptions {
     /// The adapter that runs the node.
     pub runtime: RuntimeKind,
     /// Seeds to join after start: addresses, host names (every address
-    /// tried) or DNS SRV names.
+    /// tried) or DNS SRV names. How often and how patiently the join is
+    /// tried again are the node's `join_retries` (a count or `"forever"`),
+    /// `join_retry_delay` and `join_retry_max_delay`.
     pub join: Vec<String>,
-    /// Joins tried before giving up; 0 tries until one succeeds. Each join
-    /// itself retries for seconds (`node.join_retries`); these attempts
-    /// wait for seeds that are not up yet.
-    pub join_attempts: u32,
-    /// Pause between two join attempts.
-    #[serde(with = "humantime_serde")]
-    pub join_retry_interval: Duration,
     /// Local state sent with every push/pull.
     pub state: String,
     /// A file of encryption keys, one hex key a line (the first is the
@@ -101,8 +96,6 @@ impl Default for AgentOptions {
             mode: Mode::Lines,
             runtime: RuntimeKind::Tokio,
             join: Vec::new(),
-            join_attempts: 1,
-            join_retry_interval: Duration::from_secs(5),
             state: String::new(),
             keys_file: None,
             leave_on_stop: true,
@@ -321,7 +314,7 @@ impl Sources {
 
 impl Loaded {
     /// The configuration the node runs with, as a config file: every value
-    /// written out (the profile's timings too), encryption keys masked.
+    /// written out (the preset's timings too), encryption keys masked.
     pub fn effective_toml(&self) -> String {
         let mut shown = self.config.clone();
         let keys = match &self.config.agent.keys_file {
@@ -628,6 +621,7 @@ fn describe(figment: &Figment, error: figment::Error) -> ConfigError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use swim_node::JoinRetries;
 
     fn temp_file(name: &str, text: &str) -> PathBuf {
         let dir = std::env::temp_dir().join(format!("swim-agent-settings-{}", std::process::id()));
@@ -663,7 +657,7 @@ mod tests {
             [node]
             name = "from-file"
             bind = "127.0.0.1:7001"
-            profile = "local"
+            preset = "local"
             probe_interval = "3s"
             gossip_interval = "300ms"
             suspicion_mult = 6
@@ -697,7 +691,11 @@ mod tests {
         assert_eq!(loaded.node.swim.suspicion_mult, 6, "file over default");
         assert_eq!(loaded.config.agent.leave_timeout, Duration::from_secs(9));
         assert_eq!(loaded.seeds.len(), 2, "env list, comma-separated");
-        assert_eq!(loaded.config.agent.join_attempts, 1, "default");
+        assert_eq!(
+            loaded.node.join_retries,
+            JoinRetries::Times(3),
+            "default: the node's retries only"
+        );
         assert_eq!(
             loaded.layers,
             [
@@ -953,11 +951,69 @@ mod tests {
     }
 
     #[test]
+    fn join_retries_are_a_count_or_forever_in_every_layer() {
+        let base = [("SWIM_NODE_NAME", "a"), ("SWIM_NODE_BIND", "127.0.0.1:0")];
+        let load = |extra: &[(&str, &str)], flags: CommandLine| {
+            let mut vars = base.to_vec();
+            vars.extend_from_slice(extra);
+            Sources {
+                env: env(&vars),
+                flags,
+                ..Sources::default()
+            }
+            .load()
+        };
+        let node = load(
+            &[("SWIM_NODE_JOIN_RETRIES", "forever")],
+            CommandLine::default(),
+        )
+        .unwrap()
+        .node;
+        assert_eq!(node.join_retries, JoinRetries::Forever);
+        let node = load(&[("SWIM_NODE_JOIN_RETRIES", "10")], CommandLine::default())
+            .unwrap()
+            .node;
+        assert_eq!(node.join_retries, JoinRetries::Times(10));
+        // A service that retries forever at a steady pause.
+        let mut flags = CommandLine::default();
+        flags.set("node.join_retries", "--set", Raw::Text("forever".into()));
+        flags.set("node.join_retry_delay", "--set", Raw::Text("5s".into()));
+        flags.set("node.join_retry_max_delay", "--set", Raw::Text("5s".into()));
+        let node = load(&[], flags).unwrap().node;
+        assert_eq!(node.join_retries, JoinRetries::Forever);
+        assert_eq!(
+            (node.join_retry_delay, node.join_retry_max_delay),
+            (Duration::from_secs(5), Duration::from_secs(5))
+        );
+        let (source, key, _) = invalid(
+            load(
+                &[("SWIM_NODE_JOIN_RETRIES", "always")],
+                CommandLine::default(),
+            )
+            .unwrap_err(),
+        );
+        assert_eq!(key, "node.join_retries");
+        assert_eq!(source, "environment variable SWIM_NODE_JOIN_RETRIES");
+        // The agent's own join loop is gone: its keys are unknown.
+        let file = temp_file(
+            "old-join.toml",
+            "[node]\nname = \"a\"\nbind = \"127.0.0.1:0\"\n[agent]\njoin_attempts = 0\n",
+        );
+        assert!(Sources {
+            file: Some(file),
+            ..Sources::default()
+        }
+        .load()
+        .is_err());
+    }
+
+    #[test]
     fn the_effective_configuration_reads_back_as_the_same_node() {
         let mut flags = CommandLine::default();
         flags.set("node.name", "--name", Raw::Text("a".into()));
         flags.set("node.bind", "--bind", Raw::Text("127.0.0.1:7946".into()));
-        flags.set("node.profile", "--config", Raw::Text("wan".into()));
+        flags.set("node.preset", "--preset", Raw::Text("wan".into()));
+        flags.set("node.join_retries", "--set", Raw::Text("forever".into()));
         flags.set("agent.http", "--http", Raw::Text("127.0.0.1:8080".into()));
         let loaded = Sources {
             flags,
@@ -979,7 +1035,7 @@ mod tests {
             format!("{:?}", again.node.swim),
             format!("{:?}", loaded.node.swim)
         );
-        // Every setting is written out, the profile's timings included.
+        // Every setting is written out, the preset's timings included.
         assert!(shown.contains("probe_interval = \"5s\""), "{shown}");
         assert!(shown.contains("[agent]") && shown.contains("leave_on_stop = true"));
     }

@@ -67,14 +67,14 @@ fn agents_on_both_runtimes_form_a_cluster_and_obey_commands() {
     let mut a = Agent::start(
         &agent,
         "a",
-        &["--config", "local", "--meta", "ma", "--state", "sa"],
+        &["--preset", "local", "--meta", "ma", "--state", "sa"],
     );
     let seed = a.addr.clone();
     let mut b = Agent::start(
         &agent,
         "b",
         &[
-            "--config",
+            "--preset",
             "local",
             "--runtime",
             "async-std",
@@ -139,7 +139,7 @@ fn config_file_environment_and_flags_take_turns() {
         [node]
         name = "from-file"
         bind = "127.0.0.1:0"
-        profile = "local"
+        preset = "local"
         meta = "meta-from-file"
         label = "label-from-file"
         gossip_interval = "300ms"
@@ -179,7 +179,7 @@ fn config_file_environment_and_flags_take_turns() {
         r#"gossip_interval = "250ms""#,
         r#"probe_interval = "2s""#,
         r#"state = "state-from-file""#,
-        // What the Local profile sets and nobody overrode.
+        // What the Local preset sets and nobody overrode.
         r#"suspicion_mult = 3"#,
     ] {
         assert!(shown.contains(line), "no {line:?} in:\n{shown}");
@@ -201,7 +201,7 @@ fn config_file_environment_and_flags_take_turns() {
         &rust_agent(),
         "b",
         &[
-            "--config",
+            "--preset",
             "local",
             "--label",
             "label-from-file",
@@ -303,7 +303,8 @@ fn deploy_examples_load() {
     assert_eq!(out.status.code(), Some(0), "{out:?}");
     let shown = String::from_utf8_lossy(&out.stdout);
     assert!(shown.contains(r#"mode = "service""#), "{shown}");
-    assert!(shown.contains("join_attempts = 0"), "{shown}");
+    assert!(shown.contains(r#"join_retries = "forever""#), "{shown}");
+    assert!(shown.contains(r#"join_retry_max_delay = "5s""#), "{shown}");
 
     let yaml = std::fs::read_to_string(deploy.join("kubernetes/swim-agent.yaml")).unwrap();
     let config = common::temp_file("k8s-agent.toml", &yaml_block(&yaml, "agent.toml"));

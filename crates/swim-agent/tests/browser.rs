@@ -133,12 +133,12 @@ fn the_page_shows_the_cluster_and_follows_a_leave() {
     let a = Agent::start_with(
         &agent,
         "a",
-        &["--config", "local", "--http", "127.0.0.1:0"],
+        &["--preset", "local", "--http", "127.0.0.1:0"],
         &info,
     );
     let addr = a.http_addr();
     let seed = a.addr.clone();
-    let join = ["--config", "local", "--join", seed.as_str()];
+    let join = ["--preset", "local", "--join", seed.as_str()];
     let mut b = Agent::start_with(&agent, "b", &join, &info);
     let mut c = Agent::start_with(&agent, "c", &join, &info);
     b.wait_for(T, "joined", |v| v["event"] == "joined");

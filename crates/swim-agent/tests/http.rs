@@ -28,7 +28,7 @@ fn serial() -> std::sync::MutexGuard<'static, ()> {
 /// HTTP with `extra` flags. Returns them once all list all three.
 fn cluster(extra: &[&str]) -> (Agent, Agent, Agent, SocketAddr) {
     let agent = rust_agent();
-    let mut args = vec!["--config", "local", "--meta", "ma", "--http", "127.0.0.1:0"];
+    let mut args = vec!["--preset", "local", "--meta", "ma", "--http", "127.0.0.1:0"];
     args.extend_from_slice(extra);
     let a = Agent::start_with(&agent, "a", &args, &[("RUST_LOG", "info")]);
     let addr = a.http_addr();
@@ -36,13 +36,13 @@ fn cluster(extra: &[&str]) -> (Agent, Agent, Agent, SocketAddr) {
     let mut b = Agent::start(
         &agent,
         "b",
-        &["--config", "local", "--meta", "mb", "--join", &seed],
+        &["--preset", "local", "--meta", "mb", "--join", &seed],
     );
     let mut c = Agent::start(
         &agent,
         "c",
         &[
-            "--config",
+            "--preset",
             "local",
             "--meta",
             "mc",

@@ -21,7 +21,7 @@ const K_OTHER: &str = "f0f1f2f3f4f5f6f7f8f9fafbfcfdfeff";
 
 /// A Go node with the Local timings.
 fn go(name: &str, extra: &[&str]) -> Agent {
-    let mut args = vec!["--config", "local"];
+    let mut args = vec!["--preset", "local"];
     args.extend_from_slice(extra);
     Agent::start(&go_peer(), name, &args)
 }
@@ -31,7 +31,7 @@ fn go(name: &str, extra: &[&str]) -> Agent {
 /// update as often as Go's LAN preset, so broadcasts reach every member.
 fn rust(runtime: &str, name: &str, extra: &[&str]) -> Agent {
     let mut args = vec![
-        "--config",
+        "--preset",
         "local",
         "--runtime",
         runtime,
@@ -102,7 +102,7 @@ fn join_storm(go_nodes: usize, rust_nodes: usize, runtime: &str) -> (Vec<Duratio
             } else {
                 // Default Rust settings: no relaying, Local's retransmissions.
                 let args = [
-                    "--config",
+                    "--preset",
                     "local",
                     "--runtime",
                     runtime,

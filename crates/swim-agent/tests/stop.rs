@@ -21,7 +21,7 @@ fn is_about(kind: &'static str, node: &'static str) -> impl Fn(&Value) -> bool {
 fn three(runtime: &str, c_extra: &[&str]) -> (Agent, Agent, Agent) {
     let agent = rust_agent();
     let info = [("RUST_LOG", "info")];
-    let base = ["--config", "local", "--runtime", runtime];
+    let base = ["--preset", "local", "--runtime", runtime];
     let a = Agent::start_with(&agent, "a", &base, &info);
     let seed = a.addr.clone();
     let mut join = base.to_vec();
@@ -178,7 +178,7 @@ fn service_mode_runs_until_a_signal() {
             "127.0.0.1:0",
             "--mode",
             "service",
-            "--config",
+            "--preset",
             "local",
         ])
         .env("RUST_LOG", "info")

@@ -55,9 +55,9 @@ use async_net::{TcpListener, TcpStream};
 
 pub use swim_node::swim_core::{self, Config, Delegate, Event, Member, MemberState};
 pub use swim_node::{
-    parse_key, DefaultTransport, Error, Events, MemoryNetwork, Node, NodeConfig, NodeSettings,
-    NodeStats, Profile, Runtime, Seed, SettingsError, Sockets, StartError, TcpConfig, TcpStats,
-    Transport,
+    parse_key, DefaultTransport, Error, Events, JoinRetries, MemoryNetwork, Node, NodeConfig,
+    NodeSettings, NodeStats, Preset, Runtime, Seed, SettingsError, Sockets, StartError, TcpConfig,
+    TcpStats, Transport,
 };
 #[cfg(feature = "tls")]
 pub use swim_node::{TlsConfig, TlsError};

@@ -91,6 +91,7 @@ mod broadcast;
 mod budget;
 mod config;
 mod delegate;
+pub mod detection;
 mod event;
 mod ids;
 mod member;
@@ -105,8 +106,8 @@ mod time;
 pub mod wire;
 
 pub use config::{
-    CatchUp, Cidr, Config, ConfigError, SuspicionTimeouts, META_MAX_SIZE, PROTOCOL_VERSION_MAX,
-    PROTOCOL_VERSION_MIN,
+    CatchUp, Cidr, Config, ConfigError, Preset, SuspicionTimeouts, META_MAX_SIZE,
+    PROTOCOL_VERSION_MAX, PROTOCOL_VERSION_MIN,
 };
 pub use delegate::{DefaultDelegate, Delegate};
 pub use event::{BroadcastOutcome, Event, ExchangeError};

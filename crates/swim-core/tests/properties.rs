@@ -1155,7 +1155,7 @@ impl Harness {
         for (name, m) in cur {
             let old = self.prev.get(name);
             let is = |n: &Member| *n.name == **name && n.incarnation == m.incarnation;
-            if m.state == MemberState::Alive && old.map_or(true, |o| down(o.state)) {
+            if m.state == MemberState::Alive && old.is_none_or(|o| down(o.state)) {
                 prop_assert!(
                     told(&|e| matches!(e, Event::MemberJoined(n) if is(n))),
                     "{name} became {m:?} without MemberJoined: {events:?}"

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use swim_core::wire::{Keyring, SecretKey};
-use swim_core::{Cidr, Config};
+use swim_core::{Cidr, Config, Preset};
 
 /// Everything needed to start a node.
 ///
@@ -49,12 +49,17 @@ pub struct NodeConfig {
     /// Times [`Node::join`](crate::Node::join) tries again when no seed
     /// answered: a seed that many nodes join at once can time some of them
     /// out (500 nodes joining one seed in one process on this machine: a
-    /// fifth to a half of the first attempts).
-    pub join_retries: u32,
-    /// The pause before the first retry; it doubles for each next one, and
-    /// each is drawn between half and one and a half of it, so that
-    /// joiners timed out together do not come back together.
+    /// fifth to a half of the first attempts). A service that must find its
+    /// cluster keeps trying ([`JoinRetries::Forever`]).
+    pub join_retries: JoinRetries,
+    /// The pause before the first retry; it doubles for each next one up to
+    /// [`join_retry_max_delay`](Self::join_retry_max_delay), and each is
+    /// drawn between half and one and a half of it, so that joiners timed
+    /// out together do not come back together.
     pub join_retry_delay: Duration,
+    /// The longest pause between two retries: where the doubling stops, so
+    /// that a node retrying for long comes back at a steady pace.
+    pub join_retry_max_delay: Duration,
     /// Seed of the core's random choices; `None` draws one per start.
     pub seed: Option<u64>,
     /// Labels added to every metric this node records (useful when several
@@ -74,58 +79,127 @@ impl NodeConfig {
             default_port: None,
             dns_servers: Vec::new(),
             dns_timeout: Duration::from_secs(2),
-            join_retries: 3,
+            join_retries: JoinRetries::Times(3),
             join_retry_delay: Duration::from_millis(200),
+            join_retry_max_delay: Duration::from_secs(30),
             seed: None,
             metric_labels: Vec::new(),
         }
     }
 }
 
-/// Timing preset, as memberlist names them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Profile {
-    /// [`Config::lan`].
-    #[default]
-    Lan,
-    /// [`Config::wan`].
-    Wan,
-    /// [`Config::local`].
-    Local,
-}
-
-impl Profile {
-    /// The preset's configuration for a node called `name` at `advertise`.
-    pub fn config(self, name: impl Into<String>, advertise: SocketAddr) -> Config {
-        match self {
-            Profile::Lan => Config::lan(name, advertise),
-            Profile::Wan => Config::wan(name, advertise),
-            Profile::Local => Config::local(name, advertise),
-        }
-    }
-
-    /// The preset's name, as [`FromStr`](std::str::FromStr) reads it.
-    pub fn name(self) -> &'static str {
-        match self {
-            Profile::Lan => "lan",
-            Profile::Wan => "wan",
-            Profile::Local => "local",
+impl NodeConfig {
+    /// The pauses [`Node::join`](crate::Node::join) makes between attempts,
+    /// before jitter: one per retry.
+    pub(crate) fn join_pauses(&self) -> JoinPauses {
+        JoinPauses {
+            left: match self.join_retries {
+                JoinRetries::Times(n) => Some(n),
+                JoinRetries::Forever => None,
+            },
+            next: self.join_retry_delay,
+            max: self.join_retry_max_delay,
         }
     }
 }
 
-impl std::str::FromStr for Profile {
+/// How many times [`Node::join`](crate::Node::join) tries again when no
+/// seed answered ([`NodeConfig::join_retries`]).
+///
+/// A config file writes a count or `"forever"`:
+///
+/// ```
+/// use swim_node::{JoinRetries, NodeSettings};
+///
+/// let s: NodeSettings = serde_json::from_str(r#"{"join_retries": "forever"}"#).unwrap();
+/// assert_eq!(s.join_retries, Some(JoinRetries::Forever));
+/// assert_eq!("5".parse(), Ok(JoinRetries::Times(5)));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JoinRetries {
+    /// At most this many times (0: one attempt only).
+    Times(u32),
+    /// Until a seed answers or the node shuts down.
+    Forever,
+}
+
+impl std::fmt::Display for JoinRetries {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            JoinRetries::Times(n) => write!(f, "{n}"),
+            JoinRetries::Forever => f.write_str("forever"),
+        }
+    }
+}
+
+impl std::str::FromStr for JoinRetries {
     type Err = String;
-    fn from_str(s: &str) -> Result<Profile, String> {
-        match s {
-            "lan" => Ok(Profile::Lan),
-            "wan" => Ok(Profile::Wan),
-            "local" => Ok(Profile::Local),
-            _ => Err(format!(
-                "unknown profile {s:?} (expected lan, wan or local)"
-            )),
+    fn from_str(s: &str) -> Result<JoinRetries, String> {
+        match s.trim() {
+            "forever" => Ok(JoinRetries::Forever),
+            n => n
+                .parse()
+                .map(JoinRetries::Times)
+                .map_err(|_| format!("expected a count of retries or \"forever\", not {s:?}")),
         }
+    }
+}
+
+impl Serialize for JoinRetries {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            JoinRetries::Times(n) => s.serialize_u32(*n),
+            JoinRetries::Forever => s.serialize_str("forever"),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for JoinRetries {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<JoinRetries, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = JoinRetries;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a count of retries or \"forever\"")
+            }
+            fn visit_u64<E: serde::de::Error>(self, n: u64) -> Result<JoinRetries, E> {
+                u32::try_from(n)
+                    .map(JoinRetries::Times)
+                    .map_err(|_| E::custom("too many retries: write \"forever\""))
+            }
+            fn visit_i64<E: serde::de::Error>(self, n: i64) -> Result<JoinRetries, E> {
+                let n = u64::try_from(n).map_err(|_| {
+                    E::custom("a negative count of retries: write \"forever\" to never stop")
+                })?;
+                self.visit_u64(n)
+            }
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<JoinRetries, E> {
+                s.parse().map_err(E::custom)
+            }
+        }
+        d.deserialize_any(Visitor)
+    }
+}
+
+/// The pauses between join attempts, before jitter: the first retry's
+/// delay, doubling up to the cap, as many as there are retries.
+#[derive(Debug, Clone)]
+pub(crate) struct JoinPauses {
+    /// Retries left; `None`: forever.
+    left: Option<u32>,
+    next: Duration,
+    max: Duration,
+}
+
+impl Iterator for JoinPauses {
+    type Item = Duration;
+    fn next(&mut self) -> Option<Duration> {
+        if let Some(left) = &mut self.left {
+            *left = left.checked_sub(1)?;
+        }
+        let pause = self.next.min(self.max);
+        self.next = self.next.saturating_mul(2);
+        Some(pause)
     }
 }
 
@@ -140,7 +214,7 @@ impl std::str::FromStr for Profile {
 /// let settings: NodeSettings = serde_json::from_str(r#"{
 ///     "name": "node-a",
 ///     "bind": "127.0.0.1:7946",
-///     "profile": "local",
+///     "preset": "local",
 ///     "probe_interval": "500ms",
 ///     "keys": ["000102030405060708090a0b0c0d0e0f"]
 /// }"#).unwrap();
@@ -157,8 +231,8 @@ pub struct NodeSettings {
     pub bind: Option<SocketAddr>,
     /// Advertised address (default: the bind address).
     pub advertise: Option<SocketAddr>,
-    /// Timing preset.
-    pub profile: Profile,
+    /// Timing preset: `lan`, `wan` or `local`.
+    pub preset: Preset,
     /// Metadata announced from the start.
     pub meta: Option<String>,
     /// Encryption keys in hex; the first is the primary.
@@ -215,11 +289,14 @@ pub struct NodeSettings {
     pub default_port: Option<u16>,
     /// [`NodeConfig::dns_servers`].
     pub dns_servers: Vec<SocketAddr>,
-    /// [`NodeConfig::join_retries`].
-    pub join_retries: Option<u32>,
+    /// [`NodeConfig::join_retries`]: a count, or `"forever"`.
+    pub join_retries: Option<JoinRetries>,
     /// [`NodeConfig::join_retry_delay`].
     #[serde(with = "humantime_serde")]
     pub join_retry_delay: Option<Duration>,
+    /// [`NodeConfig::join_retry_max_delay`].
+    #[serde(with = "humantime_serde")]
+    pub join_retry_max_delay: Option<Duration>,
     /// Most catch-up push/pulls per minute; 0 turns catch-up off, as in Go
     /// ([`CatchUp::per_minute`](swim_core::CatchUp::per_minute)).
     pub catch_up_per_minute: Option<u32>,
@@ -267,7 +344,7 @@ fn invalid(field: &'static str, reason: impl Into<String>) -> SettingsError {
 /// Parses a hex key of 16, 24 or 32 bytes.
 pub fn parse_key(hex: &str) -> Result<SecretKey, String> {
     let hex = hex.trim();
-    if hex.len() % 2 != 0 {
+    if !hex.len().is_multiple_of(2) {
         return Err("a key is an even number of hex digits".into());
     }
     let bytes = (0..hex.len())
@@ -289,7 +366,7 @@ fn parse_cidr(s: &str) -> Result<Cidr, String> {
 
 impl NodeSettings {
     /// These settings with every value the node would run with written
-    /// out: what the profile sets, and the defaults, in place of what was
+    /// out: what the preset sets, and the defaults, in place of what was
     /// left unset. Reading the result gives the same node configuration.
     /// Left unset: `advertise` when the bind address has a zero port or an
     /// unspecified IP (the node settles it when it binds), and
@@ -303,7 +380,7 @@ impl NodeSettings {
             name,
             bind,
             advertise,
-            profile,
+            preset,
             meta: _,
             keys,
             label: _,
@@ -329,6 +406,7 @@ impl NodeSettings {
             dns_servers,
             join_retries: _,
             join_retry_delay: _,
+            join_retry_max_delay: _,
             catch_up_per_minute: _,
             catch_up_settle: _,
             reconnect_interval: _,
@@ -340,7 +418,7 @@ impl NodeSettings {
             name,
             bind,
             advertise: advertise.or(bind).filter(|a| settled(*a)),
-            profile,
+            preset,
             meta: Some(String::from_utf8_lossy(&swim.meta).into_owned()),
             keys,
             label: Some(String::from_utf8_lossy(&swim.label).into_owned()),
@@ -366,6 +444,7 @@ impl NodeSettings {
             dns_servers,
             join_retries: Some(config.join_retries),
             join_retry_delay: Some(config.join_retry_delay),
+            join_retry_max_delay: Some(config.join_retry_max_delay),
             catch_up_per_minute: Some(swim.catch_up.per_minute),
             catch_up_settle: Some(swim.catch_up.settle),
             reconnect_interval: Some(swim.catch_up.reconnect_interval),
@@ -382,7 +461,7 @@ impl NodeSettings {
         }
         let bind = self.bind.ok_or_else(|| invalid("bind", "required"))?;
         let advertise = self.advertise.unwrap_or(bind);
-        let mut swim = self.profile.config(self.name, advertise);
+        let mut swim = self.preset.config(self.name, advertise);
         if let Some(meta) = self.meta {
             swim.meta = meta.into_bytes();
         }
@@ -442,6 +521,20 @@ impl NodeSettings {
         config.dns_servers = self.dns_servers;
         config.join_retries = self.join_retries.unwrap_or(config.join_retries);
         config.join_retry_delay = self.join_retry_delay.unwrap_or(config.join_retry_delay);
+        config.join_retry_max_delay = self
+            .join_retry_max_delay
+            .unwrap_or(config.join_retry_max_delay);
+        if config.join_retries == JoinRetries::Forever
+            && config
+                .join_retry_delay
+                .min(config.join_retry_max_delay)
+                .is_zero()
+        {
+            return Err(invalid(
+                "join_retry_delay",
+                "retrying forever needs a pause: join_retry_delay and join_retry_max_delay must be positive",
+            ));
+        }
         Ok(config)
     }
 }
@@ -472,9 +565,9 @@ mod tests {
     }
 
     #[test]
-    fn effective_settings_spell_out_the_profile_and_read_back_the_same() {
+    fn effective_settings_spell_out_the_preset_and_read_back_the_same() {
         let given: NodeSettings = serde_json::from_str(
-            r#"{"name":"a","bind":"127.0.0.1:7000","profile":"wan","gossip_interval":"1s",
+            r#"{"name":"a","bind":"127.0.0.1:7000","preset":"wan","gossip_interval":"1s",
                 "keys":["000102030405060708090a0b0c0d0e0f"],"cidrs_allowed":["10.0.0.0/8"]}"#,
         )
         .unwrap();
@@ -505,9 +598,9 @@ mod tests {
     }
 
     #[test]
-    fn settings_apply_over_the_profile() {
+    fn settings_apply_over_the_preset() {
         let config = serde_json::from_str::<NodeSettings>(
-            r#"{"name":"a","bind":"127.0.0.1:1","advertise":"10.0.0.1:7946","profile":"wan",
+            r#"{"name":"a","bind":"127.0.0.1:1","advertise":"10.0.0.1:7946","preset":"wan",
                 "keys":["000102030405060708090a0b0c0d0e0f","000102030405060708090a0b0c0d0e0f1011121314151617"],
                 "label":"prod","meta":"zone=a","compression":false,"cidrs_allowed":["10.0.0.0/8"],
                 "gossip_interval":"1s","suspicion_mult":7,"max_incoming_streams":3}"#,
@@ -525,6 +618,79 @@ mod tests {
         assert!(!config.swim.enable_compression);
         assert_eq!(config.swim.cidrs_allowed.len(), 1);
         assert_eq!(config.max_incoming_streams, 3);
+    }
+
+    fn pauses(retries: JoinRetries, delay_ms: u64, max_ms: u64) -> Vec<u128> {
+        let mut config = NodeConfig::new(
+            "127.0.0.1:1".parse().unwrap(),
+            Config::local("a", "127.0.0.1:1".parse().unwrap()),
+        );
+        config.join_retries = retries;
+        config.join_retry_delay = Duration::from_millis(delay_ms);
+        config.join_retry_max_delay = Duration::from_millis(max_ms);
+        config
+            .join_pauses()
+            .take(8)
+            .map(|d| d.as_millis())
+            .collect()
+    }
+
+    #[test]
+    fn join_pauses_double_up_to_the_cap() {
+        let bind = "127.0.0.1:1".parse().unwrap();
+        let default = NodeConfig::new(bind, Config::local("a", bind));
+        let ms: Vec<u128> = default.join_pauses().map(|d| d.as_millis()).collect();
+        assert_eq!(ms, [200, 400, 800], "three retries from 200 ms by default");
+        assert_eq!(pauses(JoinRetries::Times(0), 200, 1000), Vec::<u128>::new());
+        assert_eq!(
+            pauses(JoinRetries::Times(6), 200, 1000),
+            [200, 400, 800, 1000, 1000, 1000]
+        );
+        assert_eq!(
+            pauses(JoinRetries::Forever, 200, 5000),
+            [200, 400, 800, 1600, 3200, 5000, 5000, 5000]
+        );
+        // A steady pause: the first delay at the cap.
+        assert_eq!(pauses(JoinRetries::Forever, 5000, 5000), [5000; 8]);
+    }
+
+    #[test]
+    fn join_retries_read_a_count_or_forever() {
+        let read = |json: &str| serde_json::from_str::<NodeSettings>(json).map(|s| s.join_retries);
+        assert_eq!(
+            read(r#"{"join_retries":5}"#).unwrap(),
+            Some(JoinRetries::Times(5))
+        );
+        assert_eq!(
+            read(r#"{"join_retries":"forever"}"#).unwrap(),
+            Some(JoinRetries::Forever)
+        );
+        assert_eq!(
+            read(r#"{"join_retries":"7"}"#).unwrap(),
+            Some(JoinRetries::Times(7))
+        );
+        assert!(read(r#"{"join_retries":-1}"#).is_err());
+        assert!(read(r#"{"join_retries":"always"}"#).is_err());
+        for r in [JoinRetries::Times(2), JoinRetries::Forever] {
+            let json = serde_json::to_string(&r).unwrap();
+            assert_eq!(serde_json::from_str::<JoinRetries>(&json).unwrap(), r);
+            assert_eq!(r.to_string().parse(), Ok(r));
+        }
+        let settings = |json: &str| {
+            serde_json::from_str::<NodeSettings>(json)
+                .unwrap()
+                .into_config()
+        };
+        let spin = settings(
+            r#"{"name":"a","bind":"127.0.0.1:1","join_retries":"forever","join_retry_delay":"0s"}"#,
+        );
+        assert_eq!(spin.unwrap_err().field, "join_retry_delay");
+        let steady = settings(
+            r#"{"name":"a","bind":"127.0.0.1:1","join_retries":"forever",
+                "join_retry_delay":"5s","join_retry_max_delay":"5s"}"#,
+        )
+        .unwrap();
+        assert_eq!(steady.join_pauses().nth(100), Some(Duration::from_secs(5)));
     }
 
     #[test]

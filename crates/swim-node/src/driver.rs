@@ -404,7 +404,7 @@ impl<R: Runtime, T: Transport> Driver<R, T> {
         let accepting = self.incoming < self.max_incoming
             && self
                 .accept_paused_until
-                .map_or(true, |until| self.clock.now() >= until);
+                .is_none_or(|until| self.clock.now() >= until);
         if accepting {
             self.accept_paused_until = None;
         }

@@ -61,7 +61,7 @@ use std::marker::PhantomData;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
-pub use config::{parse_key, NodeConfig, NodeSettings, Profile, SettingsError};
+pub use config::{parse_key, JoinRetries, NodeConfig, NodeSettings, SettingsError};
 pub use events::Events;
 pub use memory::{MemoryNetwork, MemoryStream, MemoryTransport};
 pub use node::{Error, IntoSeed, JoinFailure, JoinFailureReason, MemberStatus, Node};
@@ -69,6 +69,7 @@ pub use runtime::Runtime;
 pub use seed::{Seed, SeedError};
 pub use sockets::Sockets;
 pub use swim_core;
+pub use swim_core::Preset;
 pub use tcp::{Tcp, TcpConfig, TcpStats, TcpStream};
 #[cfg(feature = "tls")]
 pub use tcp::{TlsConfig, TlsError};
@@ -231,6 +232,7 @@ impl<R: Runtime, T: Transport> NodeBuilder<R, T> {
             .seed
             .unwrap_or_else(|| std::collections::hash_map::RandomState::new().hash_one(bound));
         let clock = Clock::start::<R>();
+        let join_pauses = config.join_pauses();
         // The shared view follows the core's change log, which records what
         // events do not (suspicions, refutations).
         let swim = Swim::builder(config.swim, seed)
@@ -270,8 +272,7 @@ impl<R: Runtime, T: Transport> NodeBuilder<R, T> {
                 bound,
                 resolve,
                 sleep: Arc::new(|d| Box::pin(R::timer_at(R::now() + d))),
-                join_retries: config.join_retries,
-                join_retry_delay: config.join_retry_delay,
+                join_pauses,
             }),
         };
         Ok((node, Events::new(events), driver.run()))

@@ -85,9 +85,9 @@ impl Metrics {
     /// Whether a second has passed since the last publication (and so
     /// another is due now).
     pub(crate) fn due(&mut self, now: Instant) -> bool {
-        let due = self.last.map_or(true, |last| {
-            now.saturating_duration_since(last) >= Duration::from_secs(1)
-        });
+        let due = self
+            .last
+            .is_none_or(|last| now.saturating_duration_since(last) >= Duration::from_secs(1));
         if due {
             self.last = Some(now);
         }

@@ -13,6 +13,7 @@ use futures_channel::oneshot;
 use swim_core::wire::SecretKey;
 use swim_core::{BroadcastId, CommandError, ExchangeError, Member};
 
+use crate::config::JoinPauses;
 use crate::seed::{Seed, SeedError};
 
 /// Why a node operation failed.
@@ -258,10 +259,10 @@ pub(crate) struct Shared {
     pub(crate) bound: SocketAddr,
     pub(crate) resolve: Resolve,
     pub(crate) sleep: Sleep,
-    /// [`NodeConfig::join_retries`](crate::NodeConfig::join_retries).
-    pub(crate) join_retries: u32,
-    /// [`NodeConfig::join_retry_delay`](crate::NodeConfig::join_retry_delay).
-    pub(crate) join_retry_delay: Duration,
+    /// The pauses between join attempts
+    /// ([`NodeConfig::join_retries`](crate::NodeConfig::join_retries) and
+    /// the delays after it).
+    pub(crate) join_pauses: JoinPauses,
 }
 
 impl Shared {
@@ -310,9 +311,10 @@ impl Node {
     /// names, as [`Seed`] reads them — and returns how many addresses
     /// answered. Every address a name resolves to is tried (Go's `Join`);
     /// names are resolved off the node's task. When none answered, it tries
-    /// again after a pause ([`NodeConfig::join_retries`](crate::NodeConfig::join_retries)
-    /// times); an error lists every seed that failed in the last attempt,
-    /// and why.
+    /// again after a pause, names resolved anew
+    /// ([`NodeConfig::join_retries`](crate::NodeConfig::join_retries)
+    /// times, or until one answers); an error lists every seed that failed
+    /// in the last attempt, and why.
     ///
     /// ```no_run
     /// # async fn run(node: swim_node::Node) -> Result<(), swim_node::Error> {
@@ -326,47 +328,51 @@ impl Node {
         I: IntoIterator,
         I::Item: IntoSeed,
     {
-        let mut failures = Vec::new();
-        let mut addrs = Vec::new();
-        for (text, seed) in seeds.into_iter().map(IntoSeed::into_seed) {
-            let seed = match seed {
-                Ok(seed) => seed,
-                Err(e) => {
-                    failures.push(JoinFailure {
-                        seed: text,
-                        addr: None,
-                        reason: JoinFailureReason::Seed(e),
-                    });
-                    continue;
-                }
-            };
-            match (self.shared.resolve)(seed).await {
-                Ok(found) => addrs.extend(found.into_iter().map(|a| (text.clone(), a))),
-                Err(e) => failures.push(JoinFailure {
-                    seed: text,
+        // Text that is no seed fails for good; names are resolved again on
+        // every attempt, as a seed that is not up yet may not be in the DNS.
+        let seeds: Vec<(String, Result<Seed, SeedError>)> =
+            seeds.into_iter().map(IntoSeed::into_seed).collect();
+        let mut pauses = self.shared.join_pauses.clone();
+        let mut attempt = 0u64;
+        loop {
+            attempt += 1;
+            // In the seeds' order: those that are no seed, or do not
+            // resolve, then the addresses that did not answer.
+            let mut failed = Vec::new();
+            let mut addrs = Vec::new();
+            for (text, seed) in &seeds {
+                let reason = match seed {
+                    Err(e) => JoinFailureReason::Seed(e.clone()),
+                    Ok(seed) => match (self.shared.resolve)(seed.clone()).await {
+                        Ok(found) => {
+                            addrs.extend(found.into_iter().map(|a| (text.clone(), a)));
+                            continue;
+                        }
+                        Err(e) => JoinFailureReason::Resolve(e.to_string()),
+                    },
+                };
+                failed.push(JoinFailure {
+                    seed: text.clone(),
                     addr: None,
-                    reason: JoinFailureReason::Resolve(e.to_string()),
-                }),
+                    reason,
+                });
             }
+            if seeds.iter().all(|(_, seed)| seed.is_err()) {
+                return Err(Error::Join(failed));
+            }
+            if !addrs.is_empty() {
+                let (joined, unanswered) = self.ask(|r| Command::Join(addrs, r)).await?;
+                if joined > 0 {
+                    return Ok(joined);
+                }
+                failed.extend(unanswered);
+            }
+            let Some(pause) = pauses.next() else {
+                return Err(Error::Join(failed));
+            };
+            tracing::info!(attempt, ?pause, "no seed answered the join; trying again");
+            (self.shared.sleep)(jittered(pause)).await;
         }
-        if addrs.is_empty() {
-            return Err(Error::Join(failures));
-        }
-        let mut delay = self.shared.join_retry_delay;
-        for retry in 0..=self.shared.join_retries {
-            if retry > 0 {
-                (self.shared.sleep)(jittered(delay)).await;
-                delay = delay.saturating_mul(2);
-            }
-            let (joined, failed) = self.ask(|r| Command::Join(addrs.clone(), r)).await?;
-            if joined > 0 {
-                return Ok(joined);
-            }
-            if retry == self.shared.join_retries {
-                failures.extend(failed);
-            }
-        }
-        Err(Error::Join(failures))
     }
 
     /// Leaves gracefully: announces the departure and waits until it has

@@ -48,7 +48,7 @@ impl Kv {
     /// Takes `value` for `key` if its version is newer than what is held.
     fn apply(&mut self, key: u64, version: Version, value: u64) -> bool {
         self.clock = self.clock.max(version.0);
-        let newer = self.map.get(&key).map_or(true, |(held, _)| version > *held);
+        let newer = self.map.get(&key).is_none_or(|(held, _)| version > *held);
         if newer {
             self.map.insert(key, (version, value));
         }

@@ -107,5 +107,6 @@ pub use naming::{addr_index, node_addr, node_index, node_name};
 pub use network::{Latency, NetworkModel};
 pub use report::{Detection, DisseminationReport, Report, Series, Violation};
 pub use rss::{current_rss, peak_rss};
-pub use scenario::{Amount, ConfigHook, Fault, Preset, Scenario, Start};
+pub use scenario::{Amount, ConfigHook, Fault, Scenario, Start};
 pub use swim_core;
+pub use swim_core::Preset;

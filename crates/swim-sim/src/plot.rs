@@ -316,9 +316,9 @@ fn markers(r: &Report) -> Vec<Marker> {
 
 fn subtitle(r: &Report) -> String {
     format!(
-        "{} nodes, {} config{}, seed {}",
+        "{} nodes, {} preset{}, seed {}",
         r.nodes,
-        r.config,
+        r.preset,
         if r.lifeguard { "" } else { ", lifeguard off" },
         r.seed
     )

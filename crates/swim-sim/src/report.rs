@@ -44,17 +44,25 @@ impl fmt::Display for Violation {
 }
 
 /// How one crash was detected. Times are seconds after the crash.
+///
+/// The figures are [`swim_core::detection::Detection`]'s, as the chaos bed
+/// reports them too; the observers here are the nodes live at the time,
+/// and every change of their records is seen when it happens (the bed sees
+/// suspicions only in the members lists it polls, and counts only the
+/// observers that ran throughout).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Detection {
     /// The crashed node.
     pub node: String,
     /// When it crashed (seconds since the start).
     pub crashed_at_s: f64,
-    /// The first live node to suspect it.
+    /// First suspicion: the first live node to hold it suspect, or to
+    /// declare it dead if that came first.
     pub first_suspect_s: Option<f64>,
-    /// The first live node to declare it dead.
+    /// First declaration: the first live node to hold it dead.
     pub first_dead_s: Option<f64>,
-    /// Every live node holds it dead (or no longer lists it).
+    /// Last declaration: every live node holds it dead, or no longer lists
+    /// it.
     pub all_dead_s: Option<f64>,
     /// It restarted before every node had declared it dead.
     pub restarted: bool,
@@ -115,7 +123,7 @@ pub struct Report {
     /// The seed.
     pub seed: u64,
     /// `lan`, `wan` or `local`.
-    pub config: String,
+    pub preset: String,
     /// Lifeguard on.
     pub lifeguard: bool,
     /// The scenario, as a one-line description.
@@ -146,7 +154,8 @@ pub struct Report {
     pub convergence_deadline_s: Option<f64>,
     /// Crashes tracked.
     pub crashes: usize,
-    /// Mean seconds from a crash to the first live node suspecting it.
+    /// Mean seconds from a crash to its first suspicion
+    /// ([`Detection::first_suspect_s`]).
     pub suspect_first_s: Option<f64>,
     /// Mean seconds from a crash to the first live node declaring it dead.
     pub detection_first_s: Option<f64>,
@@ -248,10 +257,10 @@ impl Report {
     pub fn summary(&self) -> String {
         let f = |x: Option<f64>| x.map_or("-".to_string(), |v| format!("{v:.2}s"));
         let mut s = format!(
-            "nodes {} seed {} config {}{}: {:.0}s simulated in {:.2}s wall ({:.1}x real time, {:.0} events/s)\n",
+            "nodes {} seed {} preset {}{}: {:.0}s simulated in {:.2}s wall ({:.1}x real time, {:.0} events/s)\n",
             self.nodes,
             self.seed,
-            self.config,
+            self.preset,
             if self.lifeguard { "" } else { " (lifeguard off)" },
             self.simulated_seconds,
             self.wall_seconds,

@@ -4,58 +4,14 @@
 //! scenario run twice gives the same [`Report::trace_hash`](crate::Report).
 
 use std::fmt;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use swim_core::Config;
+use swim_core::{Config, Preset};
 
 use crate::app::{AppFactory, AppFailure, AppInvariant, Application, Apps, Check};
 use crate::naming::{node_addr, node_name};
 use crate::network::NetworkModel;
-
-/// Which of memberlist's configuration presets every node starts from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Preset {
-    /// [`Config::lan`]: probe every 1 s, gossip to 3 nodes every 200 ms.
-    Lan,
-    /// [`Config::wan`]: probe every 5 s, gossip to 4 nodes every 500 ms.
-    Wan,
-    /// [`Config::local`]: the LAN timings with faster gossip and suspicion.
-    Local,
-}
-
-impl Preset {
-    /// The preset's configuration for one node.
-    pub fn config(self, name: &str, addr: SocketAddr) -> Config {
-        match self {
-            Preset::Lan => Config::lan(name, addr),
-            Preset::Wan => Config::wan(name, addr),
-            Preset::Local => Config::local(name, addr),
-        }
-    }
-
-    /// `lan`, `wan` or `local`.
-    pub fn name(self) -> &'static str {
-        match self {
-            Preset::Lan => "lan",
-            Preset::Wan => "wan",
-            Preset::Local => "local",
-        }
-    }
-}
-
-impl std::str::FromStr for Preset {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "lan" => Ok(Preset::Lan),
-            "wan" => Ok(Preset::Wan),
-            "local" => Ok(Preset::Local),
-            _ => Err(format!("unknown config `{s}` (expected lan, wan or local)")),
-        }
-    }
-}
 
 /// How the cluster comes together at the start.
 #[derive(Debug, Clone, PartialEq)]
@@ -447,7 +403,7 @@ impl Scenario {
 
     /// The configuration of node `i`.
     pub fn node_config(&self, i: usize) -> Config {
-        let mut c = self.preset.config(&node_name(i), node_addr(i));
+        let mut c = self.preset.config(node_name(i), node_addr(i));
         c.enable_compression = self.compression;
         if !self.lifeguard {
             c.awareness_max_multiplier = 1;

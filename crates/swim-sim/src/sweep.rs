@@ -9,7 +9,8 @@ use serde::Serialize;
 use crate::network::{Latency, NetworkModel};
 use crate::report::{Report, Violation};
 use crate::rng::{derive, SimRng};
-use crate::scenario::{Amount, Fault, Preset, Scenario, Start};
+use crate::scenario::{Amount, Fault, Scenario, Start};
+use crate::Preset;
 use crate::Simulation;
 
 /// What a sweep covers.

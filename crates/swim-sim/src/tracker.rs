@@ -166,6 +166,20 @@ struct CrashTrack {
     record: usize,
     /// Live observers that no longer see it up.
     down: usize,
+    /// The figures as swim-core defines them (what the chaos bed reports
+    /// too), in ns since the start; `detections[record]` shows them.
+    figures: swim_core::detection::Detection<u64>,
+}
+
+impl CrashTrack {
+    /// Writes the figures into the report's record, in seconds after the
+    /// crash.
+    fn show(&self, d: &mut Detection) {
+        let after = |t: Option<u64>| t.map(|t| secs(t) - d.crashed_at_s);
+        d.first_suspect_s = after(self.figures.first_suspect());
+        d.first_dead_s = after(self.figures.first_dead());
+        d.all_dead_s = after(self.figures.all_dead());
+    }
 }
 
 /// Dissemination of one update: member `node` reaching incarnation `inc`.
@@ -488,14 +502,13 @@ impl Tracker {
         // Detection of a crashed member.
         if o != m && self.live[o] {
             if let Some(t) = self.crash_tracks.get_mut(&m) {
-                let d = &mut self.detections[t.record];
-                let at = secs(now) - d.crashed_at_s;
-                if matches!(new, Some((_, MemberState::Suspect))) && d.first_suspect_s.is_none() {
-                    d.first_suspect_s = Some(at);
+                if suspect(new) {
+                    t.figures.suspected(now);
                 }
-                if dead(new) && d.first_dead_s.is_none() {
-                    d.first_dead_s = Some(at);
+                if dead(new) {
+                    t.figures.declared(now);
                 }
+                t.show(&mut self.detections[t.record]);
                 if up(old) && !up(new) {
                     t.down += 1;
                 } else if !up(old) && up(new) {
@@ -549,12 +562,13 @@ impl Tracker {
     }
 
     fn finish_detection(&mut self, now: u64, m: usize) {
-        let Some(t) = self.crash_tracks.get(&m) else {
+        let Some(t) = self.crash_tracks.get_mut(&m) else {
             return;
         };
         if t.down >= self.live_count {
-            let d = &mut self.detections[t.record];
-            d.all_dead_s = Some(secs(now) - d.crashed_at_s);
+            // Every live node holds it dead or no longer lists it.
+            t.figures.all_declared(now);
+            t.show(&mut self.detections[t.record]);
             self.crash_tracks.remove(&m);
         }
     }
@@ -664,7 +678,15 @@ impl Tracker {
                 restarted: false,
             });
             let record = self.detections.len() - 1;
-            self.crash_tracks.insert(m, CrashTrack { record, down });
+            let figures = Default::default();
+            self.crash_tracks.insert(
+                m,
+                CrashTrack {
+                    record,
+                    down,
+                    figures,
+                },
+            );
             self.finish_detection(now, m);
         }
     }

@@ -43,7 +43,7 @@ fn hash(sc: Scenario) -> String {
 fn recorded_traces_are_unchanged() {
     let cases = [
         (
-            // --nodes 60 --config local --bootstrap --duration 60s --seed 3
+            // --nodes 60 --preset local --bootstrap --duration 60s --seed 3
             "bootstrap",
             scenario(60, 3, Preset::Local, 60).bootstrap(3, s(10)),
             ["b9b306c0a5691156", "71b635bd6bc60260"],
@@ -60,7 +60,7 @@ fn recorded_traces_are_unchanged() {
             ["158026303e83ef57", "4a334d1057fa1d72"],
         ),
         (
-            // --nodes 60 --config local --partition 30%@15s+10s --duration 60s --seed 5
+            // --nodes 60 --preset local --partition 30%@15s+10s --duration 60s --seed 5
             "partition",
             scenario(60, 5, Preset::Local, 60).fault(Fault::Partition {
                 amount: Amount::Fraction(0.3),
@@ -72,7 +72,7 @@ fn recorded_traces_are_unchanged() {
             ["da9eb37616127aeb", "647fb05b5591d273"],
         ),
         (
-            // --nodes 60 --config local --stall 10%@10s+3s,every=12s --duration 60s --seed 7
+            // --nodes 60 --preset local --stall 10%@10s+3s,every=12s --duration 60s --seed 7
             "stalls, Lifeguard on",
             stalls(true),
             ["15c1d3eac23dcc88", "01a5e9f3d6f889f2"],
@@ -84,7 +84,7 @@ fn recorded_traces_are_unchanged() {
             ["eb2e929f6ed2bf6c", "1c8c277b1c4ac8fd"],
         ),
         (
-            // --nodes 60 --config local --bootstrap --restart 5%@20s+5s --duration 60s --seed 9
+            // --nodes 60 --preset local --bootstrap --restart 5%@20s+5s --duration 60s --seed 9
             "restarts",
             scenario(60, 9, Preset::Local, 60)
                 .bootstrap(3, s(10))
@@ -96,7 +96,7 @@ fn recorded_traces_are_unchanged() {
             ["7eb97d7b985a4865", "ae8910787e287d42"],
         ),
         (
-            // --nodes 40 --config local --leave 2@20s --update-meta 5%@25s --loss 2%
+            // --nodes 40 --preset local --leave 2@20s --update-meta 5%@25s --loss 2%
             //   --dup 1% --reorder 2% --disseminate 30s --duration 60s --seed 10
             "leaves, metadata, a lossy network",
             scenario(40, 10, Preset::Local, 60)

@@ -2,7 +2,7 @@
 //! measures Go memberlist, so `bench/side-by-side` can print ratios.
 //!
 //! ```text
-//! cargo run --release -p swim-tokio --example cluster_bench -- --nodes 100 --duration 30s --config local [--join-window 5s] [--settle 2s]
+//! cargo run --release -p swim-tokio --example cluster_bench -- --nodes 100 --duration 30s --preset local [--join-window 5s] [--settle 2s]
 //! ```
 //!
 //! Prints one JSON line: time to converge after every node joins node 0
@@ -28,12 +28,12 @@
 
 use std::time::{Duration, Instant};
 
-use swim_tokio::{Node, NodeConfig, Profile};
+use swim_tokio::{Node, NodeConfig, Preset};
 
 struct Args {
     nodes: usize,
     duration: Duration,
-    profile: Profile,
+    preset: Preset,
     join_window: Duration,
     settle: Duration,
     explain: Option<Duration>,
@@ -46,7 +46,7 @@ fn args() -> Result<Args, String> {
     let mut args = Args {
         nodes: 100,
         duration: Duration::from_secs(30),
-        profile: Profile::Local,
+        preset: Preset::Local,
         join_window: Duration::ZERO,
         settle: Duration::from_secs(2),
         explain: None,
@@ -68,7 +68,7 @@ fn args() -> Result<Args, String> {
             "--join-window" => args.join_window = secs(&value, "--join-window")?,
             "--settle" => args.settle = secs(&value, "--settle")?,
             "--explain" => args.explain = Some(secs(&value, "--explain")?),
-            "--config" => args.profile = value.parse()?,
+            "--preset" => args.preset = value.parse()?,
             _ => return Err(format!("unknown flag {flag}")),
         }
     }
@@ -212,7 +212,7 @@ async fn main() {
     let mut nodes: Vec<Node> = Vec::with_capacity(n);
     for i in 0..n {
         let name = format!("node-{i:03}");
-        let config = args.profile.config(name, bind);
+        let config = args.preset.config(name, bind);
         let (node, _events) = swim_tokio::start(NodeConfig::new(bind, config))
             .await
             .expect("start a node");
@@ -298,8 +298,8 @@ async fn main() {
 
     let per = |delta: f64| delta / n as f64 / secs;
     println!(
-        "{{\"impl\":\"rust\",\"nodes\":{n},\"config\":\"{}\",\"join_window_s\":{:.1},\"join_failures\":{},\"converge_s\":{},\"converge_p50_s\":{},\"last_join_s\":{},\"window_s\":{secs:.1},\"cpu_s_per_node_per_s\":{:.6},\"rss_bytes_per_node\":{},\"packets_per_node_per_s\":{:.2},\"bytes_per_node_per_s\":{:.1},\"push_pull_merges_per_node_per_s\":{:.4},\"catch_up_push_pulls\":{},\"detect_all_s\":{}}}",
-        args.profile.name(),
+        "{{\"impl\":\"rust\",\"nodes\":{n},\"preset\":\"{}\",\"join_window_s\":{:.1},\"join_failures\":{},\"converge_s\":{},\"converge_p50_s\":{},\"last_join_s\":{},\"window_s\":{secs:.1},\"cpu_s_per_node_per_s\":{:.6},\"rss_bytes_per_node\":{},\"packets_per_node_per_s\":{:.2},\"bytes_per_node_per_s\":{:.1},\"push_pull_merges_per_node_per_s\":{:.4},\"catch_up_push_pulls\":{},\"detect_all_s\":{}}}",
+        args.preset.name(),
         args.join_window.as_secs_f64(),
         failures.load(std::sync::atomic::Ordering::Relaxed),
         converge.map_or("null".into(), |s| format!("{s:.3}")),

@@ -28,7 +28,7 @@ struct Store {
 impl Store {
     /// Takes `value` for `key` if its version is newer than what is held.
     fn apply(&mut self, key: &str, version: (u64, String), value: &str) {
-        let newer = self.map.get(key).map_or(true, |(held, _)| version > *held);
+        let newer = self.map.get(key).is_none_or(|(held, _)| version > *held);
         if newer {
             self.map
                 .insert(key.to_string(), (version, value.to_string()));

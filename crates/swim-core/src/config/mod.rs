@@ -12,12 +12,14 @@ use crate::wire::{EncryptionVersion, Envelope, Keyring, Limits, WireError};
 mod catch_up;
 mod cidr;
 mod derived;
+mod preset;
 
 pub use catch_up::CatchUp;
 pub use cidr::Cidr;
 pub use derived::SuspicionTimeouts;
 #[cfg(test)]
 pub(crate) use derived::{retransmit_limit, suspicion_timeouts};
+pub use preset::Preset;
 
 /// Lowest protocol version this implementation speaks.
 pub const PROTOCOL_VERSION_MIN: u8 = 1;
@@ -53,8 +55,8 @@ impl std::error::Error for ConfigError {}
 /// Everything a [`Swim`](crate::Swim) node needs to know, named after Go
 /// memberlist's `Config` fields.
 ///
-/// Start from a preset — [`Config::lan`], [`Config::wan`], [`Config::local`]
-/// — and change what you need; [`Swim::new`](crate::Swim::new) validates.
+/// Start from a preset — [`Config::lan`], [`Config::wan`], [`Config::local`],
+/// or by name with [`Preset`] — and change what you need; [`Swim::new`](crate::Swim::new) validates.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct Config {

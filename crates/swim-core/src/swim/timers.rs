@@ -148,7 +148,7 @@ impl<D: Delegate> Swim<D> {
             let timer = self.timers.first().filter(|&t| t <= now);
             let gossip = self.timers.gossip.filter(|&g| g <= now);
             match (timer, gossip) {
-                (_, Some(g)) if timer.map_or(true, |t| g < t) => {
+                (_, Some(g)) if timer.is_none_or(|t| g < t) => {
                     if self.gossip_due_at().is_some() {
                         self.timers
                             .set_gossip_tick(now + self.config.gossip_interval);

@@ -142,7 +142,7 @@ impl Simulation {
         Report {
             nodes: self.sc.nodes,
             seed: self.sc.seed,
-            config: self.sc.preset.name().to_string(),
+            preset: self.sc.preset.name().to_string(),
             lifeguard: self.sc.lifeguard,
             scenario: describe(&self.sc),
             simulated_seconds: sim_s,

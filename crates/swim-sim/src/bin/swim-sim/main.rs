@@ -27,7 +27,7 @@ RUN OPTIONS:
     --nodes N              cluster size (default 100)
     --seed S               the one seed every random choice comes from (default 1)
     --duration D           simulated time, e.g. 300s, 5m (default 300s)
-    --config lan|wan|local memberlist preset (default lan)
+    --preset lan|wan|local memberlist preset (default lan)
     --no-lifeguard         Lifeguard off: awareness_max_multiplier = 1 and
                            suspicion_max_timeout_mult = 1 (no local health,
                            suspicion timeouts that confirmations cannot shorten)
@@ -181,7 +181,7 @@ fn cmd_run(argv: &[String]) -> Result<bool, String> {
             "--nodes" => sc.nodes = parse(flag, a.value(flag)?)?,
             "--seed" => sc.seed = parse(flag, a.value(flag)?)?,
             "--duration" => sc.duration = parse::duration(a.value(flag)?)?,
-            "--config" => sc.preset = a.value(flag)?.parse()?,
+            "--preset" => sc.preset = a.value(flag)?.parse()?,
             "--no-lifeguard" => sc.lifeguard = false,
             "--no-catch-up" => sc.catch_up = false,
             "--no-compression" => sc.compression = false,
