@@ -22,7 +22,7 @@ fn over(tls: Option<TlsConfig>) -> TcpConfig {
 /// A node that tries a join once, at once.
 fn impatient(name: &str) -> NodeConfig {
     let mut config = local_config(name);
-    config.join_retries = 0;
+    config.join_retries = swim_node::JoinRetries::Times(0);
     config
 }
 
