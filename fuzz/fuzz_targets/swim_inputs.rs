@@ -2,7 +2,7 @@
 //! datagrams (raw, built from valid messages with fields from the input, or
 //! valid then mutated), time, incoming streams, results of the exchanges it
 //! asked for, and every command. No input may panic, and after each
-//! operation the cheap invariants of the state rules (WIRE.md §10) must
+//! operation the cheap invariants of the state rules (docs/protocol.md §10) must
 //! hold: the local node never believes itself Suspect or Dead, incarnations
 //! never go back and metadata never changes within an incarnation (except
 //! where a member left or died and its name was reclaimed), and the member

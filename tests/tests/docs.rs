@@ -62,6 +62,9 @@ const EXTERNAL_NAMES: &str = "
     GossipVerifyIncoming GossipVerifyOutgoing HandoffQueueDepth SkipInboundLabelCheck
     pushPullScale retransmitLimit
 
+    SendToAddress Invalidates Create MsgpackHandle encodeMessage EventBuffer
+    RecentIntentTimeout statusLTime SetTags encodeTags decodeTags Coordinate
+
     VmRSS
 ";
 /// One name in a document that resolves to nothing.
@@ -152,6 +155,61 @@ fn a_stale_name_is_reported_with_its_line() {
                 Some("`gone` is defined nowhere".to_string())
             ),
         ]
+    );
+}
+
+/// The code cites the protocol document by section (`docs/protocol.md §5.2`);
+/// every cited section must be a heading there, so a renumbering that leaves
+/// a citation behind fails here with the file that cites it.
+#[test]
+fn every_cited_protocol_section_exists() {
+    let root = workspace_root();
+    let protocol = fs::read_to_string(root.join("docs/protocol.md")).unwrap();
+    let sections: BTreeSet<String> = protocol
+        .lines()
+        .filter(|l| l.starts_with('#'))
+        .filter_map(|l| {
+            let number = l.trim_start_matches('#').split_whitespace().next()?;
+            let number = number.trim_end_matches('.');
+            number
+                .chars()
+                .all(|c| c.is_ascii_digit() || c == '.')
+                .then(|| number.to_string())
+        })
+        .collect();
+    let mut files = Vec::new();
+    for dir in ["crates", "chaos", "tests", "fuzz", "interop"] {
+        rust_files(&root.join(dir), &mut files);
+    }
+    files.push(root.join(".ci/run"));
+    let mut cited = 0;
+    let mut missing = Vec::new();
+    // This file spells the citation form in its own docs and code.
+    files.retain(|f| !f.ends_with("tests/tests/docs.rs"));
+    for file in &files {
+        let text = fs::read_to_string(file).unwrap();
+        for (at, _) in text.match_indices("docs/protocol.md §") {
+            // "docs/protocol.md §5.2 steps 1–3, §6" cites 5.2 and 6.
+            let rest = &text[at + "docs/protocol.md ".len()..];
+            let line = rest.lines().next().unwrap_or_default();
+            for part in line.split('§').skip(1) {
+                let number: String = part
+                    .chars()
+                    .take_while(|c| c.is_ascii_digit() || *c == '.')
+                    .collect();
+                let number = number.trim_end_matches('.').to_string();
+                cited += 1;
+                if !sections.contains(&number) {
+                    let name = file.strip_prefix(&root).unwrap().display().to_string();
+                    missing.push(format!("{name}: §{number}"));
+                }
+            }
+        }
+    }
+    assert!(cited > 15, "only {cited} citations found: is the scan broken?");
+    assert!(
+        missing.is_empty(),
+        "cited sections missing from docs/protocol.md: {missing:?}"
     );
 }
 

@@ -1,7 +1,7 @@
 //! Rust and Go memberlist nodes in one cluster on loopback.
 //!
 //! The Go side is `interop/go-peer`, built from Debian's memberlist v0.2.2
-//! (WIRE.md §13); both sides speak interop/AGENT-PROTOCOL.md. Every case runs
+//! (docs/protocol.md §13); both sides speak interop/AGENT-PROTOCOL.md. Every case runs
 //! once per Rust adapter. These tests need Go, so they are ignored by a
 //! plain `cargo test`; `.ci/run` installs Go and runs them with
 //! `cargo test -p swim-agent --test interop -- --ignored`.

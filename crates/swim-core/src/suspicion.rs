@@ -1,6 +1,6 @@
 //! Lifeguard suspicion: a timeout that shrinks as independent confirmations arrive.
 //!
-//! Go's `suspicion` (WIRE.md §9.5) runs a timer and re-arms it on each confirmation; here the
+//! Go's `suspicion` (docs/protocol.md §9.5) runs a timer and re-arms it on each confirmation; here the
 //! suspicion is a plain value with a deadline that the caller compares with its clock.
 
 use alloc::boxed::Box;

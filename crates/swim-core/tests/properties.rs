@@ -1,4 +1,4 @@
-//! Properties of the state rules (WIRE.md §10) on arbitrary interleavings
+//! Properties of the state rules (docs/protocol.md §10) on arbitrary interleavings
 //! of input for one observer node: alive, suspect, dead and leave packets,
 //! push/pull merges (join replies and incoming exchanges), time, commands
 //! and restarts, over a small universe of names, incarnations, addresses,

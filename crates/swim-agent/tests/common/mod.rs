@@ -19,7 +19,7 @@ pub fn rust_agent() -> PathBuf {
 }
 
 /// The Go peer, built once per test run from `interop/go-peer` against
-/// Debian's memberlist v0.2.2 (WIRE.md §13).
+/// Debian's memberlist v0.2.2 (docs/protocol.md §13).
 pub fn go_peer() -> PathBuf {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
     BUILT

@@ -1,6 +1,6 @@
 //! The transmit-limited broadcast queue (gossip dissemination).
 //!
-//! A port of the behaviour of memberlist's `TransmitLimitedQueue` (v0.2.2, WIRE.md §7.2, §9.2):
+//! A port of the behaviour of memberlist's `TransmitLimitedQueue` (v0.2.2, docs/protocol.md §7.2, §9.2):
 //! every queued message is piggybacked or gossiped until it has been sent `retransmit_limit`
 //! times; messages sent fewer times go first, and within a transmit tier the largest message that
 //! still fits the packet goes first (newest on ties). Messages are opaque encoded bytes here, or

@@ -65,7 +65,7 @@ pub(crate) fn retransmit_limit(mult: usize, n: usize) -> usize {
     mult.saturating_mul(digits)
 }
 
-/// The timeouts of a new suspicion in a table of `n` nodes (WIRE.md §9.5).
+/// The timeouts of a new suspicion in a table of `n` nodes (docs/protocol.md §9.5).
 ///
 /// k = suspicion_mult − 2 (the accuser and the suspect cannot confirm), or 0 if fewer than k
 /// other nodes exist to confirm; min = suspicion_mult × max(1, log10(max(1, n))) ×

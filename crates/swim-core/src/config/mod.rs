@@ -1,5 +1,5 @@
 //! Configuration: Go memberlist's knobs with its LAN, WAN and local presets
-//! (WIRE.md §9.1), and validation that names the field that is wrong.
+//! (docs/protocol.md §9.1), and validation that names the field that is wrong.
 
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -85,7 +85,7 @@ pub struct Config {
     pub indirect_checks: usize,
     /// Retransmissions of a broadcast: `retransmit_mult × ceil(log10(n + 1))`.
     pub retransmit_mult: usize,
-    /// Suspicion timeout multiplier (see WIRE.md §9.5).
+    /// Suspicion timeout multiplier (see docs/protocol.md §9.5).
     pub suspicion_mult: u32,
     /// Upper bound of the suspicion timeout as a multiple of its lower bound.
     pub suspicion_max_timeout_mult: u32,

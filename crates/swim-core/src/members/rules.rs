@@ -1,4 +1,4 @@
-//! The state rules (WIRE.md §10): how alive, suspect and dead messages,
+//! The state rules (docs/protocol.md §10): how alive, suspect and dead messages,
 //! push/pull merges and refutations change what this node believes. Every
 //! rule lives here and nowhere else; the caller acts on the [`Effect`]s they
 //! produce.

@@ -1,5 +1,5 @@
 //! Messages inside messages: compound framing (type 7) and compression
-//! (type 9), and the walk that unwraps both (WIRE.md §5.2 step 4, §5.3, §4.10).
+//! (type 9), and the walk that unwraps both (docs/protocol.md §5.2 step 4, §5.3, §4.10).
 
 use alloc::vec::Vec;
 

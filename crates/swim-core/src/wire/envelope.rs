@@ -1,4 +1,4 @@
-//! The layers around a message, applied in Go's order (WIRE.md §5, §6):
+//! The layers around a message, applied in Go's order (docs/protocol.md §5, §6):
 //! label outermost, then encryption, then CRC, then compression.
 
 use alloc::borrow::Cow;
@@ -250,7 +250,7 @@ impl Envelope {
     }
 
     /// Removes the outer layers of a received datagram (label, encryption,
-    /// CRC; WIRE.md §5.2 steps 1–3). Hand the result to
+    /// CRC; docs/protocol.md §5.2 steps 1–3). Hand the result to
     /// [`for_each_message`](super::for_each_message).
     pub fn open_packet<'a>(&self, datagram: &'a [u8]) -> Result<Cow<'a, [u8]>, WireError> {
         if datagram.is_empty() {

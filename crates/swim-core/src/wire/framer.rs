@@ -1,4 +1,4 @@
-//! Where one message ends on a TCP stream (WIRE.md §6.1).
+//! Where one message ends on a TCP stream (docs/protocol.md §6.1).
 //!
 //! Encrypted frames carry their length, but plain messages do not: a Go
 //! peer writes a push/pull as back-to-back msgpack values and raw state

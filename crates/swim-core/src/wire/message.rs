@@ -1,9 +1,9 @@
-//! memberlist's messages (WIRE.md §2, §4): their types, encoders and decoders.
+//! memberlist's messages (docs/protocol.md §2, §4): their types, encoders and decoders.
 //!
 //! Messages borrow from the bytes they were decoded from. Encoders write
 //! exactly what Go memberlist v0.2.2 writes: map keys in byte-wise order,
 //! strings and byte slices as raw strings, empty byte slices as nil, Go
-//! `int`s in unsigned forms. Decoders take everything Go takes (WIRE.md §3.2).
+//! `int`s in unsigned forms. Decoders take everything Go takes (docs/protocol.md §3.2).
 
 use alloc::borrow::Cow;
 use alloc::vec::Vec;
@@ -11,7 +11,7 @@ use alloc::vec::Vec;
 use super::msgpack::{self, Container, Reader};
 use super::{Limits, WireError};
 
-/// The first byte of every message (WIRE.md §2).
+/// The first byte of every message (docs/protocol.md §2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[repr(u8)]
 pub enum MessageType {
@@ -182,7 +182,7 @@ pub struct Accusation<'a> {
 /// A node's announcement that it is alive (`alive`, type 4).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Alive<'a> {
-    /// The node's incarnation; never 0 on the wire (WIRE.md §10.1).
+    /// The node's incarnation; never 0 on the wire (docs/protocol.md §10.1).
     pub incarnation: u32,
     /// The node's name.
     pub node: &'a str,

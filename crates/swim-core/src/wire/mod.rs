@@ -1,4 +1,4 @@
-//! memberlist's wire protocol, byte for byte (WIRE.md in the design docs).
+//! memberlist's wire protocol, byte for byte (docs/protocol.md).
 //!
 //! * [`Message`] and its parts: every message, with encoders that write what
 //!   Go memberlist v0.2.2 writes and decoders that take what Go takes.

@@ -1,4 +1,4 @@
-//! The msgpack profile memberlist speaks (WIRE.md §3).
+//! The msgpack profile memberlist speaks (docs/protocol.md §3).
 //!
 //! Written by hand rather than on `rmp`'s helpers because Go's profile is not
 //! msgpack's canonical one: strings and byte slices are the old "raw" type

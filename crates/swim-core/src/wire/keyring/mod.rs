@@ -1,7 +1,7 @@
 //! Encryption keys, the keyring, and memberlist's AES-GCM payload format.
 //!
 //! An encrypted payload is `vsn (1) ‖ nonce (12) ‖ GCM ciphertext ‖ tag (16)`
-//! (WIRE.md §5.6). Version 1 seals the plaintext as is; version 0 first pads
+//! (docs/protocol.md §5.6). Version 1 seals the plaintext as is; version 0 first pads
 //! it with PKCS#7 to a multiple of 16 bytes. The caller supplies the
 //! additional authenticated data (label bytes for packets, frame header plus
 //! label for streams) and, for sealing, the nonce; framing lives elsewhere.
