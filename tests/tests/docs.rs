@@ -206,7 +206,10 @@ fn every_cited_protocol_section_exists() {
             }
         }
     }
-    assert!(cited > 15, "only {cited} citations found: is the scan broken?");
+    assert!(
+        cited > 15,
+        "only {cited} citations found: is the scan broken?"
+    );
     assert!(
         missing.is_empty(),
         "cited sections missing from docs/protocol.md: {missing:?}"

@@ -67,7 +67,7 @@ fn a_declared_count_beyond_the_input_is_refused_before_allocating() {
 fn deep_nesting_in_an_unknown_field_is_refused() {
     // A join with an unknown field holding 100 nested arrays.
     let mut m = vec![1, 0x81, 0xa1, b'X'];
-    m.extend(std::iter::repeat(0x91).take(100));
+    m.extend(std::iter::repeat_n(0x91, 100));
     m.push(0);
     assert_eq!(Message::decode(&m), Err(DecodeError::TooDeep));
 }
