@@ -20,10 +20,24 @@ use crate::seed::{Seed, SeedError};
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Error {
-    /// The core refused the command.
+    /// The core refused the command (a payload over a limit says which,
+    /// and the limit).
     Command(CommandError),
-    /// No seed answered a join; each failure is listed.
+    /// A seed given to [`Node::join`] is not a seed (nothing was sent).
+    Seed(SeedError),
+    /// The join failed: no seed answered, or those that did refused us
+    /// (our name taken, an alive filter, versions); each failure is listed.
     Join(Vec<JoinFailure>),
+    /// The socket refused a datagram ([`Node::send_best_effort`], Go's
+    /// `SendBestEffort` write error).
+    Datagram {
+        /// Where it was going.
+        to: SocketAddr,
+        /// The operating system's error kind.
+        kind: io::ErrorKind,
+        /// The error as the operating system said it.
+        message: String,
+    },
     /// A reliable message could not be delivered.
     Send(ExchangeError),
     /// The member did not answer a ping in time.
@@ -38,8 +52,17 @@ impl std::fmt::Display for Error {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Error::Command(e) => e.fmt(f),
+            Error::Seed(e) => write!(f, "bad join input: {e}"),
+            Error::Datagram { to, message, .. } => {
+                write!(f, "sending a datagram to {to} failed: {message}")
+            }
             Error::Join(failures) => {
-                f.write_str("no seed answered")?;
+                let refused = failures.iter().any(JoinFailure::is_refusal);
+                f.write_str(if refused {
+                    "the cluster refused the join"
+                } else {
+                    "no seed answered"
+                })?;
                 for (i, failure) in failures.iter().enumerate() {
                     write!(f, "{} {failure}", if i == 0 { ":" } else { ";" })?;
                 }
@@ -66,22 +89,53 @@ pub struct JoinFailure {
     pub reason: JoinFailureReason,
 }
 
+impl JoinFailure {
+    /// Whether the seed answered and refused us
+    /// ([`ExchangeError::is_refusal`]): trying again cannot help.
+    pub fn is_refusal(&self) -> bool {
+        matches!(&self.reason, JoinFailureReason::Exchange(e) if e.is_refusal())
+    }
+}
+
 /// Why a seed of a join failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum JoinFailureReason {
-    /// The text is not a seed.
-    Seed(SeedError),
     /// The name did not resolve.
-    Resolve(String),
-    /// The push/pull with an address it resolved to failed.
+    Resolve(ResolveError),
+    /// The push/pull with an address it resolved to failed, or the seed
+    /// refused us ([`ExchangeError::NameTaken`],
+    /// [`ExchangeError::NotAccepted`], [`ExchangeError::Refused`]).
     Exchange(ExchangeError),
+}
+
+/// Why a seed's name did not resolve.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResolveError {
+    /// The error's kind (`NotFound`: the name resolves to no address).
+    pub kind: io::ErrorKind,
+    /// The resolver's message.
+    pub message: String,
+}
+
+impl From<io::Error> for ResolveError {
+    fn from(e: io::Error) -> ResolveError {
+        ResolveError {
+            kind: e.kind(),
+            message: e.to_string(),
+        }
+    }
+}
+
+impl fmt::Display for ResolveError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
 }
 
 impl fmt::Display for JoinFailure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match (&self.addr, &self.reason) {
-            (_, JoinFailureReason::Seed(e)) => write!(f, "{e}"),
             (_, JoinFailureReason::Resolve(e)) => write!(f, "{}: {e}", self.seed),
             (Some(addr), JoinFailureReason::Exchange(e)) if self.seed != addr.to_string() => {
                 write!(f, "{} ({addr}): {e}", self.seed)
@@ -328,10 +382,17 @@ impl Node {
         I: IntoIterator,
         I::Item: IntoSeed,
     {
-        // Text that is no seed fails for good; names are resolved again on
-        // every attempt, as a seed that is not up yet may not be in the DNS.
-        let seeds: Vec<(String, Result<Seed, SeedError>)> =
-            seeds.into_iter().map(IntoSeed::into_seed).collect();
+        // Text that is no seed fails the join before anything is sent;
+        // names are resolved again on every attempt, as a seed that is not
+        // up yet may not be in the DNS.
+        let mut parsed = Vec::new();
+        for (text, seed) in seeds.into_iter().map(IntoSeed::into_seed) {
+            parsed.push((text, seed.map_err(Error::Seed)?));
+        }
+        if parsed.is_empty() {
+            return Err(Error::Join(Vec::new()));
+        }
+        let seeds = parsed;
         let mut pauses = self.shared.join_pauses.clone();
         let mut attempt = 0u64;
         loop {
@@ -341,24 +402,14 @@ impl Node {
             let mut failed = Vec::new();
             let mut addrs = Vec::new();
             for (text, seed) in &seeds {
-                let reason = match seed {
-                    Err(e) => JoinFailureReason::Seed(e.clone()),
-                    Ok(seed) => match (self.shared.resolve)(seed.clone()).await {
-                        Ok(found) => {
-                            addrs.extend(found.into_iter().map(|a| (text.clone(), a)));
-                            continue;
-                        }
-                        Err(e) => JoinFailureReason::Resolve(e.to_string()),
-                    },
-                };
-                failed.push(JoinFailure {
-                    seed: text.clone(),
-                    addr: None,
-                    reason,
-                });
-            }
-            if seeds.iter().all(|(_, seed)| seed.is_err()) {
-                return Err(Error::Join(failed));
+                match (self.shared.resolve)(seed.clone()).await {
+                    Ok(found) => addrs.extend(found.into_iter().map(|a| (text.clone(), a))),
+                    Err(e) => failed.push(JoinFailure {
+                        seed: text.clone(),
+                        addr: None,
+                        reason: JoinFailureReason::Resolve(e.into()),
+                    }),
+                }
             }
             if !addrs.is_empty() {
                 let (joined, unanswered) = self.ask(|r| Command::Join(addrs, r)).await?;
@@ -366,6 +417,11 @@ impl Node {
                     return Ok(joined);
                 }
                 failed.extend(unanswered);
+            }
+            // A seed that refused us refuses again; one that never answered
+            // may yet.
+            if failed.iter().any(JoinFailure::is_refusal) {
+                return Err(Error::Join(failed));
             }
             let Some(pause) = pauses.next() else {
                 return Err(Error::Join(failed));
