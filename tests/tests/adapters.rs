@@ -214,7 +214,11 @@ async fn user_messages_arrive(rt: Runtime) {
     };
     assert_eq!(payload, b"over udp");
     assert_eq!(from, a.bound_addr(), "a packet comes from a's port");
-    assert_eq!(node.as_deref(), Some("a"), "a packet's source names its member");
+    assert_eq!(
+        node.as_deref(),
+        Some("a"),
+        "a packet's source names its member"
+    );
 
     a.send_reliable("b", b"over tcp")
         .await

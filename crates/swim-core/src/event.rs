@@ -127,7 +127,9 @@ impl ExchangeError {
     pub fn is_refusal(&self) -> bool {
         matches!(
             self,
-            ExchangeError::Refused(_) | ExchangeError::NameTaken { .. } | ExchangeError::NotAccepted
+            ExchangeError::Refused(_)
+                | ExchangeError::NameTaken { .. }
+                | ExchangeError::NotAccepted
         )
     }
 }

@@ -354,7 +354,10 @@ mod tests {
             id: swim_core::BroadcastId(7),
             outcome: swim_core::BroadcastOutcome::Sent,
         };
-        assert!(q.push(finished.clone()), "a completion gets in past the bound");
+        assert!(
+            q.push(finished.clone()),
+            "a completion gets in past the bound"
+        );
         assert!(!q.push(message(1)), "the bound holds for user messages");
         assert_eq!(events.dropped(), 1);
         assert_eq!(events.try_recv(), Some(message(1)));

@@ -64,9 +64,7 @@ use std::sync::{Arc, Mutex};
 pub use config::{parse_key, JoinRetries, NodeConfig, NodeSettings, SettingsError};
 pub use events::Events;
 pub use memory::{MemoryNetwork, MemoryStream, MemoryTransport};
-pub use node::{
-    Error, IntoSeed, JoinFailure, JoinFailureReason, MemberStatus, Node, ResolveError,
-};
+pub use node::{Error, IntoSeed, JoinFailure, JoinFailureReason, MemberStatus, Node, ResolveError};
 pub use runtime::Runtime;
 pub use seed::{Seed, SeedError};
 pub use sockets::Sockets;
@@ -308,7 +306,11 @@ fn advertise_for(
                     "bound to {bound}, and this host has no private address to advertise \
                      (RFC 1918, RFC 6598{}; it has {addresses:?}): set Config::advertise \
                      (Go's AdvertiseAddr) to the address peers reach this node at",
-                    if bound.is_ipv6() { ", or IPv6 unique local" } else { "" }
+                    if bound.is_ipv6() {
+                        ", or IPv6 unique local"
+                    } else {
+                        ""
+                    }
                 ))
             })?;
             tracing::info!(%ip, %bound, "advertising a private address of this host");
@@ -339,10 +341,16 @@ mod tests {
         let refused = advertise_for(unset, any, host(&["127.0.0.1", "192.0.2.2"])).unwrap_err();
         let why = refused.to_string();
         assert!(matches!(refused, StartError::Advertise(_)), "{why}");
-        assert!(why.contains("Config::advertise") && why.contains("192.0.2.2"), "{why}");
+        assert!(
+            why.contains("Config::advertise") && why.contains("192.0.2.2"),
+            "{why}"
+        );
         // An advertise address set, or a specific bind, needs no guess.
         let set: SocketAddr = "192.0.2.2:0".parse().unwrap();
         let none = || -> io::Result<Vec<std::net::IpAddr>> { unreachable!() };
-        assert_eq!(advertise_for(set, any, none).unwrap(), "192.0.2.2:7946".parse().unwrap());
+        assert_eq!(
+            advertise_for(set, any, none).unwrap(),
+            "192.0.2.2:7946".parse().unwrap()
+        );
     }
 }

@@ -149,9 +149,7 @@ impl<D: Delegate> Swim<D> {
                 self.fallback_done(now, seq, ok);
             }
             Exchange::PushPull { join, to, confirm } => {
-                let check = join
-                    .filter(|&id| self.join_is_checked(id))
-                    .map(|_| confirm);
+                let check = join.filter(|&id| self.join_is_checked(id)).map(|_| confirm);
                 let result = self.merge_reply(now, reply, join.is_some() && !confirm, check);
                 if result.is_err() {
                     self.stats.streams_failed += 1;

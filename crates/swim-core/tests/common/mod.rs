@@ -177,7 +177,9 @@ impl Cluster {
                         let result = match (expect, data) {
                             (false, _) => Ok(Vec::new()),
                             (true, Some(reply)) => Ok(reply),
-                            (true, None) => Err(ExchangeError::Io(swim_core::IoKind::ConnectionRefused)),
+                            (true, None) => {
+                                Err(ExchangeError::Io(swim_core::IoKind::ConnectionRefused))
+                            }
                         };
                         self.send(
                             self.latency,
