@@ -51,7 +51,7 @@ impl IoKind {
             IoKind::AddrNotAvailable => "address not available",
             IoKind::BrokenPipe => "broken pipe",
             IoKind::UnexpectedEof => "closed early",
-            IoKind::Other => "connection failed",
+            IoKind::Other => "other",
         }
     }
 }
@@ -137,7 +137,8 @@ impl ExchangeError {
 impl fmt::Display for ExchangeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            ExchangeError::Io(kind) => f.write_str(kind.as_str()),
+            ExchangeError::Io(IoKind::Other) => f.write_str("connection failed"),
+            ExchangeError::Io(kind) => write!(f, "connection failed: {}", kind.as_str()),
             ExchangeError::Timeout => f.write_str("timed out"),
             ExchangeError::BadReply(e) => write!(f, "bad reply: {e}"),
             ExchangeError::Remote(e) => write!(f, "remote error: {e}"),

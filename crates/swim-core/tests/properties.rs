@@ -937,7 +937,7 @@ impl Harness {
                 let e = if timeout {
                     ExchangeError::Timeout
                 } else {
-                    ExchangeError::Io(swim_core::IoKind::ConnectionRefused)
+                    ExchangeError::Io(swim_core::IoKind::Other)
                 };
                 self.swim.handle_exchange(self.now, id, Err(e));
                 let outputs = self.drain();

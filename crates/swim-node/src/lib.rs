@@ -69,7 +69,15 @@ pub use runtime::Runtime;
 pub use seed::{Seed, SeedError};
 pub use sockets::Sockets;
 pub use swim_core;
-pub use swim_core::Preset;
+// The protocol's vocabulary, so that everything the API takes or returns is
+// named from here (and from the adapters, which re-export it).
+pub use swim_core::wire::{self, Keyring, Limits, SecretKey, WireError};
+pub use swim_core::{
+    BroadcastId, BroadcastOutcome, CatchUp, Cidr, CommandError, Config, ConfigError,
+    DefaultDelegate, Delegate, Event, ExchangeError, IoKind, Member, MemberCounts, MemberState,
+    Preset, Rejection, Stats, SuspicionTimeouts, META_MAX_SIZE, PROTOCOL_VERSION_MAX,
+    PROTOCOL_VERSION_MIN,
+};
 pub use tcp::{Tcp, TcpConfig, TcpStats, TcpStream};
 #[cfg(feature = "tls")]
 pub use tcp::{TlsConfig, TlsError};
@@ -79,7 +87,7 @@ use driver::{BoxDelegate, Clock, Driver};
 use events::EventQueue;
 use node::{Resolve, Shared, View};
 use seed::Resolver;
-use swim_core::{ConfigError, DefaultDelegate, Delegate, Swim};
+use swim_core::Swim;
 
 /// Counters of the node: the core's, and what only the running node sees.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -49,15 +49,21 @@ use std::task::{Context, Poll};
 use std::time::Instant;
 
 use tokio::io::ReadBuf;
-use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::net::{TcpListener, TcpStream as NetStream, UdpSocket};
 use tokio_util::compat::{Compat, TokioAsyncReadCompatExt};
 
-pub use swim_node::swim_core::{self, Config, Delegate, Event, Member, MemberState};
+// Everything the API takes or returns, named from this crate: you need no
+// other dependency (`swim_core` stays reachable for the protocol itself).
 pub use swim_node::{
-    parse_key, DefaultTransport, Error, Events, JoinRetries, MemoryNetwork, Node, NodeConfig,
-    NodeSettings, NodeStats, Preset, Runtime, Seed, SettingsError, Sockets, StartError, TcpConfig,
-    TcpStats, Transport,
+    parse_key, swim_core, wire, BroadcastId, BroadcastOutcome, CatchUp, Cidr, CommandError, Config,
+    ConfigError, DefaultDelegate, DefaultTransport, Delegate, Error, Event, Events, ExchangeError,
+    IntoSeed, IoKind, JoinFailure, JoinFailureReason, JoinRetries, Keyring, Limits, Member,
+    MemberCounts, MemberState, MemberStatus, MemoryNetwork, MemoryStream, MemoryTransport, Node,
+    NodeConfig, NodeSettings, NodeStats, Preset, Rejection, ResolveError, Runtime, SecretKey, Seed,
+    SeedError, SettingsError, Sockets, StartError, Stats, SuspicionTimeouts, TcpConfig, TcpStats,
+    Transport, WireError, META_MAX_SIZE, PROTOCOL_VERSION_MAX, PROTOCOL_VERSION_MIN,
 };
+
 #[cfg(feature = "tls")]
 pub use swim_node::{TlsConfig, TlsError};
 
@@ -75,6 +81,9 @@ pub type UdpTcp = swim_node::UdpTcp<TokioSockets>;
 
 /// Everything on TCP (optionally TLS) on tokio (see [`swim_node::Tcp`]).
 pub type Tcp = swim_node::Tcp<TokioRuntime, TokioSockets>;
+
+/// A connection of the [`Tcp`] transport (its [`Transport::Stream`]).
+pub type TcpStream = swim_node::TcpStream<<TokioSockets as Sockets>::Stream>;
 
 /// A node on tokio, to configure before it starts.
 pub type NodeBuilder<T = DefaultTransport<TokioSockets>> = swim_node::NodeBuilder<TokioRuntime, T>;
@@ -110,7 +119,7 @@ impl Runtime for TokioRuntime {
 impl Sockets for TokioSockets {
     type Udp = UdpSocket;
     type Listener = TcpListener;
-    type Stream = Compat<TcpStream>;
+    type Stream = Compat<NetStream>;
 
     async fn bind_udp(addr: SocketAddr) -> io::Result<UdpSocket> {
         UdpSocket::bind(addr).await
@@ -138,14 +147,14 @@ impl Sockets for TokioSockets {
         udp.send_to(data, to).await
     }
 
-    async fn accept(listener: &TcpListener) -> io::Result<(Compat<TcpStream>, SocketAddr)> {
+    async fn accept(listener: &TcpListener) -> io::Result<(Compat<NetStream>, SocketAddr)> {
         let (stream, from) = listener.accept().await?;
         let _ = stream.set_nodelay(true);
         Ok((stream.compat(), from))
     }
 
-    async fn connect(to: SocketAddr) -> io::Result<Compat<TcpStream>> {
-        let stream = TcpStream::connect(to).await?;
+    async fn connect(to: SocketAddr) -> io::Result<Compat<NetStream>> {
+        let stream = NetStream::connect(to).await?;
         let _ = stream.set_nodelay(true);
         Ok(stream.compat())
     }
