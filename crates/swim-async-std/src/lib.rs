@@ -42,6 +42,12 @@
 //! [`tcp`] ([`Tcp`]: everything on TCP, optionally TLS with the `tls`
 //! feature; not interoperable with Go's default transport); the runtime
 //! [`AsyncStdRuntime`] and its sockets [`AsyncStdSockets`].
+//!
+//! # For Go memberlist users
+//!
+//! (The same table is in `swim-node`'s docs: one source, `GO.md`.)
+//!
+#![doc = include_str!("../GO.md")]
 
 use std::future::Future;
 use std::io;
@@ -176,6 +182,7 @@ impl Sockets for AsyncStdSockets {
 
 /// Starts a node on async-std's global executor: binds UDP and TCP at
 /// [`NodeConfig::bind`] and spawns the task that runs it.
+#[doc(alias = "Create")]
 pub async fn start(config: NodeConfig) -> Result<(Node, Events), StartError> {
     builder(config).start().await
 }

@@ -157,7 +157,10 @@ impl fmt::Display for ExchangeError {
 /// Why a user broadcast left the queue ([`Event::BroadcastFinished`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum BroadcastOutcome {
-    /// It was sent its full number of times (Go's `retransmitLimit`).
+    /// This node sent it its full number of times (Go's `retransmitLimit`)
+    /// to random members: not a delivery receipt. Without
+    /// [`relay_user_broadcasts`](crate::Config::relay_user_broadcasts) it
+    /// reaches only some members of a larger cluster.
     Sent,
     /// A newer broadcast with the same key took its place before that.
     Replaced,
@@ -169,14 +172,18 @@ pub enum BroadcastOutcome {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
     /// A member joined (or came back).
+    #[doc(alias = "NotifyJoin")]
     MemberJoined(Member),
     /// A member's metadata changed.
+    #[doc(alias = "NotifyUpdate")]
     MemberUpdated(Member),
     /// A member left on purpose.
+    #[doc(alias = "NotifyLeave")]
     MemberLeft(Member),
     /// A member was declared failed.
     MemberFailed(Member),
     /// A user message arrived (packet or stream).
+    #[doc(alias = "NotifyMsg")]
     UserMessage {
         /// Where it came from (the packet's source, or the stream's peer:
         /// for a stream, the sender's ephemeral port).
@@ -192,6 +199,7 @@ pub enum Event {
         payload: Vec<u8>,
     },
     /// A push/pull carried the remote application state.
+    #[doc(alias = "MergeRemoteState")]
     RemoteState {
         /// Whether the exchange was a join.
         join: bool,
@@ -200,6 +208,7 @@ pub enum Event {
     },
     /// A probe of `node` was acked directly (Go's
     /// `PingDelegate.NotifyPingComplete`).
+    #[doc(alias = "NotifyPingComplete")]
     ProbeAcked {
         /// The member probed.
         node: Arc<str>,
@@ -230,6 +239,8 @@ pub enum Event {
     /// claim was ignored.
     ///
     /// Boxed: a rare event should not double the size of every other one.
+    #[doc(alias = "NotifyConflict")]
+    #[doc(alias = "ConflictDelegate")]
     NameConflict {
         /// The member as known.
         existing: Box<Member>,
@@ -246,6 +257,7 @@ pub enum Event {
         failed: Vec<(SocketAddr, ExchangeError)>,
     },
     /// A user broadcast left the queue (Go's `Broadcast.Finished`).
+    #[doc(alias = "Finished")]
     BroadcastFinished {
         /// The broadcast, as `broadcast` or `broadcast_named` returned it.
         id: BroadcastId,

@@ -24,20 +24,18 @@
 //!
 //! [`NodeBuilder`] puts them together.
 //!
-//! # For Go memberlist users
-//!
-//! Every Go name and where it went:
-//!
-#![doc = include_str!("../GO.md")]
-//!
 //! Bounds: incoming streams are capped ([`NodeConfig::max_incoming_streams`])
 //! and each is read through the core's stream framer under the core's
-//! [`Limits`](swim_core::wire::Limits) and the stream timeout, so peers
+//! [`Limits`] and the stream timeout, so peers
 //! cannot hold more than `max_incoming_streams × max_stream_message` bytes,
 //! or hold anything longer than `tcp_timeout`; at the cap, new connections
 //! wait in the kernel's backlog. Events are bounded without losing any
 //! member's state ([`Events`] says how). Input peers control is logged at
 //! most ten lines a second.
+//!
+//! # For Go memberlist users
+//!
+#![doc = include_str!("../GO.md")]
 
 mod advertise;
 mod config;

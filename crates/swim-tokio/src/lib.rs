@@ -94,6 +94,12 @@
 //! [`tcp`] ([`Tcp`]: everything on TCP, optionally TLS with the `tls`
 //! feature; not interoperable with Go's default transport); the runtime
 //! [`TokioRuntime`] and its sockets [`TokioSockets`].
+//!
+//! # For Go memberlist users
+//!
+//! (The same table is in `swim-node`'s docs: one source, `GO.md`.)
+//!
+#![doc = include_str!("../GO.md")]
 
 use std::future::Future;
 use std::io;
@@ -216,6 +222,7 @@ impl Sockets for TokioSockets {
 
 /// Starts a node on the current tokio runtime: binds UDP and TCP at
 /// [`NodeConfig::bind`] and spawns the task that runs it.
+#[doc(alias = "Create")]
 pub async fn start(config: NodeConfig) -> Result<(Node, Events), StartError> {
     builder(config).start().await
 }
