@@ -139,7 +139,7 @@ impl<'a> Input<'a> {
 
     fn error(&mut self) -> ExchangeError {
         match self.byte() % 4 {
-            0 => ExchangeError::Io,
+            0 => ExchangeError::Io(swim_core::IoKind::Other),
             1 => ExchangeError::Timeout,
             2 => ExchangeError::Remote("boom".into()),
             _ => ExchangeError::Refused(Rejection::MergeVetoed),
@@ -534,7 +534,7 @@ impl Harness {
                                 _ => {}
                             }
                         }
-                        reply.ok_or(ExchangeError::Io)
+                        reply.ok_or(ExchangeError::Io(swim_core::IoKind::Other))
                     }
                     _ => {
                         let entries = input.entries();

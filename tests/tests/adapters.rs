@@ -204,11 +204,21 @@ async fn user_messages_arrive(rt: Runtime) {
             matches!(e, Event::UserMessage { .. })
         })
         .await;
-    let Event::UserMessage { from, payload } = event else {
+    let Event::UserMessage {
+        from,
+        node,
+        payload,
+    } = event
+    else {
         unreachable!()
     };
     assert_eq!(payload, b"over udp");
     assert_eq!(from, a.bound_addr(), "a packet comes from a's port");
+    assert_eq!(
+        node.as_deref(),
+        Some("a"),
+        "a packet's source names its member"
+    );
 
     a.send_reliable("b", b"over tcp")
         .await

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use swim_tests::swim_core::{BroadcastOutcome, DefaultDelegate, Rejection};
+use swim_tests::swim_core::{BroadcastOutcome, DefaultDelegate, ExchangeError, Rejection};
 use swim_tests::{
     failure_detection_bound, local_config, on_every_runtime, Config, Delegate, DnsServer, Error,
     Event, JoinFailureReason, Member, MemoryNetwork, Node, NodeConfig, Runtime, SrvRecord,
@@ -45,16 +45,25 @@ async fn join_by_name(rt: Runtime) {
     );
     assert_eq!(b.join(["_swim._udp.test"]).await, Ok(1), "SRV seed");
 
-    match b.join(["seed:notaport", "_nobody._udp.test", "[::1"]).await {
+    // Text that is no seed is bad input, reported before anything is sent.
+    for bad in ["seed:notaport", "[::1", "localhost:99999"] {
+        match b.join([bad, "_nobody._udp.test"]).await {
+            Err(Error::Seed(e)) => assert_eq!(e.seed, bad),
+            other => panic!("bad seed {bad} joined: {other:?}"),
+        }
+    }
+    match b.join(["_nobody._udp.test"]).await {
         Err(Error::Join(failures)) => {
             let seeds: Vec<&str> = failures.iter().map(|f| f.seed.as_str()).collect();
-            assert_eq!(seeds, ["seed:notaport", "_nobody._udp.test", "[::1"]);
-            assert!(matches!(failures[0].reason, JoinFailureReason::Seed(_)));
-            assert!(matches!(failures[1].reason, JoinFailureReason::Resolve(_)));
+            assert_eq!(seeds, ["_nobody._udp.test"]);
+            let JoinFailureReason::Resolve(why) = &failures[0].reason else {
+                panic!("{failures:?}");
+            };
+            assert_eq!(why.kind, std::io::ErrorKind::NotFound, "{why}");
             let text = Error::Join(failures).to_string();
             assert!(text.contains("_nobody._udp.test"), "{text}");
         }
-        other => panic!("bad seeds joined: {other:?}"),
+        other => panic!("an unknown name joined: {other:?}"),
     }
     rt.wait_until(CONVERGE, "a and b to list each other", || {
         a.num_members() == 2 && b.num_members() == 2
@@ -144,7 +153,19 @@ async fn a_delegate_is_asked_while_the_node_runs(rt: Runtime) {
         .start(local_config("intruder"))
         .await
         .expect("start intruder");
-    intruder.join(&[a.bound_addr()]).await.expect("join");
+    // ... and the intruder is told: the join is refused, not counted.
+    match intruder.join(&[a.bound_addr()]).await {
+        Err(Error::Join(failures)) => {
+            assert_eq!(
+                failures[0].reason,
+                JoinFailureReason::Exchange(ExchangeError::NotAccepted),
+                "{failures:?}"
+            );
+            let text = Error::Join(failures).to_string();
+            assert!(text.contains("refused"), "{text}");
+        }
+        other => panic!("a refused node joined: {other:?}"),
+    }
     rt.sleep(Duration::from_millis(500)).await;
     assert!(a.members().iter().all(|m| &*m.name != "intruder"));
     let stats = a.stats().await.expect("stats");
@@ -300,8 +321,10 @@ async fn a_slow_reader_still_sees_every_final_state(rt: Runtime) {
         observer.num_members() == 11
     })
     .await;
+    // A membership slot and a probe-notice slot per member, and the four
+    // other events kept.
     assert!(
-        events.len() <= 17 + 4,
+        events.len() <= 2 * 17 + 4,
         "{} events queued for 17 members",
         events.len()
     );

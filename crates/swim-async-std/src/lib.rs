@@ -42,6 +42,12 @@
 //! [`tcp`] ([`Tcp`]: everything on TCP, optionally TLS with the `tls`
 //! feature; not interoperable with Go's default transport); the runtime
 //! [`AsyncStdRuntime`] and its sockets [`AsyncStdSockets`].
+//!
+//! # For Go memberlist users
+//!
+//! (The same table is in `swim-node`'s docs: one source, `GO.md`.)
+//!
+#![doc = include_str!("../GO.md")]
 
 use std::future::Future;
 use std::io;
@@ -51,14 +57,20 @@ use std::task::{Context, Poll};
 use std::time::Instant;
 
 use async_io::Async;
-use async_net::{TcpListener, TcpStream};
+use async_net::{TcpListener, TcpStream as NetStream};
 
-pub use swim_node::swim_core::{self, Config, Delegate, Event, Member, MemberState};
+// Everything the API takes or returns, named from this crate: you need no
+// other dependency (`swim_core` stays reachable for the protocol itself).
 pub use swim_node::{
-    parse_key, DefaultTransport, Error, Events, JoinRetries, MemoryNetwork, Node, NodeConfig,
-    NodeSettings, NodeStats, Preset, Runtime, Seed, SettingsError, Sockets, StartError, TcpConfig,
-    TcpStats, Transport,
+    parse_key, swim_core, wire, BroadcastId, BroadcastOutcome, CatchUp, Cidr, CommandError, Config,
+    ConfigError, DefaultDelegate, DefaultTransport, Delegate, Error, Event, Events, ExchangeError,
+    IntoSeed, IoKind, JoinFailure, JoinFailureReason, JoinRetries, Keyring, Limits, Member,
+    MemberCounts, MemberState, MemberStatus, MemoryNetwork, MemoryStream, MemoryTransport, Node,
+    NodeConfig, NodeSettings, NodeStats, Preset, Rejection, ResolveError, Runtime, SecretKey, Seed,
+    SeedError, SettingsError, Sockets, StartError, Stats, SuspicionTimeouts, TcpConfig, TcpStats,
+    Transport, WireError, META_MAX_SIZE, PROTOCOL_VERSION_MAX, PROTOCOL_VERSION_MIN,
 };
+
 #[cfg(feature = "tls")]
 pub use swim_node::{TlsConfig, TlsError};
 
@@ -79,6 +91,9 @@ pub type UdpTcp = swim_node::UdpTcp<AsyncStdSockets>;
 /// Everything on TCP (optionally TLS) on async-std or smol (see
 /// [`swim_node::Tcp`]).
 pub type Tcp = swim_node::Tcp<AsyncStdRuntime, AsyncStdSockets>;
+
+/// A connection of the [`Tcp`] transport (its [`Transport::Stream`]).
+pub type TcpStream = swim_node::TcpStream<<AsyncStdSockets as Sockets>::Stream>;
 
 /// A node on async-std or smol, to configure before it starts.
 pub type NodeBuilder<T = DefaultTransport<AsyncStdSockets>> =
@@ -118,7 +133,7 @@ impl Runtime for AsyncStdRuntime {
 impl Sockets for AsyncStdSockets {
     type Udp = Async<UdpSocket>;
     type Listener = TcpListener;
-    type Stream = TcpStream;
+    type Stream = NetStream;
 
     async fn bind_udp(addr: SocketAddr) -> io::Result<Async<UdpSocket>> {
         Async::<UdpSocket>::bind(addr)
@@ -152,14 +167,14 @@ impl Sockets for AsyncStdSockets {
         udp.send_to(data, to).await
     }
 
-    async fn accept(listener: &TcpListener) -> io::Result<(TcpStream, SocketAddr)> {
+    async fn accept(listener: &TcpListener) -> io::Result<(NetStream, SocketAddr)> {
         let (stream, from) = listener.accept().await?;
         let _ = stream.set_nodelay(true);
         Ok((stream, from))
     }
 
-    async fn connect(to: SocketAddr) -> io::Result<TcpStream> {
-        let stream = TcpStream::connect(to).await?;
+    async fn connect(to: SocketAddr) -> io::Result<NetStream> {
+        let stream = NetStream::connect(to).await?;
         let _ = stream.set_nodelay(true);
         Ok(stream)
     }
@@ -167,6 +182,7 @@ impl Sockets for AsyncStdSockets {
 
 /// Starts a node on async-std's global executor: binds UDP and TCP at
 /// [`NodeConfig::bind`] and spawns the task that runs it.
+#[doc(alias = "Create")]
 pub async fn start(config: NodeConfig) -> Result<(Node, Events), StartError> {
     builder(config).start().await
 }

@@ -48,6 +48,8 @@ use crate::member::Member;
 pub trait Delegate {
     /// Whether to accept an alive message that would add or change `member`
     /// (Go's `AliveDelegate.NotifyAlive`).
+    #[doc(alias = "NotifyAlive")]
+    #[doc(alias = "AliveDelegate")]
     fn allow_alive(&mut self, member: &Member) -> bool {
         let _ = member;
         true
@@ -59,6 +61,8 @@ pub trait Delegate {
     /// `MergeDelegate.NotifyMerge`). Refusing fails our join with that seed;
     /// when a node joins through us, its state stays out of our table (it
     /// still gets ours, as in Go).
+    #[doc(alias = "NotifyMerge")]
+    #[doc(alias = "MergeDelegate")]
     fn allow_merge(&mut self, members: &[Member]) -> bool {
         let _ = members;
         true
@@ -68,6 +72,7 @@ pub trait Delegate {
     /// `join` says whether the exchange is a join (Go's
     /// `Delegate.LocalState`). `None`: what
     /// [`set_local_state`](crate::Swim::set_local_state) stored.
+    #[doc(alias = "LocalState")]
     fn local_state(&mut self, join: bool) -> Option<Vec<u8>> {
         let _ = join;
         None
@@ -75,6 +80,8 @@ pub trait Delegate {
 
     /// The payload of an ack to a direct ping (Go's `PingDelegate.AckPayload`).
     /// `None`: what [`set_ack_payload`](crate::Swim::set_ack_payload) stored.
+    #[doc(alias = "AckPayload")]
+    #[doc(alias = "PingDelegate")]
     fn ack_payload(&mut self) -> Option<Vec<u8>> {
         None
     }
@@ -90,6 +97,7 @@ pub trait Delegate {
     /// at most `limit`. What is returned is sent once, in this packet; what
     /// does not fit is dropped and counted. The delegate decides how often
     /// it hands out each message.
+    #[doc(alias = "GetBroadcasts")]
     fn broadcasts(&mut self, overhead: usize, limit: usize) -> Vec<Vec<u8>> {
         let _ = (overhead, limit);
         Vec::new()

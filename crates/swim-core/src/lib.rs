@@ -110,7 +110,7 @@ pub use config::{
     PROTOCOL_VERSION_MAX, PROTOCOL_VERSION_MIN,
 };
 pub use delegate::{DefaultDelegate, Delegate};
-pub use event::{BroadcastOutcome, Event, ExchangeError};
+pub use event::{BroadcastOutcome, Event, ExchangeError, IoKind};
 pub use ids::{BroadcastId, ExchangeId, JoinId, PingId, StreamId};
 pub use member::{Member, MemberChange, MemberCounts, MemberState};
 #[cfg(feature = "simulation")]

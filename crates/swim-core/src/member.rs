@@ -9,6 +9,7 @@ use crate::wire::NodeState;
 
 /// A member's state (Go's `NodeStateType`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[doc(alias = "NodeStateType")]
 pub enum MemberState {
     /// Answering probes.
     Alive,
@@ -52,6 +53,7 @@ impl MemberState {
 
 /// A member as this node knows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[doc(alias = "Node")]
 pub struct Member {
     /// Unique name.
     pub name: Arc<str>,

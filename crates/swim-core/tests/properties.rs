@@ -895,7 +895,13 @@ impl Harness {
                 let outputs = self.drain();
                 if !self.check {
                 } else if len == 0 || len > 1_400 {
-                    prop_assert!(matches!(r, Err(CommandError::BadPayload(_))), "{r:?}");
+                    prop_assert!(
+                        matches!(
+                            r,
+                            Err(CommandError::BadPayload(_) | CommandError::PayloadTooLarge { .. })
+                        ),
+                        "{r:?}"
+                    );
                 } else {
                     match r {
                         Ok(_) => prop_assert!(self.swim.user_broadcast_queue_len() >= 1),
@@ -931,7 +937,7 @@ impl Harness {
                 let e = if timeout {
                     ExchangeError::Timeout
                 } else {
-                    ExchangeError::Io
+                    ExchangeError::Io(swim_core::IoKind::Other)
                 };
                 self.swim.handle_exchange(self.now, id, Err(e));
                 let outputs = self.drain();

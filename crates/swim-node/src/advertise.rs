@@ -1,6 +1,7 @@
 //! The address to advertise when bound to every address (`0.0.0.0`, `::`):
-//! as Go picks it (go-sockaddr's `GetPrivateIP`), a private IPv4 address of
-//! the host first, then any other it can be reached at.
+//! as Go picks it (go-sockaddr's `GetPrivateIP`), a private address of the
+//! host — and none other: like Go, a node with no private address refuses
+//! to start rather than advertise a public or reserved one.
 
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -26,39 +27,24 @@ fn unique_local(ip: Ipv6Addr) -> bool {
     ip.segments()[0] & 0xfe00 == 0xfc00
 }
 
-/// How good `ip` is to advertise; `None` for an address peers cannot use
-/// (loopback, link-local, unspecified, multicast).
+/// How good `ip` is to advertise; `None` for an address that is not
+/// private (public, documentation, loopback, link-local…).
 fn rank(ip: IpAddr, v6_allowed: bool) -> Option<u8> {
     match ip {
-        IpAddr::V4(v4) => {
-            if v4.is_loopback() || v4.is_link_local() || v4.is_unspecified() || v4.is_multicast() {
-                None
-            } else if private_v4(v4) {
-                Some(0)
-            } else {
-                Some(1)
-            }
-        }
-        IpAddr::V6(v6) if v6_allowed => {
-            let link_local = v6.segments()[0] & 0xffc0 == 0xfe80;
-            if v6.is_loopback() || v6.is_unspecified() || v6.is_multicast() || link_local {
-                None
-            } else if let Some(v4) = v6.to_ipv4_mapped() {
-                rank(IpAddr::V4(v4), false)
-            } else if unique_local(v6) {
-                Some(2)
-            } else {
-                Some(3)
-            }
-        }
+        IpAddr::V4(v4) => private_v4(v4).then_some(0),
+        IpAddr::V6(v6) if v6_allowed => match v6.to_ipv4_mapped() {
+            Some(v4) => rank(IpAddr::V4(v4), false),
+            None => unique_local(v6).then_some(1),
+        },
         IpAddr::V6(_) => None,
     }
 }
 
 /// The address to advertise for a socket bound to the unspecified `bound`,
-/// among the host's `addresses`: a private IPv4 address, then a public one,
-/// then — only if bound to `::`, which takes IPv6 too — a unique local IPv6
-/// address, then a global one. Among equals, the first listed.
+/// among the host's `addresses`: a private IPv4 address (RFC 1918, RFC
+/// 6598), then — only if bound to `::`, which takes IPv6 too — a unique
+/// local IPv6 address (Go looks at IPv4 only). Among equals, the first
+/// listed; `None` if there is no private address.
 pub(crate) fn choose(bound: IpAddr, addresses: &[IpAddr]) -> Option<IpAddr> {
     let v6_allowed = bound.is_ipv6();
     addresses
@@ -78,7 +64,21 @@ mod tests {
     }
 
     #[test]
-    fn private_ipv4_first_then_any_reachable() {
+    fn only_private_addresses_are_advertised() {
+        let any4: IpAddr = "0.0.0.0".parse().unwrap();
+        // The host of the report: a documentation address on its interface.
+        assert_eq!(choose(any4, &ips(&["127.0.0.1", "192.0.2.2", "::1"])), None);
+        assert_eq!(
+            choose(any4, &ips(&["192.0.2.2", "172.20.0.5"])),
+            Some("172.20.0.5".parse().unwrap())
+        );
+        for public in ["203.0.113.7", "8.8.8.8", "169.254.0.3", "198.51.100.1"] {
+            assert_eq!(choose(any4, &ips(&[public])), None, "{public}");
+        }
+    }
+
+    #[test]
+    fn private_ipv4_first_then_unique_local() {
         let any4: IpAddr = "0.0.0.0".parse().unwrap();
         let any6: IpAddr = "::".parse().unwrap();
         let host = ips(&[
@@ -94,7 +94,8 @@ mod tests {
         assert_eq!(choose(any4, &host), Some("10.1.2.3".parse().unwrap()));
         assert_eq!(choose(any6, &host), Some("10.1.2.3".parse().unwrap()));
         let public = ips(&["127.0.0.1", "169.254.0.3", "203.0.113.7", "2001:db8::7"]);
-        assert_eq!(choose(any4, &public), Some("203.0.113.7".parse().unwrap()));
+        assert_eq!(choose(any4, &public), None);
+        assert_eq!(choose(any6, &public), None);
         let v6 = ips(&["::1", "fe80::1", "2001:db8::7", "fd00::7"]);
         assert_eq!(choose(any4, &v6), None, "an IPv4 socket cannot use them");
         assert_eq!(choose(any6, &v6), Some("fd00::7".parse().unwrap()));

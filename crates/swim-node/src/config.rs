@@ -23,6 +23,8 @@ use swim_core::{Cidr, Config, Preset};
 pub struct NodeConfig {
     /// Where to bind the UDP socket and the TCP listener (the same port for
     /// both; port 0 picks a free one).
+    #[doc(alias = "BindAddr")]
+    #[doc(alias = "BindPort")]
     pub bind: SocketAddr,
     /// The protocol configuration. A zero port in `advertise` becomes the
     /// bound port; an unspecified IP in `advertise` becomes the bind IP.
@@ -43,6 +45,7 @@ pub struct NodeConfig {
     /// advertises (as Go uses its bind port).
     pub default_port: Option<u16>,
     /// DNS servers for SRV seeds; empty: those of `/etc/resolv.conf`.
+    #[doc(alias = "DNSConfigPath")]
     pub dns_servers: Vec<SocketAddr>,
     /// How long each DNS server has to answer an SRV query.
     pub dns_timeout: Duration,

@@ -37,6 +37,10 @@ type PendingJoin = (
 /// The delegate a running node asks: any, chosen when it starts.
 pub(crate) type BoxDelegate = Box<dyn Delegate + Send>;
 
+/// How long a name conflict reported once stays quiet: Go's seeds and the
+/// claimant repeat it every few hundred milliseconds while it lasts.
+const CONFLICT_QUIET: Duration = Duration::from_secs(60);
+
 /// The largest datagram a peer can send.
 const MAX_DATAGRAM: usize = 65_536;
 
@@ -150,6 +154,16 @@ pub(crate) struct Driver<R: Runtime, T: Transport> {
     left: bool,
     pings: HashMap<PingId, Reply<Duration>>,
     reliable: HashMap<ExchangeId, Reply<()>>,
+    /// A best-effort send waiting for its datagram's fate: the core's next
+    /// packet (the queue is empty when a command runs).
+    best_effort: Option<Reply<()>>,
+    /// The largest payload an event may carry: a receiver's
+    /// [`NodeConfig::event_bytes`](crate::NodeConfig::event_bytes), ours
+    /// assumed alike.
+    max_event_payload: usize,
+    /// Name conflicts reported lately, by member and claimed address, with
+    /// when: a repeat within [`CONFLICT_QUIET`] is not reported again.
+    conflicts: HashMap<(Arc<str>, SocketAddr), Instant>,
     stopping: Vec<Reply<()>>,
     stop: bool,
     stats: NodeStats,
@@ -174,6 +188,7 @@ pub(crate) struct Parts<T> {
     pub(crate) events: Arc<EventQueue>,
     pub(crate) view: Arc<Mutex<View>>,
     pub(crate) max_incoming: usize,
+    pub(crate) max_event_payload: usize,
     pub(crate) metrics: Metrics,
 }
 
@@ -187,6 +202,7 @@ impl<R: Runtime, T: Transport> Driver<R, T> {
             events,
             view,
             max_incoming,
+            max_event_payload,
             metrics,
         } = parts;
         let health = swim.health_score();
@@ -213,6 +229,9 @@ impl<R: Runtime, T: Transport> Driver<R, T> {
             left: false,
             pings: HashMap::new(),
             reliable: HashMap::new(),
+            best_effort: None,
+            max_event_payload,
+            conflicts: HashMap::new(),
             stopping: Vec::new(),
             stop: false,
             stats: NodeStats::default(),
@@ -283,9 +302,17 @@ impl<R: Runtime, T: Transport> Driver<R, T> {
         while let Some(output) = self.swim.poll_output() {
             match output {
                 Output::Packet { to, data } => {
-                    if let Err(e) = self.transport.send_to(&data, to).await {
+                    let result = self.transport.send_to(&data, to).await;
+                    if let Err(e) = &result {
                         self.stats.send_errors += 1;
                         debug!(%to, error = %e, "udp send failed");
+                    }
+                    if let Some(reply) = self.best_effort.take() {
+                        let _ = reply.send(result.map(|_| ()).map_err(|e| Error::Datagram {
+                            to,
+                            kind: e.kind(),
+                            message: e.to_string(),
+                        }));
                     }
                 }
                 Output::Connect {
@@ -584,6 +611,16 @@ impl<R: Runtime, T: Transport> Driver<R, T> {
                 }
             }
             Event::NameConflict { existing, other } => {
+                let now = self.clock.now();
+                let key = (existing.name.clone(), other.addr);
+                let quiet = |at: &Instant| now.saturating_duration_since(*at) < CONFLICT_QUIET;
+                if self.conflicts.get(&key).is_some_and(quiet) {
+                    return; // reported already; it goes on
+                }
+                if self.conflicts.len() >= 1024 {
+                    self.conflicts.retain(|_, at| quiet(at));
+                }
+                self.conflicts.insert(key, now);
                 warn!(node = %existing.name, known = %existing.addr, claimed = %other.addr, "name conflict");
             }
             Event::UserMessage { .. }
@@ -596,12 +633,25 @@ impl<R: Runtime, T: Transport> Driver<R, T> {
         }
     }
 
+    /// Whether a receiver's event queue can hold `payload` at all: one over
+    /// its payload budget would be dropped on arrival.
+    fn fits_an_event(&self, payload: &[u8]) -> Result<(), Error> {
+        if payload.len() <= self.max_event_payload {
+            return Ok(());
+        }
+        Err(Error::Command(swim_core::CommandError::PayloadTooLarge {
+            len: payload.len(),
+            limit: self.max_event_payload,
+            limit_of: "a receiver's event queue holds (NodeConfig::event_bytes, 4 MiB by default)",
+        }))
+    }
+
     fn on_command(&mut self, now: Instant, command: Command) {
         let swim = &mut self.swim;
         match command {
             Command::Join(seeds, reply) => {
                 let addrs: Vec<SocketAddr> = seeds.iter().map(|(_, addr)| *addr).collect();
-                let id = swim.join(now, &addrs);
+                let id = swim.join_checked(now, &addrs);
                 let mut named = HashMap::new();
                 for (text, addr) in seeds {
                     named.entry(addr).or_insert(text);
@@ -637,10 +687,23 @@ impl<R: Runtime, T: Transport> Driver<R, T> {
                 let _ = reply.send(result.map_err(Error::from));
             }
             Command::SendBestEffort(node, payload, reply) => {
-                let result = swim.send_best_effort(now, &node, &payload);
-                let _ = reply.send(result.map_err(Error::from));
+                if let Err(e) = self.fits_an_event(&payload) {
+                    let _ = reply.send(Err(e));
+                    return;
+                }
+                match self.swim.send_best_effort(now, &node, &payload) {
+                    Ok(()) => self.best_effort = Some(reply),
+                    Err(e) => {
+                        let _ = reply.send(Err(e.into()));
+                    }
+                }
             }
             Command::SendReliable(node, payload, reply) => {
+                if let Err(e) = self.fits_an_event(&payload) {
+                    let _ = reply.send(Err(e));
+                    return;
+                }
+                let swim = &mut self.swim;
                 match swim.send_reliable(now, &node, &payload) {
                     Ok(id) => {
                         self.reliable.insert(id, reply);

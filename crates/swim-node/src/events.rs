@@ -5,9 +5,13 @@
 //! `MemberFailed`) are never dropped: while one about a member is still
 //! unread, a newer one about the same member takes its place, so a reader
 //! that falls behind reads every member's latest state and the queue holds
-//! at most one such event per member. Everything else (user messages,
-//! remote state, ping and broadcast notices…) is kept up to a count and a
-//! number of payload bytes; beyond them it is dropped and counted.
+//! at most one such event per member. Probe notices (`ProbeAcked`) coalesce
+//! the same way, apart: a slow reader reads each member's latest round
+//! trip. Completions a caller waits for (`BroadcastFinished`, and the
+//! completions of the handle's own commands) are never dropped; one comes
+//! per command. Everything else (user messages, remote state, name
+//! conflicts) is kept up to a count and a number of payload bytes; beyond
+//! them it is dropped and counted.
 
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;
@@ -19,18 +23,29 @@ use event_listener::{EventListener, Listener};
 use futures_util::Stream;
 use swim_core::Event;
 
+/// Events that replace an unread one of the same slot.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Slot {
+    /// A member's membership events.
+    Member(Arc<str>),
+    /// The probe notices about a member.
+    Probe(Arc<str>),
+}
+
 /// What the queue holds, in order.
 #[derive(Debug)]
 enum Pending {
-    /// The latest unread membership event of this member (in `latest`).
-    Member(Arc<str>),
+    /// The latest unread event of this slot (in `latest`).
+    Latest(Slot),
+    /// A completion: never dropped, not counted against the bounds.
+    Kept(Event),
     Other(Event),
 }
 
 #[derive(Debug, Default)]
 struct Inner {
     items: VecDeque<Pending>,
-    latest: HashMap<Arc<str>, Event>,
+    latest: HashMap<Slot, Event>,
     /// Items that are not membership events, and their payload bytes.
     others: usize,
     other_bytes: usize,
@@ -47,15 +62,28 @@ pub(crate) struct EventQueue {
     max_other_bytes: usize,
 }
 
-/// The member a membership event is about.
-fn member_of(event: &Event) -> Option<&Arc<str>> {
+/// The slot an event replaces an unread one in, if any.
+fn slot_of(event: &Event) -> Option<Slot> {
     match event {
         Event::MemberJoined(m)
         | Event::MemberUpdated(m)
         | Event::MemberLeft(m)
-        | Event::MemberFailed(m) => Some(&m.name),
+        | Event::MemberFailed(m) => Some(Slot::Member(m.name.clone())),
+        Event::ProbeAcked { node, .. } => Some(Slot::Probe(node.clone())),
         _ => None,
     }
+}
+
+/// Whether a caller may wait for `event`: then it is never dropped.
+fn is_completion(event: &Event) -> bool {
+    matches!(
+        event,
+        Event::BroadcastFinished { .. }
+            | Event::JoinCompleted { .. }
+            | Event::LeaveCompleted { .. }
+            | Event::PingCompleted { .. }
+            | Event::PingFailed { .. }
+    )
 }
 
 /// Payload bytes an event holds.
@@ -93,14 +121,15 @@ impl EventQueue {
         if q.closed {
             return true; // nobody reads: nothing to count
         }
-        if let Some(name) = member_of(&event) {
-            let name = name.clone();
-            if let Some(pending) = q.latest.get_mut(&name) {
+        if let Some(slot) = slot_of(&event) {
+            if let Some(pending) = q.latest.get_mut(&slot) {
                 *pending = event;
             } else {
-                q.items.push_back(Pending::Member(name.clone()));
-                q.latest.insert(name, event);
+                q.items.push_back(Pending::Latest(slot.clone()));
+                q.latest.insert(slot, event);
             }
+        } else if is_completion(&event) {
+            q.items.push_back(Pending::Kept(event));
         } else {
             let bytes = payload_bytes(&event);
             if q.others >= self.max_others || q.other_bytes + bytes > self.max_other_bytes {
@@ -121,10 +150,11 @@ impl EventQueue {
         let mut q = self.lock();
         let next = q.items.pop_front()?;
         Some(match next {
-            Pending::Member(name) => q
+            Pending::Latest(slot) => q
                 .latest
-                .remove(&name)
-                .expect("a pending member has its event"),
+                .remove(&slot)
+                .expect("a pending slot has its event"),
+            Pending::Kept(event) => event,
             Pending::Other(event) => {
                 q.others -= 1;
                 q.other_bytes -= payload_bytes(&event);
@@ -178,10 +208,21 @@ impl EventQueue {
 ///   fail without having seen it join, but the last event it reads about
 ///   each member says what that member is now, and [`Node::members`](crate::Node::members)
 ///   agrees with it. These take at most one slot per member.
-/// * It can miss other events: beyond [`NodeConfig::event_capacity`](crate::NodeConfig::event_capacity)
+/// * Probe notices ([`ProbeAcked`](Event::ProbeAcked)) coalesce the same
+///   way, in a slot per member of their own: they never crowd out user
+///   messages, and a slow reader reads each member's latest round trip.
+/// * It never misses a completion it may wait for:
+///   [`BroadcastFinished`](Event::BroadcastFinished) (one per broadcast),
+///   [`JoinCompleted`](Event::JoinCompleted),
+///   [`LeaveCompleted`](Event::LeaveCompleted),
+///   [`PingCompleted`](Event::PingCompleted), [`PingFailed`](Event::PingFailed).
+/// * It can miss other events — user messages, remote state, name
+///   conflicts: beyond [`NodeConfig::event_capacity`](crate::NodeConfig::event_capacity)
 ///   of them, or [`NodeConfig::event_bytes`](crate::NodeConfig::event_bytes)
-///   of payload, new ones are dropped and counted in
-///   [`NodeStats::events_dropped`](crate::NodeStats::events_dropped).
+///   of payload, new ones are dropped and counted: [`Events::dropped`]
+///   (also in [`NodeStats::events_dropped`](crate::NodeStats::events_dropped)).
+///   A reliable message over `event_bytes` could never be queued: the
+///   sender's [`Node::send_reliable`](crate::Node::send_reliable) refuses it.
 ///
 /// Dropping `Events` stops their delivery.
 #[derive(Debug)]
@@ -207,6 +248,13 @@ impl Events {
                 Err(listener) => listener.await,
             }
         }
+    }
+
+    /// Events dropped so far because this reader was behind (user
+    /// messages, remote state, name conflicts; see [`Events`]). Compare two
+    /// readings to learn whether you missed any in between.
+    pub fn dropped(&self) -> u64 {
+        self.queue.dropped()
     }
 
     /// Events waiting to be read: how far behind the reader is.
@@ -278,8 +326,45 @@ mod tests {
     fn message(len: usize) -> Event {
         Event::UserMessage {
             from: "10.0.0.1:7946".parse().unwrap(),
+            node: None,
             payload: vec![0; len],
         }
+    }
+
+    fn acked(node: &str, ms: u64) -> Event {
+        Event::ProbeAcked {
+            node: node.into(),
+            rtt: std::time::Duration::from_millis(ms),
+            payload: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn probe_notices_coalesce_and_completions_are_never_dropped() {
+        let q = EventQueue::new(1, 100);
+        let events = Events::new(q.clone());
+        assert!(q.push(message(1)));
+        // A flood of probe notices takes one slot per member and leaves
+        // the bounded queue alone.
+        for ms in 0..100 {
+            assert!(q.push(acked(["a", "b"][ms as usize % 2], ms)));
+        }
+        assert_eq!(q.len(), 3);
+        let finished = Event::BroadcastFinished {
+            id: swim_core::BroadcastId(7),
+            outcome: swim_core::BroadcastOutcome::Sent,
+        };
+        assert!(
+            q.push(finished.clone()),
+            "a completion gets in past the bound"
+        );
+        assert!(!q.push(message(1)), "the bound holds for user messages");
+        assert_eq!(events.dropped(), 1);
+        assert_eq!(events.try_recv(), Some(message(1)));
+        assert_eq!(events.try_recv(), Some(acked("a", 98)));
+        assert_eq!(events.try_recv(), Some(acked("b", 99)));
+        assert_eq!(events.try_recv(), Some(finished));
+        assert_eq!(events.try_recv(), None);
     }
 
     #[test]
@@ -316,7 +401,10 @@ mod tests {
         assert!(q.push(message(60)));
         assert!(!q.push(message(60)), "over the byte bound");
         assert!(q.push(message(40)));
-        assert!(q.push(Event::LeaveCompleted { timed_out: false }));
+        assert!(q.push(Event::RemoteState {
+            join: false,
+            state: Vec::new()
+        }));
         assert!(!q.push(message(0)), "over the count bound");
         // Membership events still get in.
         assert!(q.push(Event::MemberJoined(member("a", 1, MemberState::Alive))));

@@ -24,20 +24,18 @@
 //!
 //! [`NodeBuilder`] puts them together.
 //!
-//! # For Go memberlist users
-//!
-//! Every Go name and where it went:
-//!
-#![doc = include_str!("../GO.md")]
-//!
 //! Bounds: incoming streams are capped ([`NodeConfig::max_incoming_streams`])
 //! and each is read through the core's stream framer under the core's
-//! [`Limits`](swim_core::wire::Limits) and the stream timeout, so peers
+//! [`Limits`] and the stream timeout, so peers
 //! cannot hold more than `max_incoming_streams × max_stream_message` bytes,
 //! or hold anything longer than `tcp_timeout`; at the cap, new connections
 //! wait in the kernel's backlog. Events are bounded without losing any
 //! member's state ([`Events`] says how). Input peers control is logged at
 //! most ten lines a second.
+//!
+//! # For Go memberlist users
+//!
+#![doc = include_str!("../GO.md")]
 
 mod advertise;
 mod config;
@@ -64,12 +62,20 @@ use std::sync::{Arc, Mutex};
 pub use config::{parse_key, JoinRetries, NodeConfig, NodeSettings, SettingsError};
 pub use events::Events;
 pub use memory::{MemoryNetwork, MemoryStream, MemoryTransport};
-pub use node::{Error, IntoSeed, JoinFailure, JoinFailureReason, MemberStatus, Node};
+pub use node::{Error, IntoSeed, JoinFailure, JoinFailureReason, MemberStatus, Node, ResolveError};
 pub use runtime::Runtime;
 pub use seed::{Seed, SeedError};
 pub use sockets::Sockets;
 pub use swim_core;
-pub use swim_core::Preset;
+// The protocol's vocabulary, so that everything the API takes or returns is
+// named from here (and from the adapters, which re-export it).
+pub use swim_core::wire::{self, Keyring, Limits, SecretKey, WireError};
+pub use swim_core::{
+    BroadcastId, BroadcastOutcome, CatchUp, Cidr, CommandError, Config, ConfigError,
+    DefaultDelegate, Delegate, Event, ExchangeError, IoKind, Member, MemberCounts, MemberState,
+    Preset, Rejection, Stats, SuspicionTimeouts, META_MAX_SIZE, PROTOCOL_VERSION_MAX,
+    PROTOCOL_VERSION_MIN,
+};
 pub use tcp::{Tcp, TcpConfig, TcpStats, TcpStream};
 #[cfg(feature = "tls")]
 pub use tcp::{TlsConfig, TlsError};
@@ -79,7 +85,7 @@ use driver::{BoxDelegate, Clock, Driver};
 use events::EventQueue;
 use node::{Resolve, Shared, View};
 use seed::Resolver;
-use swim_core::{ConfigError, DefaultDelegate, Delegate, Swim};
+use swim_core::Swim;
 
 /// Counters of the node: the core's, and what only the running node sees.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -226,7 +232,8 @@ impl<R: Runtime, T: Transport> NodeBuilder<R, T> {
             ..
         } = self;
         let bound = transport.local_addr();
-        config.swim.advertise = advertise_for(config.swim.advertise, bound)?;
+        config.swim.advertise =
+            advertise_for(config.swim.advertise, bound, advertise::host_addresses)?;
         transport.advertise(config.swim.advertise);
         let seed = config
             .seed
@@ -263,6 +270,7 @@ impl<R: Runtime, T: Transport> NodeBuilder<R, T> {
             events: events.clone(),
             view: view.clone(),
             max_incoming: config.max_incoming_streams,
+            max_event_payload: config.event_bytes,
             metrics: metrics::Metrics::new(&config.metric_labels),
         });
         let node = Node {
@@ -289,16 +297,26 @@ impl<R: Runtime, T: Transport> NodeBuilder<R, T> {
 /// The address to advertise: `advertise` as configured, its unspecified IP
 /// and zero port filled from the transport's `bound` address, and — when
 /// that is unspecified too (bound to `0.0.0.0` or `::`) — a private address
-/// of this host, as Go picks one.
-fn advertise_for(advertise: SocketAddr, bound: SocketAddr) -> Result<SocketAddr, StartError> {
+/// of this host (among `host`'s), as Go picks one; none is an error, as in Go.
+fn advertise_for(
+    advertise: SocketAddr,
+    bound: SocketAddr,
+    host: impl FnOnce() -> io::Result<Vec<std::net::IpAddr>>,
+) -> Result<SocketAddr, StartError> {
     let mut chosen = advertise;
     if chosen.ip().is_unspecified() {
         if bound.ip().is_unspecified() {
-            let addresses = advertise::host_addresses().map_err(StartError::Io)?;
+            let addresses = host().map_err(StartError::Io)?;
             let ip = advertise::choose(bound.ip(), &addresses).ok_or_else(|| {
                 StartError::Advertise(format!(
-                    "bound to {bound}, and no address of this host other than loopback or \
-                     link-local could be advertised ({addresses:?}): set an advertise address"
+                    "bound to {bound}, and this host has no private address to advertise \
+                     (RFC 1918, RFC 6598{}; it has {addresses:?}): set Config::advertise \
+                     (Go's AdvertiseAddr) to the address peers reach this node at",
+                    if bound.is_ipv6() {
+                        ", or IPv6 unique local"
+                    } else {
+                        ""
+                    }
                 ))
             })?;
             tracing::info!(%ip, %bound, "advertising a private address of this host");
@@ -311,4 +329,34 @@ fn advertise_for(advertise: SocketAddr, bound: SocketAddr) -> Result<SocketAddr,
         chosen.set_port(bound.port());
     }
     Ok(chosen)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bound_to_every_address_advertises_a_private_one_or_refuses() {
+        let any: SocketAddr = "0.0.0.0:7946".parse().unwrap();
+        let unset: SocketAddr = "0.0.0.0:0".parse().unwrap();
+        let host = |list: &'static [&'static str]| {
+            move || Ok(list.iter().map(|s| s.parse().unwrap()).collect())
+        };
+        let chosen = advertise_for(unset, any, host(&["192.0.2.2", "10.0.0.9"])).unwrap();
+        assert_eq!(chosen, "10.0.0.9:7946".parse().unwrap());
+        let refused = advertise_for(unset, any, host(&["127.0.0.1", "192.0.2.2"])).unwrap_err();
+        let why = refused.to_string();
+        assert!(matches!(refused, StartError::Advertise(_)), "{why}");
+        assert!(
+            why.contains("Config::advertise") && why.contains("192.0.2.2"),
+            "{why}"
+        );
+        // An advertise address set, or a specific bind, needs no guess.
+        let set: SocketAddr = "192.0.2.2:0".parse().unwrap();
+        let none = || -> io::Result<Vec<std::net::IpAddr>> { unreachable!() };
+        assert_eq!(
+            advertise_for(set, any, none).unwrap(),
+            "192.0.2.2:7946".parse().unwrap()
+        );
+    }
 }

@@ -9,7 +9,7 @@ use std::time::Instant;
 use futures_util::future::{select, Either};
 use futures_util::{AsyncReadExt, AsyncWriteExt};
 use swim_core::wire::{Frame, Limits, StreamFramer, StreamRole, WireError};
-use swim_core::ExchangeError;
+use swim_core::{ExchangeError, IoKind};
 
 use crate::runtime::Runtime;
 use crate::transport::Transport;
@@ -86,12 +86,10 @@ pub(crate) async fn exchange<R: Runtime, T: Transport>(
     limits: Limits,
 ) -> Result<Vec<u8>, ExchangeError> {
     let work = async {
-        let mut stream = transport.connect(to).await.map_err(|_| ExchangeError::Io)?;
-        stream
-            .write_all(&data)
-            .await
-            .map_err(|_| ExchangeError::Io)?;
-        stream.flush().await.map_err(|_| ExchangeError::Io)?;
+        let io = |e: io::Error| ExchangeError::Io(e.kind().into());
+        let mut stream = transport.connect(to).await.map_err(io)?;
+        stream.write_all(&data).await.map_err(io)?;
+        stream.flush().await.map_err(io)?;
         if !expect_reply {
             let _ = stream.close().await;
             return Ok(Vec::new());
@@ -99,7 +97,8 @@ pub(crate) async fn exchange<R: Runtime, T: Transport>(
         read_message(&mut stream, StreamRole::Reply, &limits)
             .await
             .map_err(|e| match e {
-                ReadError::Io(_) | ReadError::Closed => ExchangeError::Io,
+                ReadError::Io(e) => io(e),
+                ReadError::Closed => ExchangeError::Io(IoKind::UnexpectedEof),
                 ReadError::Wire(w) => ExchangeError::BadReply(w),
             })
     };

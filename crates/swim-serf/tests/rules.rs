@@ -344,6 +344,7 @@ fn malformed_messages_are_an_error_not_a_panic() {
         T0,
         &Event::UserMessage {
             from: "127.0.0.1:1".parse().unwrap(),
+            node: None,
             payload: vec![0xee],
         },
     );

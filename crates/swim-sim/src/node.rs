@@ -381,7 +381,7 @@ impl Job {
                     let input = Input::Result {
                         life: from_life,
                         exchange,
-                        result: Err(ExchangeError::Io),
+                        result: Err(ExchangeError::Io(swim_core::IoKind::Other)),
                     };
                     self.log.push((
                         now,
@@ -697,7 +697,7 @@ impl Job {
                     let input = Input::Result {
                         life,
                         exchange: id,
-                        result: Err(ExchangeError::Io),
+                        result: Err(ExchangeError::Io(swim_core::IoKind::Other)),
                     };
                     self.schedule(now, now + REFUSED_AFTER, Due::Deliver(input));
                 }

@@ -35,11 +35,71 @@
 //! ([`Events::recv_blocking`]); [`Node::members`] and friends are plain
 //! synchronous reads.
 //!
+//! # Testing your service: a network in memory, on a paused clock
+//!
+//! [`MemoryNetwork`] carries many nodes in one process with no sockets, and
+//! cuts and heals links on demand; under tokio's paused clock
+//! (`start_paused`, tokio's `test-util` feature) the nodes' timers run on
+//! virtual time, which jumps ahead whenever every task waits. Thirty
+//! seconds of failure detection, a partition and its heal take a few
+//! milliseconds, and a fixed [`NodeConfig::seed`] and network seed make
+//! every run the same:
+//!
+//! ```
+//! use std::time::Duration;
+//! use swim_tokio::{Config, MemoryNetwork, NodeConfig};
+//!
+//! # #[tokio::main(flavor = "current_thread", start_paused = true)]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! // In a test: #[tokio::test(start_paused = true)]
+//! # let wall = std::time::Instant::now();
+//! let net = MemoryNetwork::new(7);
+//! let mut nodes = Vec::new();
+//! for i in 1..=3u8 {
+//!     let addr = format!("10.0.0.{i}:7946").parse()?;
+//!     let mut config = NodeConfig::new(addr, Config::local(&format!("n{i}"), addr));
+//!     config.seed = Some(i.into());
+//!     let (node, _events) = swim_tokio::builder(config)
+//!         .transport(net.transport(addr)?)
+//!         .start()
+//!         .await?;
+//!     nodes.push((addr, node));
+//! }
+//! let (n1, n3) = (&nodes[0].1, &nodes[2].1);
+//! for (_, node) in &nodes[1..] {
+//!     node.join([nodes[0].0]).await?;
+//! }
+//! assert_eq!(n1.num_members(), 3);
+//!
+//! // n3 is cut off: each side declares the other failed.
+//! net.partition(&[nodes[2].0], &[nodes[0].0, nodes[1].0]);
+//! tokio::time::sleep(Duration::from_secs(30)).await; // virtual time
+//! assert_eq!((n1.num_members(), n3.num_members()), (2, 1));
+//!
+//! // Healed, the two sides find each other again (catch-up push/pulls
+//! // with failed members; Go memberlist would need a new join).
+//! net.heal();
+//! let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+//! while n1.num_members() < 3 || n3.num_members() < 3 {
+//!     assert!(tokio::time::Instant::now() < deadline, "no heal in a minute");
+//!     tokio::time::sleep(Duration::from_millis(100)).await;
+//! }
+//! # assert!(wall.elapsed() < Duration::from_millis(500), "{:?}", wall.elapsed());
+//! # Ok(())
+//! # }
+//! ```
+//!
 //! The surface is `swim-async-std`'s, name for name: [`start`], [`bind`],
 //! [`builder`]; the transports [`udp_tcp`] ([`UdpTcp`], the default) and
 //! [`tcp`] ([`Tcp`]: everything on TCP, optionally TLS with the `tls`
 //! feature; not interoperable with Go's default transport); the runtime
 //! [`TokioRuntime`] and its sockets [`TokioSockets`].
+//!
+//! # For Go memberlist users
+//!
+//! (The same table is in `swim-node`'s docs: one source, `GO.md`.)
+//!
+#![doc = include_str!("../GO.md")]
 
 use std::future::Future;
 use std::io;
@@ -49,15 +109,21 @@ use std::task::{Context, Poll};
 use std::time::Instant;
 
 use tokio::io::ReadBuf;
-use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::net::{TcpListener, TcpStream as NetStream, UdpSocket};
 use tokio_util::compat::{Compat, TokioAsyncReadCompatExt};
 
-pub use swim_node::swim_core::{self, Config, Delegate, Event, Member, MemberState};
+// Everything the API takes or returns, named from this crate: you need no
+// other dependency (`swim_core` stays reachable for the protocol itself).
 pub use swim_node::{
-    parse_key, DefaultTransport, Error, Events, JoinRetries, MemoryNetwork, Node, NodeConfig,
-    NodeSettings, NodeStats, Preset, Runtime, Seed, SettingsError, Sockets, StartError, TcpConfig,
-    TcpStats, Transport,
+    parse_key, swim_core, wire, BroadcastId, BroadcastOutcome, CatchUp, Cidr, CommandError, Config,
+    ConfigError, DefaultDelegate, DefaultTransport, Delegate, Error, Event, Events, ExchangeError,
+    IntoSeed, IoKind, JoinFailure, JoinFailureReason, JoinRetries, Keyring, Limits, Member,
+    MemberCounts, MemberState, MemberStatus, MemoryNetwork, MemoryStream, MemoryTransport, Node,
+    NodeConfig, NodeSettings, NodeStats, Preset, Rejection, ResolveError, Runtime, SecretKey, Seed,
+    SeedError, SettingsError, Sockets, StartError, Stats, SuspicionTimeouts, TcpConfig, TcpStats,
+    Transport, WireError, META_MAX_SIZE, PROTOCOL_VERSION_MAX, PROTOCOL_VERSION_MIN,
 };
+
 #[cfg(feature = "tls")]
 pub use swim_node::{TlsConfig, TlsError};
 
@@ -75,6 +141,9 @@ pub type UdpTcp = swim_node::UdpTcp<TokioSockets>;
 
 /// Everything on TCP (optionally TLS) on tokio (see [`swim_node::Tcp`]).
 pub type Tcp = swim_node::Tcp<TokioRuntime, TokioSockets>;
+
+/// A connection of the [`Tcp`] transport (its [`Transport::Stream`]).
+pub type TcpStream = swim_node::TcpStream<<TokioSockets as Sockets>::Stream>;
 
 /// A node on tokio, to configure before it starts.
 pub type NodeBuilder<T = DefaultTransport<TokioSockets>> = swim_node::NodeBuilder<TokioRuntime, T>;
@@ -110,7 +179,7 @@ impl Runtime for TokioRuntime {
 impl Sockets for TokioSockets {
     type Udp = UdpSocket;
     type Listener = TcpListener;
-    type Stream = Compat<TcpStream>;
+    type Stream = Compat<NetStream>;
 
     async fn bind_udp(addr: SocketAddr) -> io::Result<UdpSocket> {
         UdpSocket::bind(addr).await
@@ -138,14 +207,14 @@ impl Sockets for TokioSockets {
         udp.send_to(data, to).await
     }
 
-    async fn accept(listener: &TcpListener) -> io::Result<(Compat<TcpStream>, SocketAddr)> {
+    async fn accept(listener: &TcpListener) -> io::Result<(Compat<NetStream>, SocketAddr)> {
         let (stream, from) = listener.accept().await?;
         let _ = stream.set_nodelay(true);
         Ok((stream.compat(), from))
     }
 
-    async fn connect(to: SocketAddr) -> io::Result<Compat<TcpStream>> {
-        let stream = TcpStream::connect(to).await?;
+    async fn connect(to: SocketAddr) -> io::Result<Compat<NetStream>> {
+        let stream = NetStream::connect(to).await?;
         let _ = stream.set_nodelay(true);
         Ok(stream.compat())
     }
@@ -153,6 +222,7 @@ impl Sockets for TokioSockets {
 
 /// Starts a node on the current tokio runtime: binds UDP and TCP at
 /// [`NodeConfig::bind`] and spawns the task that runs it.
+#[doc(alias = "Create")]
 pub async fn start(config: NodeConfig) -> Result<(Node, Events), StartError> {
     builder(config).start().await
 }

@@ -61,18 +61,27 @@ impl std::error::Error for ConfigError {}
 #[non_exhaustive]
 pub struct Config {
     /// This node's unique name in the cluster.
+    #[doc(alias = "Name")]
     pub name: String,
     /// The address and port other nodes reach this node at (UDP and TCP).
+    #[doc(alias = "AdvertiseAddr")]
+    #[doc(alias = "AdvertisePort")]
     pub advertise: SocketAddr,
     /// Metadata announced from the start, at most [`META_MAX_SIZE`] bytes
     /// (change it later with [`Swim::update_meta`](crate::Swim::update_meta)).
+    #[doc(alias = "NodeMeta")]
     pub meta: Vec<u8>,
     /// Protocol version spoken (1..=5; Go's default 2). Peers use every
     /// feature up to our maximum (5) towards us regardless.
+    #[doc(alias = "ProtocolVersion")]
     pub protocol_version: u8,
     /// Application protocol versions advertised: `[min, max, current]`.
+    #[doc(alias = "DelegateProtocolVersion")]
+    #[doc(alias = "DelegateProtocolMin")]
+    #[doc(alias = "DelegateProtocolMax")]
     pub delegate_protocol: [u8; 3],
     /// Deadline for stream exchanges (dial, write, read).
+    #[doc(alias = "TCPTimeout")]
     pub tcp_timeout: Duration,
     /// Deadline for a join's push/pull with each seed (Go uses
     /// `tcp_timeout`). A seed answers a storm of joins one after another,
@@ -82,47 +91,69 @@ pub struct Config {
     /// core: 6–9 joins failed for good with Local's 1 s, none with 10 s).
     pub join_timeout: Duration,
     /// Members asked to probe a node that missed its direct ack.
+    #[doc(alias = "IndirectChecks")]
     pub indirect_checks: usize,
     /// Retransmissions of a broadcast: `retransmit_mult × ceil(log10(n + 1))`.
+    #[doc(alias = "RetransmitMult")]
     pub retransmit_mult: usize,
     /// Suspicion timeout multiplier (see docs/protocol.md §9.5).
+    #[doc(alias = "SuspicionMult")]
     pub suspicion_mult: u32,
     /// Upper bound of the suspicion timeout as a multiple of its lower bound.
+    #[doc(alias = "SuspicionMaxTimeoutMult")]
     pub suspicion_max_timeout_mult: u32,
     /// Interval of periodic push/pull anti-entropy (zero disables it).
+    #[doc(alias = "PushPullInterval")]
     pub push_pull_interval: Duration,
     /// Interval between probes.
+    #[doc(alias = "ProbeInterval")]
     pub probe_interval: Duration,
     /// How long to wait for a direct ack before asking others.
+    #[doc(alias = "ProbeTimeout")]
     pub probe_timeout: Duration,
     /// Never fall back to a TCP ping.
+    #[doc(alias = "DisableTcpPings")]
     pub disable_tcp_pings: bool,
     /// Probe interval and timeout scale up to this factor with local health.
+    #[doc(alias = "AwarenessMaxMultiplier")]
     pub awareness_max_multiplier: u32,
     /// Members gossiped to per gossip interval.
+    #[doc(alias = "GossipNodes")]
     pub gossip_nodes: usize,
     /// Interval between gossip rounds (zero disables gossip).
+    #[doc(alias = "GossipInterval")]
     pub gossip_interval: Duration,
     /// How long dead members are still gossiped to (and kept before reaping).
+    #[doc(alias = "GossipToTheDeadTime")]
     pub gossip_to_the_dead_time: Duration,
     /// Refuse plaintext input when a keyring is set.
+    #[doc(alias = "GossipVerifyIncoming")]
     pub gossip_verify_incoming: bool,
     /// Encrypt output when a keyring is set.
+    #[doc(alias = "GossipVerifyOutgoing")]
     pub gossip_verify_outgoing: bool,
     /// Compress packets (when smaller) and streams.
+    #[doc(alias = "EnableCompression")]
     pub enable_compression: bool,
     /// Piggyback budget of a packet in bytes.
+    #[doc(alias = "UDPBufferSize")]
     pub udp_buffer_size: usize,
     /// After this long dead, a member's name may be taken by another
     /// address (zero: never).
+    #[doc(alias = "DeadNodeReclaimTime")]
     pub dead_node_reclaim_time: Duration,
     /// Accept traffic and members only from these networks (empty: all).
+    #[doc(alias = "CIDRsAllowed")]
     pub cidrs_allowed: Vec<Cidr>,
     /// Cluster label, authenticated with encryption (memberlist ≥ 0.3; empty: none).
+    #[doc(alias = "Label")]
     pub label: Vec<u8>,
     /// Accept only unlabelled input, as if it carried our label.
+    #[doc(alias = "SkipInboundLabelCheck")]
     pub skip_inbound_label_check: bool,
     /// Encryption keys; `None` for a plaintext cluster.
+    #[doc(alias = "Keyring")]
+    #[doc(alias = "SecretKey")]
     pub keyring: Option<Keyring>,
     /// Relay user broadcasts: a node that receives a user packet message it
     /// has not seen recently queues it for gossip itself, so broadcasts
@@ -156,6 +187,7 @@ pub struct Config {
 
 impl Config {
     /// Go's `DefaultLANConfig`: tuned for a local network.
+    #[doc(alias = "DefaultLANConfig")]
     pub fn lan(name: impl Into<String>, advertise: SocketAddr) -> Config {
         Config {
             name: name.into(),
@@ -197,6 +229,7 @@ impl Config {
     }
 
     /// Go's `DefaultWANConfig`: slower, more tolerant timings.
+    #[doc(alias = "DefaultWANConfig")]
     pub fn wan(name: impl Into<String>, advertise: SocketAddr) -> Config {
         Config {
             tcp_timeout: Duration::from_secs(30),
@@ -214,6 +247,7 @@ impl Config {
     }
 
     /// Go's `DefaultLocalConfig`: fast timings for one host or a test.
+    #[doc(alias = "DefaultLocalConfig")]
     pub fn local(name: impl Into<String>, advertise: SocketAddr) -> Config {
         Config {
             tcp_timeout: Duration::from_secs(1),

@@ -18,8 +18,17 @@ pub enum CommandError {
     UnknownMember,
     /// Metadata over [`META_MAX_SIZE`] bytes.
     MetaTooLarge(usize),
-    /// A user message or broadcast that is empty or does not fit a packet.
+    /// A user message or broadcast that is empty.
     BadPayload(&'static str),
+    /// A user message or broadcast larger than a limit that applies to it.
+    PayloadTooLarge {
+        /// The payload's size in bytes.
+        len: usize,
+        /// The most bytes allowed.
+        limit: usize,
+        /// Which limit: what the payload must fit.
+        limit_of: &'static str,
+    },
     /// A key operation failed.
     Key(WireError),
     /// The node has left, or is leaving; it sends nothing more of its own.
@@ -39,6 +48,14 @@ impl core::fmt::Display for CommandError {
                 write!(f, "metadata of {n} bytes exceeds {META_MAX_SIZE}")
             }
             CommandError::BadPayload(why) => write!(f, "bad payload: {why}"),
+            CommandError::PayloadTooLarge {
+                len,
+                limit,
+                limit_of,
+            } => write!(
+                f,
+                "payload of {len} bytes exceeds {limit} bytes, the most {limit_of}"
+            ),
             CommandError::Key(e) => write!(f, "key operation failed: {e}"),
             CommandError::Left => f.write_str("the node has left the cluster"),
             CommandError::QueueFull(n) => {

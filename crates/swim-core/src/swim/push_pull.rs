@@ -25,6 +25,19 @@ struct JoinState {
     pending: usize,
     joined: usize,
     failed: Vec<(SocketAddr, ExchangeError)>,
+    /// Whether each seed's reply is checked for whether it took us in
+    /// ([`Swim::join_checked`]).
+    checked: bool,
+}
+
+/// What a push/pull reply says of our own name.
+enum Listed {
+    /// At our address, in this state.
+    Here(Option<MemberState>),
+    /// At another address, in this state.
+    Elsewhere(SocketAddr, Option<MemberState>),
+    /// Not at all.
+    Absent,
 }
 
 /// The joins in progress.
@@ -39,6 +52,24 @@ impl<D: Delegate> Swim<D> {
     /// comes as [`Event::JoinCompleted`] with the id returned here (at once
     /// when `seeds` is empty).
     pub fn join(&mut self, now: Instant, seeds: &[SocketAddr]) -> JoinId {
+        self.start_join(now, seeds, false)
+    }
+
+    /// [`join`](Self::join), and a seed counts as joined only once it took
+    /// us in. A seed answers a push/pull before it merges the state we sent,
+    /// so its reply shows the cluster as it was: if it lists a live member
+    /// under our name at another address, the seed refused us
+    /// ([`ExchangeError::NameTaken`]); if it does not list us, a second
+    /// push/pull (an ordinary one, not a join) asks again, and a reply that
+    /// still does not list us at our address means the seed refused us — its
+    /// alive filter, merge veto or protocol versions
+    /// ([`ExchangeError::NotAccepted`]), or a live member holding our name
+    /// ([`ExchangeError::NameTaken`]). Go's seeds answer it unchanged.
+    pub fn join_checked(&mut self, now: Instant, seeds: &[SocketAddr]) -> JoinId {
+        self.start_join(now, seeds, true)
+    }
+
+    fn start_join(&mut self, now: Instant, seeds: &[SocketAddr], checked: bool) -> JoinId {
         self.input(now, |s| {
             s.joins.last_id += 1;
             let id = JoinId(s.joins.last_id);
@@ -54,6 +85,7 @@ impl<D: Delegate> Swim<D> {
                 id,
                 JoinState {
                     pending: seeds.len(),
+                    checked,
                     ..JoinState::default()
                 },
             );
@@ -62,6 +94,25 @@ impl<D: Delegate> Swim<D> {
             }
             id
         })
+    }
+
+    /// Whether join `id` checks that its seeds took us in.
+    pub(super) fn join_is_checked(&self, id: JoinId) -> bool {
+        self.joins.pending.get(&id).is_some_and(|j| j.checked)
+    }
+
+    /// The second push/pull of a checked join with seed `to`: an ordinary
+    /// one, whose reply shows whether the seed merged the state our join
+    /// sent it.
+    pub(super) fn confirm_join(&mut self, now: Instant, to: SocketAddr, id: JoinId) {
+        let state = self.local_push_pull(false);
+        let deadline = now + self.config.join_timeout;
+        let kind = Exchange::PushPull {
+            join: Some(id),
+            to,
+            confirm: true,
+        };
+        self.connect(now, to, &state, true, deadline, kind);
     }
 
     /// One seed of join `id` answered, or failed.
@@ -127,7 +178,11 @@ impl<D: Delegate> Swim<D> {
             None => self.config.tcp_timeout,
         };
         let deadline = now + timeout;
-        let kind = Exchange::PushPull { join, to };
+        let kind = Exchange::PushPull {
+            join,
+            to,
+            confirm: false,
+        };
         self.connect(now, to, &state, true, deadline, kind);
     }
 
@@ -174,21 +229,39 @@ impl<D: Delegate> Swim<D> {
         reply
     }
 
-    /// The reply to our push/pull, merged.
+    /// The reply to our push/pull, merged. With `check` (a checked join;
+    /// `Some(true)` for its confirming push/pull), the reply is first read
+    /// for our own name; `Ok(true)` says the seed must be asked again.
     pub(super) fn merge_reply(
         &mut self,
         now: Instant,
         reply: &[u8],
         join: bool,
-    ) -> Result<(), ExchangeError> {
+        check: Option<bool>,
+    ) -> Result<bool, ExchangeError> {
         let opened = self.open_reply(reply)?;
         let limits = self.envelope.limits().clone();
         match Message::decode(&opened, Transport::Stream, &limits) {
             Ok(Message::PushPull(pp)) => {
+                let mut again = false;
+                if let Some(confirming) = check {
+                    let live = |state: Option<MemberState>| {
+                        matches!(state, Some(MemberState::Alive | MemberState::Suspect))
+                    };
+                    match self.listed_self(&pp) {
+                        Listed::Elsewhere(addr, state) if confirming || live(state) => {
+                            return Err(ExchangeError::NameTaken { addr });
+                        }
+                        Listed::Absent if confirming => return Err(ExchangeError::NotAccepted),
+                        // Listed dead here: our refutation is on its way.
+                        Listed::Here(state) => again = !confirming && !live(state),
+                        Listed::Elsewhere(..) | Listed::Absent => again = true,
+                    }
+                }
                 self.merge_remote(now, pp, join)
                     .map_err(ExchangeError::Refused)?;
                 self.catch_up_on(now, Happened::Synced);
-                Ok(())
+                Ok(again)
             }
             Ok(Message::Error(ErrorResponse { error })) => {
                 Err(ExchangeError::Remote(error.to_string()))
@@ -197,6 +270,20 @@ impl<D: Delegate> Swim<D> {
                 other.message_type() as u8,
             ))),
             Err(e) => Err(ExchangeError::BadReply(e)),
+        }
+    }
+
+    /// Where a push/pull state lists our name.
+    fn listed_self(&self, pp: &PushPull<'_>) -> Listed {
+        let local = self.local_name();
+        let Some(n) = pp.nodes.iter().find(|n| n.name == &*local) else {
+            return Listed::Absent;
+        };
+        let state = MemberState::from_wire(n.state);
+        let port = self.fix_port(n.port);
+        match self.members.local() {
+            Some(r) if r.addr.as_bytes() == &n.addr[..] && r.port == port => Listed::Here(state),
+            _ => Listed::Elsewhere(WireIp::from_bytes(&n.addr).shown(port), state),
         }
     }
 

@@ -19,10 +19,12 @@ use crate::wire::{ErrorResponse, Message, StreamRole, Transport, WireError};
 /// What an exchange is for.
 #[derive(Debug, Clone)]
 pub(super) enum Exchange {
-    /// A push/pull with `to`, periodic or for a join.
+    /// A push/pull with `to`, periodic or for a join (`confirm`: the
+    /// second push/pull of a checked join).
     PushPull {
         join: Option<JoinId>,
         to: SocketAddr,
+        confirm: bool,
     },
     /// The TCP fallback of probe `seq`.
     TcpPing { seq: u32 },
@@ -123,7 +125,7 @@ impl<D: Delegate> Swim<D> {
         };
         self.stats.streams_failed += 1;
         match kind {
-            Exchange::PushPull { join, to } => {
+            Exchange::PushPull { join, to, .. } => {
                 if let Some(join) = join {
                     self.join_progress(join, Err((to, error)));
                 }
@@ -146,13 +148,18 @@ impl<D: Delegate> Swim<D> {
                 });
                 self.fallback_done(now, seq, ok);
             }
-            Exchange::PushPull { join, to } => {
-                let result = self.merge_reply(now, reply, join.is_some());
+            Exchange::PushPull { join, to, confirm } => {
+                let check = join.filter(|&id| self.join_is_checked(id)).map(|_| confirm);
+                let result = self.merge_reply(now, reply, join.is_some() && !confirm, check);
                 if result.is_err() {
                     self.stats.streams_failed += 1;
                 }
-                if let Some(join) = join {
-                    self.join_progress(join, result.map_err(|e| (to, e)));
+                match (join, result) {
+                    (Some(join), Ok(true)) => self.confirm_join(now, to, join),
+                    (Some(join), result) => {
+                        self.join_progress(join, result.map(|_| ()).map_err(|e| (to, e)))
+                    }
+                    (None, _) => {}
                 }
             }
         }

@@ -81,8 +81,17 @@ impl<D: Delegate> Swim<D> {
         payload: &[u8],
     ) -> Result<BroadcastId, CommandError> {
         self.input(now, |s| {
-            if payload.is_empty() || payload.len() > s.packet_room(USER_PART_OVERHEAD) {
-                return Err(CommandError::BadPayload("empty, or larger than a packet"));
+            if payload.is_empty() {
+                return Err(CommandError::BadPayload("empty"));
+            }
+            let limit = s.packet_room(USER_PART_OVERHEAD);
+            if payload.len() > limit {
+                return Err(CommandError::PayloadTooLarge {
+                    len: payload.len(),
+                    limit,
+                    limit_of: "a broadcast may hold: it must fit one packet \
+                               (Config::udp_buffer_size) beside its framing",
+                });
             }
             if s.leave.has_left() {
                 return Err(CommandError::Left);
@@ -132,6 +141,16 @@ impl<D: Delegate> Swim<D> {
             if payload.is_empty() {
                 return Err(CommandError::BadPayload("empty"));
             }
+            let limit = s.envelope.limits().max_user_message;
+            if payload.len() > limit {
+                // The receiver refuses it (Limits::max_user_message, alike
+                // on every node unless configured otherwise).
+                return Err(CommandError::PayloadTooLarge {
+                    len: payload.len(),
+                    limit,
+                    limit_of: "a stream user message may hold (Limits::max_user_message)",
+                });
+            }
             let r = s.members.get(node).ok_or(CommandError::UnknownMember)?;
             let to = r.socket_addr().ok_or(CommandError::UnknownMember)?;
             let mut msg = Vec::with_capacity(payload.len() + 16);
@@ -139,6 +158,20 @@ impl<D: Delegate> Swim<D> {
             let deadline = now + s.config.tcp_timeout;
             Ok(s.connect(now, to, &msg, false, deadline, Exchange::Reliable))
         })
+    }
+
+    /// The member a user message from `from` came from: a datagram's source
+    /// is a member's address; a stream's port is ephemeral, so only its IP
+    /// can name a member, when just one advertises it.
+    fn sender_of(&self, from: SocketAddr, transport: Transport) -> Option<alloc::sync::Arc<str>> {
+        let mut found = self.members.records().iter().filter(|r| {
+            r.socket_addr().is_some_and(|a| match transport {
+                Transport::Packet => a == from,
+                Transport::Stream => a.ip() == from.ip(),
+            })
+        });
+        let first = found.next()?;
+        found.next().is_none().then(|| first.name.clone())
     }
 
     /// A user message arrived from `from`. One that came in a datagram is
@@ -157,8 +190,10 @@ impl<D: Delegate> Swim<D> {
         if relay && !self.relayed.remember(payload, self.config.relay_memory) {
             return; // seen it: delivered and relayed already
         }
+        let node = self.sender_of(from, transport);
         self.emit(Event::UserMessage {
             from,
+            node,
             payload: payload.to_vec(),
         });
         if relay {

@@ -168,7 +168,7 @@ impl Cluster {
                         Delivery::Result {
                             to: i,
                             exchange: id,
-                            result: Err(ExchangeError::Io),
+                            result: Err(ExchangeError::Io(swim_core::IoKind::Other)),
                         },
                     ),
                 },
@@ -177,7 +177,7 @@ impl Cluster {
                         let result = match (expect, data) {
                             (false, _) => Ok(Vec::new()),
                             (true, Some(reply)) => Ok(reply),
-                            (true, None) => Err(ExchangeError::Io),
+                            (true, None) => Err(ExchangeError::Io(swim_core::IoKind::Other)),
                         };
                         self.send(
                             self.latency,
@@ -225,7 +225,7 @@ impl Cluster {
                 expect_reply,
             } => {
                 if self.nodes[to].down {
-                    let result = Err(ExchangeError::Io);
+                    let result = Err(ExchangeError::Io(swim_core::IoKind::Other));
                     return self.send(
                         self.latency,
                         Delivery::Result {

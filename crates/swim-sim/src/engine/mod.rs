@@ -519,7 +519,7 @@ impl Simulation {
                 let result = match (p.expect_reply, data) {
                     (false, _) => Ok(Vec::new()),
                     (true, Some(d)) => Ok(d),
-                    (true, None) => Err(ExchangeError::Io),
+                    (true, None) => Err(ExchangeError::Io(swim_core::IoKind::Other)),
                 };
                 let to = p.initiator as usize;
                 if self.net.cut(i, to, at) || self.net.stream_lost() {
