@@ -74,13 +74,11 @@ impl Net {
     /// The `Tcp` transport's configuration for this network (`None` for
     /// UDP and TCP).
     pub fn tcp_config(self) -> Option<TcpConfig> {
-        let mut config = TcpConfig::default();
         match self {
-            Net::UdpTcp => return None,
-            Net::Tcp => {}
-            Net::Tls => config.tls = Some(pki::node_tls(true)),
+            Net::UdpTcp => None,
+            Net::Tcp => Some(TcpConfig::default()),
+            Net::Tls => Some(TcpConfig::default().with_tls(pki::node_tls(true))),
         }
-        Some(config)
     }
 }
 

@@ -88,6 +88,24 @@ impl Default for TcpConfig {
     }
 }
 
+#[cfg(feature = "tls")]
+impl TcpConfig {
+    /// These settings with every connection under `tls` (the struct is
+    /// non-exhaustive, so this is how a caller outside the crate sets it).
+    ///
+    /// ```no_run
+    /// # fn run() -> Result<(), swim_node::TlsError> {
+    /// use swim_node::{TcpConfig, TlsConfig};
+    /// let tls = TlsConfig::from_pem_files("node.pem", "node.key", "ca.pem", true)?;
+    /// let config = TcpConfig::default().with_tls(tls);
+    /// # Ok(()) }
+    /// ```
+    pub fn with_tls(mut self, tls: TlsConfig) -> TcpConfig {
+        self.tls = Some(tls);
+        self
+    }
+}
+
 /// What went wrong on a [`Tcp`] transport, counted since it was bound. A
 /// cheap handle: take it with [`Tcp::stats`] before giving the transport
 /// to a node, and read it while the node runs.
