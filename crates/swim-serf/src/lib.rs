@@ -8,6 +8,9 @@
 //!   with bounds (docs/serf.md describes the wire).
 //! * [`tags`]: tags in node metadata.
 //! * [`LamportClock`]: Serf's clocks and their witness rule.
+//! * [`Serf`]: the sans-IO state, fed a Swim's events.
+//! * [`SerfNode`]: Serf running on a swim-node `Node`, on any runtime
+//!   (swim-tokio, swim-async-std), with its events as [`SerfEvents`].
 
 mod clock;
 pub mod messages;
@@ -15,7 +18,10 @@ mod msgpack;
 pub mod tags;
 
 pub use clock::{LamportClock, LamportTime};
+mod node;
 mod serf;
+
+pub use node::{NodeError, SerfEvents, SerfNode, SerfStartError};
 
 pub use serf::{
     Member, MemberStatus, Serf, SerfConfig, SerfDelegate, SerfError, SerfEvent, SerfOutput,

@@ -47,6 +47,12 @@ pub struct SerfConfig {
     /// Most bytes of a user event's name and payload, and of its encoding
     /// (Go: 512; at most [`USER_EVENT_SIZE_MAX`]).
     pub user_event_size_limit: usize,
+    /// How long a leave waits for its intent to be gossiped, and then for
+    /// the Swim's leave (Go's `BroadcastTimeout`: 5 s).
+    pub broadcast_timeout: Duration,
+    /// How long a leave then stays up, answering probes while the news
+    /// spreads (Go's `LeavePropagateDelay`: 1 s).
+    pub leave_propagate_delay: Duration,
 }
 
 impl SerfConfig {
@@ -59,6 +65,8 @@ impl SerfConfig {
             event_buffer: 512,
             recent_intent_timeout: Duration::from_secs(300),
             user_event_size_limit: 512,
+            broadcast_timeout: Duration::from_secs(5),
+            leave_propagate_delay: Duration::from_secs(1),
         }
     }
 
@@ -185,6 +193,8 @@ pub enum SerfState {
     Alive,
     /// [`Serf::leave`] was called.
     Leaving,
+    /// The leave finished ([`Serf::leave_completed`]).
+    Left,
 }
 
 #[derive(Debug, Clone)]
@@ -505,6 +515,12 @@ impl Serf {
                 .push_back(SerfOutput::Broadcast(Message::Leave(msg).to_bytes()));
         }
         Ok(())
+    }
+
+    /// The leave finished: the intent was gossiped and the Swim left (Go's
+    /// `SerfLeft`).
+    pub fn leave_completed(&mut self) {
+        self.state = SerfState::Left;
     }
 
     fn broadcast_join(&mut self, now: Instant, ltime: LamportTime) {

@@ -1,0 +1,454 @@
+//! Serf running: a [`Serf`] on a swim-node [`Node`], on any
+//! [`Runtime`] (swim-tokio's, swim-async-std's) and any [`Transport`].
+//!
+//! [`SerfNode::start`] takes the Swim's [`NodeBuilder`], sets it up as Go
+//! Serf sets up its memberlist ([`SerfConfig::swim_config`], a
+//! [`SerfDelegate`]) and spawns one task, the pump: it feeds the node's
+//! events to the `Serf`, carries out what the `Serf` asks (broadcasts, new
+//! metadata) and hands Serf's events to [`SerfEvents`]. Commands on the
+//! handle run the `Serf` under its lock and carry out its outputs the same
+//! way.
+
+use std::collections::{HashMap, VecDeque};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use futures_util::future::{select, Either};
+use swim_core::{BroadcastId, Event};
+use swim_node::{
+    DefaultTransport, Events, IntoSeed, Node, NodeBuilder, Runtime, Sockets, StartError, Transport,
+};
+
+use crate::serf::{Member, Serf, SerfConfig, SerfDelegate, SerfError, SerfEvent, SerfOutput};
+use crate::tags::Tags;
+
+/// Why a command on a [`SerfNode`] failed.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum NodeError {
+    /// Serf refused it.
+    Serf(SerfError),
+    /// The Swim node failed it (or has shut down).
+    Node(swim_node::Error),
+    /// Our leave intent was not gossiped within the broadcast timeout (Go:
+    /// "timeout while waiting for graceful leave").
+    LeaveTimeout,
+}
+
+impl From<SerfError> for NodeError {
+    fn from(e: SerfError) -> Self {
+        NodeError::Serf(e)
+    }
+}
+
+impl From<swim_node::Error> for NodeError {
+    fn from(e: swim_node::Error) -> Self {
+        NodeError::Node(e)
+    }
+}
+
+impl std::fmt::Display for NodeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NodeError::Serf(e) => e.fmt(f),
+            NodeError::Node(e) => e.fmt(f),
+            NodeError::LeaveTimeout => f.write_str("timeout while waiting for graceful leave"),
+        }
+    }
+}
+
+impl std::error::Error for NodeError {}
+
+/// Why [`SerfNode::start`] failed.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum SerfStartError {
+    /// The Serf settings are invalid.
+    Serf(SerfError),
+    /// The Swim node could not start.
+    Node(StartError),
+}
+
+impl std::fmt::Display for SerfStartError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SerfStartError::Serf(e) => e.fmt(f),
+            SerfStartError::Node(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for SerfStartError {}
+
+/// Broadcasts finished but not (yet) waited for are remembered this long,
+/// in number: a waiter registers only after `broadcast` returned its id,
+/// by which time the broadcast may be gone already.
+const FINISHED_REMEMBERED: usize = 256;
+
+/// Who waits for which broadcast to leave the Swim's queue.
+#[derive(Default)]
+struct Finished {
+    waiting: HashMap<BroadcastId, futures_channel::oneshot::Sender<()>>,
+    recent: VecDeque<BroadcastId>,
+}
+
+type Sleep = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+struct Inner {
+    node: Node,
+    serf: Arc<Mutex<Serf>>,
+    events: async_channel::Sender<SerfEvent>,
+    /// Tells the pump that Serf's next deadline may have moved.
+    wake: async_channel::Sender<()>,
+    finished: Mutex<Finished>,
+    /// The runtime's clock and timers.
+    now: fn() -> std::time::Instant,
+    timer_at: fn(std::time::Instant) -> Sleep,
+    started: std::time::Instant,
+}
+
+impl Inner {
+    fn serf(&self) -> MutexGuard<'_, Serf> {
+        self.serf.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn now(&self) -> swim_core::Instant {
+        swim_core::Instant::from_duration((self.now)().saturating_duration_since(self.started))
+    }
+
+    /// Carries out what `serf` asks: its events go to the application at
+    /// once (under the lock, so in order); broadcasts and metadata are
+    /// returned to be handed to the Swim after the lock is released.
+    fn drain(&self, serf: &mut Serf) -> Vec<SerfOutput> {
+        let mut work = Vec::new();
+        while let Some(out) = serf.poll_output() {
+            match out {
+                // A reader that went away does not stop the node.
+                SerfOutput::Event(e) => {
+                    let _ = self.events.try_send(e);
+                }
+                other => work.push(other),
+            }
+        }
+        work
+    }
+
+    /// Hands `work` to the Swim; returns the ids of the broadcasts.
+    async fn apply(&self, work: Vec<SerfOutput>) -> Result<Vec<BroadcastId>, swim_node::Error> {
+        let mut ids = Vec::new();
+        for out in work {
+            match out {
+                SerfOutput::Broadcast(b) => ids.push(self.node.broadcast(&b).await?),
+                SerfOutput::UpdateMeta(m) => self.node.update_meta(&m).await?,
+                SerfOutput::Event(_) => {}
+            }
+        }
+        Ok(ids)
+    }
+
+    /// Runs `f` on the Serf, then carries out its outputs.
+    async fn run<T>(
+        &self,
+        f: impl FnOnce(&mut Serf, swim_core::Instant) -> Result<T, SerfError>,
+    ) -> Result<(T, Vec<BroadcastId>), NodeError> {
+        let (value, work) = {
+            let mut serf = self.serf();
+            let value = f(&mut serf, self.now())?;
+            (value, self.drain(&mut serf))
+        };
+        let _ = self.wake.try_send(());
+        Ok((value, self.apply(work).await?))
+    }
+
+    fn broadcast_finished(&self, id: BroadcastId) {
+        let mut f = self.finished.lock().unwrap_or_else(|e| e.into_inner());
+        match f.waiting.remove(&id) {
+            Some(tx) => {
+                let _ = tx.send(());
+            }
+            None => {
+                if f.recent.len() == FINISHED_REMEMBERED {
+                    f.recent.pop_front();
+                }
+                f.recent.push_back(id);
+            }
+        }
+    }
+
+    /// Waits until broadcast `id` left the Swim's queue (Go's notify
+    /// channel), or `timeout`; false on timeout.
+    async fn wait_finished(&self, id: BroadcastId, timeout: Duration) -> bool {
+        let rx = {
+            let mut f = self.finished.lock().unwrap_or_else(|e| e.into_inner());
+            if f.recent.contains(&id) {
+                return true;
+            }
+            let (tx, rx) = futures_channel::oneshot::channel();
+            f.waiting.insert(id, tx);
+            rx
+        };
+        let timer = (self.timer_at)((self.now)() + timeout);
+        matches!(select(rx, timer).await, Either::Left((Ok(()), _)))
+    }
+}
+
+/// A running Serf node: cheap to clone, usable from any task. The node
+/// stops (without leaving) when the last clone is dropped or on
+/// [`shutdown`](SerfNode::shutdown).
+#[derive(Clone)]
+pub struct SerfNode {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for SerfNode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SerfNode")
+            .field("node", &self.inner.node)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Serf's events (Go's `EventCh`), in order, as a [`Stream`] or through
+/// [`recv`](SerfEvents::recv). Unbounded: Serf's events are few (one per
+/// member change, user event or query).
+///
+/// [`Stream`]: futures_core::Stream
+#[derive(Debug)]
+pub struct SerfEvents {
+    /// Boxed: the receiver is `!Unpin`, and a stream is polled pinned.
+    rx: Pin<Box<async_channel::Receiver<SerfEvent>>>,
+}
+
+impl Clone for SerfEvents {
+    fn clone(&self) -> Self {
+        SerfEvents {
+            rx: Box::pin((*self.rx).clone()),
+        }
+    }
+}
+
+impl SerfEvents {
+    /// The next event; `None` once the node stopped and all were read.
+    pub async fn recv(&self) -> Option<SerfEvent> {
+        self.rx.recv().await.ok()
+    }
+
+    /// The next event if one is waiting.
+    pub fn try_recv(&self) -> Option<SerfEvent> {
+        self.rx.try_recv().ok()
+    }
+}
+
+impl futures_core::Stream for SerfEvents {
+    type Item = SerfEvent;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<SerfEvent>> {
+        self.rx.as_mut().poll_next(cx)
+    }
+}
+
+impl SerfNode {
+    /// Starts Serf with `config` on the node `builder` would start (UDP and
+    /// TCP at its bind address, memberlist's transport): sets
+    /// its protocol settings as Serf needs them (name, tags as metadata,
+    /// versions, no relaying; [`SerfConfig::swim_config`]) and its delegate,
+    /// binds it, and spawns its driver and Serf's pump on `R`.
+    ///
+    /// ```no_run
+    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    /// use swim_serf::{SerfConfig, SerfNode};
+    /// use swim_tokio::{Config, NodeConfig};
+    ///
+    /// let bind = "127.0.0.1:7946".parse()?;
+    /// let builder = swim_tokio::builder(NodeConfig::new(bind, Config::local("a", bind)));
+    /// let (serf, events) = SerfNode::start(builder, SerfConfig::new("a")).await?;
+    /// serf.join(["127.0.0.1:7947"]).await?;
+    /// serf.user_event("deploy", b"v2", false).await?;
+    /// while let Some(event) = events.recv().await {
+    ///     println!("{event:?}");
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub async fn start<R: Runtime, S: Sockets>(
+        builder: NodeBuilder<R, DefaultTransport<S>>,
+        config: SerfConfig,
+    ) -> Result<(SerfNode, SerfEvents), SerfStartError> {
+        let (builder, serf) = prepare(builder, config)?;
+        let bound = builder.bind().await.map_err(SerfStartError::Node)?;
+        Ok(launch::<R>(serf, bound))
+    }
+
+    /// [`start`](Self::start) for a builder given its own [`Transport`]
+    /// (swim-node's in-memory network, everything on TCP, your own).
+    pub async fn start_on<R: Runtime, T: Transport>(
+        builder: NodeBuilder<R, T>,
+        config: SerfConfig,
+    ) -> Result<(SerfNode, SerfEvents), SerfStartError> {
+        let (builder, serf) = prepare(builder, config)?;
+        let bound = builder.bind().await.map_err(SerfStartError::Node)?;
+        Ok(launch::<R>(serf, bound))
+    }
+
+    /// Joins the cluster through `seeds` ([`Node::join`]), then gossips our
+    /// join intent (Go's `Serf.Join`); returns how many seeds answered.
+    pub async fn join<I>(&self, seeds: I) -> Result<usize, NodeError>
+    where
+        I: IntoIterator,
+        I::Item: IntoSeed,
+    {
+        let joined = self.inner.node.join(seeds).await?;
+        self.inner
+            .run(|serf, now| {
+                serf.join_completed(now, joined);
+                Ok(())
+            })
+            .await?;
+        Ok(joined)
+    }
+
+    /// Sends a user event to every member, this one included (Go's
+    /// `Serf.UserEvent`; `coalesce` is carried on the wire).
+    pub async fn user_event(
+        &self,
+        name: &str,
+        payload: &[u8],
+        coalesce: bool,
+    ) -> Result<(), NodeError> {
+        self.inner
+            .run(|serf, _| serf.user_event(name, payload, coalesce))
+            .await?;
+        Ok(())
+    }
+
+    /// Replaces this node's tags and announces them (Go's `SetTags`).
+    pub async fn set_tags(&self, tags: Tags) -> Result<(), NodeError> {
+        self.inner.run(|serf, _| serf.set_tags(tags)).await?;
+        Ok(())
+    }
+
+    /// Every member known, any status, sorted by name (Go's `Members`).
+    pub fn members(&self) -> Vec<Member> {
+        self.inner.serf().members()
+    }
+
+    /// One member.
+    pub fn member(&self, name: &str) -> Option<Member> {
+        self.inner.serf().member(name).cloned()
+    }
+
+    /// Whether the node runs, is leaving or has left.
+    pub fn state(&self) -> crate::SerfState {
+        self.inner.serf().state()
+    }
+
+    /// The Swim node underneath.
+    pub fn node(&self) -> &Node {
+        &self.inner.node
+    }
+
+    /// Leaves gracefully (Go's `Serf.Leave`): gossips our leave intent and
+    /// waits for it to go out (at most the broadcast timeout), leaves the
+    /// Swim, then stays up for the propagate delay so that probes are still
+    /// answered while the news spreads. Members then see us `left`, not
+    /// `failed`. The node keeps running until [`shutdown`](Self::shutdown).
+    pub async fn leave(&self) -> Result<(), NodeError> {
+        let (timeout, delay) = {
+            let serf = self.inner.serf();
+            let c = serf.config();
+            (c.broadcast_timeout, c.leave_propagate_delay)
+        };
+        let ((), ids) = self.inner.run(|serf, now| serf.leave(now)).await?;
+        for id in ids {
+            if !self.inner.wait_finished(id, timeout).await {
+                return Err(NodeError::LeaveTimeout);
+            }
+        }
+        self.inner.node.leave(timeout).await?;
+        (self.inner.timer_at)((self.inner.now)() + delay).await;
+        self.inner.serf().leave_completed();
+        Ok(())
+    }
+
+    /// Stops the node without leaving: members will see it fail.
+    pub async fn shutdown(&self) {
+        self.inner.node.shutdown().await;
+    }
+}
+
+/// `builder` set up for Serf, and the Serf its delegate shares.
+#[allow(clippy::type_complexity)]
+fn prepare<R: Runtime, T>(
+    mut builder: NodeBuilder<R, T>,
+    config: SerfConfig,
+) -> Result<(NodeBuilder<R, T>, Arc<Mutex<Serf>>), SerfStartError> {
+    let swim = &mut builder.config_mut().swim;
+    *swim = config
+        .swim_config(swim.clone())
+        .map_err(SerfStartError::Serf)?;
+    let serf = Arc::new(Mutex::new(Serf::new(config).map_err(SerfStartError::Serf)?));
+    Ok((builder.delegate(SerfDelegate(serf.clone())), serf))
+}
+
+/// Spawns a bound node's driver and Serf's pump.
+fn launch<R: Runtime>(
+    serf: Arc<Mutex<Serf>>,
+    (node, swim_events, driver): (Node, Events, impl Future<Output = ()> + Send + 'static),
+) -> (SerfNode, SerfEvents) {
+    R::spawn(driver);
+    let (events_tx, events_rx) = async_channel::unbounded();
+    let (wake_tx, wake_rx) = async_channel::bounded(1);
+    let inner = Arc::new(Inner {
+        node,
+        serf,
+        events: events_tx,
+        wake: wake_tx,
+        finished: Mutex::default(),
+        now: R::now,
+        timer_at: |at| Box::pin(R::timer_at(at)),
+        started: R::now(),
+    });
+    R::spawn(pump(Arc::downgrade(&inner), swim_events, wake_rx));
+    let events = SerfEvents {
+        rx: Box::pin(events_rx),
+    };
+    (SerfNode { inner }, events)
+}
+
+/// The Swim's events into the Serf, the Serf's outputs out, and its timer;
+/// ends when the node stops or the last [`SerfNode`] is dropped.
+async fn pump(inner: Weak<Inner>, events: Events, wake: async_channel::Receiver<()>) {
+    loop {
+        let timer = {
+            let Some(inner) = inner.upgrade() else { return };
+            let deadline = inner.serf().poll_timeout();
+            deadline.map(|at| (inner.timer_at)(inner.started + at.as_duration()))
+        };
+        let timer: Sleep = timer.unwrap_or_else(|| Box::pin(std::future::pending()));
+        let event = match select(
+            Box::pin(events.recv()),
+            select(Box::pin(wake.recv()), timer),
+        )
+        .await
+        {
+            Either::Left((None, _)) => return,
+            Either::Left((Some(event), _)) => Some(event),
+            Either::Right(_) => None,
+        };
+        let Some(inner) = inner.upgrade() else { return };
+        let work = {
+            let mut serf = inner.serf();
+            let now = inner.now();
+            match &event {
+                Some(Event::BroadcastFinished { id, .. }) => inner.broadcast_finished(*id),
+                Some(event) => serf.handle_event(now, event),
+                None => serf.handle_timeout(now),
+            }
+            inner.drain(&mut serf)
+        };
+        // Failing only when the node stopped, which ends the loop above.
+        let _ = inner.apply(work).await;
+    }
+}
