@@ -21,9 +21,10 @@ pub use clock::{LamportClock, LamportTime};
 mod node;
 mod serf;
 
-pub use node::{NodeError, SerfEvents, SerfNode, SerfStartError};
+pub use node::{NodeError, NodeResponse, QueryResponses, SerfEvents, SerfNode, SerfStartError};
 
 pub use serf::{
-    Member, MemberStatus, Serf, SerfConfig, SerfDelegate, SerfError, SerfEvent, SerfOutput,
-    SerfState, PROTOCOL_VERSION_MAX, PROTOCOL_VERSION_MIN, USER_EVENT_SIZE_MAX,
+    IncomingQuery, Member, MemberStatus, QueryId, QueryParams, QueryProgress, Serf, SerfConfig,
+    SerfDelegate, SerfError, SerfEvent, SerfOutput, SerfState, PROTOCOL_VERSION_MAX,
+    PROTOCOL_VERSION_MIN, USER_EVENT_SIZE_MAX,
 };

@@ -22,7 +22,10 @@ use swim_node::{
     DefaultTransport, Events, IntoSeed, Node, NodeBuilder, Runtime, Sockets, StartError, Transport,
 };
 
-use crate::serf::{Member, Serf, SerfConfig, SerfDelegate, SerfError, SerfEvent, SerfOutput};
+use crate::serf::{
+    IncomingQuery, Member, QueryId, QueryParams, QueryProgress, Serf, SerfConfig, SerfDelegate,
+    SerfError, SerfEvent, SerfOutput,
+};
 use crate::tags::Tags;
 
 /// Why a command on a [`SerfNode`] failed.
@@ -97,6 +100,63 @@ struct Finished {
 
 type Sleep = Pin<Box<dyn Future<Output = ()> + Send>>;
 
+/// Where one open query's acks and answers go.
+struct QuerySinks {
+    acks: Option<async_channel::Sender<String>>,
+    responses: async_channel::Sender<NodeResponse>,
+}
+
+/// One node's answer to a query (Go's `NodeResponse`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeResponse {
+    /// The node.
+    pub from: String,
+    /// Its answer.
+    pub payload: Vec<u8>,
+}
+
+/// Acks and answers to one of our queries as they come (Go's
+/// `QueryResponse`); both end when the query's timeout passes.
+#[derive(Debug)]
+pub struct QueryResponses {
+    id: QueryId,
+    acks: Option<async_channel::Receiver<String>>,
+    responses: async_channel::Receiver<NodeResponse>,
+}
+
+impl QueryResponses {
+    /// The query.
+    pub fn id(&self) -> QueryId {
+        self.id
+    }
+
+    /// The next node to ack; `None` once the query closed, or if it did not
+    /// ask for acks.
+    pub async fn recv_ack(&self) -> Option<String> {
+        self.acks.as_ref()?.recv().await.ok()
+    }
+
+    /// The next answer; `None` once the query closed.
+    pub async fn recv_response(&self) -> Option<NodeResponse> {
+        self.responses.recv().await.ok()
+    }
+
+    /// Waits for the query to close; returns every ack and answer.
+    pub async fn collect(self) -> (Vec<String>, Vec<NodeResponse>) {
+        let mut responses = Vec::new();
+        while let Ok(r) = self.responses.recv().await {
+            responses.push(r);
+        }
+        let mut acks = Vec::new();
+        if let Some(rx) = &self.acks {
+            while let Ok(a) = rx.recv().await {
+                acks.push(a);
+            }
+        }
+        (acks, responses)
+    }
+}
+
 struct Inner {
     node: Node,
     serf: Arc<Mutex<Serf>>,
@@ -104,6 +164,7 @@ struct Inner {
     /// Tells the pump that Serf's next deadline may have moved.
     wake: async_channel::Sender<()>,
     finished: Mutex<Finished>,
+    queries: Mutex<HashMap<QueryId, QuerySinks>>,
     /// The runtime's clock and timers.
     now: fn() -> std::time::Instant,
     timer_at: fn(std::time::Instant) -> Sleep,
@@ -130,6 +191,7 @@ impl Inner {
                 SerfOutput::Event(e) => {
                     let _ = self.events.try_send(e);
                 }
+                SerfOutput::Query(progress) => self.route(progress),
                 other => work.push(other),
             }
         }
@@ -143,7 +205,11 @@ impl Inner {
             match out {
                 SerfOutput::Broadcast(b) => ids.push(self.node.broadcast(&b).await?),
                 SerfOutput::UpdateMeta(m) => self.node.update_meta(&m).await?,
-                SerfOutput::Event(_) => {}
+                // Best effort, as Go's: a member gone meanwhile is no error.
+                SerfOutput::SendTo { node, payload } => {
+                    let _ = self.node.send_best_effort(&node, &payload).await;
+                }
+                SerfOutput::Event(_) | SerfOutput::Query(_) => {}
             }
         }
         Ok(ids)
@@ -161,6 +227,31 @@ impl Inner {
         };
         let _ = self.wake.try_send(());
         Ok((value, self.apply(work).await?))
+    }
+
+    /// Hands news of a query to its receivers; a closed one drops them,
+    /// which ends its streams.
+    fn route(&self, progress: QueryProgress) {
+        let mut queries = self.queries.lock().unwrap_or_else(|e| e.into_inner());
+        match progress {
+            QueryProgress::Ack { query, from } => {
+                if let Some(tx) = queries.get(&query).and_then(|s| s.acks.as_ref()) {
+                    let _ = tx.try_send(from);
+                }
+            }
+            QueryProgress::Response {
+                query,
+                from,
+                payload,
+            } => {
+                if let Some(s) = queries.get(&query) {
+                    let _ = s.responses.try_send(NodeResponse { from, payload });
+                }
+            }
+            QueryProgress::Closed { query } => {
+                queries.remove(&query);
+            }
+        }
     }
 
     fn broadcast_finished(&self, id: BroadcastId) {
@@ -323,6 +414,60 @@ impl SerfNode {
         Ok(())
     }
 
+    /// Asks the cluster (Go's `Serf.Query`); acks and answers come on the
+    /// [`QueryResponses`] returned, deduplicated per node, until the
+    /// timeout (`params.timeout`, or Go's default for the cluster's size).
+    pub async fn query(
+        &self,
+        name: &str,
+        payload: &[u8],
+        params: &QueryParams,
+    ) -> Result<QueryResponses, NodeError> {
+        let inner = &self.inner;
+        let (responses, work) = {
+            let mut serf = inner.serf();
+            let id = serf.query(inner.now(), name, payload, params)?;
+            // Registered before the outputs are drained: our own answer
+            // may be among them.
+            let (acks_tx, acks) = match params.request_ack {
+                true => {
+                    let (tx, rx) = async_channel::unbounded();
+                    (Some(tx), Some(rx))
+                }
+                false => (None, None),
+            };
+            let (responses_tx, responses) = async_channel::unbounded();
+            let sinks = QuerySinks {
+                acks: acks_tx,
+                responses: responses_tx,
+            };
+            let mut queries = inner.queries.lock().unwrap_or_else(|e| e.into_inner());
+            queries.insert(id, sinks);
+            drop(queries);
+            let work = inner.drain(&mut serf);
+            (
+                QueryResponses {
+                    id,
+                    acks,
+                    responses,
+                },
+                work,
+            )
+        };
+        let _ = inner.wake.try_send(());
+        inner.apply(work).await?;
+        Ok(responses)
+    }
+
+    /// Answers a query delivered as [`SerfEvent::Query`] (Go's
+    /// `Query.Respond`): once, before its deadline.
+    pub async fn respond(&self, query: &IncomingQuery, payload: &[u8]) -> Result<(), NodeError> {
+        self.inner
+            .run(|serf, now| serf.respond(now, query, payload))
+            .await?;
+        Ok(())
+    }
+
     /// Replaces this node's tags and announces them (Go's `SetTags`).
     pub async fn set_tags(&self, tags: Tags) -> Result<(), NodeError> {
         self.inner.run(|serf, _| serf.set_tags(tags)).await?;
@@ -382,9 +527,10 @@ impl SerfNode {
 #[allow(clippy::type_complexity)]
 fn prepare<R: Runtime, T>(
     mut builder: NodeBuilder<R, T>,
-    config: SerfConfig,
+    mut config: SerfConfig,
 ) -> Result<(NodeBuilder<R, T>, Arc<Mutex<Serf>>), SerfStartError> {
     let swim = &mut builder.config_mut().swim;
+    config.gossip_interval = swim.gossip_interval;
     *swim = config
         .swim_config(swim.clone())
         .map_err(SerfStartError::Serf)?;
@@ -406,6 +552,7 @@ fn launch<R: Runtime>(
         events: events_tx,
         wake: wake_tx,
         finished: Mutex::default(),
+        queries: Mutex::default(),
         now: R::now,
         timer_at: |at| Box::pin(R::timer_at(at)),
         started: R::now(),

@@ -1,9 +1,10 @@
 //! Three Go `serf agent`s (Debian's `serf`, 0.9.4) and three Rust
 //! [`SerfNode`]s on swim-tokio, one encrypted cluster on 127.0.0.1:
 //! members and tags both ways, user events both ways delivered exactly once
-//! to every node, a leave on each side seen as `left` on the other, a crash
-//! on each side (kill -9 of a Go agent, drop of a Rust node) seen as
-//! `failed`.
+//! to every node, queries both ways (answered by Go agents' query handlers
+//! and by the Rust nodes; acks, node and tag filters, relays), a leave on
+//! each side seen as `left` on the other, a crash on each side (kill -9 of
+//! a Go agent, shutdown of a Rust node without leaving) seen as `failed`.
 //!
 //! Needs the `serf` binary (`apt-get install serf`), so ignored by a plain
 //! `cargo test`; run with
@@ -16,7 +17,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use swim_serf::tags::Tags;
-use swim_serf::{MemberStatus, SerfConfig, SerfEvent, SerfNode};
+use swim_serf::{MemberStatus, QueryParams, SerfConfig, SerfEvent, SerfNode};
 use swim_tokio::swim_core::wire::{Keyring, SecretKey};
 use swim_tokio::{Config, NodeConfig};
 
@@ -66,10 +67,15 @@ impl GoAgent {
             .arg(format!("-advertise={bind}"))
             .arg(format!("-rpc-addr={rpc}"))
             .arg(format!("-encrypt={KEY_BASE64}"))
-            .arg("-profile=local")
+            // Go's default LAN profile: the local one retransmits each
+            // broadcast only twice, and a query (not in push/pulls) then
+            // misses a node of six now and then, in Go as with us.
+            .arg("-profile=lan")
             .arg("-tag=role=go")
             .arg(format!("-tag=name={name}"))
             .arg(format!("-event-handler={handler}"))
+            // A query handler's output is the agent's answer.
+            .arg("-event-handler=query=printf \"go:$SERF_SELF_NAME\"")
             .arg("-log-level=debug")
             .stdout(std::fs::File::create(&log).unwrap())
             .stderr(Stdio::null())
@@ -159,7 +165,7 @@ struct RustNode {
 impl RustNode {
     async fn start(name: &str) -> RustNode {
         let bind: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
-        let mut swim = Config::local(name, bind);
+        let mut swim = Config::lan(name, bind);
         swim.keyring = Some(Keyring::new(SecretKey::new(&KEY).unwrap()));
         let mut config = SerfConfig::new(name);
         config.tags = Tags::from([
@@ -171,8 +177,13 @@ impl RustNode {
         let (serf, events) = SerfNode::start(builder, config).await.unwrap();
         let seen = Arc::new(Mutex::new(Vec::new()));
         let sink = seen.clone();
+        // The application: answers every query with its name.
+        let (answerer, name) = (serf.clone(), name.to_owned());
         tokio::spawn(async move {
             while let Some(e) = events.recv().await {
+                if let SerfEvent::Query(q) = &e {
+                    let _ = answerer.respond(q, format!("rust:{name}").as_bytes()).await;
+                }
                 sink.lock().unwrap().push(e);
             }
         });
@@ -327,6 +338,112 @@ async fn three_go_agents_and_three_rust_nodes() {
         assert_eq!(e, expected, "{}", node.name());
     }
 
+    // `serf query` from Go reaches the Rust nodes, which ack and answer;
+    // so do the Go agents' handlers. Relays do not duplicate answers.
+    let everyone = |acks: &serde_json::Value| {
+        let mut a: Vec<String> = acks
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|v| v.as_str().map(str::to_owned))
+            .collect();
+        a.sort();
+        a
+    };
+    let mut all = names.clone();
+    all.sort();
+    let out = go[0].cli(
+        "query",
+        &["-format=json", "-timeout=3s", "-relay-factor=2", "who", "p"],
+    );
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(everyone(&v["Acks"]), all, "{out}");
+    for name in &names {
+        let who = if name.starts_with("go") { "go" } else { "rust" };
+        assert_eq!(v["Responses"][name], format!("{who}:{name}"), "{out}");
+    }
+    // A node filter: only rust1 answers.
+    let out = go[1].cli(
+        "query",
+        &["-format=json", "-timeout=2s", "-node=rust1", "only"],
+    );
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(everyone(&v["Acks"]), ["rust1"], "{out}");
+    assert_eq!(v["Responses"].as_object().unwrap().len(), 1, "{out}");
+
+    // A Rust query: every Go agent and Rust node acks and answers once.
+    let params = QueryParams {
+        request_ack: true,
+        relay_factor: 1,
+        timeout: Some(Duration::from_secs(3)),
+        ..QueryParams::default()
+    };
+    let (mut acks, responses) = rust[2]
+        .serf
+        .query("who", b"p", &params)
+        .await
+        .unwrap()
+        .collect()
+        .await;
+    acks.sort();
+    let diag = || {
+        let go_logs: Vec<String> = go
+            .iter()
+            .map(|a| {
+                let l = a.log();
+                let lines: Vec<&str> = l.lines().filter(|l| l.contains("uery")).collect();
+                format!("{}: {lines:?}", a.name)
+            })
+            .collect();
+        let rust_q: Vec<String> = rust
+            .iter()
+            .map(|r| {
+                let qs: Vec<String> = r
+                    .seen
+                    .lock()
+                    .unwrap()
+                    .iter()
+                    .filter_map(|e| match e {
+                        SerfEvent::Query(q) => Some(format!("{:?}", q.query)),
+                        _ => None,
+                    })
+                    .collect();
+                format!("{}: {qs:?}", r.name())
+            })
+            .collect();
+        format!("{go_logs:#?}\n{rust_q:#?}")
+    };
+    assert_eq!(acks, all, "{}", diag());
+    let mut answers: Vec<String> = responses
+        .iter()
+        .map(|r| format!("{}={}", r.from, String::from_utf8_lossy(&r.payload)))
+        .collect();
+    answers.sort();
+    let expected_answers: Vec<String> = all
+        .iter()
+        .map(|n| {
+            let who = if n.starts_with("go") { "go" } else { "rust" };
+            format!("{n}={who}:{n}")
+        })
+        .collect();
+    assert_eq!(answers, expected_answers);
+    // A tag filter (Go's unanchored regular expression): the Go agents.
+    let params = QueryParams {
+        filter_tags: vec![("role".into(), "^g".into())],
+        timeout: Some(Duration::from_secs(2)),
+        ..QueryParams::default()
+    };
+    let (_, responses) = rust[0]
+        .serf
+        .query("tagged", b"", &params)
+        .await
+        .unwrap()
+        .collect()
+        .await;
+    let mut from: Vec<String> = responses.into_iter().map(|r| r.from).collect();
+    from.sort();
+    assert_eq!(from, ["go0", "go1", "go2"]);
+
     // A Rust node leaves: Go sees it `left`. A Go agent leaves: Rust sees
     // it `left`.
     let leaver = rust.pop().unwrap();
@@ -347,12 +464,13 @@ async fn three_go_agents_and_three_rust_nodes() {
     leaver.serf.shutdown().await;
     drop(leaver);
 
-    // A Go agent is killed and a Rust node dropped: each side sees the
-    // other's crash as `failed`.
+    // A Go agent is killed and a Rust node stopped without leaving (its
+    // answering task holds a handle, so dropping ours would not stop it):
+    // each side sees the other's crash as `failed`.
     let mut killed = go.remove(1);
     killed.child.kill().unwrap(); // SIGKILL
-    let dropped = rust.pop().unwrap();
-    drop(dropped);
+    let crashed = rust.pop().unwrap();
+    crashed.serf.shutdown().await;
     eventually("Rust sees go1 failed", &go, || {
         rust[0].status_of("go1") == Some(MemberStatus::Failed)
     })

@@ -21,6 +21,10 @@ use crate::messages::{
 };
 use crate::tags::{decode_tags, encode_tags, Tags, TagsTooLarge};
 
+mod query;
+
+pub use query::{IncomingQuery, QueryId, QueryParams, QueryProgress};
+
 /// Go Serf's lowest protocol version.
 pub const PROTOCOL_VERSION_MIN: u8 = 2;
 /// Go Serf's highest protocol version (the agent's default).
@@ -53,6 +57,22 @@ pub struct SerfConfig {
     /// How long a leave then stays up, answering probes while the news
     /// spreads (Go's `LeavePropagateDelay`: 1 s).
     pub leave_propagate_delay: Duration,
+    /// The Swim's gossip interval, which queries' default timeout scales
+    /// (`SerfNode` copies it from the Swim's settings; Go: 200 ms).
+    pub gossip_interval: Duration,
+    /// Queries' default timeout in gossip intervals, before the cluster
+    /// size factor (Go's `QueryTimeoutMult`: 16).
+    pub query_timeout_mult: u32,
+    /// Slots of the query buffer: queries within this many query clock
+    /// ticks of the newest are remembered and deduplicated (Go: 512).
+    pub query_buffer: usize,
+    /// Most bytes of an encoded query (Go's `QuerySizeLimit`: 1024).
+    pub query_size_limit: usize,
+    /// Most bytes of an encoded query response, and of a relayed one (Go's
+    /// `QueryResponseSizeLimit`: 1024).
+    pub query_response_size_limit: usize,
+    /// Seeds the random choices (query ids, relays); random by default.
+    pub seed: u64,
 }
 
 impl SerfConfig {
@@ -67,6 +87,15 @@ impl SerfConfig {
             user_event_size_limit: 512,
             broadcast_timeout: Duration::from_secs(5),
             leave_propagate_delay: Duration::from_secs(1),
+            gossip_interval: Duration::from_millis(200),
+            query_timeout_mult: 16,
+            query_buffer: 512,
+            query_size_limit: 1024,
+            query_response_size_limit: 1024,
+            seed: {
+                use std::hash::BuildHasher;
+                std::collections::hash_map::RandomState::new().hash_one(0u8)
+            },
         }
     }
 
@@ -103,6 +132,19 @@ pub enum SerfError {
     Left,
     /// A setting out of range.
     BadConfig(&'static str),
+    /// Not possible with this protocol or yet.
+    Unsupported(&'static str),
+    /// An encoded query or response over its limit.
+    QueryTooLarge {
+        /// Its size.
+        len: usize,
+        /// The limit it exceeds.
+        limit: usize,
+    },
+    /// The query was answered already.
+    QueryAnswered,
+    /// The query's deadline passed.
+    QueryExpired,
 }
 
 impl From<TagsTooLarge> for SerfError {
@@ -120,6 +162,15 @@ impl core::fmt::Display for SerfError {
             }
             SerfError::Left => f.write_str("the node has left the cluster"),
             SerfError::BadConfig(why) => write!(f, "bad configuration: {why}"),
+            SerfError::Unsupported(why) => write!(f, "not supported: {why}"),
+            SerfError::QueryTooLarge { len, limit } => {
+                write!(
+                    f,
+                    "query message of {len} bytes exceeds the limit of {limit}"
+                )
+            }
+            SerfError::QueryAnswered => f.write_str("response already sent"),
+            SerfError::QueryExpired => f.write_str("response is past the deadline"),
         }
     }
 }
@@ -171,6 +222,8 @@ pub enum SerfEvent {
     MemberUpdate(Member),
     /// A user event, delivered once per node.
     User(UserEvent),
+    /// A query to answer ([`Serf::respond`]), delivered once per node.
+    Query(IncomingQuery),
 }
 
 /// What the application must do for Serf.
@@ -182,8 +235,19 @@ pub enum SerfOutput {
     /// Announce new tags: hand them to
     /// [`Swim::update_meta`](swim_core::Swim::update_meta).
     UpdateMeta(Vec<u8>),
+    /// Send these bytes to member `node` in one datagram: hand them to
+    /// [`Swim::send_best_effort`](swim_core::Swim::send_best_effort) (Go
+    /// Serf's `SendToAddress`, for acks, answers and relays).
+    SendTo {
+        /// The member.
+        node: String,
+        /// The message.
+        payload: Vec<u8>,
+    },
     /// Tell the application.
     Event(SerfEvent),
+    /// News of one of our queries.
+    Query(QueryProgress),
 }
 
 /// Whether this node is in the cluster.
@@ -234,6 +298,9 @@ pub struct Serf {
     event_buffer: Vec<Option<EventsAt>>,
     /// Events before this time are ignored (Go's `eventMinTime`).
     event_min_time: LamportTime,
+    queries: query::Queries,
+    /// splitmix64's state.
+    rng: u64,
     outputs: VecDeque<SerfOutput>,
 }
 
@@ -249,12 +316,17 @@ impl Serf {
         if config.event_buffer == 0 {
             return Err(SerfError::BadConfig("event_buffer must be positive"));
         }
+        if config.query_buffer == 0 {
+            return Err(SerfError::BadConfig("query_buffer must be positive"));
+        }
         if config.user_event_size_limit > USER_EVENT_SIZE_MAX {
             return Err(SerfError::BadConfig("user_event_size_limit exceeds 9 KiB"));
         }
         encode_tags(&config.tags)?;
         Ok(Serf {
             event_buffer: vec![None; config.event_buffer],
+            queries: query::Queries::new(config.query_buffer),
+            rng: config.seed,
             config,
             state: SerfState::Alive,
             clock: LamportClock::new(),
@@ -313,16 +385,28 @@ impl Serf {
     /// When [`handle_timeout`](Self::handle_timeout) next has work: the
     /// oldest buffered intent expires.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.recent_intents
+        let intents = self
+            .recent_intents
             .values()
-            .map(|i| i.seen + self.config.recent_intent_timeout)
-            .min()
+            .map(|i| i.seen + self.config.recent_intent_timeout);
+        intents.chain(self.queries.next_deadline()).min()
     }
 
-    /// Forgets intents older than `recent_intent_timeout` (Go's reaper).
+    /// Forgets intents older than `recent_intent_timeout` (Go's reaper);
+    /// closes queries past their timeout.
     pub fn handle_timeout(&mut self, now: Instant) {
         let timeout = self.config.recent_intent_timeout;
         self.recent_intents.retain(|_, i| i.seen + timeout > now);
+        self.expire_queries(now);
+    }
+
+    /// The next random number (splitmix64).
+    fn next_random(&mut self) -> u64 {
+        self.rng = self.rng.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.rng;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
     }
 
     /// Takes in one of the Swim's events. Besides membership changes, user
@@ -364,8 +448,17 @@ impl Serf {
             Message::Leave(m) => self.handle_leave_intent(now, &m),
             Message::Join(m) => self.handle_join_intent(now, &m),
             Message::UserEvent(m) => self.handle_user_event(m),
-            // Queries and relays are not implemented yet; the other types
-            // never come as user messages (Go ignores them too).
+            Message::Query(m) => self.handle_query(now, m),
+            Message::QueryResponse(m) => {
+                self.handle_query_response(now, m);
+                false
+            }
+            Message::Relay(m) => {
+                self.handle_relay(now, m);
+                false
+            }
+            // The other types never come as user messages (Go ignores
+            // them too).
             _ => false,
         };
         if rebroadcast {
