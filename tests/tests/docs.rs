@@ -62,6 +62,11 @@ const EXTERNAL_NAMES: &str = "
     GossipVerifyIncoming GossipVerifyOutgoing HandoffQueueDepth SkipInboundLabelCheck
     pushPullScale retransmitLimit
 
+    Coordinate Create DefaultQueryTimeout EventBuffer Invalidates MsgpackHandle SetTags
+    QueryResponseSizeLimit QuerySizeLimit RecentIntentTimeout SendToAddress decodeTags
+    encodeMessage encodeTags handleQuery handleQueryResponse kRandomMembers relayResponse
+    shouldProcessQuery statusLTime
+
     VmRSS
 ";
 /// One name in a document that resolves to nothing.
