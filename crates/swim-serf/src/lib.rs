@@ -8,11 +8,14 @@
 //!   with bounds (docs/serf.md describes the wire).
 //! * [`tags`]: tags in node metadata.
 //! * [`LamportClock`]: Serf's clocks and their witness rule.
+//! * [`coordinate`]: network coordinates (Vivaldi) and the ack payload
+//!   that carries them.
 //! * [`Serf`]: the sans-IO state, fed a Swim's events.
 //! * [`SerfNode`]: Serf running on a swim-node `Node`, on any runtime
 //!   (swim-tokio, swim-async-std), with its events as [`SerfEvents`].
 
 mod clock;
+pub mod coordinate;
 pub mod messages;
 mod msgpack;
 pub mod tags;

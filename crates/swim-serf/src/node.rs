@@ -22,6 +22,7 @@ use swim_node::{
     DefaultTransport, Events, IntoSeed, Node, NodeBuilder, Runtime, Sockets, StartError, Transport,
 };
 
+use crate::coordinate::Coordinate;
 use crate::serf::{
     IncomingQuery, Member, QueryId, QueryParams, QueryProgress, Serf, SerfConfig, SerfDelegate,
     SerfError, SerfEvent, SerfOutput,
@@ -482,6 +483,23 @@ impl SerfNode {
     /// One member.
     pub fn member(&self, name: &str) -> Option<Member> {
         self.inner.serf().member(name).cloned()
+    }
+
+    /// This node's network coordinate (Go's `GetCoordinate`); `None` when
+    /// coordinates are disabled.
+    pub fn coordinate(&self) -> Option<Coordinate> {
+        self.inner.serf().coordinate().cloned()
+    }
+
+    /// The coordinate `node` last sent in an ack (Go's
+    /// `GetCachedCoordinate`).
+    pub fn cached_coordinate(&self, node: &str) -> Option<Coordinate> {
+        self.inner.serf().cached_coordinate(node).cloned()
+    }
+
+    /// The estimated round-trip time to `node`, from the coordinates.
+    pub fn estimated_rtt(&self, node: &str) -> Option<Duration> {
+        self.inner.serf().estimated_rtt(node)
     }
 
     /// Whether the node runs, is leaving or has left.

@@ -2,7 +2,8 @@
 //! [`SerfNode`]s on swim-tokio, one encrypted cluster on 127.0.0.1:
 //! members and tags both ways, user events both ways delivered exactly once
 //! to every node, queries both ways (answered by Go agents' query handlers
-//! and by the Rust nodes; acks, node and tag filters, relays), a leave on
+//! and by the Rust nodes; acks, node and tag filters, relays), network
+//! coordinates both ways (`serf rtt` to a Rust node), a leave on
 //! each side seen as `left` on the other, a crash on each side (kill -9 of
 //! a Go agent, shutdown of a Rust node without leaving) seen as `failed`.
 //!
@@ -443,6 +444,26 @@ async fn three_go_agents_and_three_rust_nodes() {
     let mut from: Vec<String> = responses.into_iter().map(|r| r.from).collect();
     from.sort();
     assert_eq!(from, ["go0", "go1", "go2"]);
+
+    // Coordinates: `serf rtt` on a Go agent estimates the RTT to a Rust
+    // node from the coordinate in its acks; a Rust node estimates the RTT
+    // to a Go agent from Go's.
+    eventually("serf rtt from go0 to rust0", &go, || {
+        go[0]
+            .try_cli("rtt", &["rust0"])
+            .is_some_and(|out| out.contains("rtt:"))
+    })
+    .await;
+    eventually("rust0 estimates its RTT to go0", &go, || {
+        rust[0]
+            .serf
+            .estimated_rtt("go0")
+            .is_some_and(|rtt| rtt < Duration::from_secs(1))
+    })
+    .await;
+    let go_view = rust[0].serf.cached_coordinate("go0").unwrap();
+    assert_eq!(go_view.vec.len(), 8);
+    assert!(go_view.is_valid());
 
     // A Rust node leaves: Go sees it `left`. A Go agent leaves: Rust sees
     // it `left`.

@@ -1,7 +1,7 @@
 //! `SerfNode`: three Rust Serf nodes in one process (swim-node's in-memory
 //! network), the same scenario on tokio and on async-std: members and tags,
-//! user events delivered exactly once everywhere, a leave seen as `left`, a
-//! dropped node seen as `failed`.
+//! coordinates from acks, user events delivered exactly once everywhere, a
+//! leave seen as `left`, a dropped node seen as `failed`.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -65,6 +65,16 @@ async fn scenario<R: Runtime, S: Sockets>(seed: u64) {
                 })
         })
         .await;
+    }
+
+    // Acks carry coordinates: each node estimates RTTs to the others.
+    for (i, (n, _)) in nodes.iter().enumerate() {
+        let other = format!("n{}", (i + 1) % 3);
+        eventually::<R>("a coordinate from an ack", || {
+            n.estimated_rtt(&other).is_some()
+        })
+        .await;
+        assert!(n.coordinate().unwrap().is_valid());
     }
 
     // New tags reach the others.

@@ -16,6 +16,7 @@ use std::time::Duration;
 use swim_core::{Event, Instant};
 
 use crate::clock::{LamportClock, LamportTime};
+use crate::coordinate::{Coordinate, CoordinateClient, CoordinateConfig};
 use crate::messages::{
     DecodeError, EventRecord, EventsAt, Join, Leave, Message, PushPull, UserEvent,
 };
@@ -73,6 +74,11 @@ pub struct SerfConfig {
     pub query_response_size_limit: usize,
     /// Seeds the random choices (query ids, relays); random by default.
     pub seed: u64,
+    /// No network coordinates: acks carry no payload, none are kept (Go's
+    /// `DisableCoordinates`).
+    pub disable_coordinates: bool,
+    /// The Vivaldi settings (Go's `coordinate.DefaultConfig`).
+    pub coordinate: CoordinateConfig,
 }
 
 impl SerfConfig {
@@ -96,6 +102,8 @@ impl SerfConfig {
                 use std::hash::BuildHasher;
                 std::collections::hash_map::RandomState::new().hash_one(0u8)
             },
+            disable_coordinates: false,
+            coordinate: CoordinateConfig::default(),
         }
     }
 
@@ -299,6 +307,10 @@ pub struct Serf {
     /// Events before this time are ignored (Go's `eventMinTime`).
     event_min_time: LamportTime,
     queries: query::Queries,
+    /// This node's coordinate; `None` when disabled.
+    coord_client: Option<CoordinateClient>,
+    /// The last coordinate each member sent in an ack, ours included.
+    coord_cache: HashMap<String, Coordinate>,
     /// splitmix64's state.
     rng: u64,
     outputs: VecDeque<SerfOutput>,
@@ -323,7 +335,20 @@ impl Serf {
             return Err(SerfError::BadConfig("user_event_size_limit exceeds 9 KiB"));
         }
         encode_tags(&config.tags)?;
+        if config.coordinate.dimensionality == 0 {
+            return Err(SerfError::BadConfig(
+                "coordinate dimensionality must be positive",
+            ));
+        }
+        let coord_client = (!config.disable_coordinates)
+            .then(|| CoordinateClient::new(config.coordinate.clone(), config.seed ^ 0x636f_6f72));
+        let coord_cache = coord_client
+            .iter()
+            .map(|c| (config.name.clone(), c.coordinate().clone()))
+            .collect();
         Ok(Serf {
+            coord_client,
+            coord_cache,
             event_buffer: vec![None; config.event_buffer],
             queries: query::Queries::new(config.query_buffer),
             rng: config.seed,
@@ -425,8 +450,54 @@ impl Serf {
                 let _ = self.merge_remote_state(now, state, *join);
             }
             Event::JoinCompleted { joined, .. } => self.join_completed(now, *joined),
+            Event::ProbeAcked { node, rtt, payload } => self.ping_completed(node, *rtt, payload),
             _ => {}
         }
+    }
+
+    /// The payload of this node's acks (Go's `pingDelegate.AckPayload`):
+    /// our coordinate; `None` when coordinates are disabled.
+    pub fn ack_payload(&self) -> Option<Vec<u8>> {
+        let client = self.coord_client.as_ref()?;
+        Some(client.coordinate().to_ping_payload())
+    }
+
+    /// A probe of `node` was acked after `rtt` with `payload` (Go's
+    /// `NotifyPingComplete`): its coordinate updates ours and is cached.
+    /// [`handle_event`](Self::handle_event) calls it for
+    /// [`Event::ProbeAcked`]. An empty, unknown or refused payload is
+    /// ignored, as Go ignores it (it logs).
+    pub fn ping_completed(&mut self, node: &str, rtt: Duration, payload: &[u8]) {
+        let Some(client) = self.coord_client.as_mut() else {
+            return;
+        };
+        let Ok(Some(coord)) = Coordinate::from_ping_payload(payload) else {
+            return;
+        };
+        if client.update(node, &coord, rtt).is_err() {
+            return;
+        }
+        let ours = client.coordinate().clone();
+        self.coord_cache.insert(node.to_owned(), coord);
+        self.coord_cache.insert(self.config.name.clone(), ours);
+    }
+
+    /// This node's network coordinate (Go's `GetCoordinate`); `None` when
+    /// disabled.
+    pub fn coordinate(&self) -> Option<&Coordinate> {
+        self.coord_client.as_ref().map(CoordinateClient::coordinate)
+    }
+
+    /// The coordinate `node` last sent us (Go's `GetCachedCoordinate`).
+    pub fn cached_coordinate(&self, node: &str) -> Option<&Coordinate> {
+        self.coord_cache.get(node)
+    }
+
+    /// The estimated round-trip time from this node to `node`, from our
+    /// coordinate and its cached one.
+    pub fn estimated_rtt(&self, node: &str) -> Option<Duration> {
+        self.coordinate()?
+            .distance_to(self.cached_coordinate(node)?)
     }
 
     /// A join finished having reached `joined` seeds: if any, our join
@@ -839,5 +910,10 @@ impl swim_core::Delegate for SerfDelegate {
     fn local_state(&mut self, _join: bool) -> Option<Vec<u8>> {
         let serf = self.0.lock().unwrap_or_else(|e| e.into_inner());
         Some(serf.local_state())
+    }
+
+    fn ack_payload(&mut self) -> Option<Vec<u8>> {
+        let serf = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        serf.ack_payload()
     }
 }
