@@ -65,7 +65,7 @@ const EXTERNAL_NAMES: &str = "
     Coordinate Create DefaultQueryTimeout EventBuffer Invalidates MsgpackHandle SetTags
     QueryResponseSizeLimit QuerySizeLimit RecentIntentTimeout SendToAddress decodeTags
     encodeMessage encodeTags handleQuery handleQueryResponse kRandomMembers relayResponse
-    shouldProcessQuery statusLTime GetCachedCoordinate DistanceTo
+    shouldProcessQuery statusLTime GetCachedCoordinate DistanceTo KeyManager
 
     VmRSS
 ";

@@ -24,10 +24,13 @@ pub use clock::{LamportClock, LamportTime};
 mod node;
 mod serf;
 
-pub use node::{NodeError, NodeResponse, QueryResponses, SerfEvents, SerfNode, SerfStartError};
+pub use node::{
+    ClusterKeyResponse, NodeError, NodeResponse, QueryResponses, SerfEvents, SerfNode,
+    SerfStartError,
+};
 
 pub use serf::{
-    IncomingQuery, Member, MemberStatus, QueryId, QueryParams, QueryProgress, Serf, SerfConfig,
-    SerfDelegate, SerfError, SerfEvent, SerfOutput, SerfState, PROTOCOL_VERSION_MAX,
-    PROTOCOL_VERSION_MIN, USER_EVENT_SIZE_MAX,
+    IncomingQuery, KeyOp, Member, MemberStatus, QueryId, QueryParams, QueryProgress, Serf,
+    SerfConfig, SerfDelegate, SerfError, SerfEvent, SerfOutput, SerfState, INTERNAL_QUERY_PREFIX,
+    PROTOCOL_VERSION_MAX, PROTOCOL_VERSION_MIN, USER_EVENT_SIZE_MAX,
 };

@@ -17,15 +17,17 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use futures_util::future::{select, Either};
+use swim_core::wire::{Keyring, SecretKey};
 use swim_core::{BroadcastId, Event};
 use swim_node::{
     DefaultTransport, Events, IntoSeed, Node, NodeBuilder, Runtime, Sockets, StartError, Transport,
 };
 
 use crate::coordinate::Coordinate;
+use crate::messages::KeyResponse;
 use crate::serf::{
-    IncomingQuery, Member, QueryId, QueryParams, QueryProgress, Serf, SerfConfig, SerfDelegate,
-    SerfError, SerfEvent, SerfOutput,
+    IncomingQuery, KeyOp, Member, QueryId, QueryParams, QueryProgress, Serf, SerfConfig,
+    SerfDelegate, SerfError, SerfEvent, SerfOutput,
 };
 use crate::tags::Tags;
 
@@ -116,6 +118,32 @@ pub struct NodeResponse {
     pub payload: Vec<u8>,
 }
 
+/// What the cluster answered a key-management request (Go's
+/// `KeyManager`'s `KeyResponse`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClusterKeyResponse {
+    /// Members alive when it was sent, this node included.
+    pub num_nodes: usize,
+    /// Nodes that answered.
+    pub num_resp: usize,
+    /// Nodes that answered with a failure, or an unreadable answer.
+    pub num_err: usize,
+    /// Each node's message, for failures and notices.
+    pub messages: std::collections::BTreeMap<String, String>,
+    /// For a list: each key (base64) and how many nodes hold it.
+    pub keys: std::collections::BTreeMap<String, usize>,
+    /// For a list: each primary key (base64) and how many nodes use it.
+    pub primary_keys: std::collections::BTreeMap<String, usize>,
+}
+
+impl ClusterKeyResponse {
+    /// Every member answered, none with a failure (Go returns an error
+    /// otherwise).
+    pub fn is_complete(&self) -> bool {
+        self.num_err == 0 && self.num_resp == self.num_nodes
+    }
+}
+
 /// Acks and answers to one of our queries as they come (Go's
 /// `QueryResponse`); both end when the query's timeout passes.
 #[derive(Debug)]
@@ -166,6 +194,10 @@ struct Inner {
     wake: async_channel::Sender<()>,
     finished: Mutex<Finished>,
     queries: Mutex<HashMap<QueryId, QuerySinks>>,
+    /// The Swim's keyring as key queries changed it (Go's serf reads
+    /// memberlist's): changed here first, by the same rules, then in the
+    /// Swim.
+    keyring: Mutex<Option<Keyring>>,
     /// The runtime's clock and timers.
     now: fn() -> std::time::Instant,
     timer_at: fn(std::time::Instant) -> Sleep,
@@ -202,8 +234,16 @@ impl Inner {
     /// Hands `work` to the Swim; returns the ids of the broadcasts.
     async fn apply(&self, work: Vec<SerfOutput>) -> Result<Vec<BroadcastId>, swim_node::Error> {
         let mut ids = Vec::new();
-        for out in work {
+        let mut work = VecDeque::from(work);
+        while let Some(out) = work.pop_front() {
             match out {
+                SerfOutput::KeyQuery { query, op } => {
+                    let resp = self.key_op(op).await?;
+                    let mut serf = self.serf();
+                    // Refused only past the deadline or when answered.
+                    let _ = serf.respond_key(self.now(), &query, resp);
+                    work.extend(self.drain(&mut serf));
+                }
                 SerfOutput::Broadcast(b) => ids.push(self.node.broadcast(&b).await?),
                 SerfOutput::UpdateMeta(m) => self.node.update_meta(&m).await?,
                 // Best effort, as Go's: a member gone meanwhile is no error.
@@ -228,6 +268,65 @@ impl Inner {
         };
         let _ = self.wake.try_send(());
         Ok((value, self.apply(work).await?))
+    }
+
+    /// Does a key query's keyring work (Go's `serfQueries` handlers, with
+    /// memberlist's keyring messages).
+    async fn key_op(&self, op: KeyOp) -> Result<KeyResponse, swim_node::Error> {
+        use base64::Engine;
+        let b64 = |k: &SecretKey| base64::engine::general_purpose::STANDARD.encode(k.as_bytes());
+        let mut resp = KeyResponse::default();
+        let fail = |mut resp: KeyResponse, why: &str| {
+            resp.message = why.to_owned();
+            Ok(resp)
+        };
+        let mut ring = match self
+            .keyring
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+        {
+            Some(ring) => ring,
+            None if op == KeyOp::List => {
+                return fail(resp, "Keyring is empty (encryption not enabled)")
+            }
+            None => return fail(resp, "No keyring to modify (encryption not enabled)"),
+        };
+        match op {
+            KeyOp::List => {
+                resp.keys = ring.keys().map(b64).collect();
+                resp.primary_key = b64(ring.primary());
+                resp.result = true;
+                return Ok(resp);
+            }
+            KeyOp::Install(key) => {
+                let Ok(key) = SecretKey::new(&key) else {
+                    return fail(resp, "key size must be 16, 24 or 32 bytes");
+                };
+                ring.add(key.clone());
+                self.node.add_key(key).await?;
+            }
+            KeyOp::Use(key) => {
+                let key = SecretKey::new(&key).ok();
+                let Some(key) = key.filter(|k| ring.use_key(k).is_ok()) else {
+                    return fail(resp, "Requested key is not in the keyring");
+                };
+                self.node.use_key(key).await?;
+            }
+            KeyOp::Remove(key) => {
+                // A key of a size no keyring holds is not installed: Go
+                // removes nothing and succeeds.
+                if let Ok(key) = SecretKey::new(&key) {
+                    if ring.remove(&key).is_err() {
+                        return fail(resp, "Removing the primary key is not allowed");
+                    }
+                    self.node.remove_key(key).await?;
+                }
+            }
+        }
+        *self.keyring.lock().unwrap_or_else(|e| e.into_inner()) = Some(ring);
+        resp.result = true;
+        Ok(resp)
     }
 
     /// Hands news of a query to its receivers; a closed one drops them,
@@ -368,9 +467,9 @@ impl SerfNode {
         builder: NodeBuilder<R, DefaultTransport<S>>,
         config: SerfConfig,
     ) -> Result<(SerfNode, SerfEvents), SerfStartError> {
-        let (builder, serf) = prepare(builder, config)?;
+        let (builder, serf, keyring) = prepare(builder, config)?;
         let bound = builder.bind().await.map_err(SerfStartError::Node)?;
-        Ok(launch::<R>(serf, bound))
+        Ok(launch::<R>(serf, keyring, bound))
     }
 
     /// [`start`](Self::start) for a builder given its own [`Transport`]
@@ -379,9 +478,9 @@ impl SerfNode {
         builder: NodeBuilder<R, T>,
         config: SerfConfig,
     ) -> Result<(SerfNode, SerfEvents), SerfStartError> {
-        let (builder, serf) = prepare(builder, config)?;
+        let (builder, serf, keyring) = prepare(builder, config)?;
         let bound = builder.bind().await.map_err(SerfStartError::Node)?;
-        Ok(launch::<R>(serf, bound))
+        Ok(launch::<R>(serf, keyring, bound))
     }
 
     /// Joins the cluster through `seeds` ([`Node::join`]), then gossips our
@@ -469,6 +568,85 @@ impl SerfNode {
         Ok(())
     }
 
+    /// Installs `key` on every member's keyring (Go's
+    /// `KeyManager.InstallKey`: a `_serf_install-key` query).
+    pub async fn install_key(&self, key: &[u8]) -> Result<ClusterKeyResponse, NodeError> {
+        self.key_request("install-key", Some(key)).await
+    }
+
+    /// Makes the installed `key` every member's primary (Go's `UseKey`).
+    pub async fn use_key(&self, key: &[u8]) -> Result<ClusterKeyResponse, NodeError> {
+        self.key_request("use-key", Some(key)).await
+    }
+
+    /// Removes `key` from every member's keyring (Go's `RemoveKey`).
+    pub async fn remove_key(&self, key: &[u8]) -> Result<ClusterKeyResponse, NodeError> {
+        self.key_request("remove-key", Some(key)).await
+    }
+
+    /// Every member's keys (Go's `ListKeys`).
+    pub async fn list_keys(&self) -> Result<ClusterKeyResponse, NodeError> {
+        self.key_request("list-keys", None).await
+    }
+
+    /// Go's `handleKeyRequest` and `streamKeyResp`: the query with default
+    /// parameters, answers tallied until every member answered or it
+    /// closed.
+    async fn key_request(
+        &self,
+        op: &str,
+        key: Option<&[u8]>,
+    ) -> Result<ClusterKeyResponse, NodeError> {
+        use crate::messages::{KeyRequest, Message};
+        let payload = key.map_or_else(Vec::new, |k| {
+            Message::KeyRequest(KeyRequest {
+                key: Some(k.to_vec()),
+            })
+            .to_bytes()
+        });
+        let name = format!("{}{op}", crate::INTERNAL_QUERY_PREFIX);
+        let mut report = ClusterKeyResponse {
+            num_nodes: self
+                .members()
+                .iter()
+                .filter(|m| {
+                    matches!(
+                        m.status,
+                        crate::MemberStatus::Alive | crate::MemberStatus::Leaving
+                    )
+                })
+                .count(),
+            ..ClusterKeyResponse::default()
+        };
+        let answers = self.query(&name, &payload, &QueryParams::default()).await?;
+        while report.num_resp < report.num_nodes {
+            let Some(r) = answers.recv_response().await else {
+                break;
+            };
+            report.num_resp += 1;
+            let resp = match Message::decode(&r.payload) {
+                Ok(Message::KeyResponse(resp)) => resp,
+                _ => {
+                    let why = format!("Invalid key query response type: {:?}", r.payload);
+                    report.messages.insert(r.from, why);
+                    report.num_err += 1;
+                    continue;
+                }
+            };
+            if !resp.result {
+                report.num_err += 1;
+            }
+            if !resp.result || !resp.message.is_empty() {
+                report.messages.insert(r.from, resp.message);
+            }
+            for k in resp.keys {
+                *report.keys.entry(k).or_default() += 1;
+            }
+            *report.primary_keys.entry(resp.primary_key).or_default() += 1;
+        }
+        Ok(report)
+    }
+
     /// Replaces this node's tags and announces them (Go's `SetTags`).
     pub async fn set_tags(&self, tags: Tags) -> Result<(), NodeError> {
         self.inner.run(|serf, _| serf.set_tags(tags)).await?;
@@ -546,19 +724,21 @@ impl SerfNode {
 fn prepare<R: Runtime, T>(
     mut builder: NodeBuilder<R, T>,
     mut config: SerfConfig,
-) -> Result<(NodeBuilder<R, T>, Arc<Mutex<Serf>>), SerfStartError> {
+) -> Result<(NodeBuilder<R, T>, Arc<Mutex<Serf>>, Option<Keyring>), SerfStartError> {
     let swim = &mut builder.config_mut().swim;
     config.gossip_interval = swim.gossip_interval;
+    let keyring = swim.keyring.clone();
     *swim = config
         .swim_config(swim.clone())
         .map_err(SerfStartError::Serf)?;
     let serf = Arc::new(Mutex::new(Serf::new(config).map_err(SerfStartError::Serf)?));
-    Ok((builder.delegate(SerfDelegate(serf.clone())), serf))
+    Ok((builder.delegate(SerfDelegate(serf.clone())), serf, keyring))
 }
 
 /// Spawns a bound node's driver and Serf's pump.
 fn launch<R: Runtime>(
     serf: Arc<Mutex<Serf>>,
+    keyring: Option<Keyring>,
     (node, swim_events, driver): (Node, Events, impl Future<Output = ()> + Send + 'static),
 ) -> (SerfNode, SerfEvents) {
     R::spawn(driver);
@@ -571,6 +751,7 @@ fn launch<R: Runtime>(
         wake: wake_tx,
         finished: Mutex::default(),
         queries: Mutex::default(),
+        keyring: Mutex::new(keyring),
         now: R::now,
         timer_at: |at| Box::pin(R::timer_at(at)),
         started: R::now(),

@@ -3,7 +3,9 @@
 //! members and tags both ways, user events both ways delivered exactly once
 //! to every node, queries both ways (answered by Go agents' query handlers
 //! and by the Rust nodes; acks, node and tag filters, relays), network
-//! coordinates both ways (`serf rtt` to a Rust node), a leave on
+//! coordinates both ways (`serf rtt` to a Rust node), key rotation by
+//! internal queries from both sides (`serf keys`, `SerfNode::use_key`), a
+//! leave on
 //! each side seen as `left` on the other, a crash on each side (kill -9 of
 //! a Go agent, shutdown of a Rust node without leaving) seen as `failed`.
 //!
@@ -27,6 +29,11 @@ const T: Duration = Duration::from_secs(30);
 /// The cluster's key: bytes 0..16, and the same in base64 for Go.
 const KEY: [u8; 16] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15];
 const KEY_BASE64: &str = "AAECAwQFBgcICQoLDA0ODw==";
+/// The key the cluster rotates to: bytes 16..32.
+const NEW_KEY: [u8; 16] = [
+    16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31,
+];
+const NEW_KEY_BASE64: &str = "EBESExQVFhcYGRobHB0eHw==";
 
 /// A loopback port free for both UDP and TCP.
 fn free_port() -> u16 {
@@ -444,6 +451,48 @@ async fn three_go_agents_and_three_rust_nodes() {
     let mut from: Vec<String> = responses.into_iter().map(|r| r.from).collect();
     from.sort();
     assert_eq!(from, ["go0", "go1", "go2"]);
+
+    // Key rotation through internal queries, driven from both sides: Go's
+    // `serf keys -install` reaches the Rust nodes' keyrings; a Rust node
+    // makes the new key everyone's primary and removes the old one; Go's
+    // `serf keys -list` and ours agree. The stages after run on the new key.
+    go[0].cli("keys", &["-install", NEW_KEY_BASE64]);
+    let listed = go[1].cli("keys", &["-list"]);
+    // `serf keys -list` prints a column per key: `<key>  [6/6]`.
+    let on_all = |listed: &str, key: &str| {
+        listed
+            .lines()
+            .any(|l| l.contains(key) && l.contains("[6/6]"))
+    };
+    for key in [KEY_BASE64, NEW_KEY_BASE64] {
+        assert!(on_all(&listed, key), "{listed}");
+    }
+    let used = rust[0].serf.use_key(&NEW_KEY).await.unwrap();
+    assert!(used.is_complete(), "{used:?}");
+    let refused = rust[1].serf.remove_key(&NEW_KEY).await.unwrap();
+    assert_eq!((refused.num_resp, refused.num_err), (6, 6), "{refused:?}");
+    assert!(
+        refused
+            .messages
+            .values()
+            .all(|m| m == "Removing the primary key is not allowed"),
+        "{refused:?}"
+    );
+    let removed = rust[1].serf.remove_key(&KEY).await.unwrap();
+    assert!(removed.is_complete(), "{removed:?}");
+    let ours = rust[2].serf.list_keys().await.unwrap();
+    assert!(ours.is_complete(), "{ours:?}");
+    assert_eq!(
+        ours.keys.into_iter().collect::<Vec<_>>(),
+        [(NEW_KEY_BASE64.to_owned(), 6)]
+    );
+    assert_eq!(
+        ours.primary_keys.into_iter().collect::<Vec<_>>(),
+        [(NEW_KEY_BASE64.to_owned(), 6)]
+    );
+    let listed = go[2].cli("keys", &["-list"]);
+    assert!(on_all(&listed, NEW_KEY_BASE64), "{listed}");
+    assert!(!listed.contains(KEY_BASE64), "{listed}");
 
     // Coordinates: `serf rtt` on a Go agent estimates the RTT to a Rust
     // node from the coordinate in its acks; a Rust node estimates the RTT

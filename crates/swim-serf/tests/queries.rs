@@ -1,17 +1,19 @@
 //! Queries, sans IO: Go's filters, acks and answers once per node, the
-//! query buffer, relays, the default timeout, closing at the deadline.
+//! query buffer, relays, the default timeout, closing at the deadline;
+//! internal queries (ping, conflict, keys).
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use swim_core::{Event, Instant, MemberState};
 use swim_serf::messages::{
-    Filter, Message, Query, QueryResponse, Relay, QUERY_FLAG_ACK, QUERY_FLAG_NO_BROADCAST,
+    Filter, KeyRequest, KeyResponse, Message, Query, QueryResponse, Relay, QUERY_FLAG_ACK,
+    QUERY_FLAG_NO_BROADCAST,
 };
 use swim_serf::tags::{encode_tags, Tags};
 use swim_serf::{
-    IncomingQuery, LamportTime, QueryParams, QueryProgress, Serf, SerfConfig, SerfError, SerfEvent,
-    SerfOutput,
+    IncomingQuery, KeyOp, LamportTime, QueryParams, QueryProgress, Serf, SerfConfig, SerfError,
+    SerfEvent, SerfOutput,
 };
 
 const T0: Instant = Instant::ZERO;
@@ -332,4 +334,157 @@ fn our_query_collects_acks_and_answers_once_per_node_until_closed() {
     );
     s.handle_message(end, &answer("c", 0, q.id)).unwrap();
     assert!(outputs(&mut s).is_empty());
+}
+
+fn named_query(name: &str, payload: &[u8]) -> Vec<u8> {
+    let Message::Query(mut q) = Message::decode(&query(1, 1, vec![], 0)).unwrap() else {
+        panic!()
+    };
+    q.name = name.into();
+    q.payload = Some(payload.to_vec());
+    Message::Query(q).to_bytes()
+}
+
+/// The answer `s` sent to the querier "b".
+fn answer_to_b(outs: &[SerfOutput]) -> Option<Message> {
+    outs.iter().find_map(|o| match o {
+        SerfOutput::SendTo { node, payload } if node == "b" => {
+            match Message::decode(payload).unwrap() {
+                Message::QueryResponse(r) => Some(Message::decode(&r.payload.unwrap()).unwrap()),
+                _ => None,
+            }
+        }
+        _ => None,
+    })
+}
+
+#[test]
+fn internal_queries_never_reach_the_application() {
+    // _serf_ping: nothing to do.
+    let mut s = serf("a", &[]);
+    s.handle_message(T0, &named_query("_serf_ping", b""))
+        .unwrap();
+    let outs = outputs(&mut s);
+    assert!(incoming(&outs).is_empty());
+    assert!(answer_to_b(&outs).is_none());
+
+    // _serf_conflict: what we know of the node named, nil if nothing,
+    // silence about ourselves.
+    let mut s = serf("a", &[]);
+    s.handle_message(T0, &named_query("_serf_conflict", b"c"))
+        .unwrap();
+    let outs = outputs(&mut s);
+    assert!(incoming(&outs).is_empty());
+    let Some(Message::ConflictResponse(Some(m))) = answer_to_b(&outs) else {
+        panic!("{outs:?}")
+    };
+    assert_eq!(
+        (m.name.as_str(), m.addr, m.port, m.status),
+        ("c", Some(vec![127, 0, 0, 3]), 7946, 1)
+    );
+    assert_eq!((m.protocol, m.delegate), ([1, 5, 2], [2, 5, 5]));
+    let mut s = serf("a", &[]);
+    s.handle_message(T0, &named_query("_serf_conflict", b"zz"))
+        .unwrap();
+    assert_eq!(
+        answer_to_b(&outputs(&mut s)),
+        Some(Message::ConflictResponse(None))
+    );
+    let mut s = serf("a", &[]);
+    s.handle_message(T0, &named_query("_serf_conflict", b"a"))
+        .unwrap();
+    assert_eq!(answer_to_b(&outputs(&mut s)), None);
+}
+
+#[test]
+fn key_queries_ask_the_driver_then_answer() {
+    let mut s = serf("a", &[]);
+    let req = Message::KeyRequest(KeyRequest {
+        key: Some(vec![7; 16]),
+    })
+    .to_bytes();
+    s.handle_message(T0, &named_query("_serf_install-key", &req))
+        .unwrap();
+    let outs = outputs(&mut s);
+    let Some((q, op)) = outs.iter().find_map(|o| match o {
+        SerfOutput::KeyQuery { query, op } => Some((query.clone(), op.clone())),
+        _ => None,
+    }) else {
+        panic!("{outs:?}")
+    };
+    assert_eq!(op, KeyOp::Install(vec![7; 16]));
+    assert!(incoming(&outs).is_empty());
+    s.respond_key(
+        T0,
+        &q,
+        KeyResponse {
+            result: true,
+            ..KeyResponse::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(
+        answer_to_b(&outputs(&mut s)),
+        Some(Message::KeyResponse(KeyResponse {
+            result: true,
+            ..KeyResponse::default()
+        }))
+    );
+
+    // An unreadable request: a failed answer with no message, as Go's.
+    let mut s = serf("a", &[]);
+    s.handle_message(T0, &named_query("_serf_use-key", b"\x07\xc1"))
+        .unwrap();
+    assert_eq!(
+        answer_to_b(&outputs(&mut s)),
+        Some(Message::KeyResponse(KeyResponse::default()))
+    );
+}
+
+#[test]
+fn a_long_key_list_is_truncated_as_go_truncates_it() {
+    let mut s = serf("a", &[]);
+    s.handle_message(T0, &named_query("_serf_list-keys", b""))
+        .unwrap();
+    let outs = outputs(&mut s);
+    let Some(SerfOutput::KeyQuery { query: q, op }) = outs
+        .into_iter()
+        .find(|o| matches!(o, SerfOutput::KeyQuery { .. }))
+    else {
+        panic!()
+    };
+    assert_eq!(op, KeyOp::List);
+    let key = "A".repeat(44); // a 32-byte key in base64
+    let resp = KeyResponse {
+        result: true,
+        message: String::new(),
+        keys: vec![key.clone(); 40],
+        primary_key: key,
+    };
+    s.respond_key(T0, &q, resp).unwrap();
+    let Some(Message::KeyResponse(r)) = answer_to_b(&outputs(&mut s)) else {
+        panic!()
+    };
+    // The most keys that fit in 1024 bytes with the notice (Go's loop):
+    // the encoded answer fits, one more key would not.
+    let n = r.keys.len();
+    assert_eq!(
+        r.message,
+        format!("truncated key list response, showing first {n} of 40 keys")
+    );
+    let encoded = |keys: usize| {
+        let mut r = r.clone();
+        r.keys = vec![r.primary_key.clone(); keys];
+        r.message = format!("truncated key list response, showing first {keys} of 40 keys");
+        Message::QueryResponse(QueryResponse {
+            ltime: LamportTime(1),
+            id: 1,
+            from: "a".into(),
+            flags: 0,
+            payload: Some(Message::KeyResponse(r).to_bytes()),
+        })
+        .to_bytes()
+        .len()
+    };
+    assert!(encoded(n) <= 1024 && encoded(n + 1) > 1024, "{n} keys");
 }

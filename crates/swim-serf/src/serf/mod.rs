@@ -22,8 +22,10 @@ use crate::messages::{
 };
 use crate::tags::{decode_tags, encode_tags, Tags, TagsTooLarge};
 
+mod internal;
 mod query;
 
+pub use internal::{KeyOp, INTERNAL_QUERY_PREFIX};
 pub use query::{IncomingQuery, QueryId, QueryParams, QueryProgress};
 
 /// Go Serf's lowest protocol version.
@@ -230,7 +232,8 @@ pub enum SerfEvent {
     MemberUpdate(Member),
     /// A user event, delivered once per node.
     User(UserEvent),
-    /// A query to answer ([`Serf::respond`]), delivered once per node.
+    /// A query to answer ([`Serf::respond`]), delivered once per node;
+    /// internal ones (`_serf_…`) are Serf's and never come here.
     Query(IncomingQuery),
 }
 
@@ -251,6 +254,14 @@ pub enum SerfOutput {
         node: String,
         /// The message.
         payload: Vec<u8>,
+    },
+    /// Do this to the Swim's keyring, then answer with
+    /// [`Serf::respond_key`] (a key-management query from the cluster).
+    KeyQuery {
+        /// The query to answer.
+        query: IncomingQuery,
+        /// What it asks.
+        op: KeyOp,
     },
     /// Tell the application.
     Event(SerfEvent),

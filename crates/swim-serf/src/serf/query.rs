@@ -348,7 +348,7 @@ impl Serf {
                 raw,
             );
         }
-        self.emit(SerfEvent::Query(IncomingQuery {
+        let incoming = IncomingQuery {
             query: id,
             name: query.name,
             payload: query.payload.unwrap_or_default(),
@@ -356,7 +356,10 @@ impl Serf {
             source_addr,
             deadline: now + query.timeout,
             relay_factor: query.relay_factor,
-        }));
+        };
+        if !self.handle_internal_query(now, &incoming) {
+            self.emit(SerfEvent::Query(incoming));
+        }
         rebroadcast
     }
 
