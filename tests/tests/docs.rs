@@ -66,6 +66,8 @@ const EXTERNAL_NAMES: &str = "
     QueryResponseSizeLimit QuerySizeLimit RecentIntentTimeout SendToAddress decodeTags
     encodeMessage encodeTags handleQuery handleQueryResponse kRandomMembers relayResponse
     shouldProcessQuery statusLTime GetCachedCoordinate DistanceTo KeyManager
+    RemoveFailedNode forceLeave handlePrune eraseNode ReconnectTimeout TombstoneTimeout
+    ReapInterval ReconnectInterval
 
     VmRSS
 ";

@@ -42,6 +42,9 @@ pub enum NodeError {
     /// Our leave intent was not gossiped within the broadcast timeout (Go:
     /// "timeout while waiting for graceful leave").
     LeaveTimeout,
+    /// A force-leave was not gossiped within the broadcast timeout (Go:
+    /// "timed out broadcasting node removal").
+    RemovalTimeout,
 }
 
 impl From<SerfError> for NodeError {
@@ -62,6 +65,7 @@ impl std::fmt::Display for NodeError {
             NodeError::Serf(e) => e.fmt(f),
             NodeError::Node(e) => e.fmt(f),
             NodeError::LeaveTimeout => f.write_str("timeout while waiting for graceful leave"),
+            NodeError::RemovalTimeout => f.write_str("timed out broadcasting node removal"),
         }
     }
 }
@@ -101,7 +105,7 @@ struct Finished {
     recent: VecDeque<BroadcastId>,
 }
 
-type Sleep = Pin<Box<dyn Future<Output = ()> + Send>>;
+type BoxFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
 
 /// Where one open query's acks and answers go.
 struct QuerySinks {
@@ -200,7 +204,8 @@ struct Inner {
     keyring: Mutex<Option<Keyring>>,
     /// The runtime's clock and timers.
     now: fn() -> std::time::Instant,
-    timer_at: fn(std::time::Instant) -> Sleep,
+    timer_at: fn(std::time::Instant) -> BoxFuture,
+    spawn: fn(BoxFuture),
     started: std::time::Instant,
 }
 
@@ -249,6 +254,15 @@ impl Inner {
                 // Best effort, as Go's: a member gone meanwhile is no error.
                 SerfOutput::SendTo { node, payload } => {
                     let _ = self.node.send_best_effort(&node, &payload).await;
+                }
+                // In the background: a join can take the TCP timeout.
+                SerfOutput::Reconnect { node, addr } => {
+                    let handle = self.node.clone();
+                    (self.spawn)(Box::pin(async move {
+                        if let Err(e) = handle.join([addr]).await {
+                            tracing::debug!(%node, %addr, error = %e, "reconnect failed");
+                        }
+                    }));
                 }
                 SerfOutput::Event(_) | SerfOutput::Query(_) => {}
             }
@@ -713,6 +727,23 @@ impl SerfNode {
         Ok(())
     }
 
+    /// Forces a failed member out (Go's `RemoveFailedNode`, `serf
+    /// force-leave`): everyone sees it `left`; with `prune`, everyone
+    /// forgets it. Waits for the intent to be gossiped.
+    pub async fn force_leave(&self, node: &str, prune: bool) -> Result<(), NodeError> {
+        let timeout = self.inner.serf().config().broadcast_timeout;
+        let (_, ids) = self
+            .inner
+            .run(|serf, now| serf.remove_failed_node(now, node, prune))
+            .await?;
+        for id in ids {
+            if !self.inner.wait_finished(id, timeout).await {
+                return Err(NodeError::RemovalTimeout);
+            }
+        }
+        Ok(())
+    }
+
     /// Stops the node without leaving: members will see it fail.
     pub async fn shutdown(&self) {
         self.inner.node.shutdown().await;
@@ -754,6 +785,7 @@ fn launch<R: Runtime>(
         keyring: Mutex::new(keyring),
         now: R::now,
         timer_at: |at| Box::pin(R::timer_at(at)),
+        spawn: |task| R::spawn(task),
         started: R::now(),
     });
     R::spawn(pump(Arc::downgrade(&inner), swim_events, wake_rx));
@@ -772,7 +804,7 @@ async fn pump(inner: Weak<Inner>, events: Events, wake: async_channel::Receiver<
             let deadline = inner.serf().poll_timeout();
             deadline.map(|at| (inner.timer_at)(inner.started + at.as_duration()))
         };
-        let timer: Sleep = timer.unwrap_or_else(|| Box::pin(std::future::pending()));
+        let timer: BoxFuture = timer.unwrap_or_else(|| Box::pin(std::future::pending()));
         let event = match select(
             Box::pin(events.recv()),
             select(Box::pin(wake.recv()), timer),

@@ -5,9 +5,9 @@
 //! and by the Rust nodes; acks, node and tag filters, relays), network
 //! coordinates both ways (`serf rtt` to a Rust node), key rotation by
 //! internal queries from both sides (`serf keys`, `SerfNode::use_key`), a
-//! leave on
-//! each side seen as `left` on the other, a crash on each side (kill -9 of
-//! a Go agent, shutdown of a Rust node without leaving) seen as `failed`.
+//! leave on each side seen as `left` on the other, a crash on each side
+//! (kill -9 of a Go agent, shutdown of a Rust node without leaving) seen
+//! as `failed`, force-leave both ways (plain, and pruning).
 //!
 //! Needs the `serf` binary (`apt-get install serf`), so ignored by a plain
 //! `cargo test`; run with
@@ -555,6 +555,22 @@ async fn three_go_agents_and_three_rust_nodes() {
         .unwrap()
         .iter()
         .any(|e| matches!(e, SerfEvent::MemberFailed(m) if m.name == "go1")));
+
+    // Force-leave both ways: Go's `serf force-leave` turns the crashed
+    // Rust node `left` everywhere; a Rust pruning force-leave makes
+    // everyone forget the killed Go agent.
+    go[0].cli("force-leave", &["rust1"]);
+    eventually("Rust sees rust1 left after Go's force-leave", &go, || {
+        rust[0].status_of("rust1") == Some(MemberStatus::Left)
+    })
+    .await;
+    assert_eq!(go[0].status_of("rust1").as_deref(), Some("left"));
+    rust[0].serf.force_leave("go1", true).await.unwrap();
+    assert!(rust[0].serf.member("go1").is_none());
+    eventually("Go forgets go1 after our pruning force-leave", &go, || {
+        go[0].members().iter().all(|(n, _, _)| n != "go1")
+    })
+    .await;
 
     drop(killed);
     rust[0].serf.shutdown().await;

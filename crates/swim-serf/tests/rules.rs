@@ -214,8 +214,13 @@ fn an_event_older_than_the_buffer_is_dropped() {
 #[test]
 fn our_own_event_is_stamped_before_the_clock_moves_and_delivered_here_once() {
     let mut s = serf("a");
+    // Go starts every clock at 1.
+    assert_eq!(
+        (s.clock(), s.event_clock(), s.query_clock()),
+        (LamportTime(1), LamportTime(1), LamportTime(1))
+    );
     s.user_event("deploy", b"v1", true).unwrap();
-    assert_eq!(s.event_clock(), LamportTime(1));
+    assert_eq!(s.event_clock(), LamportTime(2));
     let outs = outputs(&mut s);
     assert_eq!(
         user_events(&outs),
@@ -228,7 +233,7 @@ fn our_own_event_is_stamped_before_the_clock_moves_and_delivered_here_once() {
             _ => None,
         })
         .collect();
-    assert_eq!(sent, [event_msg(0, "deploy", b"v1")]);
+    assert_eq!(sent, [event_msg(1, "deploy", b"v1")]);
     // Our own event coming back is not delivered again.
     s.handle_message(T0, &sent[0]).unwrap();
     assert!(outputs(&mut s).is_empty());

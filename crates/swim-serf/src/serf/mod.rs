@@ -24,6 +24,7 @@ use crate::tags::{decode_tags, encode_tags, Tags, TagsTooLarge};
 
 mod internal;
 mod query;
+mod reap;
 
 pub use internal::{KeyOp, INTERNAL_QUERY_PREFIX};
 pub use query::{IncomingQuery, QueryId, QueryParams, QueryProgress};
@@ -81,6 +82,15 @@ pub struct SerfConfig {
     pub disable_coordinates: bool,
     /// The Vivaldi settings (Go's `coordinate.DefaultConfig`).
     pub coordinate: CoordinateConfig,
+    /// How often a failed member may be tried again (Go's
+    /// `ReconnectInterval`: 30 s).
+    pub reconnect_interval: Duration,
+    /// A failed member is forgotten this long after it failed (Go's
+    /// `ReconnectTimeout`: 24 h).
+    pub reconnect_timeout: Duration,
+    /// A member that left is forgotten this long after (Go's
+    /// `TombstoneTimeout`: 24 h).
+    pub tombstone_timeout: Duration,
 }
 
 impl SerfConfig {
@@ -106,6 +116,9 @@ impl SerfConfig {
             },
             disable_coordinates: false,
             coordinate: CoordinateConfig::default(),
+            reconnect_interval: Duration::from_secs(30),
+            reconnect_timeout: Duration::from_secs(24 * 3600),
+            tombstone_timeout: Duration::from_secs(24 * 3600),
         }
     }
 
@@ -230,6 +243,9 @@ pub enum SerfEvent {
     MemberFailed(Member),
     /// A member's tags (or address) changed.
     MemberUpdate(Member),
+    /// A failed or departed member was forgotten: reaped after its timeout,
+    /// or pruned by a `force-leave -prune`.
+    MemberReap(Member),
     /// A user event, delivered once per node.
     User(UserEvent),
     /// A query to answer ([`Serf::respond`]), delivered once per node;
@@ -263,6 +279,14 @@ pub enum SerfOutput {
         /// What it asks.
         op: KeyOp,
     },
+    /// Try to rejoin a failed member: hand the address to a join (Go's
+    /// reconnect, `Memberlist.Join`), without waiting for it.
+    Reconnect {
+        /// The member.
+        node: String,
+        /// Its address.
+        addr: SocketAddr,
+    },
     /// Tell the application.
     Event(SerfEvent),
     /// News of one of our queries.
@@ -285,6 +309,11 @@ struct MemberEntry {
     member: Member,
     /// Lamport time of the last intent that changed it (Go's `statusLTime`).
     status_ltime: LamportTime,
+    /// When the Swim declared it gone (Go's `leaveTime`): reaped a timeout
+    /// after.
+    leave_time: Option<Instant>,
+    /// A pruning leave intent erases it at this time.
+    prune_at: Option<Instant>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -318,6 +347,8 @@ pub struct Serf {
     /// Events before this time are ignored (Go's `eventMinTime`).
     event_min_time: LamportTime,
     queries: query::Queries,
+    /// When a failed member may next be tried again.
+    next_reconnect: Option<Instant>,
     /// This node's coordinate; `None` when disabled.
     coord_client: Option<CoordinateClient>,
     /// The last coordinate each member sent in an ack, ours included.
@@ -357,17 +388,25 @@ impl Serf {
             .iter()
             .map(|c| (config.name.clone(), c.coordinate().clone()))
             .collect();
+        // Go starts every clock at 1, so that a join intent at the default
+        // time 0 is never newer than a member's status.
+        let started = || {
+            let mut c = LamportClock::new();
+            c.increment();
+            c
+        };
         Ok(Serf {
             coord_client,
             coord_cache,
             event_buffer: vec![None; config.event_buffer],
             queries: query::Queries::new(config.query_buffer),
+            next_reconnect: None,
             rng: config.seed,
             config,
             state: SerfState::Alive,
-            clock: LamportClock::new(),
-            event_clock: LamportClock::new(),
-            query_clock: LamportClock::new(),
+            clock: started(),
+            event_clock: started(),
+            query_clock: started(),
             members: HashMap::new(),
             left_members: Vec::new(),
             recent_intents: HashMap::new(),
@@ -425,7 +464,11 @@ impl Serf {
             .recent_intents
             .values()
             .map(|i| i.seen + self.config.recent_intent_timeout);
-        intents.chain(self.queries.next_deadline()).min()
+        intents
+            .chain(self.queries.next_deadline())
+            .chain(self.next_reap())
+            .chain(self.next_reconnect)
+            .min()
     }
 
     /// Forgets intents older than `recent_intent_timeout` (Go's reaper);
@@ -434,6 +477,8 @@ impl Serf {
         let timeout = self.config.recent_intent_timeout;
         self.recent_intents.retain(|_, i| i.seen + timeout > now);
         self.expire_queries(now);
+        self.reap(now);
+        self.reconnect(now);
     }
 
     /// The next random number (splitmix64).
@@ -452,7 +497,7 @@ impl Serf {
         match event {
             Event::MemberJoined(m) => self.handle_node_join(m),
             Event::MemberUpdated(m) => self.handle_node_update(m),
-            Event::MemberLeft(m) | Event::MemberFailed(m) => self.handle_node_leave(&m.name),
+            Event::MemberLeft(m) | Event::MemberFailed(m) => self.handle_node_leave(now, &m.name),
             Event::UserMessage { payload, .. } => {
                 // Malformed messages are dropped, as Go drops them (it logs).
                 let _ = self.handle_message(now, payload);
@@ -760,7 +805,7 @@ impl Serf {
         // Go updates the time even when the status stays, so that repeats
         // are not re-broadcast forever (consul#8179).
         entry.status_ltime = msg.ltime;
-        match entry.member.status {
+        let rebroadcast = match entry.member.status {
             MemberStatus::Alive => {
                 entry.member.status = MemberStatus::Leaving;
                 true
@@ -774,7 +819,11 @@ impl Serf {
             }
             MemberStatus::Leaving | MemberStatus::Left => true,
             MemberStatus::None => false,
+        };
+        if rebroadcast && msg.prune {
+            self.prune(now, &msg.node);
         }
+        rebroadcast
     }
 
     /// Go's `handleNodeJoinIntent`: true to re-broadcast.
@@ -853,6 +902,8 @@ impl Serf {
                 ) {
                     self.left_members.retain(|n| *n != name);
                 }
+                entry.leave_time = None;
+                entry.prune_at = None;
                 entry.member = member;
                 entry.member.clone()
             }
@@ -860,6 +911,8 @@ impl Serf {
                 let mut entry = MemberEntry {
                     member,
                     status_ltime: LamportTime(0),
+                    leave_time: None,
+                    prune_at: None,
                 };
                 if let Some(t) = self.recent_intent(&name, IntentKind::Join) {
                     entry.status_ltime = t;
@@ -890,10 +943,11 @@ impl Serf {
 
     /// Go's `handleNodeLeave`: memberlist says the node is gone; whether it
     /// left or failed is what Serf heard of its intent.
-    fn handle_node_leave(&mut self, name: &str) {
+    fn handle_node_leave(&mut self, now: Instant, name: &str) {
         let Some(entry) = self.members.get_mut(name) else {
             return;
         };
+        entry.leave_time = Some(now);
         let event = match entry.member.status {
             MemberStatus::Leaving => {
                 entry.member.status = MemberStatus::Left;
@@ -902,6 +956,9 @@ impl Serf {
             }
             MemberStatus::Alive => {
                 entry.member.status = MemberStatus::Failed;
+                if self.next_reconnect.is_none() {
+                    self.next_reconnect = Some(now + self.config.reconnect_interval);
+                }
                 SerfEvent::MemberFailed
             }
             _ => return,
