@@ -264,6 +264,10 @@ impl Inner {
                         }
                     }));
                 }
+                SerfOutput::Shutdown => {
+                    tracing::warn!("minority in name conflict resolution: shutting down");
+                    self.node.shutdown().await;
+                }
                 SerfOutput::Event(_) | SerfOutput::Query(_) => {}
             }
         }

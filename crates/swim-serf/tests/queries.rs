@@ -488,3 +488,73 @@ fn a_long_key_list_is_truncated_as_go_truncates_it() {
     };
     assert!(encoded(n) <= 1024 && encoded(n + 1) > 1024, "{n} keys");
 }
+
+/// Another node claims "a"'s name; `b`, `c`, `d` answer the vote with the
+/// addresses in `answers`. Whether "a" stops.
+fn conflict_vote(answers: [&str; 3]) -> bool {
+    let mut s = serf("a", &[]);
+    let ours = s.member("a").unwrap().addr;
+    let claim = |addr: std::net::SocketAddr| swim_core::Member {
+        name: Arc::from("a"),
+        addr,
+        meta: Arc::from(&[0xff, 0x80][..]),
+        incarnation: 1,
+        state: MemberState::Alive,
+        vsn: [1, 5, 2, 2, 5, 5],
+    };
+    let conflict = Event::NameConflict {
+        existing: Box::new(claim(ours)),
+        other: Box::new(claim("10.9.9.9:7946".parse().unwrap())),
+    };
+    s.handle_event(T0, &conflict);
+    let outs = outputs(&mut s);
+    let Some(Message::Query(q)) = outs.iter().find_map(|o| match o {
+        SerfOutput::Broadcast(b) => Message::decode(b).ok(),
+        _ => None,
+    }) else {
+        panic!("{outs:?}")
+    };
+    assert_eq!(
+        (q.name.as_str(), q.payload.as_deref()),
+        ("_serf_conflict", Some(&b"a"[..]))
+    );
+    // A second claim while voting starts no second vote.
+    s.handle_event(T0, &conflict);
+    assert!(outputs(&mut s).is_empty());
+    for (from, addr) in ["b", "c", "d"].iter().zip(answers) {
+        let addr: std::net::SocketAddr = addr.parse().unwrap();
+        let member = swim_serf::messages::MemberInfo {
+            name: "a".into(),
+            addr: Some(match addr.ip() {
+                std::net::IpAddr::V4(v4) => v4.to_ipv6_mapped().octets().to_vec(),
+                std::net::IpAddr::V6(v6) => v6.octets().to_vec(),
+            }),
+            port: addr.port(),
+            status: 1,
+            ..Default::default()
+        };
+        let resp = QueryResponse {
+            ltime: q.ltime,
+            id: q.id,
+            from: from.to_string(),
+            flags: 0,
+            payload: Some(Message::ConflictResponse(Some(member)).to_bytes()),
+        };
+        s.handle_message(T0, &Message::QueryResponse(resp).to_bytes())
+            .unwrap();
+    }
+    // The vote's answers are Serf's own: none reach the driver.
+    assert!(outputs(&mut s).is_empty());
+    s.handle_timeout(T0 + Duration::from_secs(60));
+    let outs = outputs(&mut s);
+    assert!(!outs.iter().any(|o| matches!(o, SerfOutput::Query(_))));
+    outs.contains(&SerfOutput::Shutdown)
+}
+
+#[test]
+fn a_name_conflict_is_put_to_a_vote_and_the_minority_stops() {
+    let ours = "127.0.0.1:7946";
+    let theirs = "10.9.9.9:7946";
+    assert!(!conflict_vote([ours, ours, theirs]), "2 of 3 say us");
+    assert!(conflict_vote([ours, theirs, theirs]), "1 of 3 says us");
+}

@@ -2,12 +2,22 @@
 //! `_serf_…` are handled by Serf, never delivered to the application —
 //! `ping` (nothing to do: the ack is the answer), `conflict` (who holds a
 //! name), and the key-management ones, whose keyring work the driver does
-//! ([`SerfOutput::KeyQuery`]) before [`Serf::respond_key`] answers.
+//! ([`SerfOutput::KeyQuery`]) before [`Serf::respond_key`] answers. The
+//! asking side of `conflict` runs here too: when another node claims our
+//! name, the cluster votes, and the loser stops.
 
 use swim_core::Instant;
 
-use super::{IncomingQuery, Serf, SerfError, SerfOutput};
+use super::{IncomingQuery, QueryId, QueryParams, QueryProgress, Serf, SerfError, SerfOutput};
 use crate::messages::{KeyResponse, MemberInfo, Message};
+
+/// The tally of our `_serf_conflict` query (Go's `resolveNodeConflict`).
+#[derive(Debug)]
+pub(super) struct ConflictVote {
+    query: QueryId,
+    responses: usize,
+    matching: usize,
+}
 
 /// The prefix of internal query names (Go's `InternalQueryPrefix`).
 pub const INTERNAL_QUERY_PREFIX: &str = "_serf_";
@@ -66,6 +76,63 @@ impl Serf {
             }
         }
         true
+    }
+
+    /// Another node claims our name (Go's `handleNodeConflict`): unless a
+    /// vote is running or resolution is off, ask the cluster who holds it.
+    pub(super) fn resolve_name_conflict(&mut self, now: Instant) {
+        if !self.config.enable_name_conflict_resolution || self.conflict.is_some() {
+            return;
+        }
+        let name = format!("{INTERNAL_QUERY_PREFIX}conflict");
+        let payload = self.config.name.clone().into_bytes();
+        if let Ok(query) = self.query(now, &name, &payload, &QueryParams::default()) {
+            self.conflict = Some(ConflictVote {
+                query,
+                responses: 0,
+                matching: 0,
+            });
+        }
+    }
+
+    /// News of one of our queries: the conflict vote's are counted here,
+    /// the others go to the driver.
+    pub(super) fn report(&mut self, progress: QueryProgress) {
+        let local = self.members.get(&self.config.name).map(|e| e.member.addr);
+        let Some(vote) = self.conflict.as_mut().filter(|v| match &progress {
+            QueryProgress::Ack { query, .. }
+            | QueryProgress::Response { query, .. }
+            | QueryProgress::Closed { query } => *query == v.query,
+        }) else {
+            self.outputs.push_back(SerfOutput::Query(progress));
+            return;
+        };
+        match progress {
+            QueryProgress::Ack { .. } => {}
+            QueryProgress::Response { payload, .. } => {
+                // Go counts a readable answer, nil included; it matches
+                // when it names our address.
+                let Ok(Message::ConflictResponse(member)) = Message::decode(&payload) else {
+                    return;
+                };
+                vote.responses += 1;
+                let theirs = member.and_then(|m| {
+                    let ip = crate::messages::ip_from_bytes(m.addr.as_deref()?)?;
+                    Some(std::net::SocketAddr::new(ip, m.port))
+                });
+                if theirs.is_some() && theirs == local {
+                    vote.matching += 1;
+                }
+            }
+            QueryProgress::Closed { .. } => {
+                let majority = vote.responses / 2 + 1;
+                let lost = vote.matching < majority;
+                self.conflict = None;
+                if lost {
+                    self.outputs.push_back(SerfOutput::Shutdown);
+                }
+            }
+        }
     }
 
     /// Go's `handleConflict`: what we know of the node named in the payload

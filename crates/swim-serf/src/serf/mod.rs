@@ -82,6 +82,10 @@ pub struct SerfConfig {
     pub disable_coordinates: bool,
     /// The Vivaldi settings (Go's `coordinate.DefaultConfig`).
     pub coordinate: CoordinateConfig,
+    /// When another node claims our name, ask the cluster who holds it and
+    /// stop if the majority says the other one (Go's
+    /// `EnableNameConflictResolution`: on).
+    pub enable_name_conflict_resolution: bool,
     /// How often a failed member may be tried again (Go's
     /// `ReconnectInterval`: 30 s).
     pub reconnect_interval: Duration,
@@ -116,6 +120,7 @@ impl SerfConfig {
             },
             disable_coordinates: false,
             coordinate: CoordinateConfig::default(),
+            enable_name_conflict_resolution: true,
             reconnect_interval: Duration::from_secs(30),
             reconnect_timeout: Duration::from_secs(24 * 3600),
             tombstone_timeout: Duration::from_secs(24 * 3600),
@@ -287,6 +292,9 @@ pub enum SerfOutput {
         /// Its address.
         addr: SocketAddr,
     },
+    /// This node lost a name conflict: stop it (Go's `Shutdown`, without
+    /// leaving).
+    Shutdown,
     /// Tell the application.
     Event(SerfEvent),
     /// News of one of our queries.
@@ -347,6 +355,8 @@ pub struct Serf {
     /// Events before this time are ignored (Go's `eventMinTime`).
     event_min_time: LamportTime,
     queries: query::Queries,
+    /// Our running name-conflict query, and its tally.
+    conflict: Option<internal::ConflictVote>,
     /// When a failed member may next be tried again.
     next_reconnect: Option<Instant>,
     /// This node's coordinate; `None` when disabled.
@@ -401,6 +411,7 @@ impl Serf {
             event_buffer: vec![None; config.event_buffer],
             queries: query::Queries::new(config.query_buffer),
             next_reconnect: None,
+            conflict: None,
             rng: config.seed,
             config,
             state: SerfState::Alive,
@@ -507,6 +518,9 @@ impl Serf {
             }
             Event::JoinCompleted { joined, .. } => self.join_completed(now, *joined),
             Event::ProbeAcked { node, rtt, payload } => self.ping_completed(node, *rtt, payload),
+            Event::NameConflict { existing, .. } if *existing.name == self.config.name => {
+                self.resolve_name_conflict(now)
+            }
             _ => {}
         }
     }

@@ -284,8 +284,7 @@ impl Serf {
         for ltime in expired {
             if let Some(q) = self.queries.open.remove(&ltime) {
                 let query = QueryId { ltime, id: q.id };
-                let closed = QueryProgress::Closed { query };
-                self.outputs.push_back(SerfOutput::Query(closed));
+                self.report(QueryProgress::Closed { query });
             }
         }
         self.queries.answered.retain(|_, deadline| *deadline > now);
@@ -394,7 +393,7 @@ impl Serf {
                 payload: resp.payload.unwrap_or_default(),
             }
         };
-        self.outputs.push_back(SerfOutput::Query(progress));
+        self.report(progress);
     }
 
     /// A relayed message: forwarded to its destination (Go's
