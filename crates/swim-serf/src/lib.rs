@@ -15,6 +15,7 @@
 //!   (swim-tokio, swim-async-std), with its events as [`SerfEvents`].
 
 mod clock;
+mod coalesce;
 pub mod coordinate;
 pub mod messages;
 mod msgpack;

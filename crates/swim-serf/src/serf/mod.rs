@@ -16,6 +16,7 @@ use std::time::Duration;
 use swim_core::{Event, Instant};
 
 use crate::clock::{LamportClock, LamportTime};
+use crate::coalesce::Coalescer;
 use crate::coordinate::{Coordinate, CoordinateClient, CoordinateConfig};
 use crate::messages::{
     DecodeError, EventRecord, EventsAt, Join, Leave, Message, PushPull, UserEvent,
@@ -86,6 +87,17 @@ pub struct SerfConfig {
     /// stop if the majority says the other one (Go's
     /// `EnableNameConflictResolution`: on).
     pub enable_name_conflict_resolution: bool,
+    /// Member events are held and merged for up to this long (Go's
+    /// `CoalescePeriod`; zero, the default, turns coalescing off).
+    pub coalesce_period: Duration,
+    /// ... or until no member event came for this long (Go's
+    /// `QuiescentPeriod`; zero turns coalescing off).
+    pub quiescent_period: Duration,
+    /// The same for user events sent with `coalesce` (Go's
+    /// `UserCoalescePeriod`).
+    pub user_coalesce_period: Duration,
+    /// The same for user events (Go's `UserQuiescentPeriod`).
+    pub user_quiescent_period: Duration,
     /// How often a failed member may be tried again (Go's
     /// `ReconnectInterval`: 30 s).
     pub reconnect_interval: Duration,
@@ -121,6 +133,10 @@ impl SerfConfig {
             disable_coordinates: false,
             coordinate: CoordinateConfig::default(),
             enable_name_conflict_resolution: true,
+            coalesce_period: Duration::ZERO,
+            quiescent_period: Duration::ZERO,
+            user_coalesce_period: Duration::ZERO,
+            user_quiescent_period: Duration::ZERO,
             reconnect_interval: Duration::from_secs(30),
             reconnect_timeout: Duration::from_secs(24 * 3600),
             tombstone_timeout: Duration::from_secs(24 * 3600),
@@ -355,6 +371,11 @@ pub struct Serf {
     /// Events before this time are ignored (Go's `eventMinTime`).
     event_min_time: LamportTime,
     queries: query::Queries,
+    /// Where member and user events wait to be merged.
+    coalescer: Coalescer,
+    /// The latest time an input brought (events emitted by a command
+    /// without a time are coalesced as of then).
+    now: Instant,
     /// Our running name-conflict query, and its tally.
     conflict: Option<internal::ConflictVote>,
     /// When a failed member may next be tried again.
@@ -412,6 +433,11 @@ impl Serf {
             queries: query::Queries::new(config.query_buffer),
             next_reconnect: None,
             conflict: None,
+            coalescer: Coalescer::new(
+                (config.coalesce_period, config.quiescent_period),
+                (config.user_coalesce_period, config.user_quiescent_period),
+            ),
+            now: Instant::ZERO,
             rng: config.seed,
             config,
             state: SerfState::Alive,
@@ -479,12 +505,17 @@ impl Serf {
             .chain(self.queries.next_deadline())
             .chain(self.next_reap())
             .chain(self.next_reconnect)
+            .chain(self.coalescer.poll_timeout())
             .min()
     }
 
     /// Forgets intents older than `recent_intent_timeout` (Go's reaper);
     /// closes queries past their timeout.
     pub fn handle_timeout(&mut self, now: Instant) {
+        self.at(now);
+        for event in self.coalescer.flush(now) {
+            self.outputs.push_back(SerfOutput::Event(event));
+        }
         let timeout = self.config.recent_intent_timeout;
         self.recent_intents.retain(|_, i| i.seen + timeout > now);
         self.expire_queries(now);
@@ -505,6 +536,7 @@ impl Serf {
     /// messages and push/pull state (Serf's messages), a join that reached
     /// any seed makes us broadcast our join intent, as Go's `Serf.Join` does.
     pub fn handle_event(&mut self, now: Instant, event: &Event) {
+        self.at(now);
         match event {
             Event::MemberJoined(m) => self.handle_node_join(m),
             Event::MemberUpdated(m) => self.handle_node_update(m),
@@ -576,6 +608,7 @@ impl Serf {
     /// [`Event::JoinCompleted`]; a driver that keeps that event to itself
     /// calls it directly.
     pub fn join_completed(&mut self, now: Instant, joined: usize) {
+        self.at(now);
         if joined > 0 {
             let ltime = self.clock.time();
             self.broadcast_join(now, ltime);
@@ -585,6 +618,7 @@ impl Serf {
     /// Handles a Serf message received as a memberlist user message (Go's
     /// `NotifyMsg`); a new one is re-broadcast as it came.
     pub fn handle_message(&mut self, now: Instant, buf: &[u8]) -> Result<(), DecodeError> {
+        self.at(now);
         let rebroadcast = match Message::decode(buf)? {
             Message::Leave(m) => self.handle_leave_intent(now, &m),
             Message::Join(m) => self.handle_join_intent(now, &m),
@@ -634,6 +668,7 @@ impl Serf {
         buf: &[u8],
         _join: bool,
     ) -> Result<(), DecodeError> {
+        self.at(now);
         let pp = match Message::decode(buf)? {
             Message::PushPull(pp) => pp,
             other => return Err(DecodeError::UnknownType(other.message_type() as u8)),
@@ -729,6 +764,7 @@ impl Serf {
     /// leave intent is broadcast. The application then lets the broadcast
     /// go out and calls [`Swim::leave`](swim_core::Swim::leave).
     pub fn leave(&mut self, now: Instant) -> Result<(), SerfError> {
+        self.at(now);
         if self.state != SerfState::Alive {
             return Err(SerfError::Left);
         }
@@ -768,8 +804,16 @@ impl Serf {
             .push_back(SerfOutput::Broadcast(Message::Join(msg).to_bytes()));
     }
 
+    /// Goes out now, or waits in the coalescer.
     fn emit(&mut self, event: SerfEvent) {
-        self.outputs.push_back(SerfOutput::Event(event));
+        if let Some(event) = self.coalescer.push(self.now, event) {
+            self.outputs.push_back(SerfOutput::Event(event));
+        }
+    }
+
+    /// Time moves on (never back).
+    fn at(&mut self, now: Instant) {
+        self.now = self.now.max(now);
     }
 
     /// Go's `upsertIntent`: true if the intent is new (newer).
