@@ -474,7 +474,7 @@ impl SerfNode {
     /// let bind = "127.0.0.1:7946".parse()?;
     /// let builder = swim_tokio::builder(NodeConfig::new(bind, Config::local("a", bind)));
     /// let (serf, events) = SerfNode::start(builder, SerfConfig::new("a")).await?;
-    /// serf.join(["127.0.0.1:7947"]).await?;
+    /// serf.join(["127.0.0.1:7947"], false).await?;
     /// serf.user_event("deploy", b"v2", false).await?;
     /// while let Some(event) = events.recv().await {
     ///     println!("{event:?}");
@@ -503,12 +503,23 @@ impl SerfNode {
 
     /// Joins the cluster through `seeds` ([`Node::join`]), then gossips our
     /// join intent (Go's `Serf.Join`); returns how many seeds answered.
-    pub async fn join<I>(&self, seeds: I) -> Result<usize, NodeError>
+    /// With `ignore_old`, user events sent before the join are not
+    /// delivered here (the Go agent's default; `-replay` turns it off).
+    pub async fn join<I>(&self, seeds: I, ignore_old: bool) -> Result<usize, NodeError>
     where
         I: IntoIterator,
         I::Item: IntoSeed,
     {
-        let joined = self.inner.node.join(seeds).await?;
+        if ignore_old {
+            self.inner.serf().ignore_old_events_on_join();
+        }
+        let joined = match self.inner.node.join(seeds).await {
+            Ok(joined) => joined,
+            Err(e) => {
+                self.inner.serf().join_completed(self.inner.now(), 0);
+                return Err(e.into());
+            }
+        };
         self.inner
             .run(|serf, now| {
                 serf.join_completed(now, joined);

@@ -259,7 +259,7 @@ async fn three_go_agents_and_three_rust_nodes() {
         .await;
     }
     for node in &rust {
-        node.serf.join([go[0].bind]).await.unwrap();
+        node.serf.join([go[0].bind], false).await.unwrap();
     }
     let names: Vec<String> = go
         .iter()

@@ -1,7 +1,8 @@
 //! `SerfNode`: three Rust Serf nodes in one process (swim-node's in-memory
 //! network), the same scenario on tokio and on async-std: members and tags,
-//! coordinates from acks, user events delivered exactly once everywhere, a
-//! leave seen as `left`, a dropped node seen as `failed`.
+//! coordinates from acks, user events delivered exactly once everywhere
+//! (and to late joiners unless they ignore old events), a leave seen as
+//! `left`, a dropped node seen as `failed`.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -51,7 +52,7 @@ async fn scenario<R: Runtime, S: Sockets>(seed: u64) {
     }
     let seed_addr = nodes[0].0.node().bound_addr();
     for (n, _) in &nodes[1..] {
-        assert_eq!(n.join([seed_addr]).await.unwrap(), 1);
+        assert_eq!(n.join([seed_addr], false).await.unwrap(), 1);
     }
 
     // Everyone lists everyone alive, with their tags.
@@ -115,6 +116,31 @@ async fn scenario<R: Runtime, S: Sockets>(seed: u64) {
     for (i, (_, events)) in nodes.iter().enumerate() {
         drain(events, &mut seen[i]);
         assert_eq!(users(&seen[i]), ["e0", "e1", "e2"], "node n{i}");
+    }
+
+    // A late joiner that ignores old events gets none of them; one that
+    // does not gets all three, once.
+    for (i, ignore_old) in [(3u8, true), (4, false)] {
+        let addr: SocketAddr = format!("10.0.0.{}:7946", i + 1).parse().unwrap();
+        let name = format!("n{i}");
+        let swim = swim_node::swim_core::Config::local(name.clone(), addr);
+        let builder = NodeBuilder::<R, DefaultTransport<S>>::new(NodeConfig::new(addr, swim))
+            .transport(net.transport(addr).unwrap());
+        let (late, events) = SerfNode::start_on(builder, SerfConfig::new(name))
+            .await
+            .unwrap();
+        late.join([seed_addr], ignore_old).await.unwrap();
+        let mut got = Vec::new();
+        eventually::<R>("the late joiner lists everyone", || {
+            late.members().len() >= 4
+        })
+        .await;
+        sleep::<R>(Duration::from_millis(500)).await;
+        drain(&events, &mut got);
+        let expected: &[&str] = if ignore_old { &[] } else { &["e0", "e1", "e2"] };
+        assert_eq!(users(&got), expected, "ignore_old: {ignore_old}");
+        late.leave().await.unwrap();
+        late.shutdown().await;
     }
 
     // n2 leaves: the others see it `left`, with a leave event.

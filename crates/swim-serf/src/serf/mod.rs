@@ -354,6 +354,16 @@ struct Intent {
     ltime: LamportTime,
 }
 
+/// How long a join that ignores old events lasts, in join push/pulls.
+#[derive(Debug, Clone, Copy)]
+struct JoinIgnore {
+    /// Join push/pulls merged since it began.
+    seen: usize,
+    /// How many the join made, once it finished, and until when to wait
+    /// for them (a driver may have dropped one).
+    expected: Option<(usize, Instant)>,
+}
+
 /// Serf's state for one node.
 #[derive(Debug)]
 pub struct Serf {
@@ -371,6 +381,9 @@ pub struct Serf {
     /// Events before this time are ignored (Go's `eventMinTime`).
     event_min_time: LamportTime,
     queries: query::Queries,
+    /// A join that ignores old events is under way (Go's
+    /// `eventJoinIgnore`).
+    join_ignore: Option<JoinIgnore>,
     /// Where member and user events wait to be merged.
     coalescer: Coalescer,
     /// The latest time an input brought (events emitted by a command
@@ -433,6 +446,7 @@ impl Serf {
             queries: query::Queries::new(config.query_buffer),
             next_reconnect: None,
             conflict: None,
+            join_ignore: None,
             coalescer: Coalescer::new(
                 (config.coalesce_period, config.quiescent_period),
                 (config.user_coalesce_period, config.user_quiescent_period),
@@ -602,6 +616,19 @@ impl Serf {
             .distance_to(self.cached_coordinate(node)?)
     }
 
+    /// The join about to start ignores the events that happened before it
+    /// (Go's `Join(ignoreOld = true)`): the push/pulls of the join raise
+    /// the minimum event time to the seeds' event clocks, so their buffered
+    /// events are not delivered here. Lasts until
+    /// [`join_completed`](Self::join_completed) and the join's push/pulls
+    /// were merged.
+    pub fn ignore_old_events_on_join(&mut self) {
+        self.join_ignore = Some(JoinIgnore {
+            seen: 0,
+            expected: None,
+        });
+    }
+
     /// A join finished having reached `joined` seeds: if any, our join
     /// intent is broadcast at the current member time (Go's `Serf.Join`).
     /// [`handle_event`](Self::handle_event) calls it for
@@ -609,6 +636,12 @@ impl Serf {
     /// calls it directly.
     pub fn join_completed(&mut self, now: Instant, joined: usize) {
         self.at(now);
+        if let Some(ignore) = self.join_ignore.as_mut() {
+            ignore.expected = Some((joined, now + self.config.broadcast_timeout));
+            if ignore.seen >= joined {
+                self.join_ignore = None;
+            }
+        }
         if joined > 0 {
             let ltime = self.clock.time();
             self.broadcast_join(now, ltime);
@@ -666,13 +699,29 @@ impl Serf {
         &mut self,
         now: Instant,
         buf: &[u8],
-        _join: bool,
+        join: bool,
     ) -> Result<(), DecodeError> {
         self.at(now);
         let pp = match Message::decode(buf)? {
             Message::PushPull(pp) => pp,
             other => return Err(DecodeError::UnknownType(other.message_type() as u8)),
         };
+        if self
+            .join_ignore
+            .is_some_and(|i| i.expected.is_some_and(|(_, until)| until < now))
+        {
+            self.join_ignore = None; // a push/pull of the join never came
+        }
+        if let Some(ignore) = self.join_ignore.as_mut().filter(|_| join) {
+            // Go's eventJoinIgnore: the seed's events are old news.
+            if pp.event_ltime > self.event_min_time {
+                self.event_min_time = pp.event_ltime;
+            }
+            ignore.seen += 1;
+            if ignore.expected.is_some_and(|(n, _)| ignore.seen >= n) {
+                self.join_ignore = None;
+            }
+        }
         // No message with the sender's current times was sent yet.
         for (clock, t) in [
             (&mut self.clock, pp.ltime),
