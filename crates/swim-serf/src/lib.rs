@@ -11,6 +11,8 @@
 //! * [`coordinate`]: network coordinates (Vivaldi) and the ack payload
 //!   that carries them.
 //! * [`Serf`]: the sans-IO state, fed a Swim's events.
+//! * [`snapshot`]: Go's snapshot file (who was alive, how far the clocks
+//!   went), for restarts.
 //! * [`SerfNode`]: Serf running on a swim-node `Node`, on any runtime
 //!   (swim-tokio, swim-async-std), with its events as [`SerfEvents`].
 
@@ -24,6 +26,7 @@ pub mod tags;
 pub use clock::{LamportClock, LamportTime};
 mod node;
 mod serf;
+pub mod snapshot;
 
 pub use node::{
     ClusterKeyResponse, NodeError, NodeResponse, QueryResponses, SerfEvents, SerfNode,

@@ -29,6 +29,7 @@ use crate::serf::{
     IncomingQuery, KeyOp, Member, QueryId, QueryParams, QueryProgress, Serf, SerfConfig,
     SerfDelegate, SerfError, SerfEvent, SerfOutput,
 };
+use crate::snapshot::SnapshotFile;
 use crate::tags::Tags;
 
 /// Why a command on a [`SerfNode`] failed.
@@ -78,6 +79,8 @@ impl std::error::Error for NodeError {}
 pub enum SerfStartError {
     /// The Serf settings are invalid.
     Serf(SerfError),
+    /// The snapshot could not be read or opened.
+    Snapshot(std::io::Error),
     /// The Swim node could not start.
     Node(StartError),
 }
@@ -86,6 +89,7 @@ impl std::fmt::Display for SerfStartError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             SerfStartError::Serf(e) => e.fmt(f),
+            SerfStartError::Snapshot(e) => write!(f, "failed to setup snapshot: {e}"),
             SerfStartError::Node(e) => e.fmt(f),
         }
     }
@@ -202,6 +206,8 @@ struct Inner {
     /// memberlist's): changed here first, by the same rules, then in the
     /// Swim.
     keyring: Mutex<Option<Keyring>>,
+    /// The snapshot file, if Serf keeps one.
+    snapshot: Mutex<Option<SnapshotFile>>,
     /// The runtime's clock and timers.
     now: fn() -> std::time::Instant,
     timer_at: fn(std::time::Instant) -> BoxFuture,
@@ -223,10 +229,16 @@ impl Inner {
     /// returned to be handed to the Swim after the lock is released.
     fn drain(&self, serf: &mut Serf) -> Vec<SerfOutput> {
         let mut work = Vec::new();
+        let mut snapshot = self.snapshot.lock().unwrap_or_else(|e| e.into_inner());
         while let Some(out) = serf.poll_output() {
             match out {
                 // A reader that went away does not stop the node.
                 SerfOutput::Event(e) => {
+                    if let Some(file) = snapshot.as_mut() {
+                        if let Err(err) = file.record(&e, serf.clock()) {
+                            tracing::error!(error = %err, "failed to update the snapshot");
+                        }
+                    }
                     let _ = self.events.try_send(e);
                 }
                 SerfOutput::Query(progress) => self.route(progress),
@@ -485,9 +497,9 @@ impl SerfNode {
         builder: NodeBuilder<R, DefaultTransport<S>>,
         config: SerfConfig,
     ) -> Result<(SerfNode, SerfEvents), SerfStartError> {
-        let (builder, serf, keyring) = prepare(builder, config)?;
+        let (builder, prepared) = prepare(builder, config)?;
         let bound = builder.bind().await.map_err(SerfStartError::Node)?;
-        Ok(launch::<R>(serf, keyring, bound))
+        Ok(launch::<R>(prepared, bound))
     }
 
     /// [`start`](Self::start) for a builder given its own [`Transport`]
@@ -496,9 +508,9 @@ impl SerfNode {
         builder: NodeBuilder<R, T>,
         config: SerfConfig,
     ) -> Result<(SerfNode, SerfEvents), SerfStartError> {
-        let (builder, serf, keyring) = prepare(builder, config)?;
+        let (builder, prepared) = prepare(builder, config)?;
         let bound = builder.bind().await.map_err(SerfStartError::Node)?;
-        Ok(launch::<R>(serf, keyring, bound))
+        Ok(launch::<R>(prepared, bound))
     }
 
     /// Joins the cluster through `seeds` ([`Node::join`]), then gossips our
@@ -730,6 +742,17 @@ impl SerfNode {
             let c = serf.config();
             (c.broadcast_timeout, c.leave_propagate_delay)
         };
+        if self.state() == crate::SerfState::Alive {
+            // First, as Go's: a restart after this does not rejoin.
+            let mut snapshot = self
+                .inner
+                .snapshot
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            if let Some(Err(e)) = snapshot.as_mut().map(SnapshotFile::leave) {
+                tracing::error!(error = %e, "failed to record the leave in the snapshot");
+            }
+        }
         let ((), ids) = self.inner.run(|serf, now| serf.leave(now)).await?;
         for id in ids {
             if !self.inner.wait_finished(id, timeout).await {
@@ -766,28 +789,76 @@ impl SerfNode {
 }
 
 /// `builder` set up for Serf, and the Serf its delegate shares.
-#[allow(clippy::type_complexity)]
+/// What [`launch`] needs besides the bound node.
+struct Prepared {
+    serf: Arc<Mutex<Serf>>,
+    keyring: Option<Keyring>,
+    /// The snapshot file, and the nodes it said were alive.
+    snapshot: Option<(SnapshotFile, Vec<(String, String)>)>,
+}
+
+/// `builder` set up for Serf, and the Serf its delegate shares, restored
+/// from its snapshot if it keeps one.
 fn prepare<R: Runtime, T>(
     mut builder: NodeBuilder<R, T>,
     mut config: SerfConfig,
-) -> Result<(NodeBuilder<R, T>, Arc<Mutex<Serf>>, Option<Keyring>), SerfStartError> {
+) -> Result<(NodeBuilder<R, T>, Prepared), SerfStartError> {
     let swim = &mut builder.config_mut().swim;
     config.gossip_interval = swim.gossip_interval;
     let keyring = swim.keyring.clone();
     *swim = config
         .swim_config(swim.clone())
         .map_err(SerfStartError::Serf)?;
-    let serf = Arc::new(Mutex::new(Serf::new(config).map_err(SerfStartError::Serf)?));
-    Ok((builder.delegate(SerfDelegate(serf.clone())), serf, keyring))
+    let snapshot = match &config.snapshot_path {
+        Some(path) => Some(
+            SnapshotFile::open(path, config.rejoin_after_leave)
+                .map_err(SerfStartError::Snapshot)?,
+        ),
+        None => None,
+    };
+    let name = config.name.clone();
+    let mut serf = Serf::new(config).map_err(SerfStartError::Serf)?;
+    let snapshot = snapshot.map(|(file, previous)| {
+        serf.restore(&previous);
+        let alive = previous.alive_nodes.into_iter();
+        (file, alive.filter(|(n, _)| *n != name).collect())
+    });
+    let serf = Arc::new(Mutex::new(serf));
+    let prepared = Prepared {
+        serf: serf.clone(),
+        keyring,
+        snapshot,
+    };
+    Ok((builder.delegate(SerfDelegate(serf)), prepared))
 }
 
-/// Spawns a bound node's driver and Serf's pump.
+/// Spawns a bound node's driver and Serf's pump; rejoins the nodes a
+/// snapshot listed (Go's `handleRejoin`: the first that answers is enough).
 fn launch<R: Runtime>(
-    serf: Arc<Mutex<Serf>>,
-    keyring: Option<Keyring>,
+    Prepared {
+        serf,
+        keyring,
+        snapshot,
+    }: Prepared,
     (node, swim_events, driver): (Node, Events, impl Future<Output = ()> + Send + 'static),
 ) -> (SerfNode, SerfEvents) {
     R::spawn(driver);
+    let (snapshot, previous) = match snapshot {
+        Some((file, previous)) => (Some(file), previous),
+        None => (None, Vec::new()),
+    };
+    if !previous.is_empty() {
+        let node = node.clone();
+        R::spawn(async move {
+            for (name, addr) in previous {
+                match node.join([addr.as_str()]).await {
+                    Ok(_) => return,
+                    Err(e) => tracing::debug!(%name, %addr, error = %e, "rejoin failed"),
+                }
+            }
+            tracing::warn!("failed to rejoin any node of the snapshot");
+        });
+    }
     let (events_tx, events_rx) = async_channel::unbounded();
     let (wake_tx, wake_rx) = async_channel::bounded(1);
     let inner = Arc::new(Inner {
@@ -798,6 +869,7 @@ fn launch<R: Runtime>(
         finished: Mutex::default(),
         queries: Mutex::default(),
         keyring: Mutex::new(keyring),
+        snapshot: Mutex::new(snapshot),
         now: R::now,
         timer_at: |at| Box::pin(R::timer_at(at)),
         spawn: |task| R::spawn(task),
@@ -839,6 +911,13 @@ async fn pump(inner: Weak<Inner>, events: Events, wake: async_channel::Receiver<
                 Some(event) => serf.handle_event(now, event),
                 None => serf.handle_timeout(now),
             }
+            // Go records the member clock every 500 ms; here on every
+            // input, when it moved.
+            let mut snapshot = inner.snapshot.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(Err(e)) = snapshot.as_mut().map(|f| f.update_clock(serf.clock())) {
+                tracing::error!(error = %e, "failed to update the snapshot");
+            }
+            drop(snapshot);
             inner.drain(&mut serf)
         };
         // Failing only when the node stopped, which ends the loop above.

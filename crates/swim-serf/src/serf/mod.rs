@@ -98,6 +98,12 @@ pub struct SerfConfig {
     pub user_coalesce_period: Duration,
     /// The same for user events (Go's `UserQuiescentPeriod`).
     pub user_quiescent_period: Duration,
+    /// Where `SerfNode` keeps a snapshot, replayed at start (Go's
+    /// `SnapshotPath`; none by default).
+    pub snapshot_path: Option<std::path::PathBuf>,
+    /// Rejoin the snapshot's nodes even after a graceful leave (Go's
+    /// `RejoinAfterLeave`).
+    pub rejoin_after_leave: bool,
     /// How often a failed member may be tried again (Go's
     /// `ReconnectInterval`: 30 s).
     pub reconnect_interval: Duration,
@@ -133,6 +139,8 @@ impl SerfConfig {
             disable_coordinates: false,
             coordinate: CoordinateConfig::default(),
             enable_name_conflict_resolution: true,
+            snapshot_path: None,
+            rejoin_after_leave: false,
             coalesce_period: Duration::ZERO,
             quiescent_period: Duration::ZERO,
             user_coalesce_period: Duration::ZERO,
@@ -569,6 +577,17 @@ impl Serf {
             }
             _ => {}
         }
+    }
+
+    /// Takes up where a snapshot left off (Go's `Create` with a snapshot):
+    /// the clocks witness its times, and events and queries up to its
+    /// clocks are old news.
+    pub fn restore(&mut self, snapshot: &crate::snapshot::Snapshot) {
+        self.clock.witness(snapshot.last_clock);
+        self.event_clock.witness(snapshot.last_event_clock);
+        self.query_clock.witness(snapshot.last_query_clock);
+        self.event_min_time = LamportTime(snapshot.last_event_clock.0 + 1);
+        self.queries.min_time = LamportTime(snapshot.last_query_clock.0 + 1);
     }
 
     /// The payload of this node's acks (Go's `pingDelegate.AckPayload`):
