@@ -67,7 +67,7 @@ const EXTERNAL_NAMES: &str = "
     encodeMessage encodeTags handleQuery handleQueryResponse kRandomMembers relayResponse
     shouldProcessQuery statusLTime GetCachedCoordinate DistanceTo KeyManager
     RemoveFailedNode forceLeave handlePrune eraseNode ReconnectTimeout TombstoneTimeout
-    ReapInterval ReconnectInterval handleNodeConflict resolveNodeConflict
+    ReapInterval ReconnectInterval handleNodeConflict resolveNodeConflict RejoinAfterLeave
 
     VmRSS
 ";

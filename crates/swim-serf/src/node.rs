@@ -721,6 +721,11 @@ impl SerfNode {
         self.inner.serf().estimated_rtt(node)
     }
 
+    /// The member clock's time (Go's `Serf.Clock`).
+    pub fn clock(&self) -> crate::LamportTime {
+        self.inner.serf().clock()
+    }
+
     /// Whether the node runs, is leaving or has left.
     pub fn state(&self) -> crate::SerfState {
         self.inner.serf().state()
