@@ -12,6 +12,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/hashicorp/go-msgpack/codec"
+	"github.com/hashicorp/serf/coordinate"
 )
 
 type vector struct {
@@ -108,6 +111,40 @@ func TestGolden(t *testing.T) {
 	add("tags", s.encodeTags(map[string]string{"role": "web"}), nil)
 	add("tags_empty", s.encodeTags(map[string]string{}), nil)
 	add("tags_v2_role_only", (&Serf{config: &Config{ProtocolVersion: 2}}).encodeTags(map[string]string{"role": "db"}), nil)
+
+	// Coordinates: the ack payload of a fresh node and of a set coordinate,
+	// as the ping delegate writes them, and a fixed run of Vivaldi updates
+	// (the resulting coordinate, msgpack-encoded, bit for bit).
+	client, err := coordinate.NewClient(coordinate.DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ping := &pingDelegate{serf: &Serf{coordClient: client}}
+	add("ping_payload_fresh", ping.AckPayload(), nil)
+	set := &coordinate.Coordinate{
+		Vec:   []float64{0.001, -0.002, 0.5, 0, 0, 0, 0, 1e-9},
+		Error: 0.5, Adjustment: -0.001, Height: 0.0002,
+	}
+	if err := client.SetCoordinate(set); err != nil {
+		t.Fatal(err)
+	}
+	add("ping_payload_set", ping.AckPayload(), nil)
+	run, _ := coordinate.NewClient(coordinate.DefaultConfig())
+	for i := 0; i < 30; i++ {
+		other := &coordinate.Coordinate{
+			Vec:        []float64{0.001 * float64(i%5+1), -0.002, 0, 0, 0, 0, 0, 0.0005 * float64(i)},
+			Error:      0.3 + 0.01*float64(i),
+			Adjustment: 0.0001 * float64(i),
+			Height:     0.00002,
+		}
+		rtt := time.Duration(1000000 + 137000*i)
+		if _, err := run.Update(fmt.Sprintf("node-%d", i%3), other, rtt); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var coordBuf bytes.Buffer
+	err = codec.NewEncoder(&coordBuf, &codec.MsgpackHandle{}).Encode(run.GetCoordinate())
+	add("vivaldi_after_30_updates", coordBuf.Bytes(), err)
 
 	js, _ := json.MarshalIndent(out, "", "  ")
 	fmt.Printf("GOLDEN-BEGIN\n%s\nGOLDEN-END\n", js)

@@ -62,8 +62,12 @@ const EXTERNAL_NAMES: &str = "
     GossipVerifyIncoming GossipVerifyOutgoing HandoffQueueDepth SkipInboundLabelCheck
     pushPullScale retransmitLimit
 
-    SendToAddress Invalidates Create MsgpackHandle encodeMessage EventBuffer
-    RecentIntentTimeout statusLTime SetTags encodeTags decodeTags Coordinate
+    Coordinate Create DefaultQueryTimeout EventBuffer Invalidates MsgpackHandle SetTags
+    QueryResponseSizeLimit QuerySizeLimit RecentIntentTimeout SendToAddress decodeTags
+    encodeMessage encodeTags handleQuery handleQueryResponse kRandomMembers relayResponse
+    shouldProcessQuery statusLTime GetCachedCoordinate DistanceTo KeyManager
+    RemoveFailedNode forceLeave handlePrune eraseNode ReconnectTimeout TombstoneTimeout
+    ReapInterval ReconnectInterval handleNodeConflict resolveNodeConflict RejoinAfterLeave
 
     VmRSS
 ";

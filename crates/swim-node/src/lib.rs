@@ -200,6 +200,12 @@ impl<R: Runtime, S: Sockets> NodeBuilder<R, DefaultTransport<S>> {
 }
 
 impl<R: Runtime, T> NodeBuilder<R, T> {
+    /// The configuration the node will start with, to adjust (a layer on
+    /// top, such as Serf, sets the protocol settings it needs).
+    pub fn config_mut(&mut self) -> &mut NodeConfig {
+        &mut self.config
+    }
+
     /// Answers what the protocol asks while it runs (see [`Delegate`]).
     /// It is called on the node's task, between inputs: keep it quick.
     pub fn delegate(mut self, delegate: impl Delegate + Send + 'static) -> Self {

@@ -8,16 +8,33 @@
 //!   with bounds (docs/serf.md describes the wire).
 //! * [`tags`]: tags in node metadata.
 //! * [`LamportClock`]: Serf's clocks and their witness rule.
+//! * [`coordinate`]: network coordinates (Vivaldi) and the ack payload
+//!   that carries them.
+//! * [`Serf`]: the sans-IO state, fed a Swim's events.
+//! * [`snapshot`]: Go's snapshot file (who was alive, how far the clocks
+//!   went), for restarts.
+//! * [`SerfNode`]: Serf running on a swim-node `Node`, on any runtime
+//!   (swim-tokio, swim-async-std), with its events as [`SerfEvents`].
 
 mod clock;
+mod coalesce;
+pub mod coordinate;
 pub mod messages;
 mod msgpack;
 pub mod tags;
 
 pub use clock::{LamportClock, LamportTime};
+mod node;
 mod serf;
+pub mod snapshot;
+
+pub use node::{
+    ClusterKeyResponse, NodeError, NodeResponse, QueryResponses, SerfEvents, SerfNode,
+    SerfStartError,
+};
 
 pub use serf::{
-    Member, MemberStatus, Serf, SerfConfig, SerfDelegate, SerfError, SerfEvent, SerfOutput,
-    SerfState, PROTOCOL_VERSION_MAX, PROTOCOL_VERSION_MIN, USER_EVENT_SIZE_MAX,
+    IncomingQuery, KeyOp, Member, MemberStatus, QueryId, QueryParams, QueryProgress, Serf,
+    SerfConfig, SerfDelegate, SerfError, SerfEvent, SerfOutput, SerfState, INTERNAL_QUERY_PREFIX,
+    PROTOCOL_VERSION_MAX, PROTOCOL_VERSION_MIN, USER_EVENT_SIZE_MAX,
 };

@@ -106,6 +106,12 @@ pub(crate) fn put_int(out: &mut Vec<u8>, v: i64) {
 }
 
 /// Appends a bool.
+/// A float64, as go-msgpack always writes one (`0xcb`).
+pub(crate) fn put_f64(out: &mut Vec<u8>, v: f64) {
+    out.push(0xcb);
+    out.extend_from_slice(&v.to_bits().to_be_bytes());
+}
+
 pub(crate) fn put_bool(out: &mut Vec<u8>, v: bool) {
     out.push(if v { 0xc3 } else { 0xc2 });
 }
@@ -272,6 +278,21 @@ impl<'a> Reader<'a> {
     /// Reads a signed 64-bit integer.
     pub(crate) fn i64(&mut self, field: &'static str) -> Result<i64, DecodeError> {
         i64::try_from(self.int(field)?).map_err(|_| DecodeError::OutOfRange { field })
+    }
+
+    /// Reads a float (float64, float32, or any integer: Go converts).
+    pub(crate) fn f64(&mut self, field: &'static str) -> Result<f64, DecodeError> {
+        match self.peek()? {
+            0xcb => {
+                self.pos += 1;
+                Ok(f64::from_bits(self.be(8)?))
+            }
+            0xca => {
+                self.pos += 1;
+                Ok(f32::from_bits(self.be(4)? as u32) as f64)
+            }
+            _ => Ok(self.int(field)? as f64),
+        }
     }
 
     /// Reads a bool (nil reads as false).

@@ -7,6 +7,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use swim_serf::coordinate::{Coordinate, CoordinateClient, CoordinateConfig};
 use swim_serf::messages::*;
 use swim_serf::tags::{decode_tags, encode_tags, Tags};
 use swim_serf::LamportTime;
@@ -234,7 +235,7 @@ fn every_message_encodes_to_go_serfs_bytes_and_decodes_back() {
 #[test]
 fn every_vector_is_checked() {
     let golden = golden();
-    let covered = messages().len() + 2 /* filters */ + 3 /* tags */;
+    let covered = messages().len() + 2 /* filters */ + 3 /* tags */ + 3 /* coordinates */;
     assert_eq!(
         golden.len(),
         covered,
@@ -280,4 +281,65 @@ fn a_relay_names_its_destination_and_carries_the_message_whole() {
         Message::decode(&relay.message),
         Ok(Message::QueryResponse(r)) if r.id == 9
     ));
+}
+
+#[test]
+fn ping_payloads_are_go_serfs() {
+    let golden = golden();
+    let fresh = Coordinate::new(&CoordinateConfig::default());
+    assert_eq!(fresh.to_ping_payload(), golden["ping_payload_fresh"]);
+    let set = Coordinate {
+        vec: vec![0.001, -0.002, 0.5, 0.0, 0.0, 0.0, 0.0, 1e-9],
+        error: 0.5,
+        adjustment: -0.001,
+        height: 0.0002,
+    };
+    assert_eq!(set.to_ping_payload(), golden["ping_payload_set"]);
+    for (name, coord) in [("ping_payload_fresh", fresh), ("ping_payload_set", set)] {
+        assert_eq!(
+            Coordinate::from_ping_payload(&golden[name]),
+            Ok(Some(coord))
+        );
+    }
+    assert_eq!(Coordinate::from_ping_payload(&[]), Ok(None));
+    assert!(Coordinate::from_ping_payload(&[2, 0x80]).is_err());
+}
+
+/// The same 30 observations as golden_test.go: Go's client and ours end at
+/// the same coordinate, bit for bit.
+#[test]
+fn vivaldi_updates_match_go_bit_for_bit() {
+    let mut client = CoordinateClient::new(CoordinateConfig::default(), 1);
+    for i in 0..30u32 {
+        let f = f64::from(i);
+        let other = Coordinate {
+            vec: vec![
+                0.001 * f64::from(i % 5 + 1),
+                -0.002,
+                0.0,
+                0.0,
+                0.0,
+                0.0,
+                0.0,
+                0.0005 * f,
+            ],
+            error: 0.3 + 0.01 * f,
+            adjustment: 0.0001 * f,
+            height: 0.00002,
+        };
+        let rtt = Duration::from_nanos(1_000_000 + 137_000 * u64::from(i));
+        client
+            .update(&format!("node-{}", i % 3), &other, rtt)
+            .unwrap();
+    }
+    let mut ours = Vec::new();
+    client.coordinate().encode(&mut ours);
+    let go = &golden()["vivaldi_after_30_updates"];
+    assert_eq!(
+        ours,
+        *go,
+        "ours {:?}, Go's {:?}",
+        client.coordinate(),
+        Coordinate::decode(go)
+    );
 }

@@ -214,8 +214,13 @@ fn an_event_older_than_the_buffer_is_dropped() {
 #[test]
 fn our_own_event_is_stamped_before_the_clock_moves_and_delivered_here_once() {
     let mut s = serf("a");
+    // Go starts every clock at 1.
+    assert_eq!(
+        (s.clock(), s.event_clock(), s.query_clock()),
+        (LamportTime(1), LamportTime(1), LamportTime(1))
+    );
     s.user_event("deploy", b"v1", true).unwrap();
-    assert_eq!(s.event_clock(), LamportTime(1));
+    assert_eq!(s.event_clock(), LamportTime(2));
     let outs = outputs(&mut s);
     assert_eq!(
         user_events(&outs),
@@ -228,7 +233,7 @@ fn our_own_event_is_stamped_before_the_clock_moves_and_delivered_here_once() {
             _ => None,
         })
         .collect();
-    assert_eq!(sent, [event_msg(0, "deploy", b"v1")]);
+    assert_eq!(sent, [event_msg(1, "deploy", b"v1")]);
     // Our own event coming back is not delivered again.
     s.handle_message(T0, &sent[0]).unwrap();
     assert!(outputs(&mut s).is_empty());
@@ -349,4 +354,46 @@ fn malformed_messages_are_an_error_not_a_panic() {
         },
     );
     assert!(outputs(&mut s).is_empty());
+}
+
+#[test]
+fn a_join_that_ignores_old_events_delivers_none_of_the_seeds() {
+    let mut a = serf("a");
+    a.user_event("deploy", b"v1", false).unwrap();
+    let state = a.local_state();
+    let remote = |join| Event::RemoteState {
+        join,
+        state: state.clone(),
+    };
+
+    let mut b = serf("b");
+    b.ignore_old_events_on_join();
+    b.handle_event(T0, &remote(true));
+    b.join_completed(T0, 1);
+    assert!(user_events(&outputs(&mut b)).is_empty());
+    // Over: a later event is delivered, and so would a later joiner's
+    // push/pull be (the minimum event time stays where the join set it).
+    a.user_event("restart", b"", false).unwrap();
+    b.handle_event(
+        T0,
+        &Event::RemoteState {
+            join: true,
+            state: a.local_state(),
+        },
+    );
+    let names: Vec<_> = user_events(&outputs(&mut b))
+        .into_iter()
+        .map(|e| e.0)
+        .collect();
+    assert_eq!(names, ["restart"]);
+
+    // The join finishing before its push/pull was merged (a driver's
+    // events run behind): the push/pull still counts as the join's.
+    let mut c = serf("c");
+    c.ignore_old_events_on_join();
+    c.join_completed(T0, 1);
+    c.handle_event(T0, &remote(true));
+    assert!(user_events(&outputs(&mut c)).is_empty());
+    c.handle_event(T0, &remote(false));
+    assert!(user_events(&outputs(&mut c)).is_empty(), "seen already");
 }

@@ -16,10 +16,19 @@ use std::time::Duration;
 use swim_core::{Event, Instant};
 
 use crate::clock::{LamportClock, LamportTime};
+use crate::coalesce::Coalescer;
+use crate::coordinate::{Coordinate, CoordinateClient, CoordinateConfig};
 use crate::messages::{
     DecodeError, EventRecord, EventsAt, Join, Leave, Message, PushPull, UserEvent,
 };
 use crate::tags::{decode_tags, encode_tags, Tags, TagsTooLarge};
+
+mod internal;
+mod query;
+mod reap;
+
+pub use internal::{KeyOp, INTERNAL_QUERY_PREFIX};
+pub use query::{IncomingQuery, QueryId, QueryParams, QueryProgress};
 
 /// Go Serf's lowest protocol version.
 pub const PROTOCOL_VERSION_MIN: u8 = 2;
@@ -47,6 +56,63 @@ pub struct SerfConfig {
     /// Most bytes of a user event's name and payload, and of its encoding
     /// (Go: 512; at most [`USER_EVENT_SIZE_MAX`]).
     pub user_event_size_limit: usize,
+    /// How long a leave waits for its intent to be gossiped, and then for
+    /// the Swim's leave (Go's `BroadcastTimeout`: 5 s).
+    pub broadcast_timeout: Duration,
+    /// How long a leave then stays up, answering probes while the news
+    /// spreads (Go's `LeavePropagateDelay`: 1 s).
+    pub leave_propagate_delay: Duration,
+    /// The Swim's gossip interval, which queries' default timeout scales
+    /// (`SerfNode` copies it from the Swim's settings; Go: 200 ms).
+    pub gossip_interval: Duration,
+    /// Queries' default timeout in gossip intervals, before the cluster
+    /// size factor (Go's `QueryTimeoutMult`: 16).
+    pub query_timeout_mult: u32,
+    /// Slots of the query buffer: queries within this many query clock
+    /// ticks of the newest are remembered and deduplicated (Go: 512).
+    pub query_buffer: usize,
+    /// Most bytes of an encoded query (Go's `QuerySizeLimit`: 1024).
+    pub query_size_limit: usize,
+    /// Most bytes of an encoded query response, and of a relayed one (Go's
+    /// `QueryResponseSizeLimit`: 1024).
+    pub query_response_size_limit: usize,
+    /// Seeds the random choices (query ids, relays); random by default.
+    pub seed: u64,
+    /// No network coordinates: acks carry no payload, none are kept (Go's
+    /// `DisableCoordinates`).
+    pub disable_coordinates: bool,
+    /// The Vivaldi settings (Go's `coordinate.DefaultConfig`).
+    pub coordinate: CoordinateConfig,
+    /// When another node claims our name, ask the cluster who holds it and
+    /// stop if the majority says the other one (Go's
+    /// `EnableNameConflictResolution`: on).
+    pub enable_name_conflict_resolution: bool,
+    /// Member events are held and merged for up to this long (Go's
+    /// `CoalescePeriod`; zero, the default, turns coalescing off).
+    pub coalesce_period: Duration,
+    /// ... or until no member event came for this long (Go's
+    /// `QuiescentPeriod`; zero turns coalescing off).
+    pub quiescent_period: Duration,
+    /// The same for user events sent with `coalesce` (Go's
+    /// `UserCoalescePeriod`).
+    pub user_coalesce_period: Duration,
+    /// The same for user events (Go's `UserQuiescentPeriod`).
+    pub user_quiescent_period: Duration,
+    /// Where `SerfNode` keeps a snapshot, replayed at start (Go's
+    /// `SnapshotPath`; none by default).
+    pub snapshot_path: Option<std::path::PathBuf>,
+    /// Rejoin the snapshot's nodes even after a graceful leave (Go's
+    /// `RejoinAfterLeave`).
+    pub rejoin_after_leave: bool,
+    /// How often a failed member may be tried again (Go's
+    /// `ReconnectInterval`: 30 s).
+    pub reconnect_interval: Duration,
+    /// A failed member is forgotten this long after it failed (Go's
+    /// `ReconnectTimeout`: 24 h).
+    pub reconnect_timeout: Duration,
+    /// A member that left is forgotten this long after (Go's
+    /// `TombstoneTimeout`: 24 h).
+    pub tombstone_timeout: Duration,
 }
 
 impl SerfConfig {
@@ -59,6 +125,29 @@ impl SerfConfig {
             event_buffer: 512,
             recent_intent_timeout: Duration::from_secs(300),
             user_event_size_limit: 512,
+            broadcast_timeout: Duration::from_secs(5),
+            leave_propagate_delay: Duration::from_secs(1),
+            gossip_interval: Duration::from_millis(200),
+            query_timeout_mult: 16,
+            query_buffer: 512,
+            query_size_limit: 1024,
+            query_response_size_limit: 1024,
+            seed: {
+                use std::hash::BuildHasher;
+                std::collections::hash_map::RandomState::new().hash_one(0u8)
+            },
+            disable_coordinates: false,
+            coordinate: CoordinateConfig::default(),
+            enable_name_conflict_resolution: true,
+            snapshot_path: None,
+            rejoin_after_leave: false,
+            coalesce_period: Duration::ZERO,
+            quiescent_period: Duration::ZERO,
+            user_coalesce_period: Duration::ZERO,
+            user_quiescent_period: Duration::ZERO,
+            reconnect_interval: Duration::from_secs(30),
+            reconnect_timeout: Duration::from_secs(24 * 3600),
+            tombstone_timeout: Duration::from_secs(24 * 3600),
         }
     }
 
@@ -95,6 +184,19 @@ pub enum SerfError {
     Left,
     /// A setting out of range.
     BadConfig(&'static str),
+    /// Not possible with this protocol or yet.
+    Unsupported(&'static str),
+    /// An encoded query or response over its limit.
+    QueryTooLarge {
+        /// Its size.
+        len: usize,
+        /// The limit it exceeds.
+        limit: usize,
+    },
+    /// The query was answered already.
+    QueryAnswered,
+    /// The query's deadline passed.
+    QueryExpired,
 }
 
 impl From<TagsTooLarge> for SerfError {
@@ -112,6 +214,15 @@ impl core::fmt::Display for SerfError {
             }
             SerfError::Left => f.write_str("the node has left the cluster"),
             SerfError::BadConfig(why) => write!(f, "bad configuration: {why}"),
+            SerfError::Unsupported(why) => write!(f, "not supported: {why}"),
+            SerfError::QueryTooLarge { len, limit } => {
+                write!(
+                    f,
+                    "query message of {len} bytes exceeds the limit of {limit}"
+                )
+            }
+            SerfError::QueryAnswered => f.write_str("response already sent"),
+            SerfError::QueryExpired => f.write_str("response is past the deadline"),
         }
     }
 }
@@ -161,8 +272,14 @@ pub enum SerfEvent {
     MemberFailed(Member),
     /// A member's tags (or address) changed.
     MemberUpdate(Member),
+    /// A failed or departed member was forgotten: reaped after its timeout,
+    /// or pruned by a `force-leave -prune`.
+    MemberReap(Member),
     /// A user event, delivered once per node.
     User(UserEvent),
+    /// A query to answer ([`Serf::respond`]), delivered once per node;
+    /// internal ones (`_serf_…`) are Serf's and never come here.
+    Query(IncomingQuery),
 }
 
 /// What the application must do for Serf.
@@ -174,8 +291,38 @@ pub enum SerfOutput {
     /// Announce new tags: hand them to
     /// [`Swim::update_meta`](swim_core::Swim::update_meta).
     UpdateMeta(Vec<u8>),
+    /// Send these bytes to member `node` in one datagram: hand them to
+    /// [`Swim::send_best_effort`](swim_core::Swim::send_best_effort) (Go
+    /// Serf's `SendToAddress`, for acks, answers and relays).
+    SendTo {
+        /// The member.
+        node: String,
+        /// The message.
+        payload: Vec<u8>,
+    },
+    /// Do this to the Swim's keyring, then answer with
+    /// [`Serf::respond_key`] (a key-management query from the cluster).
+    KeyQuery {
+        /// The query to answer.
+        query: IncomingQuery,
+        /// What it asks.
+        op: KeyOp,
+    },
+    /// Try to rejoin a failed member: hand the address to a join (Go's
+    /// reconnect, `Memberlist.Join`), without waiting for it.
+    Reconnect {
+        /// The member.
+        node: String,
+        /// Its address.
+        addr: SocketAddr,
+    },
+    /// This node lost a name conflict: stop it (Go's `Shutdown`, without
+    /// leaving).
+    Shutdown,
     /// Tell the application.
     Event(SerfEvent),
+    /// News of one of our queries.
+    Query(QueryProgress),
 }
 
 /// Whether this node is in the cluster.
@@ -185,6 +332,8 @@ pub enum SerfState {
     Alive,
     /// [`Serf::leave`] was called.
     Leaving,
+    /// The leave finished ([`Serf::leave_completed`]).
+    Left,
 }
 
 #[derive(Debug, Clone)]
@@ -192,6 +341,11 @@ struct MemberEntry {
     member: Member,
     /// Lamport time of the last intent that changed it (Go's `statusLTime`).
     status_ltime: LamportTime,
+    /// When the Swim declared it gone (Go's `leaveTime`): reaped a timeout
+    /// after.
+    leave_time: Option<Instant>,
+    /// A pruning leave intent erases it at this time.
+    prune_at: Option<Instant>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -206,6 +360,16 @@ struct Intent {
     kind: IntentKind,
     seen: Instant,
     ltime: LamportTime,
+}
+
+/// How long a join that ignores old events lasts, in join push/pulls.
+#[derive(Debug, Clone, Copy)]
+struct JoinIgnore {
+    /// Join push/pulls merged since it began.
+    seen: usize,
+    /// How many the join made, once it finished, and until when to wait
+    /// for them (a driver may have dropped one).
+    expected: Option<(usize, Instant)>,
 }
 
 /// Serf's state for one node.
@@ -224,6 +388,25 @@ pub struct Serf {
     event_buffer: Vec<Option<EventsAt>>,
     /// Events before this time are ignored (Go's `eventMinTime`).
     event_min_time: LamportTime,
+    queries: query::Queries,
+    /// A join that ignores old events is under way (Go's
+    /// `eventJoinIgnore`).
+    join_ignore: Option<JoinIgnore>,
+    /// Where member and user events wait to be merged.
+    coalescer: Coalescer,
+    /// The latest time an input brought (events emitted by a command
+    /// without a time are coalesced as of then).
+    now: Instant,
+    /// Our running name-conflict query, and its tally.
+    conflict: Option<internal::ConflictVote>,
+    /// When a failed member may next be tried again.
+    next_reconnect: Option<Instant>,
+    /// This node's coordinate; `None` when disabled.
+    coord_client: Option<CoordinateClient>,
+    /// The last coordinate each member sent in an ack, ours included.
+    coord_cache: HashMap<String, Coordinate>,
+    /// splitmix64's state.
+    rng: u64,
     outputs: VecDeque<SerfOutput>,
 }
 
@@ -239,17 +422,50 @@ impl Serf {
         if config.event_buffer == 0 {
             return Err(SerfError::BadConfig("event_buffer must be positive"));
         }
+        if config.query_buffer == 0 {
+            return Err(SerfError::BadConfig("query_buffer must be positive"));
+        }
         if config.user_event_size_limit > USER_EVENT_SIZE_MAX {
             return Err(SerfError::BadConfig("user_event_size_limit exceeds 9 KiB"));
         }
         encode_tags(&config.tags)?;
+        if config.coordinate.dimensionality == 0 {
+            return Err(SerfError::BadConfig(
+                "coordinate dimensionality must be positive",
+            ));
+        }
+        let coord_client = (!config.disable_coordinates)
+            .then(|| CoordinateClient::new(config.coordinate.clone(), config.seed ^ 0x636f_6f72));
+        let coord_cache = coord_client
+            .iter()
+            .map(|c| (config.name.clone(), c.coordinate().clone()))
+            .collect();
+        // Go starts every clock at 1, so that a join intent at the default
+        // time 0 is never newer than a member's status.
+        let started = || {
+            let mut c = LamportClock::new();
+            c.increment();
+            c
+        };
         Ok(Serf {
+            coord_client,
+            coord_cache,
             event_buffer: vec![None; config.event_buffer],
+            queries: query::Queries::new(config.query_buffer),
+            next_reconnect: None,
+            conflict: None,
+            join_ignore: None,
+            coalescer: Coalescer::new(
+                (config.coalesce_period, config.quiescent_period),
+                (config.user_coalesce_period, config.user_quiescent_period),
+            ),
+            now: Instant::ZERO,
+            rng: config.seed,
             config,
             state: SerfState::Alive,
-            clock: LamportClock::new(),
-            event_clock: LamportClock::new(),
-            query_clock: LamportClock::new(),
+            clock: started(),
+            event_clock: started(),
+            query_clock: started(),
             members: HashMap::new(),
             left_members: Vec::new(),
             recent_intents: HashMap::new(),
@@ -303,26 +519,50 @@ impl Serf {
     /// When [`handle_timeout`](Self::handle_timeout) next has work: the
     /// oldest buffered intent expires.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.recent_intents
+        let intents = self
+            .recent_intents
             .values()
-            .map(|i| i.seen + self.config.recent_intent_timeout)
+            .map(|i| i.seen + self.config.recent_intent_timeout);
+        intents
+            .chain(self.queries.next_deadline())
+            .chain(self.next_reap())
+            .chain(self.next_reconnect)
+            .chain(self.coalescer.poll_timeout())
             .min()
     }
 
-    /// Forgets intents older than `recent_intent_timeout` (Go's reaper).
+    /// Forgets intents older than `recent_intent_timeout` (Go's reaper);
+    /// closes queries past their timeout.
     pub fn handle_timeout(&mut self, now: Instant) {
+        self.at(now);
+        for event in self.coalescer.flush(now) {
+            self.outputs.push_back(SerfOutput::Event(event));
+        }
         let timeout = self.config.recent_intent_timeout;
         self.recent_intents.retain(|_, i| i.seen + timeout > now);
+        self.expire_queries(now);
+        self.reap(now);
+        self.reconnect(now);
+    }
+
+    /// The next random number (splitmix64).
+    fn next_random(&mut self) -> u64 {
+        self.rng = self.rng.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.rng;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
     }
 
     /// Takes in one of the Swim's events. Besides membership changes, user
     /// messages and push/pull state (Serf's messages), a join that reached
     /// any seed makes us broadcast our join intent, as Go's `Serf.Join` does.
     pub fn handle_event(&mut self, now: Instant, event: &Event) {
+        self.at(now);
         match event {
             Event::MemberJoined(m) => self.handle_node_join(m),
             Event::MemberUpdated(m) => self.handle_node_update(m),
-            Event::MemberLeft(m) | Event::MemberFailed(m) => self.handle_node_leave(&m.name),
+            Event::MemberLeft(m) | Event::MemberFailed(m) => self.handle_node_leave(now, &m.name),
             Event::UserMessage { payload, .. } => {
                 // Malformed messages are dropped, as Go drops them (it logs).
                 let _ = self.handle_message(now, payload);
@@ -331,8 +571,81 @@ impl Serf {
                 let _ = self.merge_remote_state(now, state, *join);
             }
             Event::JoinCompleted { joined, .. } => self.join_completed(now, *joined),
+            Event::ProbeAcked { node, rtt, payload } => self.ping_completed(node, *rtt, payload),
+            Event::NameConflict { existing, .. } if *existing.name == self.config.name => {
+                self.resolve_name_conflict(now)
+            }
             _ => {}
         }
+    }
+
+    /// Takes up where a snapshot left off (Go's `Create` with a snapshot):
+    /// the clocks witness its times, and events and queries up to its
+    /// clocks are old news.
+    pub fn restore(&mut self, snapshot: &crate::snapshot::Snapshot) {
+        self.clock.witness(snapshot.last_clock);
+        self.event_clock.witness(snapshot.last_event_clock);
+        self.query_clock.witness(snapshot.last_query_clock);
+        self.event_min_time = LamportTime(snapshot.last_event_clock.0 + 1);
+        self.queries.min_time = LamportTime(snapshot.last_query_clock.0 + 1);
+    }
+
+    /// The payload of this node's acks (Go's `pingDelegate.AckPayload`):
+    /// our coordinate; `None` when coordinates are disabled.
+    pub fn ack_payload(&self) -> Option<Vec<u8>> {
+        let client = self.coord_client.as_ref()?;
+        Some(client.coordinate().to_ping_payload())
+    }
+
+    /// A probe of `node` was acked after `rtt` with `payload` (Go's
+    /// `NotifyPingComplete`): its coordinate updates ours and is cached.
+    /// [`handle_event`](Self::handle_event) calls it for
+    /// [`Event::ProbeAcked`]. An empty, unknown or refused payload is
+    /// ignored, as Go ignores it (it logs).
+    pub fn ping_completed(&mut self, node: &str, rtt: Duration, payload: &[u8]) {
+        let Some(client) = self.coord_client.as_mut() else {
+            return;
+        };
+        let Ok(Some(coord)) = Coordinate::from_ping_payload(payload) else {
+            return;
+        };
+        if client.update(node, &coord, rtt).is_err() {
+            return;
+        }
+        let ours = client.coordinate().clone();
+        self.coord_cache.insert(node.to_owned(), coord);
+        self.coord_cache.insert(self.config.name.clone(), ours);
+    }
+
+    /// This node's network coordinate (Go's `GetCoordinate`); `None` when
+    /// disabled.
+    pub fn coordinate(&self) -> Option<&Coordinate> {
+        self.coord_client.as_ref().map(CoordinateClient::coordinate)
+    }
+
+    /// The coordinate `node` last sent us (Go's `GetCachedCoordinate`).
+    pub fn cached_coordinate(&self, node: &str) -> Option<&Coordinate> {
+        self.coord_cache.get(node)
+    }
+
+    /// The estimated round-trip time from this node to `node`, from our
+    /// coordinate and its cached one.
+    pub fn estimated_rtt(&self, node: &str) -> Option<Duration> {
+        self.coordinate()?
+            .distance_to(self.cached_coordinate(node)?)
+    }
+
+    /// The join about to start ignores the events that happened before it
+    /// (Go's `Join(ignoreOld = true)`): the push/pulls of the join raise
+    /// the minimum event time to the seeds' event clocks, so their buffered
+    /// events are not delivered here. Lasts until
+    /// [`join_completed`](Self::join_completed) and the join's push/pulls
+    /// were merged.
+    pub fn ignore_old_events_on_join(&mut self) {
+        self.join_ignore = Some(JoinIgnore {
+            seen: 0,
+            expected: None,
+        });
     }
 
     /// A join finished having reached `joined` seeds: if any, our join
@@ -341,6 +654,13 @@ impl Serf {
     /// [`Event::JoinCompleted`]; a driver that keeps that event to itself
     /// calls it directly.
     pub fn join_completed(&mut self, now: Instant, joined: usize) {
+        self.at(now);
+        if let Some(ignore) = self.join_ignore.as_mut() {
+            ignore.expected = Some((joined, now + self.config.broadcast_timeout));
+            if ignore.seen >= joined {
+                self.join_ignore = None;
+            }
+        }
         if joined > 0 {
             let ltime = self.clock.time();
             self.broadcast_join(now, ltime);
@@ -350,12 +670,22 @@ impl Serf {
     /// Handles a Serf message received as a memberlist user message (Go's
     /// `NotifyMsg`); a new one is re-broadcast as it came.
     pub fn handle_message(&mut self, now: Instant, buf: &[u8]) -> Result<(), DecodeError> {
+        self.at(now);
         let rebroadcast = match Message::decode(buf)? {
             Message::Leave(m) => self.handle_leave_intent(now, &m),
             Message::Join(m) => self.handle_join_intent(now, &m),
             Message::UserEvent(m) => self.handle_user_event(m),
-            // Queries and relays are not implemented yet; the other types
-            // never come as user messages (Go ignores them too).
+            Message::Query(m) => self.handle_query(now, m),
+            Message::QueryResponse(m) => {
+                self.handle_query_response(now, m);
+                false
+            }
+            Message::Relay(m) => {
+                self.handle_relay(now, m);
+                false
+            }
+            // The other types never come as user messages (Go ignores
+            // them too).
             _ => false,
         };
         if rebroadcast {
@@ -388,12 +718,29 @@ impl Serf {
         &mut self,
         now: Instant,
         buf: &[u8],
-        _join: bool,
+        join: bool,
     ) -> Result<(), DecodeError> {
+        self.at(now);
         let pp = match Message::decode(buf)? {
             Message::PushPull(pp) => pp,
             other => return Err(DecodeError::UnknownType(other.message_type() as u8)),
         };
+        if self
+            .join_ignore
+            .is_some_and(|i| i.expected.is_some_and(|(_, until)| until < now))
+        {
+            self.join_ignore = None; // a push/pull of the join never came
+        }
+        if let Some(ignore) = self.join_ignore.as_mut().filter(|_| join) {
+            // Go's eventJoinIgnore: the seed's events are old news.
+            if pp.event_ltime > self.event_min_time {
+                self.event_min_time = pp.event_ltime;
+            }
+            ignore.seen += 1;
+            if ignore.expected.is_some_and(|(n, _)| ignore.seen >= n) {
+                self.join_ignore = None;
+            }
+        }
         // No message with the sender's current times was sent yet.
         for (clock, t) in [
             (&mut self.clock, pp.ltime),
@@ -485,6 +832,7 @@ impl Serf {
     /// leave intent is broadcast. The application then lets the broadcast
     /// go out and calls [`Swim::leave`](swim_core::Swim::leave).
     pub fn leave(&mut self, now: Instant) -> Result<(), SerfError> {
+        self.at(now);
         if self.state != SerfState::Alive {
             return Err(SerfError::Left);
         }
@@ -507,6 +855,12 @@ impl Serf {
         Ok(())
     }
 
+    /// The leave finished: the intent was gossiped and the Swim left (Go's
+    /// `SerfLeft`).
+    pub fn leave_completed(&mut self) {
+        self.state = SerfState::Left;
+    }
+
     fn broadcast_join(&mut self, now: Instant, ltime: LamportTime) {
         let msg = Join {
             ltime,
@@ -518,8 +872,16 @@ impl Serf {
             .push_back(SerfOutput::Broadcast(Message::Join(msg).to_bytes()));
     }
 
+    /// Goes out now, or waits in the coalescer.
     fn emit(&mut self, event: SerfEvent) {
-        self.outputs.push_back(SerfOutput::Event(event));
+        if let Some(event) = self.coalescer.push(self.now, event) {
+            self.outputs.push_back(SerfOutput::Event(event));
+        }
+    }
+
+    /// Time moves on (never back).
+    fn at(&mut self, now: Instant) {
+        self.now = self.now.max(now);
     }
 
     /// Go's `upsertIntent`: true if the intent is new (newer).
@@ -569,7 +931,7 @@ impl Serf {
         // Go updates the time even when the status stays, so that repeats
         // are not re-broadcast forever (consul#8179).
         entry.status_ltime = msg.ltime;
-        match entry.member.status {
+        let rebroadcast = match entry.member.status {
             MemberStatus::Alive => {
                 entry.member.status = MemberStatus::Leaving;
                 true
@@ -583,7 +945,11 @@ impl Serf {
             }
             MemberStatus::Leaving | MemberStatus::Left => true,
             MemberStatus::None => false,
+        };
+        if rebroadcast && msg.prune {
+            self.prune(now, &msg.node);
         }
+        rebroadcast
     }
 
     /// Go's `handleNodeJoinIntent`: true to re-broadcast.
@@ -662,6 +1028,8 @@ impl Serf {
                 ) {
                     self.left_members.retain(|n| *n != name);
                 }
+                entry.leave_time = None;
+                entry.prune_at = None;
                 entry.member = member;
                 entry.member.clone()
             }
@@ -669,6 +1037,8 @@ impl Serf {
                 let mut entry = MemberEntry {
                     member,
                     status_ltime: LamportTime(0),
+                    leave_time: None,
+                    prune_at: None,
                 };
                 if let Some(t) = self.recent_intent(&name, IntentKind::Join) {
                     entry.status_ltime = t;
@@ -699,10 +1069,11 @@ impl Serf {
 
     /// Go's `handleNodeLeave`: memberlist says the node is gone; whether it
     /// left or failed is what Serf heard of its intent.
-    fn handle_node_leave(&mut self, name: &str) {
+    fn handle_node_leave(&mut self, now: Instant, name: &str) {
         let Some(entry) = self.members.get_mut(name) else {
             return;
         };
+        entry.leave_time = Some(now);
         let event = match entry.member.status {
             MemberStatus::Leaving => {
                 entry.member.status = MemberStatus::Left;
@@ -711,6 +1082,9 @@ impl Serf {
             }
             MemberStatus::Alive => {
                 entry.member.status = MemberStatus::Failed;
+                if self.next_reconnect.is_none() {
+                    self.next_reconnect = Some(now + self.config.reconnect_interval);
+                }
                 SerfEvent::MemberFailed
             }
             _ => return,
@@ -730,5 +1104,10 @@ impl swim_core::Delegate for SerfDelegate {
     fn local_state(&mut self, _join: bool) -> Option<Vec<u8>> {
         let serf = self.0.lock().unwrap_or_else(|e| e.into_inner());
         Some(serf.local_state())
+    }
+
+    fn ack_payload(&mut self) -> Option<Vec<u8>> {
+        let serf = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        serf.ack_payload()
     }
 }
