@@ -88,7 +88,10 @@
 //! report field.
 
 mod app;
+mod clock;
+mod disk;
 mod engine;
+mod history;
 mod naming;
 mod network;
 mod node;
@@ -99,14 +102,20 @@ mod rss;
 mod scenario;
 pub mod sweep;
 mod time;
+mod timeline;
 mod tracker;
 
-pub use app::{AppFactory, AppFailure, AppInvariant, Application, Apps, AsAny, Check, NodeContext};
+pub use app::{
+    AppFactory, AppFailure, AppInvariant, Application, Apps, AsAny, Check, Granularity, NodeContext,
+};
+pub use clock::Clocks;
+pub use disk::Disk;
 pub use engine::{describe, EventHook, Simulation};
+pub use history::{Direction, Moment};
 pub use naming::{addr_index, node_addr, node_index, node_name};
 pub use network::{Latency, NetworkModel};
-pub use report::{Detection, DisseminationReport, Report, Series, Violation};
+pub use report::{Detection, DisseminationReport, FailureContext, Report, Series, Violation};
 pub use rss::{current_rss, peak_rss};
-pub use scenario::{Amount, ConfigHook, Fault, Scenario, Start};
+pub use scenario::{Action, Aimed, Amount, ConfigHook, Fault, Scenario, Start, Target};
 pub use swim_core;
 pub use swim_core::Preset;

@@ -1,5 +1,12 @@
 //! Seed sweeps: many small chaotic clusters, each scenario drawn from its
-//! seed, run and checked; a failing seed replays exactly.
+//! seed, run and checked; a failing seed replays exactly, shrinks to the
+//! faults it needs, and hands over a command that reruns the user's own
+//! program on it ([`Cli`]).
+//!
+//! Every run of a seed — the sweep's, a replay, each trial of a shrink —
+//! is built fresh by the user's [`Prepare`]: an application whose factory
+//! or invariants keep state (a simulated disk, a checker's memory) starts
+//! every run clean.
 
 use std::time::Duration;
 
@@ -24,6 +31,16 @@ pub struct SweepOptions {
     pub min_nodes: usize,
     /// Largest cluster.
     pub max_nodes: usize,
+    /// Which faults the seeds draw, and how many.
+    pub mix: FaultMix,
+    /// The program a failing seed's replay command runs (`None`: the
+    /// `swim-sim sweep` command line, the protocol's own sweep). [`Cli`]
+    /// sets it to the user's program and its own flags.
+    pub command: Option<String>,
+    /// Runs every failing seed a second time, freshly prepared, and adds a
+    /// `nondeterminism` violation when the traces differ: a run that
+    /// depends on something besides its seed cannot be replayed.
+    pub twice: bool,
 }
 
 impl Default for SweepOptions {
@@ -33,7 +50,147 @@ impl Default for SweepOptions {
             first_seed: 1,
             min_nodes: 5,
             max_nodes: 64,
+            mix: FaultMix::default(),
+            command: None,
+            twice: false,
         }
+    }
+}
+
+impl SweepOptions {
+    /// The flags [`set`](Self::set) reads.
+    pub const FLAGS: &'static [&'static str] = &[
+        "--seeds",
+        "--first-seed",
+        "--min-nodes",
+        "--max-nodes",
+        "--max-faults",
+        "--fault-weights",
+    ];
+
+    /// Applies one command-line flag and its value (`--seeds`,
+    /// `--first-seed`, `--min-nodes`, `--max-nodes`, `--max-faults`,
+    /// `--fault-weights c,r,l,s,p,o,m`); `Ok(false)` for a flag of no sweep.
+    pub fn set(&mut self, flag: &str, value: &str) -> Result<bool, String> {
+        let num = |v: &str| {
+            v.parse::<u64>()
+                .map_err(|_| format!("{flag} takes a number, not `{v}`"))
+        };
+        match flag {
+            "--seeds" => self.seeds = num(value)?,
+            "--first-seed" => self.first_seed = num(value)?,
+            "--min-nodes" => self.min_nodes = num(value)? as usize,
+            "--max-nodes" => self.max_nodes = num(value)? as usize,
+            "--max-faults" => self.mix.max_faults = num(value)?,
+            "--fault-weights" => {
+                let w: Vec<u64> = value.split(',').map(num).collect::<Result<_, _>>()?;
+                let w: [u64; 7] = w
+                    .try_into()
+                    .map_err(|_| format!("{flag} takes 7 weights: {}", FaultMix::ORDER))?;
+                let [crash, restart, leave, stall, partition, loss, update_meta] = w;
+                self.mix = FaultMix {
+                    crash,
+                    restart,
+                    leave,
+                    stall,
+                    partition,
+                    loss,
+                    update_meta,
+                    ..self.mix
+                };
+            }
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    /// The flags that draw the same scenarios again (what [`set`](Self::set)
+    /// reads), the defaults left out but the cluster sizes.
+    pub fn flags(&self) -> String {
+        let mut f = format!(
+            "--min-nodes {} --max-nodes {}",
+            self.min_nodes, self.max_nodes
+        );
+        let d = FaultMix::default();
+        if self.mix.max_faults != d.max_faults {
+            f += &format!(" --max-faults {}", self.mix.max_faults);
+        }
+        if self.mix.weights() != d.weights() {
+            let w: Vec<String> = self.mix.weights().iter().map(u64::to_string).collect();
+            f += &format!(" --fault-weights {}", w.join(","));
+        }
+        f
+    }
+}
+
+/// The mix of faults a sweep's seeds draw: each seed draws up to
+/// `max_faults` faults, each of a kind with probability proportional to its
+/// weight. The default is the protocol's own sweep.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FaultMix {
+    /// Most faults per seed (each seed draws 0 to this many).
+    pub max_faults: u64,
+    /// Weight of crashes.
+    pub crash: u64,
+    /// Weight of restarts.
+    pub restart: u64,
+    /// Weight of graceful leaves.
+    pub leave: u64,
+    /// Weight of stalls.
+    pub stall: u64,
+    /// Weight of partitions (full, one-way, partial).
+    pub partition: u64,
+    /// Weight of bursts of loss.
+    pub loss: u64,
+    /// Weight of metadata updates.
+    pub update_meta: u64,
+}
+
+impl Default for FaultMix {
+    fn default() -> Self {
+        FaultMix {
+            max_faults: 5,
+            crash: 1,
+            restart: 1,
+            leave: 1,
+            stall: 2,
+            partition: 1,
+            loss: 1,
+            update_meta: 1,
+        }
+    }
+}
+
+impl FaultMix {
+    /// The order of the weights on the command line.
+    pub const ORDER: &'static str = "crash,restart,leave,stall,partition,loss,update-meta";
+
+    /// The weights, in [`ORDER`](Self::ORDER).
+    pub fn weights(&self) -> [u64; 7] {
+        [
+            self.crash,
+            self.restart,
+            self.leave,
+            self.stall,
+            self.partition,
+            self.loss,
+            self.update_meta,
+        ]
+    }
+
+    /// Draws a kind: its index in [`ORDER`](Self::ORDER). With the default
+    /// weights this is one draw below 8, as the sweep always drew.
+    fn draw(&self, r: &mut SimRng) -> Option<usize> {
+        let w = self.weights();
+        let total: u64 = w.iter().sum();
+        let mut x = r.below(total);
+        for (kind, &wk) in w.iter().enumerate() {
+            if x < wk {
+                return Some(kind);
+            }
+            x -= wk;
+        }
+        None
     }
 }
 
@@ -48,6 +205,8 @@ pub struct FailedSeed {
     pub scenario: String,
     /// The command that replays it.
     pub replay: String,
+    /// Its trace hash: a replay that gives another one is another run.
+    pub trace_hash: String,
     /// The violations (as listed in its report).
     pub violations: Vec<Violation>,
 }
@@ -61,6 +220,8 @@ pub struct SweepSummary {
     pub passed: u64,
     /// Seeds that broke a rule.
     pub failed: Vec<FailedSeed>,
+    /// Every seed's trace hash, in order.
+    pub traces: Vec<(u64, String)>,
     /// Total simulated seconds.
     pub simulated_seconds: f64,
     /// Wall seconds the sweep took (its seeds run side by side).
@@ -128,10 +289,12 @@ pub fn scenario(seed: u64, opts: &SweepOptions) -> Scenario {
     // Keep most of the cluster alive: crash-like faults take at most a
     // third of it in all.
     let mut budget = (n / 3).max(1);
-    let faults = r.below(6);
+    let faults = r.below(opts.mix.max_faults + 1);
     for _ in 0..faults {
         let at = ms(&mut r, 2_000, 40_000);
-        let kind = r.below(8);
+        let Some(kind) = opts.mix.draw(&mut r) else {
+            break;
+        };
         let f = match kind {
             0 | 1 => {
                 if budget == 0 {
@@ -163,7 +326,7 @@ pub fn scenario(seed: u64, opts: &SweepOptions) -> Scenario {
                     timeout: Duration::from_secs(5),
                 }
             }
-            3 | 4 => {
+            3 => {
                 let duration = ms(&mut r, 200, 8_000);
                 Fault::Stall {
                     amount: Amount::Count(1 + r.below(3) as usize),
@@ -172,7 +335,7 @@ pub fn scenario(seed: u64, opts: &SweepOptions) -> Scenario {
                     every: None,
                 }
             }
-            5 => Fault::Partition {
+            4 => Fault::Partition {
                 amount: Amount::Fraction(0.1 + r.unit() * 0.4),
                 at,
                 duration: ms(&mut r, 500, 10_000),
@@ -183,7 +346,7 @@ pub fn scenario(seed: u64, opts: &SweepOptions) -> Scenario {
                     1.0
                 },
             },
-            6 => Fault::Loss {
+            5 => Fault::Loss {
                 rate: 0.1 + r.unit() * 0.4,
                 at,
                 duration: ms(&mut r, 500, 10_000),
@@ -207,6 +370,10 @@ pub fn scenario(seed: u64, opts: &SweepOptions) -> Scenario {
 
 /// Adjusts each scenario of a sweep before it runs: installs an application
 /// and its invariants, say. The identity for the protocol's own sweep.
+///
+/// It is called once for every run — the sweep's, a replay's, each trial of
+/// a shrink — so state it creates (a disk the factory captures, a checker's
+/// memory) belongs to one run.
 pub type Prepare = dyn Fn(Scenario) -> Scenario + Sync;
 
 /// The scenario sweep seed `seed` runs with `prepare` applied: what
@@ -215,9 +382,62 @@ pub fn prepared(seed: u64, opts: &SweepOptions, prepare: &Prepare) -> Scenario {
     prepare(scenario(seed, opts))
 }
 
+/// Which run of a seed: all its faults or some, to the end or cut short.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Trial {
+    /// The indices of the faults kept, in the prepared scenario (`None`:
+    /// all of them).
+    pub faults: Option<Vec<usize>>,
+    /// Where the run is cut ([`Scenario::stop_at`]).
+    pub cut: Option<Duration>,
+}
+
+impl Trial {
+    /// The flags that select this trial on a replay (`--faults`, `--cut`).
+    pub fn flags(&self) -> String {
+        let mut f = String::new();
+        if let Some(k) = &self.faults {
+            let k: Vec<String> = k.iter().map(usize::to_string).collect();
+            let k = if k.is_empty() {
+                "none".to_string()
+            } else {
+                k.join(",")
+            };
+            f += &format!(" --faults {k}");
+        }
+        if let Some(c) = self.cut {
+            f += &format!(" --cut {}ns", c.as_nanos());
+        }
+        f
+    }
+}
+
+/// Seed `seed`'s scenario, freshly prepared, made into `trial`.
+pub fn trial(seed: u64, opts: &SweepOptions, prepare: &Prepare, trial: &Trial) -> Scenario {
+    let mut sc = prepared(seed, opts, prepare);
+    if let Some(kept) = &trial.faults {
+        sc.faults = kept
+            .iter()
+            .filter_map(|&k| sc.faults.get(k).cloned())
+            .collect();
+    }
+    sc.stop_at = trial.cut;
+    sc
+}
+
 /// Runs seed `seed` of a sweep again: the same scenario, the same trace.
 pub fn replay(seed: u64, opts: &SweepOptions, prepare: &Prepare) -> Report {
     Simulation::new(prepared(seed, opts, prepare)).run()
+}
+
+/// The command that reruns `trial` of seed `seed`.
+pub fn replay_command(seed: u64, opts: &SweepOptions, trial: &Trial) -> String {
+    format!(
+        "{} --replay {seed} {}{}",
+        opts.command.as_deref().unwrap_or("swim-sim sweep"),
+        opts.flags(),
+        trial.flags()
+    )
 }
 
 /// Runs the sweep, calling `each` with every report as it finishes.
@@ -236,6 +456,7 @@ pub fn run_with(
         seeds: opts.seeds,
         passed: 0,
         failed: Vec::new(),
+        traces: Vec::new(),
         simulated_seconds: 0.0,
         wall_seconds: 0.0,
         crashes: 0,
@@ -252,7 +473,25 @@ pub fn run_with(
             .map(|&seed| {
                 let sc = prepared(seed, opts, prepare);
                 let description = crate::describe(&sc);
-                (seed, description, Simulation::new(sc).run())
+                let mut report = Simulation::new(sc).run();
+                if opts.twice && !report.ok() {
+                    let again = replay(seed, opts, prepare);
+                    if again.trace_hash != report.trace_hash {
+                        report.invariant_violations.push(Violation {
+                            rule: "nondeterminism".into(),
+                            seed,
+                            time_s: 0.0,
+                            observer: None,
+                            member: None,
+                            detail: format!(
+                                "the same seed ran twice gave traces {} and {}: the run depends on something besides its seed",
+                                report.trace_hash, again.trace_hash
+                            ),
+                        });
+                        report.invariant_violations_total += 1;
+                    }
+                }
+                (seed, description, report)
             })
             .collect();
         for (seed, description, report) in runs {
@@ -279,6 +518,7 @@ impl SweepSummary {
             .iter()
             .filter(|d| !d.restarted && d.all_dead_s.is_some())
             .count();
+        self.traces.push((seed, report.trace_hash.clone()));
         if report.ok() {
             self.passed += 1;
         } else {
@@ -286,10 +526,8 @@ impl SweepSummary {
                 seed,
                 nodes: report.nodes,
                 scenario: description,
-                replay: format!(
-                    "swim-sim sweep --replay {seed} --min-nodes {} --max-nodes {}",
-                    opts.min_nodes, opts.max_nodes
-                ),
+                replay: replay_command(seed, opts, &Trial::default()),
+                trace_hash: report.trace_hash.clone(),
                 violations: report.invariant_violations.clone(),
             });
         }
@@ -298,7 +536,7 @@ impl SweepSummary {
 }
 
 /// A failing seed made smaller: the faults it still fails without removed,
-/// and the earliest time it fails.
+/// and the run cut just after the failure.
 #[derive(Debug, Clone)]
 pub struct Shrunk {
     /// The seed.
@@ -310,13 +548,19 @@ pub struct Shrunk {
     pub faults_kept: Vec<usize>,
     /// The seed's fault count.
     pub faults_total: usize,
-    /// The scenario that still fails, ending just after the failure when
-    /// that still fails: replay it with `Simulation::new(scenario).run()`.
+    /// The run that still fails: rebuild it with [`trial`] (a fresh
+    /// application), rerun it with [`replay`](Self::replay).
+    pub trial: Trial,
+    /// The scenario of that run, as it ran. Its application factory and
+    /// invariants are the ones that run used: rerun [`trial`] instead when
+    /// they keep state.
     pub scenario: Scenario,
     /// Simulated seconds to the first violation of `rule` in it.
     pub fails_at_s: f64,
     /// Its report.
     pub report: Report,
+    /// The command that reruns it.
+    pub replay: String,
 }
 
 impl Shrunk {
@@ -330,7 +574,10 @@ impl Shrunk {
             self.faults_kept.len(),
             self.faults_total,
             self.faults_kept,
-            self.scenario.duration.as_secs_f64(),
+            self.trial
+                .cut
+                .unwrap_or(self.scenario.duration)
+                .as_secs_f64(),
         )
     }
 }
@@ -347,53 +594,62 @@ fn fails(report: &Report, rule: &str) -> Option<f64> {
 
 /// Shrinks failing seed `seed`: drops every fault the failure does not
 /// need (trying each once, last first, keeping a removal while the same
-/// rule still fails), then ends the run just after the first violation if
-/// it still fails then. `None` if the seed does not fail.
+/// rule still fails), then cuts the run just after the first violation if
+/// it still fails then (a cut run checks nothing at its end). Every trial
+/// is prepared afresh. `None` if the seed does not fail.
 ///
 /// Removing a fault changes the random draws after it, so the shrunk run is
 /// a different run that fails the same way: a shorter, simpler trace to
 /// debug, not a prefix of the original.
 pub fn shrink(seed: u64, opts: &SweepOptions, prepare: &Prepare) -> Option<Shrunk> {
-    let full = prepared(seed, opts, prepare);
-    let report = Simulation::new(full.clone()).run();
+    let run = |t: &Trial| {
+        let sc = trial(seed, opts, prepare, t);
+        (sc.clone(), Simulation::new(sc).run())
+    };
+    let (full, report) = run(&Trial::default());
     let first = report
         .invariant_violations
         .iter()
         .min_by(|a, b| a.time_s.total_cmp(&b.time_s))?;
     let rule = first.rule.clone();
     let mut kept: Vec<usize> = (0..full.faults.len()).collect();
-    let with = |kept: &[usize]| {
-        let mut sc = full.clone();
-        sc.faults = kept.iter().map(|&k| full.faults[k].clone()).collect();
-        sc
-    };
-    let mut best = (full.clone(), report.clone());
+    let mut best = (Trial::default(), full.clone(), report.clone());
     for k in (0..full.faults.len()).rev() {
-        let trial: Vec<usize> = kept.iter().copied().filter(|&f| f != k).collect();
-        let sc = with(&trial);
-        let r = Simulation::new(sc.clone()).run();
+        let t = Trial {
+            faults: Some(kept.iter().copied().filter(|&f| f != k).collect()),
+            cut: None,
+        };
+        let (sc, r) = run(&t);
         if fails(&r, &rule).is_some() {
-            kept = trial;
-            best = (sc, r);
+            kept = t.faults.clone().unwrap_or_default();
+            best = (t, sc, r);
         }
     }
-    let at = fails(&best.1, &rule).unwrap_or(first.time_s);
-    // End just after the failure, if it still fails that early.
-    let mut short = best.0.clone();
-    short.duration = Duration::from_secs_f64(at) + Duration::from_millis(1);
-    if short.duration < best.0.duration {
-        let r = Simulation::new(short.clone()).run();
+    let at = fails(&best.2, &rule).unwrap_or(first.time_s);
+    // Cut just after the failure, if it still fails that early.
+    let cut = Duration::from_secs_f64(at) + Duration::from_millis(1);
+    if cut < best.1.duration {
+        let t = Trial {
+            faults: best.0.faults.clone(),
+            cut: Some(cut),
+        };
+        let (sc, r) = run(&t);
         if fails(&r, &rule).is_some() {
-            best = (short, r);
+            best = (t, sc, r);
         }
     }
     Some(Shrunk {
         seed,
+        replay: replay_command(seed, opts, &best.0),
+        fails_at_s: fails(&best.2, &first.rule).unwrap_or(at),
         rule,
         faults_kept: kept,
         faults_total: full.faults.len(),
-        fails_at_s: fails(&best.1, &first.rule).unwrap_or(at),
-        scenario: best.0,
-        report: best.1,
+        trial: best.0,
+        scenario: best.1,
+        report: best.2,
     })
 }
+
+mod cli;
+pub use cli::{main, Cli};
