@@ -89,9 +89,10 @@ impl Simulation {
             self.check_apps(Check::Converged);
         }
         if let Some(&d) = self.checks.settled_pending.first() {
-            let since = self.last_change().max(self.checks.quiet_from);
-            let at = since.saturating_add(d);
-            if self.checks.settle_at != Some(at) && at <= self.end {
+            let at = self.quiet_since().saturating_add(d);
+            if at <= self.now {
+                self.check_settled();
+            } else if self.checks.settle_at != Some(at) && at <= self.end {
                 self.checks.settle_at = Some(at);
                 self.push(at, Ev::Settle(at));
             }
@@ -135,9 +136,10 @@ impl Simulation {
         }
     }
 
-    /// The last member change, or application command, disk write or user
-    /// message, on any node (ns).
-    fn last_change(&self) -> u64 {
+    /// Since when nothing has changed: the last member change, or
+    /// application command, disk write or user message, on any node, and
+    /// not before the last disturbance (ns).
+    fn quiet_since(&self) -> u64 {
         let apps = self
             .nodes
             .iter()
@@ -145,20 +147,25 @@ impl Simulation {
             .max()
             .unwrap_or(0);
         apps.max(self.tracker.last_change)
+            .max(self.checks.quiet_from)
     }
 
-    /// A settle check scheduled for `at` is due: if nothing changed since
-    /// it was scheduled and the cluster is converged, the settled checks of
-    /// every delay up to the quiet time so far run.
+    /// A settle check scheduled for `at` is due (unless something changed
+    /// since, and it was scheduled again).
     pub(super) fn settle(&mut self, at: u64) {
-        if self.checks.settle_at != Some(at) {
-            return; // something changed since: rescheduled
+        if self.checks.settle_at == Some(at) {
+            self.checks.settle_at = None;
+            self.check_settled();
         }
-        self.checks.settle_at = None;
+    }
+
+    /// Runs the settled checks of every delay the run has been quiet for,
+    /// if the cluster has converged (else a later step tries again).
+    fn check_settled(&mut self) {
         if !(self.tracker.converged() && self.settled()) {
             return;
         }
-        let quiet_for = at - self.last_change().max(self.checks.quiet_from);
+        let quiet_for = self.now - self.quiet_since().min(self.now);
         let due: Vec<u64> = self
             .checks
             .settled_pending
