@@ -473,6 +473,16 @@ impl<'a> Apps<'a> {
         self.net.partitioned(i, self.now)
     }
 
+    /// What node `i`'s wall clock reads now (the true time without
+    /// [`Scenario::clocks`](crate::Scenario::clocks)).
+    pub fn clock(&self, i: usize) -> Duration {
+        let clock = self
+            .view
+            .node(i)
+            .and_then(|n| n.machine.as_deref()?.clock.as_ref());
+        Duration::from_nanos(clock.map_or(self.now, |c| c.wall(self.now)))
+    }
+
     /// Node `i`'s application, if its process runs and it is an `A`.
     pub fn get<A: Application>(&self, i: usize) -> Option<&'a A> {
         // The application itself, not its box (which is `Any` too).

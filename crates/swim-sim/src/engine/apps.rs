@@ -13,7 +13,7 @@ use super::{Ev, Simulation};
 const CONTEXTS: usize = 3;
 
 /// How far back a failure's context reaches (ns).
-const CONTEXT_SPAN: u64 = 3_000_000_000;
+const CONTEXT_SPAN: u64 = 10_000_000_000;
 
 /// Which checks are still to come.
 #[derive(Debug, Default)]
