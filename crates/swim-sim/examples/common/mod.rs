@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use swim_sim::sweep::{Cli, Prepare, SweepOptions};
+use swim_sim::sweep::{Cli, FaultMix, Prepare, SweepOptions};
 use swim_sim::{Amount, Application, Fault, Preset, Scenario, Simulation};
 
 /// The examples' options: the sweep's and a replay's ([`Cli`]), and
@@ -17,6 +17,8 @@ use swim_sim::{Amount, Application, Fault, Preset, Scenario, Simulation};
 pub struct Options {
     pub cli: Cli,
     pub bug: bool,
+    /// The example's own switches that were given (see [`options_with`]).
+    pub switches: Vec<String>,
     pub cost: Option<usize>,
     pub installed: Installed,
 }
@@ -33,14 +35,23 @@ pub enum Installed {
     Example,
 }
 
+#[allow(dead_code)] // not every example has switches of its own
 pub fn options() -> Result<Options, String> {
+    options_with(&[], SweepOptions::default().mix)
+}
+
+/// [`options`], with the example's own `switches` (flags without a value)
+/// and its default fault mix.
+pub fn options_with(switches: &[&str], mix: FaultMix) -> Result<Options, String> {
     let cli = Cli::from_env(SweepOptions {
         seeds: 20,
         max_nodes: 32,
+        mix,
         ..SweepOptions::default()
     })?;
     let mut o = Options {
         bug: false,
+        switches: Vec::new(),
         cost: None,
         installed: Installed::Example,
         cli,
@@ -55,6 +66,7 @@ pub fn options() -> Result<Options, String> {
             }
             "--no-app" => o.installed = Installed::Nothing,
             "--idle-app" => o.installed = Installed::Idle,
+            s if switches.contains(&s) => o.switches.push(s.to_string()),
             other => return Err(format!("unknown option {other} (usage: {})", Cli::USAGE)),
         }
     }

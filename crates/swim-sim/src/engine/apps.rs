@@ -244,10 +244,18 @@ impl Simulation {
                 .filter(|&i| i < self.nodes.len())
                 .collect();
             nodes.dedup();
+            let names: Vec<String> = nodes.iter().map(|&i| crate::naming::node_name(i)).collect();
+            if self
+                .contexts
+                .iter()
+                .any(|c| c.rule == v.rule && c.nodes == names)
+            {
+                continue; // the same failure again
+            }
             let context = FailureContext {
                 rule: v.rule.clone(),
                 time_s: v.time_s,
-                nodes: nodes.iter().map(|&i| crate::naming::node_name(i)).collect(),
+                nodes: names,
                 moments: {
                     let mut m: Vec<_> = nodes
                         .iter()

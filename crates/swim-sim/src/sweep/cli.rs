@@ -24,7 +24,8 @@ pub struct Cli {
     pub sweep: SweepOptions,
     /// `--replay S`: run only seed `S`.
     pub replay: Option<u64>,
-    /// `--faults 0,2` (or `none`) and `--cut T`: which run of the seed.
+    /// `--faults 0,2` (or `none`), `--aimed 0` and `--cut T`: which run of
+    /// the seed.
     pub trial: Trial,
     /// `--shrink`: also shrink a replayed seed that fails.
     pub shrink: bool,
@@ -36,7 +37,7 @@ pub struct Cli {
 
 impl Cli {
     /// The flags it reads, for a usage line.
-    pub const USAGE: &'static str = "[--seeds N] [--first-seed S] [--min-nodes N] [--max-nodes N] [--max-faults N] [--fault-weights c,r,l,s,p,o,m] [--twice] [--replay S [--faults I,J|none] [--cut T] [--shrink]] [--timeline FILE]";
+    pub const USAGE: &'static str = "[--seeds N] [--first-seed S] [--min-nodes N] [--max-nodes N] [--max-faults N] [--fault-weights c,r,l,s,p,o,m] [--twice] [--replay S [--faults I,J|none] [--aimed I,J|none] [--cut T] [--shrink]] [--timeline FILE]";
 
     /// The process's own command line, over `defaults`.
     pub fn from_env(defaults: SweepOptions) -> Result<Cli, String> {
@@ -68,16 +69,8 @@ impl Cli {
                     let v = value()?;
                     cli.replay = Some(v.parse().map_err(|_| format!("--replay {v}?"))?);
                 }
-                "--faults" => {
-                    let v = value()?;
-                    cli.trial.faults = Some(if v == "none" {
-                        Vec::new()
-                    } else {
-                        v.split(',')
-                            .map(|k| k.parse().map_err(|_| format!("--faults {v}?")))
-                            .collect::<Result<_, _>>()?
-                    });
-                }
+                "--faults" => cli.trial.faults = Some(indices(&flag, &value()?)?),
+                "--aimed" => cli.trial.aimed = Some(indices(&flag, &value()?)?),
                 "--cut" => {
                     let v = value()?;
                     cli.trial.cut = Some(parse_duration(&v).ok_or(format!("--cut {v}?"))?);
@@ -163,6 +156,16 @@ impl Cli {
             Err(e) => eprintln!("cannot write {path}: {e}"),
         }
     }
+}
+
+/// `0,2`, or `none`.
+fn indices(flag: &str, v: &str) -> Result<Vec<usize>, String> {
+    if v == "none" {
+        return Ok(Vec::new());
+    }
+    v.split(',')
+        .map(|k| k.parse().map_err(|_| format!("{flag} {v}?")))
+        .collect()
 }
 
 /// `8001000000ns`, `8.001s`, `250ms` or plain seconds.

@@ -388,22 +388,31 @@ pub struct Trial {
     /// The indices of the faults kept, in the prepared scenario (`None`:
     /// all of them).
     pub faults: Option<Vec<usize>>,
+    /// The indices of the aimed faults kept ([`Scenario::aimed`]; `None`:
+    /// all of them).
+    pub aimed: Option<Vec<usize>>,
     /// Where the run is cut ([`Scenario::stop_at`]).
     pub cut: Option<Duration>,
 }
 
 impl Trial {
-    /// The flags that select this trial on a replay (`--faults`, `--cut`).
+    /// The flags that select this trial on a replay (`--faults`,
+    /// `--aimed`, `--cut`).
     pub fn flags(&self) -> String {
-        let mut f = String::new();
-        if let Some(k) = &self.faults {
+        let list = |k: &[usize]| {
             let k: Vec<String> = k.iter().map(usize::to_string).collect();
-            let k = if k.is_empty() {
+            if k.is_empty() {
                 "none".to_string()
             } else {
                 k.join(",")
-            };
-            f += &format!(" --faults {k}");
+            }
+        };
+        let mut f = String::new();
+        if let Some(k) = &self.faults {
+            f += &format!(" --faults {}", list(k));
+        }
+        if let Some(k) = &self.aimed {
+            f += &format!(" --aimed {}", list(k));
         }
         if let Some(c) = self.cut {
             f += &format!(" --cut {}ns", c.as_nanos());
@@ -419,6 +428,12 @@ pub fn trial(seed: u64, opts: &SweepOptions, prepare: &Prepare, trial: &Trial) -
         sc.faults = kept
             .iter()
             .filter_map(|&k| sc.faults.get(k).cloned())
+            .collect();
+    }
+    if let Some(kept) = &trial.aimed {
+        sc.aimed = kept
+            .iter()
+            .filter_map(|&k| sc.aimed.get(k).cloned())
             .collect();
     }
     sc.stop_at = trial.cut;
@@ -548,6 +563,10 @@ pub struct Shrunk {
     pub faults_kept: Vec<usize>,
     /// The seed's fault count.
     pub faults_total: usize,
+    /// The indices of the aimed faults kept ([`Scenario::aimed`]).
+    pub aimed_kept: Vec<usize>,
+    /// The prepared scenario's aimed fault count.
+    pub aimed_total: usize,
     /// The run that still fails: rebuild it with [`trial`] (a fresh
     /// application), rerun it with [`replay`](Self::replay).
     pub trial: Trial,
@@ -566,8 +585,18 @@ pub struct Shrunk {
 impl Shrunk {
     /// One line for a terminal.
     pub fn line(&self) -> String {
+        let aimed = if self.aimed_total > 0 {
+            format!(
+                " and {} of its {} aimed faults (kept: {:?})",
+                self.aimed_kept.len(),
+                self.aimed_total,
+                self.aimed_kept
+            )
+        } else {
+            String::new()
+        };
         format!(
-            "seed {} fails `{}` at {:.3}s with {} of its {} faults (kept: {:?}); the run can end at {:.3}s",
+            "seed {} fails `{}` at {:.3}s with {} of its {} faults (kept: {:?}){aimed}; the run can end at {:.3}s",
             self.seed,
             self.rule,
             self.fails_at_s,
@@ -613,15 +642,27 @@ pub fn shrink(seed: u64, opts: &SweepOptions, prepare: &Prepare) -> Option<Shrun
         .min_by(|a, b| a.time_s.total_cmp(&b.time_s))?;
     let rule = first.rule.clone();
     let mut kept: Vec<usize> = (0..full.faults.len()).collect();
+    let mut aimed: Vec<usize> = (0..full.aimed.len()).collect();
     let mut best = (Trial::default(), full.clone(), report.clone());
     for k in (0..full.faults.len()).rev() {
         let t = Trial {
             faults: Some(kept.iter().copied().filter(|&f| f != k).collect()),
-            cut: None,
+            ..best.0.clone()
         };
         let (sc, r) = run(&t);
         if fails(&r, &rule).is_some() {
             kept = t.faults.clone().unwrap_or_default();
+            best = (t, sc, r);
+        }
+    }
+    for k in (0..full.aimed.len()).rev() {
+        let t = Trial {
+            aimed: Some(aimed.iter().copied().filter(|&f| f != k).collect()),
+            ..best.0.clone()
+        };
+        let (sc, r) = run(&t);
+        if fails(&r, &rule).is_some() {
+            aimed = t.aimed.clone().unwrap_or_default();
             best = (t, sc, r);
         }
     }
@@ -630,8 +671,8 @@ pub fn shrink(seed: u64, opts: &SweepOptions, prepare: &Prepare) -> Option<Shrun
     let cut = Duration::from_secs_f64(at) + Duration::from_millis(1);
     if cut < best.1.duration {
         let t = Trial {
-            faults: best.0.faults.clone(),
             cut: Some(cut),
+            ..best.0.clone()
         };
         let (sc, r) = run(&t);
         if fails(&r, &rule).is_some() {
@@ -645,6 +686,8 @@ pub fn shrink(seed: u64, opts: &SweepOptions, prepare: &Prepare) -> Option<Shrun
         rule,
         faults_kept: kept,
         faults_total: full.faults.len(),
+        aimed_kept: aimed,
+        aimed_total: full.aimed.len(),
         trial: best.0,
         scenario: best.1,
         report: best.2,
