@@ -262,6 +262,8 @@ pub fn scenario(seed: u64, opts: &SweepOptions) -> Scenario {
     let mut sc = Scenario::new(n, seed, Preset::Local);
     sc.sample_interval = Duration::from_millis(500);
     sc.max_violations_listed = 20;
+    // Small clusters: a longer history of each node for a failure's context.
+    sc.history = 512;
     if r.chance(0.5) {
         sc.start = Start::Bootstrap {
             seeds: 1 + r.below(3) as usize,
