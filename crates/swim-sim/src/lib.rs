@@ -80,8 +80,18 @@
 //! assert!(report.ok(), "{:?}", report.invariant_violations);
 //! ```
 //!
-//! The crate's `examples/` hold two complete ones, a hash ring and a
-//! replicated map, each with a planted bug a sweep catches.
+//! Every application callback can be checked ([`Granularity`]); a failure
+//! is reported with what the nodes it names did just before
+//! ([`FailureContext`], [`Report::timeline_svg`]); faults can be aimed at
+//! nodes chosen by application state ([`Scenario::aim`],
+//! [`Simulation::crash`]…); each node can have its own clock
+//! ([`Scenario::clocks`]) and has a [`Disk`] that survives restarts; a
+//! sweep program's [`sweep::Cli`] prints, for a failing seed, the command
+//! that reruns that program on it.
+//!
+//! The crate's `examples/` hold three complete ones, a hash ring, a
+//! replicated map and a lease service with fencing epochs, each with a
+//! planted bug a sweep catches.
 //!
 //! The `swim-sim` binary wraps this library in a command line (`swim-sim
 //! run …`, `swim-sim sweep …`); see the crate README for every flag and
