@@ -80,8 +80,10 @@ fn rings_agree(apps: &Apps<'_>) -> Result<(), AppFailure> {
         let owner = reference.owner(key);
         let live = owner.and_then(node_index).is_some_and(|o| apps.is_live(o));
         if !live {
+            // Name the owner too: its history shows how it went.
+            let named = owner.and_then(node_index).into_iter();
             return Err(AppFailure::new(
-                [first],
+                std::iter::once(first).chain(named),
                 format!("key {key} is owned by {owner:?}, which is not live"),
             ));
         }

@@ -4,13 +4,19 @@
 //! timers, and is checked by invariants over all nodes' states.
 
 use std::any::Any;
+use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
 use swim_core::{BroadcastId, CommandError, Event, ExchangeId, Instant, Swim};
 
+use crate::clock::Clock;
+use crate::disk::Disk;
+use crate::history::{History, What};
 use crate::naming::node_name;
+use crate::network::Network;
+use crate::node::{Job, Node};
 use crate::rng::{SimRng, StableHasher};
 
 /// Lets invariants read an application as its own type (implemented for
@@ -64,6 +70,20 @@ pub struct NodeContext<'a> {
     pub(crate) timers: &'a mut Vec<(u64, u64)>,
     /// The node's trace: every command is hashed into it.
     pub(crate) trace: &'a mut StableHasher,
+    pub(crate) history: &'a mut History,
+    /// What outlives the process: disk, clock, counters.
+    pub(crate) machine: &'a mut Machine,
+}
+
+/// What a node's machine keeps across its process's restarts.
+#[derive(Debug, Default)]
+pub(crate) struct Machine {
+    pub(crate) disk: Disk,
+    pub(crate) clock: Option<Clock>,
+    pub(crate) metrics: BTreeMap<String, u64>,
+    /// When its application last acted: a command, a disk write, a user
+    /// message taken in (ns), for [`Check::Settled`].
+    pub(crate) last_active: u64,
 }
 
 impl fmt::Debug for NodeContext<'_> {
@@ -86,9 +106,64 @@ impl NodeContext<'_> {
         node_name(self.index)
     }
 
-    /// Simulated time since the run started.
+    /// The node's wall clock: simulated time since the run started, or,
+    /// with [`Scenario::clocks`](crate::Scenario::clocks), this node's own
+    /// clock (offset, drift, jumps).
     pub fn now(&self) -> Duration {
+        Duration::from_nanos(match &self.machine.clock {
+            Some(c) => c.wall(self.now),
+            None => self.now,
+        })
+    }
+
+    /// The true simulated time, whatever the node's clock says (for
+    /// logging; a real node cannot know it).
+    pub fn true_time(&self) -> Duration {
         Duration::from_nanos(self.now)
+    }
+
+    /// The node's disk, to read: it survives restarts.
+    pub fn disk(&self) -> &Disk {
+        &self.machine.disk
+    }
+
+    /// Writes `value` under `key` on the node's disk: read back at once,
+    /// lost in a crash until [`disk_sync`](Self::disk_sync).
+    pub fn disk_write(&mut self, key: &[u8], value: &[u8]) {
+        self.disk_op(key, Some(value));
+    }
+
+    /// Removes `key` from the node's disk (lost in a crash until synced).
+    pub fn disk_remove(&mut self, key: &[u8]) {
+        self.disk_op(key, None);
+    }
+
+    fn disk_op(&mut self, key: &[u8], value: Option<&[u8]>) {
+        self.trace.u64(0x70 ^ self.index as u64);
+        self.trace.bytes(key);
+        self.trace.bytes(value.unwrap_or(b"\xff-removed"));
+        let len = key.len() + value.map_or(0, <[u8]>::len);
+        self.history.note(self.now, What::Disk(false), None, len);
+        self.machine.last_active = self.now;
+        self.machine.disk.write(key, value);
+    }
+
+    /// Makes every write so far durable (fsync).
+    pub fn disk_sync(&mut self) {
+        self.trace.u64(0x71 ^ self.index as u64);
+        self.history.note(self.now, What::Disk(true), None, 0);
+        self.machine.disk.sync();
+    }
+
+    /// Adds `by` to the application metric `name` (summed over every node
+    /// and life, in [`Report::app_metrics`](crate::Report::app_metrics)).
+    pub fn count(&mut self, name: &str, by: u64) {
+        match self.machine.metrics.get_mut(name) {
+            Some(v) => *v += by,
+            None => {
+                self.machine.metrics.insert(name.to_string(), by);
+            }
+        }
     }
 
     /// The node's state machine, to read (`members()`, `member_counts()`…).
@@ -172,16 +247,22 @@ impl NodeContext<'_> {
         self.trace.u64(0x60 ^ self.index as u64);
         self.trace.u64(kind as u64);
         self.trace.bytes(bytes);
+        self.history
+            .note(self.now, What::Command(kind as u8), None, bytes.len());
+        self.machine.last_active = self.now;
         command(self.swim, Instant::from_nanos(self.now))
     }
 
-    /// Calls [`Application::timer`] with `token` after `delay`, unless the
-    /// process has stopped by then.
+    /// Calls [`Application::timer`] with `token` after `delay` on the
+    /// node's monotonic clock (drifting with [`Scenario::clocks`](crate::Scenario::clocks)),
+    /// unless the process has stopped by then.
     pub fn set_timer(&mut self, delay: Duration, token: u64) {
-        let at = self
-            .now
-            .saturating_add(u64::try_from(delay.as_nanos()).unwrap_or(u64::MAX));
-        self.timers.push((at, token));
+        let delay = u64::try_from(delay.as_nanos()).unwrap_or(u64::MAX);
+        let delay = match &self.machine.clock {
+            Some(c) => c.true_delay(delay),
+            None => delay,
+        };
+        self.timers.push((self.now.saturating_add(delay), token));
     }
 
     /// Random bits from the run's seed (this node's own stream).
@@ -211,16 +292,47 @@ enum Traced {
 /// When an [`AppInvariant`] is checked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Check {
-    /// After every step of the run (every window of simulated time).
+    /// Always: after every application callback (with
+    /// [`Granularity::Callback`], the default) — stamped with the
+    /// callback's exact time and named in the detail — and after every step
+    /// of the run (every window of simulated time, every fault).
     Always,
     /// Once, the first time after the last disturbance (the end of the last
     /// fault) that every live node lists exactly the live nodes as members.
     /// If that never happens before the run ends, it is not checked (the
-    /// protocol's `no-convergence` check speaks for that).
+    /// protocol's `no-convergence` check speaks for that). Membership can
+    /// settle before the application has: see [`Settled`](Check::Settled).
     Converged,
-    /// Once, when [`Simulation::run`](crate::Simulation::run) ends (also
-    /// after a stop at the first violation).
+    /// Once, when the run has converged after the last disturbance and then
+    /// nothing has changed for the given time: no member change, no
+    /// application command, disk write or user message on any node. For
+    /// what must agree once the application has settled too.
+    Settled(Duration),
+    /// Liveness: checked after every step from `from` on until it holds
+    /// once; if it has not held by `from + within`, it fails then (with
+    /// what it said last). See [`Scenario::liveness`](crate::Scenario::liveness).
+    Eventually {
+        /// From when.
+        from: Duration,
+        /// How long it may take.
+        within: Duration,
+    },
+    /// Once, when the run reaches its end (also after a stop at the first
+    /// violation; never when it is cut short by
+    /// [`Scenario::stop_at`](crate::Scenario::stop_at)).
     AtEnd,
+}
+
+/// How often [`Check::Always`] invariants run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Granularity {
+    /// After every application callback (and every step): a bad state
+    /// that comes and goes within a step is seen, at its exact time. Costs
+    /// one check per callback, and the nodes of a window run on one thread.
+    #[default]
+    Callback,
+    /// After every step only: cheaper, coarser.
+    Step,
 }
 
 /// A broken application invariant: what, and which nodes.
@@ -263,32 +375,81 @@ impl fmt::Debug for AppInvariant {
     }
 }
 
-/// Every node's application, as an invariant reads them.
+/// Where an invariant finds each node: in the simulation, or — while a
+/// window runs — in the job that holds it, or the node running the callback.
+#[derive(Clone, Copy)]
+pub(crate) struct View<'a> {
+    pub(crate) nodes: &'a [Node],
+    /// The window's jobs before and after the one running.
+    pub(crate) jobs: (&'a [Job], &'a [Job]),
+    /// Node `i`'s job in the window (`u32::MAX`: none), the running one's.
+    pub(crate) job_of: &'a [u32],
+    pub(crate) running: usize,
+    /// The node whose callback just ran.
+    pub(crate) this: Option<(usize, &'a Node)>,
+}
+
+impl<'a> View<'a> {
+    /// Every node in the simulation.
+    pub(crate) fn of(nodes: &'a [Node]) -> View<'a> {
+        View {
+            nodes,
+            jobs: (&[], &[]),
+            job_of: &[],
+            running: usize::MAX,
+            this: None,
+        }
+    }
+
+    fn node(&self, i: usize) -> Option<&'a Node> {
+        if let Some((t, node)) = self.this {
+            if t == i {
+                return Some(node);
+            }
+        }
+        match self.job_of.get(i).copied() {
+            Some(k) if k != u32::MAX => {
+                let k = k as usize;
+                if k < self.running {
+                    self.jobs.0.get(k).map(|j| &j.node)
+                } else {
+                    self.jobs.1.get(k - self.running - 1).map(|j| &j.node)
+                }
+            }
+            _ => self.nodes.get(i),
+        }
+    }
+}
+
+/// Every node's application, as an invariant reads them, and the faults
+/// that hold now.
 pub struct Apps<'a> {
     pub(crate) now: u64,
-    pub(crate) apps: Vec<Option<&'a dyn Application>>,
-    pub(crate) swims: Vec<Option<&'a Swim>>,
+    pub(crate) view: View<'a>,
     pub(crate) live: &'a [bool],
+    /// Until when each node is stalled or slow (ns).
+    pub(crate) stalled_until: &'a [u64],
+    pub(crate) net: &'a Network,
 }
 
 impl fmt::Debug for Apps<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Apps")
             .field("now", &self.now())
-            .field("nodes", &self.apps.len())
+            .field("nodes", &self.nodes())
             .finish_non_exhaustive()
     }
 }
 
 impl<'a> Apps<'a> {
-    /// Simulated time of the check.
+    /// Simulated time of the check (the true time, not a node's clock).
     pub fn now(&self) -> Duration {
         Duration::from_nanos(self.now)
     }
 
     /// The number of nodes in the simulation.
     pub fn nodes(&self) -> usize {
-        self.apps.len()
+        self.live.len()
     }
 
     /// Whether node `i`'s process runs (and has not left): the truth the
@@ -297,20 +458,52 @@ impl<'a> Apps<'a> {
         self.live.get(i).copied().unwrap_or(false)
     }
 
+    /// Whether node `i` is stalled or slowed by a fault now.
+    pub fn is_stalled(&self, i: usize) -> bool {
+        self.stalled_until.get(i).is_some_and(|&u| u > self.now)
+    }
+
+    /// Whether datagrams from `a` to `b` are cut by a partition now.
+    pub fn is_cut(&self, a: usize, b: usize) -> bool {
+        self.net.cut(a, b, self.now)
+    }
+
+    /// Whether any partition holds node `i` apart from some node now.
+    pub fn is_partitioned(&self, i: usize) -> bool {
+        self.net.partitioned(i, self.now)
+    }
+
+    /// What node `i`'s wall clock reads now (the true time without
+    /// [`Scenario::clocks`](crate::Scenario::clocks)).
+    pub fn clock(&self, i: usize) -> Duration {
+        let clock = self
+            .view
+            .node(i)
+            .and_then(|n| n.machine.as_deref()?.clock.as_ref());
+        Duration::from_nanos(clock.map_or(self.now, |c| c.wall(self.now)))
+    }
+
     /// Node `i`'s application, if its process runs and it is an `A`.
     pub fn get<A: Application>(&self, i: usize) -> Option<&'a A> {
-        let app = self.apps.get(i).copied().flatten()?;
+        // The application itself, not its box (which is `Any` too).
+        let app: &dyn Application = &*self.view.node(i)?.app.as_deref()?.app;
         app.as_any().downcast_ref::<A>()
     }
 
     /// Node `i`'s state machine, if its process runs.
     pub fn swim(&self, i: usize) -> Option<&'a Swim> {
-        self.swims.get(i).copied().flatten()
+        self.view.node(i)?.swim.as_deref()
+    }
+
+    /// Node `i`'s disk (it outlives the process), if the run has an
+    /// application.
+    pub fn disk(&self, i: usize) -> Option<&'a Disk> {
+        Some(&self.view.node(i)?.machine.as_deref()?.disk)
     }
 
     /// The applications of every live node, with their indices.
     pub fn live<A: Application>(&self) -> impl Iterator<Item = (usize, &'a A)> + '_ {
-        (0..self.apps.len())
+        (0..self.nodes())
             .filter(|&i| self.is_live(i))
             .filter_map(|i| self.get::<A>(i).map(|a| (i, a)))
     }

@@ -80,15 +80,28 @@
 //! assert!(report.ok(), "{:?}", report.invariant_violations);
 //! ```
 //!
-//! The crate's `examples/` hold two complete ones, a hash ring and a
-//! replicated map, each with a planted bug a sweep catches.
+//! Every application callback can be checked ([`Granularity`]); a failure
+//! is reported with what the nodes it names did just before
+//! ([`FailureContext`], [`Report::timeline_svg`]); faults can be aimed at
+//! nodes chosen by application state ([`Scenario::aim`],
+//! [`Simulation::crash`]…); each node can have its own clock
+//! ([`Scenario::clocks`]) and has a [`Disk`] that survives restarts; a
+//! sweep program's [`sweep::Cli`] prints, for a failing seed, the command
+//! that reruns that program on it.
+//!
+//! The crate's `examples/` hold three complete ones, a hash ring, a
+//! replicated map and a lease service with fencing epochs, each with a
+//! planted bug a sweep catches.
 //!
 //! The `swim-sim` binary wraps this library in a command line (`swim-sim
 //! run …`, `swim-sim sweep …`); see the crate README for every flag and
 //! report field.
 
 mod app;
+mod clock;
+mod disk;
 mod engine;
+mod history;
 mod naming;
 mod network;
 mod node;
@@ -99,14 +112,20 @@ mod rss;
 mod scenario;
 pub mod sweep;
 mod time;
+mod timeline;
 mod tracker;
 
-pub use app::{AppFactory, AppFailure, AppInvariant, Application, Apps, AsAny, Check, NodeContext};
+pub use app::{
+    AppFactory, AppFailure, AppInvariant, Application, Apps, AsAny, Check, Granularity, NodeContext,
+};
+pub use clock::Clocks;
+pub use disk::Disk;
 pub use engine::{describe, EventHook, Simulation};
+pub use history::{Direction, Moment};
 pub use naming::{addr_index, node_addr, node_index, node_name};
 pub use network::{Latency, NetworkModel};
-pub use report::{Detection, DisseminationReport, Report, Series, Violation};
+pub use report::{Detection, DisseminationReport, FailureContext, Report, Series, Violation};
 pub use rss::{current_rss, peak_rss};
-pub use scenario::{Amount, ConfigHook, Fault, Scenario, Start};
+pub use scenario::{Action, Aimed, Amount, ConfigHook, Fault, Scenario, Start, Target};
 pub use swim_core;
 pub use swim_core::Preset;

@@ -231,6 +231,25 @@ impl Network {
         self.bursts.retain(|&(_, until)| until > now);
     }
 
+    /// Whether a partition in force at `now` cuts node `i` off from some
+    /// node, either way.
+    pub(crate) fn partitioned(&self, i: usize, now: u64) -> bool {
+        self.partitions.iter().any(|p| {
+            p.from <= now && now < p.until && {
+                let n = p.side_a.len() * 64;
+                (0..n).any(|j| p.cuts(i, j) || p.cuts(j, i))
+            }
+        })
+    }
+
+    /// Ends every partition and loss burst at `now`.
+    pub(crate) fn heal(&mut self, now: u64) {
+        for p in &mut self.partitions {
+            p.until = p.until.min(now);
+        }
+        self.bursts.clear();
+    }
+
     /// Whether a partition cuts `from → to` at `now`.
     pub(crate) fn cut(&self, from: usize, to: usize, now: u64) -> bool {
         self.partitions

@@ -13,9 +13,10 @@ use std::net::SocketAddr;
 use swim_core::wire::{Frame, MessageType, StreamFramer, StreamRole};
 use swim_core::{Event, ExchangeError, ExchangeId, Instant, MemberChange, Output, StreamId, Swim};
 
-use crate::app::{Application, NodeContext};
-use crate::naming::{addr_index, node_addr};
-use crate::network::Links;
+use crate::app::{AppInvariant, Application, Apps, Check, Machine, NodeContext, View};
+use crate::history::{History, What};
+use crate::naming::{addr_index, node_addr, node_index};
+use crate::network::{Links, Network};
 use crate::rng::{hash_bytes, SimRng, StableHasher};
 use crate::time::nanos;
 
@@ -131,6 +132,13 @@ pub(crate) struct Node {
     /// The user's application on this process, if the run has one (boxed:
     /// a node is moved in and out of every job, and most runs have none).
     pub(crate) app: Option<Box<Hosted>>,
+    /// Its last moments, for a failure's context.
+    pub(crate) history: History,
+    /// What outlives its processes (with an application): disk, clock,
+    /// the application's counters.
+    pub(crate) machine: Option<Box<Machine>>,
+    /// Its process crashed (and has not restarted): a heal restarts it.
+    pub(crate) crashed: bool,
 }
 
 /// An application on a node's process, with its own random stream.
@@ -156,6 +164,9 @@ impl Default for Node {
             trace: StableHasher::default(),
             peak_entries: 0,
             app: None,
+            history: History::default(),
+            machine: None,
+            crashed: false,
         }
     }
 }
@@ -167,12 +178,17 @@ impl Node {
         self.status = Status::Up;
         self.timer_at = NONE;
         self.join_attempts = 0;
+        self.crashed = false;
         self.streams.clear();
         self.trace.u64(0x0053_5441_5254 ^ i as u64);
     }
 
-    /// Ends its process; returns the process's counts.
-    pub(crate) fn stop(&mut self, i: usize) -> Tally {
+    /// Ends its process at `now`; returns the process's counts.
+    pub(crate) fn stop(&mut self, i: usize, now: u64) -> Tally {
+        self.history.note(now, What::Stopped, None, 0);
+        if let Some(m) = self.machine.as_deref_mut() {
+            m.disk.sync(); // a clean exit; a crash drops the unsynced first
+        }
         let tally = self
             .swim
             .take()
@@ -242,6 +258,12 @@ pub(crate) enum Did {
         member: Option<usize>,
         detail: String,
     },
+    /// An application invariant broke after one of its callbacks.
+    AppViolation {
+        rule: String,
+        nodes: Vec<usize>,
+        detail: String,
+    },
     /// Something due to itself at `at`, after the window.
     Later {
         at: u64,
@@ -271,6 +293,74 @@ pub(crate) struct Shared<'a> {
     /// Whether every event is wanted (by a hook); else only failed joins.
     pub(crate) all_events: bool,
     pub(crate) nodes: usize,
+}
+
+/// What a node's processing reads: the [`Shared`] part, and — when checks
+/// run after every callback, on one thread — the invariants and where the
+/// other nodes are (not `Sync`: applications need not be).
+#[derive(Clone, Copy)]
+pub(crate) struct Env<'s, 'a> {
+    pub(crate) shared: &'s Shared<'a>,
+    pub(crate) exact: Option<&'s Exact<'s>>,
+}
+
+impl<'s, 'a> Env<'s, 'a> {
+    /// No checks after callbacks.
+    pub(crate) fn of(shared: &'s Shared<'a>) -> Self {
+        Env {
+            shared,
+            exact: None,
+        }
+    }
+}
+
+impl<'a> std::ops::Deref for Env<'_, 'a> {
+    type Target = Shared<'a>;
+    fn deref(&self) -> &Shared<'a> {
+        self.shared
+    }
+}
+
+/// What checking after every callback reads.
+#[derive(Clone, Copy)]
+pub(crate) struct Exact<'a> {
+    pub(crate) invariants: &'a [AppInvariant],
+    pub(crate) view: View<'a>,
+    pub(crate) live: &'a [bool],
+    pub(crate) stalled_until: &'a [u64],
+    pub(crate) net: &'a Network,
+}
+
+/// Which application callback ran.
+#[derive(Clone, Copy)]
+pub(crate) enum Callback<'e> {
+    Started,
+    Event(&'e Event),
+    Timer(u64),
+}
+
+impl Callback<'_> {
+    fn describe(&self, i: usize) -> String {
+        let node = crate::naming::node_name(i);
+        match self {
+            Callback::Started => format!("{node}'s start"),
+            Callback::Timer(t) => format!("{node}'s timer {t}"),
+            Callback::Event(e) => {
+                let e = match e {
+                    Event::MemberJoined(m) => format!("MemberJoined({})", m.name),
+                    Event::MemberUpdated(m) => format!("MemberUpdated({})", m.name),
+                    Event::MemberLeft(m) => format!("MemberLeft({})", m.name),
+                    Event::MemberFailed(m) => format!("MemberFailed({})", m.name),
+                    Event::UserMessage { .. } => "UserMessage".into(),
+                    other => {
+                        let d = format!("{other:?}");
+                        d.split([' ', '(', '{']).next().unwrap_or("").to_string()
+                    }
+                };
+                format!("{node}'s event {e}")
+            }
+        }
+    }
 }
 
 /// A node's work in one window: the node itself (moved in for the window),
@@ -324,8 +414,13 @@ impl Job {
     }
 
     /// Handles everything due, in order.
-    pub(crate) fn run(&mut self, sh: &Shared<'_>) {
-        while let Some((now, due)) = self.due.pop_front() {
+    pub(crate) fn run(&mut self, sh: &Env<'_, '_>) {
+        while self.run_next(sh) {}
+    }
+
+    /// Handles the first thing due; `false` if nothing is.
+    pub(crate) fn run_next(&mut self, sh: &Env<'_, '_>) -> bool {
+        if let Some((now, due)) = self.due.pop_front() {
             self.events += 1;
             match due {
                 Due::Timer => self.fire(sh, now),
@@ -339,7 +434,9 @@ impl Job {
                 }
                 Due::Late(input) => self.deliver(sh, now, input),
             }
+            return true;
         }
+        false
     }
 
     /// Schedules `due` for itself at `at`: in this window if it falls in it.
@@ -352,12 +449,13 @@ impl Job {
         }
     }
 
-    fn fire(&mut self, sh: &Shared<'_>, now: u64) {
+    fn fire(&mut self, sh: &Env<'_, '_>, now: u64) {
         let node = &mut self.node;
         if node.status != Status::Up || node.timer_at != now {
             return;
         }
         node.timer_at = NONE;
+        node.history.note(now, What::Timer, None, 0);
         if let Some(s) = node.swim.as_mut() {
             s.handle_timeout(Instant::from_nanos(now));
         }
@@ -366,7 +464,7 @@ impl Job {
         self.drain(sh, now);
     }
 
-    fn deliver(&mut self, sh: &Shared<'_>, now: u64, input: Input) {
+    fn deliver(&mut self, sh: &Env<'_, '_>, now: u64, input: Input) {
         match self.node.status {
             Status::Down => {
                 // A stream to a dead process is refused; the rest is lost.
@@ -400,8 +498,9 @@ impl Job {
 
     /// A stall ends: timers first (they all fire late), then the input
     /// that waited.
-    pub(crate) fn resume(&mut self, sh: &Shared<'_>, now: u64) {
+    pub(crate) fn resume(&mut self, sh: &Env<'_, '_>, now: u64) {
         let i = self.i as u64;
+        self.node.history.note(now, What::Resumed, None, 0);
         if let Some(s) = self.node.swim.as_mut() {
             s.handle_timeout(Instant::from_nanos(now));
         }
@@ -416,7 +515,7 @@ impl Job {
         }
     }
 
-    fn handle_input(&mut self, sh: &Shared<'_>, now: u64, input: Input) {
+    fn handle_input(&mut self, sh: &Env<'_, '_>, now: u64, input: Input) {
         let i = self.i;
         let at = Instant::from_nanos(now);
         let node = &mut self.node;
@@ -427,6 +526,9 @@ impl Job {
             Input::Packet { from, data, hash } => {
                 trace.u64(1);
                 trace.u64(hash);
+                let kind = data.first().copied().unwrap_or(u8::MAX);
+                node.history
+                    .note(now, What::Received(kind), Some(from as usize), data.len());
                 let Some(s) = node.swim.as_mut() else { return };
                 s.handle_packet(at, node_addr(from as usize), &data);
             }
@@ -439,6 +541,8 @@ impl Job {
             } => {
                 trace.u64(2);
                 trace.u64(hash_bytes(&data));
+                node.history
+                    .note(now, What::StreamIn, Some(from as usize), data.len());
                 let Some(s) = node.swim.as_mut() else { return };
                 if sh.check_frames {
                     let mut framer =
@@ -482,6 +586,9 @@ impl Job {
                 }
                 trace.u64(3);
                 trace.u64(exchange.0);
+                let len = result.as_ref().map_or(0, Vec::len);
+                node.history
+                    .note(now, What::Exchange(result.is_ok()), None, len);
                 match &result {
                     Ok(b) => trace.u64(hash_bytes(b)),
                     Err(e) => trace.bytes(e.to_string().as_bytes()),
@@ -515,7 +622,10 @@ impl Job {
                 }
                 trace.u64(5);
                 trace.u64(token);
-                self.with_app(now, |app, node| app.timer(node, token));
+                node.history.note(now, What::AppTimer(token), None, 0);
+                self.with_app(sh, now, Callback::Timer(token), |app, node| {
+                    app.timer(node, token)
+                });
             }
             Input::Warm { life } => {
                 if life != node.life {
@@ -546,7 +656,7 @@ impl Job {
     /// Takes what the node's process left after a call: member changes,
     /// outputs (events go to the application, whose commands leave more),
     /// its next deadline.
-    pub(crate) fn drain(&mut self, sh: &Shared<'_>, now: u64) {
+    pub(crate) fn drain(&mut self, sh: &Env<'_, '_>, now: u64) {
         let i = self.i;
         let mut left = false;
         loop {
@@ -619,14 +729,14 @@ impl Job {
         }
         if left {
             // The application shuts down once its leave is done.
-            let tally = Box::new(self.node.stop(i));
+            let tally = Box::new(self.node.stop(i, now));
             self.log.push((now, Did::Stopped { tally }));
         }
     }
 
     /// The node's process started: its application, if any, starts too.
-    pub(crate) fn start_app(&mut self, sh: &Shared<'_>, now: u64) {
-        self.with_app(now, |app, node| app.started(node));
+    pub(crate) fn start_app(&mut self, sh: &Env<'_, '_>, now: u64) {
+        self.with_app(sh, now, Callback::Started, |app, node| app.started(node));
         self.drain(sh, now);
     }
 
@@ -634,13 +744,22 @@ impl Job {
     /// the timers it set (hashed into the trace, as what it does).
     pub(crate) fn with_app(
         &mut self,
+        sh: &Env<'_, '_>,
         now: u64,
+        callback: Callback<'_>,
         call: impl FnOnce(&mut dyn Application, &mut NodeContext<'_>),
     ) {
         let Node {
-            app, swim, trace, ..
+            app,
+            swim,
+            trace,
+            history,
+            machine,
+            ..
         } = &mut self.node;
-        let (Some(hosted), Some(swim)) = (app.as_deref_mut(), swim.as_mut()) else {
+        let (Some(hosted), Some(swim), Some(machine)) =
+            (app.as_deref_mut(), swim.as_mut(), machine.as_deref_mut())
+        else {
             return;
         };
         let Hosted { app, rng, timers } = hosted;
@@ -651,8 +770,19 @@ impl Job {
             rng,
             timers,
             trace,
+            history,
+            machine,
         };
         call(app.as_mut(), &mut ctx);
+        if let Callback::Event(Event::UserMessage { .. }) = callback {
+            machine.last_active = now;
+        }
+        if let Some(exact) = sh.exact {
+            self.check_exact(exact, now, callback);
+        }
+        let Some(Hosted { timers, .. }) = self.node.app.as_deref_mut() else {
+            return;
+        };
         if timers.is_empty() {
             return;
         }
@@ -671,7 +801,37 @@ impl Job {
         }
     }
 
-    fn output(&mut self, now: u64, o: Output, sh: &Shared<'_>) {
+    /// Runs the `Always` invariants now, the node as its callback left it;
+    /// a failure is logged with the callback that caused it.
+    fn check_exact(&mut self, exact: &Exact<'_>, now: u64, callback: Callback<'_>) {
+        let apps = Apps {
+            now,
+            view: View {
+                this: Some((self.i, &self.node)),
+                ..exact.view
+            },
+            live: exact.live,
+            stalled_until: exact.stalled_until,
+            net: exact.net,
+        };
+        let failures: Vec<(String, crate::AppFailure)> = exact
+            .invariants
+            .iter()
+            .filter(|inv| inv.when == Check::Always)
+            .filter_map(|inv| (inv.check)(&apps).err().map(|f| (inv.name.clone(), f)))
+            .collect();
+        for (rule, f) in failures {
+            let detail = format!("{} (after {})", f.detail, callback.describe(self.i));
+            let did = Did::AppViolation {
+                rule,
+                nodes: f.nodes,
+                detail,
+            };
+            self.log.push((now, did));
+        }
+    }
+
+    fn output(&mut self, now: u64, o: Output, sh: &Env<'_, '_>) {
         let (i, nodes) = (self.i, sh.nodes);
         let trace = &mut self.node.trace;
         let did = match o {
@@ -680,6 +840,10 @@ impl Job {
                 trace.u64(0x10 ^ i as u64);
                 trace.u64(hash);
                 let to = addr_index(to).filter(|&t| t < nodes);
+                let kind = data.first().copied().unwrap_or(u8::MAX);
+                self.node
+                    .history
+                    .note(now, What::Sent(kind), to, data.len());
                 Did::Packet { to, data, hash }
             }
             Output::Connect {
@@ -693,6 +857,7 @@ impl Job {
                 trace.u64(hash_bytes(&data));
                 let life = self.node.life;
                 let to = addr_index(to).filter(|&t| t < nodes && t != i);
+                self.node.history.note(now, What::StreamOut, to, data.len());
                 if to.is_none() {
                     let input = Input::Result {
                         life,
@@ -715,12 +880,27 @@ impl Job {
                 let Some(stream) = self.node.streams.remove(&stream.0) else {
                     return;
                 };
+                let len = data.as_ref().map_or(0, Vec::len);
+                let to = Some(stream.initiator as usize);
+                self.node.history.note(now, What::Reply, to, len);
                 Did::Reply { stream, data }
             }
             Output::Event(e) => {
-                trace_event(trace, i, &e);
+                let code = trace_event(trace, i, &e);
+                if self.node.history.on() {
+                    let peer = match &e {
+                        Event::MemberJoined(m)
+                        | Event::MemberUpdated(m)
+                        | Event::MemberLeft(m)
+                        | Event::MemberFailed(m) => node_index(&m.name),
+                        _ => None,
+                    };
+                    self.node.history.note(now, What::Event(code), peer, 0);
+                }
                 if self.node.app.is_some() {
-                    self.with_app(now, |app, node| app.event(node, &e));
+                    self.with_app(sh, now, Callback::Event(&e), |app, node| {
+                        app.event(node, &e)
+                    });
                 }
                 if !sh.all_events && !matches!(e, Event::JoinCompleted { joined: 0, .. }) {
                     return;
@@ -732,19 +912,26 @@ impl Job {
     }
 }
 
-fn trace_event(t: &mut StableHasher, i: usize, e: &Event) {
+/// Hashes event `e` of node `i` into `t`; returns the code of its kind.
+fn trace_event(t: &mut StableHasher, i: usize, e: &Event) -> u8 {
     t.u64(0x40 ^ i as u64);
+    let code = match e {
+        Event::MemberJoined(_) => 1,
+        Event::MemberUpdated(_) => 2,
+        Event::MemberLeft(_) => 3,
+        Event::MemberFailed(_) => 4,
+        Event::UserMessage { .. } => 5,
+        Event::ProbeAcked { .. } | Event::PingCompleted { .. } => 6,
+        Event::JoinCompleted { .. } => 7,
+        Event::LeaveCompleted { .. } => 8,
+        _ => 9,
+    };
     match e {
         Event::MemberJoined(m)
         | Event::MemberUpdated(m)
         | Event::MemberLeft(m)
         | Event::MemberFailed(m) => {
-            t.u64(match e {
-                Event::MemberJoined(_) => 1,
-                Event::MemberUpdated(_) => 2,
-                Event::MemberLeft(_) => 3,
-                _ => 4,
-            });
+            t.u64(u64::from(code));
             t.bytes(m.name.as_bytes());
             t.u64(m.incarnation as u64);
         }
@@ -771,4 +958,5 @@ fn trace_event(t: &mut StableHasher, i: usize, e: &Event) {
             t.bytes(format!("{other:?}").as_bytes());
         }
     }
+    code
 }

@@ -26,6 +26,20 @@ pub struct Violation {
     pub detail: String,
 }
 
+/// What the nodes a failure names did just before it: their histories
+/// around its time, merged in time order.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FailureContext {
+    /// The rule that broke.
+    pub rule: String,
+    /// When (simulated seconds).
+    pub time_s: f64,
+    /// The nodes it names.
+    pub nodes: Vec<String>,
+    /// What they received, sent, fired and did, up to that time.
+    pub moments: Vec<crate::Moment>,
+}
+
 impl fmt::Display for Violation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
@@ -138,6 +152,12 @@ pub struct Report {
     pub events: u64,
     /// Events per wall second.
     pub events_per_wall_second: f64,
+    /// The histories of the nodes the first failures name, around their
+    /// time ([`Scenario::history`](crate::Scenario::history) moments a node).
+    pub failure_context: Vec<FailureContext>,
+    /// The application's counters ([`NodeContext::count`](crate::NodeContext::count)),
+    /// summed over every node.
+    pub app_metrics: std::collections::BTreeMap<String, u64>,
     /// Hash of every delivered input and every output, in order (hex):
     /// equal for equal (scenario, seed).
     pub trace_hash: String,

@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use swim_core::{Config, Preset};
 
-use crate::app::{AppFactory, AppFailure, AppInvariant, Application, Apps, Check};
+use crate::app::{AppFactory, AppFailure, AppInvariant, Application, Apps, Check, Granularity};
+use crate::clock::Clocks;
 use crate::naming::{node_addr, node_name};
 use crate::network::NetworkModel;
 
@@ -218,6 +219,10 @@ pub struct Scenario {
     pub seed: u64,
     /// Simulated time to run.
     pub duration: Duration,
+    /// Cut the run short here: the same run as far as it goes (every time
+    /// derived from [`duration`](Self::duration) stays), and no end-of-run
+    /// check fires — a shrunk failure's prefix, not a shorter scenario.
+    pub stop_at: Option<Duration>,
     /// Configuration preset.
     pub preset: Preset,
     /// Lifeguard on (the preset's values) or off: awareness disabled
@@ -253,6 +258,66 @@ pub struct Scenario {
     pub app: Option<AppFactory>,
     /// Checks over every node's application ([`invariant`](Self::invariant)).
     pub invariants: Vec<AppInvariant>,
+    /// How often [`Check::Always`] invariants run.
+    pub granularity: Granularity,
+    /// Faults whose nodes are chosen by the application's state
+    /// ([`aim`](Self::aim)), and heals.
+    pub aimed: Vec<Aimed>,
+    /// Each node's clock, if they stray ([`clocks`](Self::clocks)); `None`:
+    /// every node reads the true time.
+    pub clocks: Option<Clocks>,
+    /// How many moments of each node's history are kept for a failure's
+    /// context (0: none). Recording never changes a run.
+    pub history: usize,
+}
+
+/// What an [`Aimed`] fault does to the nodes its target picks.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Action {
+    /// They crash.
+    Crash,
+    /// They crash and restart `down_for` later.
+    Restart {
+        /// How long they stay down.
+        down_for: Duration,
+    },
+    /// They stall for `duration`.
+    Stall {
+        /// How long.
+        duration: Duration,
+    },
+    /// They are cut off from the rest for `duration`.
+    Partition {
+        /// How long.
+        duration: Duration,
+    },
+    /// Every fault ends: partitions and loss heal, stalls and slowness
+    /// end, crashed nodes restart (the target is not asked).
+    HealAll,
+}
+
+/// Picks an aimed fault's nodes from the applications' state.
+pub type Target = Arc<dyn Fn(&Apps<'_>) -> Vec<usize> + Send + Sync>;
+
+/// A fault aimed at the nodes a [`Target`] picks when it happens ("the
+/// leader", "the node holding the lease").
+#[derive(Clone)]
+pub struct Aimed {
+    /// When.
+    pub at: Duration,
+    /// What.
+    pub action: Action,
+    /// Which nodes.
+    pub target: Target,
+}
+
+impl fmt::Debug for Aimed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Aimed")
+            .field("at", &self.at)
+            .field("action", &self.action)
+            .finish_non_exhaustive()
+    }
 }
 
 impl fmt::Debug for Scenario {
@@ -261,6 +326,7 @@ impl fmt::Debug for Scenario {
             .field("nodes", &self.nodes)
             .field("seed", &self.seed)
             .field("duration", &self.duration)
+            .field("stop_at", &self.stop_at)
             .field("preset", &self.preset)
             .field("lifeguard", &self.lifeguard)
             .field("catch_up", &self.catch_up)
@@ -272,6 +338,10 @@ impl fmt::Debug for Scenario {
             .field("config_hook", &self.config_hook.is_some())
             .field("app", &self.app.is_some())
             .field("invariants", &self.invariants)
+            .field("granularity", &self.granularity)
+            .field("aimed", &self.aimed)
+            .field("clocks", &self.clocks)
+            .field("history", &self.history)
             .finish_non_exhaustive()
     }
 }
@@ -284,6 +354,7 @@ impl Scenario {
             nodes,
             seed,
             duration: Duration::from_secs(60),
+            stop_at: None,
             preset,
             lifeguard: true,
             catch_up: true,
@@ -299,6 +370,10 @@ impl Scenario {
             config_hook: None,
             app: None,
             invariants: Vec::new(),
+            granularity: Granularity::default(),
+            aimed: Vec::new(),
+            clocks: None,
+            history: 64,
         }
     }
 
@@ -385,6 +460,56 @@ impl Scenario {
         self
     }
 
+    /// At `at`, `action` on the nodes `target` picks from the applications'
+    /// state then (a crash of "the leader").
+    pub fn aim(
+        mut self,
+        at: Duration,
+        action: Action,
+        target: impl Fn(&Apps<'_>) -> Vec<usize> + Send + Sync + 'static,
+    ) -> Self {
+        self.aimed.push(Aimed {
+            at,
+            action,
+            target: Arc::new(target),
+        });
+        self
+    }
+
+    /// Liveness after healing: at `heal_at` every fault ends
+    /// ([`Action::HealAll`]), and `check` must hold at some point within
+    /// `within` after (checked after every step); if it never does, rule
+    /// `name` fails at the deadline.
+    pub fn liveness(
+        self,
+        name: impl Into<String>,
+        heal_at: Duration,
+        within: Duration,
+        check: impl Fn(&Apps<'_>) -> Result<(), AppFailure> + Send + Sync + 'static,
+    ) -> Self {
+        self.aim(heal_at, Action::HealAll, |_| Vec::new())
+            .invariant(
+                name,
+                Check::Eventually {
+                    from: heal_at,
+                    within,
+                },
+                check,
+            )
+    }
+
+    /// Gives every node its own clock, drawn from the seed.
+    pub fn clocks(mut self, clocks: Clocks) -> Self {
+        self.clocks = Some(clocks);
+        self
+    }
+
+    /// Sets how often [`Check::Always`] invariants run.
+    pub fn granularity(mut self, g: Granularity) -> Self {
+        self.granularity = g;
+        self
+    }
+
     /// The end of the last disturbance: the last fault's end, the end of
     /// the join window (`None` for a stall that repeats to the end).
     pub fn quiet_from(&self) -> Option<Duration> {
@@ -394,6 +519,14 @@ impl Scenario {
         };
         for f in &self.faults {
             quiet = quiet.max(f.ends(self.duration)?);
+        }
+        for a in &self.aimed {
+            quiet = quiet.max(match a.action {
+                Action::Crash | Action::HealAll => a.at,
+                Action::Restart { down_for: d }
+                | Action::Stall { duration: d }
+                | Action::Partition { duration: d } => a.at + d,
+            });
         }
         if let Some(d) = self.disseminate_at {
             quiet = quiet.max(d);

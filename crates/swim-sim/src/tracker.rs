@@ -247,6 +247,8 @@ pub(crate) struct Tracker {
     pub(crate) dissemination: Option<Dissemination>,
     pub(crate) violations: Vec<Violation>,
     pub(crate) violations_total: u64,
+    /// When a member table last changed (ns).
+    pub(crate) last_change: u64,
     pub(crate) max_listed: usize,
     pub(crate) check: bool,
 }
@@ -280,6 +282,7 @@ impl Tracker {
             dissemination: None,
             violations: Vec::new(),
             violations_total: 0,
+            last_change: 0,
             max_listed,
             check,
         }
@@ -315,6 +318,7 @@ impl Tracker {
 
     /// One change recorded by `o`'s member table.
     pub(crate) fn on_change(&mut self, now: u64, o: usize, change: MemberChange) {
+        self.last_change = now;
         match change {
             MemberChange::Updated(member) => {
                 let Some(m) = node_index(&member.name).filter(|&m| m < self.n) else {

@@ -224,6 +224,7 @@ fn a_failing_seed_replays_and_shrinks() {
         first_seed: 1,
         min_nodes: 5,
         max_nodes: 12,
+        ..SweepOptions::default()
     };
     let mut traces = Vec::new();
     let summary = sweep::run_with(&opts, &no_failures, |r| {
@@ -251,7 +252,8 @@ fn a_failing_seed_replays_and_shrinks() {
         "{}",
         shrunk.line()
     );
-    assert!(shrunk.scenario.duration < sweep::prepared(failed.seed, &opts, &no_failures).duration);
+    let cut = shrunk.trial.cut.expect("cut short");
+    assert!(cut < sweep::prepared(failed.seed, &opts, &no_failures).duration);
     let again = Simulation::new(shrunk.scenario.clone()).run();
     assert_eq!(again.trace_hash, shrunk.report.trace_hash);
     assert!(again
@@ -267,6 +269,7 @@ fn a_sweep_fails_when_an_application_check_does() {
         first_seed: 1,
         min_nodes: 5,
         max_nodes: 8,
+        ..SweepOptions::default()
     };
     let planted = |sc: Scenario| {
         sc.app(|_| Recorder::default())

@@ -17,6 +17,7 @@ fn seed_sweep_holds_every_invariant() {
         first_seed: 1,
         min_nodes: 5,
         max_nodes: if cfg!(debug_assertions) { 24 } else { 64 },
+        ..SweepOptions::default()
     };
     let summary = sweep::run(&opts, |_| {});
     println!("{}", summary.line());

@@ -1,22 +1,24 @@
-//! What the examples share: their command line, and a sweep of the
-//! simulator's chaotic seeds with an application installed, whose failures
-//! are shrunk and replayed.
+//! What the examples share: their command line (the sweep's own, from
+//! [`swim_sim::sweep::Cli`], plus theirs), and a sweep of the simulator's
+//! chaotic seeds with an application installed, whose failures are shrunk
+//! and handed over with a command that reruns the example on them.
 
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use swim_sim::sweep::{self, Prepare, SweepOptions};
+use swim_sim::sweep::{Cli, FaultMix, Prepare, SweepOptions};
 use swim_sim::{Amount, Application, Fault, Preset, Scenario, Simulation};
 
-/// The examples' options: `--seeds N`, `--first-seed S`, `--max-nodes N`,
-/// `--replay S`, `--bug` to plant the example's bug, and `--cost N` to
-/// measure what the application costs on N formed nodes (with `--no-app`
-/// or `--idle-app`: without one, or with one that does nothing).
+/// The examples' options: the sweep's and a replay's ([`Cli`]), and
+/// their own: `--bug` to plant the example's bug, and `--cost N` to measure
+/// what the application costs on N formed nodes (with `--no-app` or
+/// `--idle-app`: without one, or with one that does nothing).
 pub struct Options {
-    pub sweep: SweepOptions,
-    pub replay: Option<u64>,
+    pub cli: Cli,
     pub bug: bool,
+    /// The example's own switches that were given (see [`options_with`]).
+    pub switches: Vec<String>,
     pub cost: Option<usize>,
     pub installed: Installed,
 }
@@ -33,35 +35,39 @@ pub enum Installed {
     Example,
 }
 
+#[allow(dead_code)] // not every example has switches of its own
 pub fn options() -> Result<Options, String> {
+    options_with(&[], SweepOptions::default().mix)
+}
+
+/// [`options`], with the example's own `switches` (flags without a value)
+/// and its default fault mix.
+pub fn options_with(switches: &[&str], mix: FaultMix) -> Result<Options, String> {
+    let cli = Cli::from_env(SweepOptions {
+        seeds: 20,
+        max_nodes: 32,
+        mix,
+        ..SweepOptions::default()
+    })?;
     let mut o = Options {
-        sweep: SweepOptions {
-            seeds: 20,
-            max_nodes: 32,
-            ..SweepOptions::default()
-        },
-        replay: None,
         bug: false,
+        switches: Vec::new(),
         cost: None,
         installed: Installed::Example,
+        cli,
     };
-    let mut args = std::env::args().skip(1);
-    while let Some(flag) = args.next() {
-        let mut value = || {
-            args.next()
-                .and_then(|v| v.parse::<u64>().ok())
-                .ok_or(format!("{flag} takes a number"))
-        };
+    let mut rest = o.cli.rest.clone().into_iter();
+    while let Some(flag) = rest.next() {
         match flag.as_str() {
-            "--seeds" => o.sweep.seeds = value()?,
-            "--first-seed" => o.sweep.first_seed = value()?,
-            "--max-nodes" => o.sweep.max_nodes = value()? as usize,
-            "--replay" => o.replay = Some(value()?),
             "--bug" => o.bug = true,
-            "--cost" => o.cost = Some(value()? as usize),
+            "--cost" => {
+                let n = rest.next().and_then(|v| v.parse().ok());
+                o.cost = Some(n.ok_or("--cost takes a number")?);
+            }
             "--no-app" => o.installed = Installed::Nothing,
             "--idle-app" => o.installed = Installed::Idle,
-            other => return Err(format!("unknown option {other}")),
+            s if switches.contains(&s) => o.switches.push(s.to_string()),
+            other => return Err(format!("unknown option {other} (usage: {})", Cli::USAGE)),
         }
     }
     Ok(o)
@@ -82,46 +88,23 @@ impl Checked {
     }
 }
 
-/// Runs the sweep (or replays one seed) with `prepare`; on a failure,
-/// shrinks the first failing seed. Exit status 0 when every invariant held
-/// and `checked` ran at least once.
+/// Runs the sweep (or replays one seed) with `prepare` ([`Cli::run`]: a
+/// failure is shrunk and printed with its context and the command that
+/// reruns this program on it). Exit status 0 when every invariant held
+/// and, in a sweep, `checked` ran at least once.
 pub fn run(o: &Options, prepare: &Prepare, checked: &Checked) -> ExitCode {
     if let Some(nodes) = o.cost {
         return cost(nodes, o.installed, prepare);
     }
-    if let Some(seed) = o.replay {
-        let scenario = sweep::prepared(seed, &o.sweep, prepare);
-        println!("seed {seed}: {}", swim_sim::describe(&scenario));
-        let report = swim_sim::Simulation::new(scenario).run();
-        println!("trace {}", report.trace_hash);
-        for v in &report.invariant_violations {
-            println!("  {v}");
-        }
-        return if report.ok() {
-            ExitCode::SUCCESS
-        } else {
-            ExitCode::FAILURE
-        };
-    }
-    let summary = sweep::run_with(&o.sweep, prepare, |_| {});
-    println!("{}", summary.line());
-    println!("the application's invariant ran {} times", checked.count());
-    for failed in summary.failed.iter().take(5) {
-        println!("seed {} failed: {}", failed.seed, failed.scenario);
-        for v in failed.violations.iter().take(3) {
-            println!("    {v}");
-        }
-    }
-    if let Some(first) = summary.failed.first() {
-        if let Some(shrunk) = sweep::shrink(first.seed, &o.sweep, prepare) {
-            println!("shrunk: {}", shrunk.line());
-            println!("replay: add `--replay {}` to this command", first.seed);
-        }
+    if !o.cli.run(prepare) {
         return ExitCode::FAILURE;
     }
-    if checked.count() == 0 {
-        println!("the invariant never ran: nothing was checked");
-        return ExitCode::FAILURE;
+    if o.cli.replay.is_none() {
+        println!("the application's invariant ran {} times", checked.count());
+        if checked.count() == 0 {
+            println!("the invariant never ran: nothing was checked");
+            return ExitCode::FAILURE;
+        }
     }
     ExitCode::SUCCESS
 }

@@ -4,10 +4,11 @@
 use swim_core::Instant;
 
 use super::{Ev, Simulation};
+use crate::history::What;
 use crate::naming::node_name;
 use crate::network::Partition;
 use crate::node::{Status, NONE};
-use crate::scenario::Fault;
+use crate::scenario::{Action, Fault};
 use crate::time::{nanos, secs};
 
 impl Simulation {
@@ -179,7 +180,13 @@ impl Simulation {
         if self.nodes[i].status == Status::Down {
             return;
         }
-        let tally = self.nodes[i].stop(i);
+        if crash {
+            self.nodes[i].crashed = true;
+            if let Some(m) = self.nodes[i].machine.as_deref_mut() {
+                m.disk.crash();
+            }
+        }
+        let tally = self.nodes[i].stop(i, self.now);
         self.counters.stopped.add(&tally);
         self.tracker.stop(self.now, i, crash);
     }
@@ -189,6 +196,7 @@ impl Simulation {
         let node = &mut self.nodes[i];
         node.status = Status::Stalled;
         node.timer_at = NONE;
+        node.history.note(self.now, What::Stalled, None, 0);
         node.trace.u64(0x5354_414c ^ i as u64);
         self.tracker.disturbances.stalled_until[i] = u64::MAX;
         self.push(self.now + duration, Ev::StallEnd(i as u32, life));
@@ -217,5 +225,133 @@ impl Simulation {
         let inc = s.local_node().incarnation;
         self.tracker.follow(self.now, m, inc);
         self.process(m);
+    }
+}
+
+/// Faults at run time, aimed at chosen nodes: from a test driving the run
+/// with [`run_until`](Simulation::run_until), or from the scenario's
+/// [`aimed`](crate::Scenario::aimed) faults. Each is hashed into the trace
+/// and listed in the report's faults, as a scheduled fault is; none draws
+/// randomness.
+impl Simulation {
+    /// The nodes whose application is an `A` for which `pick` holds, now.
+    pub fn nodes_where<A: crate::Application>(
+        &self,
+        pick: impl Fn(usize, &A) -> bool,
+    ) -> Vec<usize> {
+        (0..self.sc.nodes)
+            .filter(|&i| self.app::<A>(i).is_some_and(|a| pick(i, a)))
+            .collect()
+    }
+
+    /// Crashes `nodes` now.
+    pub fn crash(&mut self, nodes: &[usize]) {
+        let v = self.running(nodes);
+        self.applied("crash (aimed)".into(), &v);
+        for i in v {
+            self.stop_node(i, true);
+        }
+    }
+
+    /// Crashes `nodes` now; they restart `down_for` later.
+    pub fn restart(&mut self, nodes: &[usize], down_for: std::time::Duration) {
+        let v = self.running(nodes);
+        self.applied(format!("restart after {down_for:?} (aimed)"), &v);
+        for i in v {
+            self.stop_node(i, true);
+            let life = self.nodes[i].life;
+            self.push(self.now + nanos(down_for), Ev::Restart(i as u32, life));
+        }
+    }
+
+    /// Stalls `nodes` for `duration` from now.
+    pub fn stall(&mut self, nodes: &[usize], duration: std::time::Duration) {
+        let v: Vec<usize> = self
+            .running(nodes)
+            .into_iter()
+            .filter(|&i| self.nodes[i].status == Status::Up)
+            .collect();
+        self.applied(format!("stall for {duration:?} (aimed)"), &v);
+        for i in v {
+            self.begin_stall(i, nanos(duration));
+        }
+    }
+
+    /// Cuts `side` off from every other node, both ways, for `duration`.
+    pub fn partition(&mut self, side: &[usize], duration: std::time::Duration) {
+        let n = self.sc.nodes;
+        let mut side: Vec<usize> = side.iter().copied().filter(|&i| i < n).collect();
+        side.sort_unstable();
+        side.dedup();
+        let mut bits = vec![0u64; n.div_ceil(64)];
+        for &i in &side {
+            bits[i / 64] |= 1 << (i % 64);
+        }
+        let until = self.now + nanos(duration);
+        self.net.partitions.push(Partition {
+            side_a: bits.clone(),
+            one_way: false,
+            links: 1.0,
+            salt: 0, // every link is cut: no per-link draw
+            from: self.now,
+            until,
+        });
+        self.tracker
+            .disturbances
+            .partitions
+            .push((self.now, until, bits));
+        self.applied(format!("partition for {duration:?} (aimed)"), &side);
+    }
+
+    /// Ends every fault now: partitions and loss heal, stalls and slowness
+    /// end, crashed nodes restart.
+    pub fn heal(&mut self) {
+        self.applied("heal all".into(), &[]);
+        self.net.heal(self.now);
+        for p in &mut self.tracker.disturbances.partitions {
+            p.1 = p.1.min(self.now);
+        }
+        for i in 0..self.sc.nodes {
+            if self.nodes[i].slow.0 > self.now {
+                self.nodes[i].slow = (0, 0);
+                self.tracker.disturbances.stalled_until[i] = self.now;
+            }
+            if self.nodes[i].status == Status::Stalled {
+                let life = self.nodes[i].life;
+                self.end_stall(i, life);
+            }
+            if self.nodes[i].status == Status::Down && self.nodes[i].crashed {
+                self.start_node(i);
+            }
+        }
+    }
+
+    /// Those of `nodes` whose process runs.
+    fn running(&self, nodes: &[usize]) -> Vec<usize> {
+        let mut v: Vec<usize> = nodes
+            .iter()
+            .copied()
+            .filter(|&i| i < self.sc.nodes && self.nodes[i].status != Status::Down)
+            .collect();
+        v.sort_unstable();
+        v.dedup();
+        v
+    }
+
+    /// Aimed fault `k` of the scenario: its target picks the nodes from
+    /// the applications' state now.
+    pub(super) fn apply_aimed(&mut self, k: usize) {
+        let aimed = self.sc.aimed[k].clone();
+        let nodes = match aimed.action {
+            Action::HealAll => Vec::new(),
+            _ => (aimed.target)(&self.apps()),
+        };
+        match aimed.action {
+            Action::Crash => self.crash(&nodes),
+            Action::Restart { down_for } => self.restart(&nodes, down_for),
+            Action::Stall { duration } => self.stall(&nodes, duration),
+            Action::Partition { duration } => self.partition(&nodes, duration),
+            Action::HealAll => self.heal(),
+        }
     }
 }

@@ -12,7 +12,7 @@ use swim_core::{Event, ExchangeError, Instant, SharedNames, Swim};
 
 use crate::naming::node_name;
 use crate::network::{Fate, Network};
-use crate::node::{Did, Due, Input, Job, Node, Shared, Status, Tally};
+use crate::node::{Did, Due, Env, Input, Job, Node, Status, Tally};
 use crate::report::{Report, Series};
 use crate::rng::{derive, SimRng, StableHasher};
 use crate::scenario::Scenario;
@@ -55,6 +55,12 @@ enum Ev {
     Disseminate,
     Sample,
     ConvergenceCheck,
+    /// An aimed fault (its index in the scenario).
+    Aimed(usize),
+    /// The settled checks, if nothing changed since this was scheduled.
+    Settle(u64),
+    /// Liveness checks whose deadline this is.
+    Deadline(u64),
 }
 
 struct Entry {
@@ -145,6 +151,8 @@ pub struct Simulation {
     wall: std::time::Instant,
     stopped: bool,
     checks: apps::AppChecks,
+    /// The histories of the nodes the first failures name.
+    contexts: Vec<crate::report::FailureContext>,
     hook: Option<EventHook>,
     check_frames: bool,
     progress: Option<(u64, u64)>,
@@ -183,7 +191,13 @@ impl Simulation {
             now: 0,
             seq: 0,
             queue: BinaryHeap::new(),
-            nodes: (0..n).map(|_| Node::default()).collect(),
+            nodes: (0..n)
+                .map(|_| {
+                    let mut node = Node::default();
+                    node.history = crate::history::History::with_capacity(scenario.history);
+                    node
+                })
+                .collect(),
             names: SharedNames::new((0..n).map(node_name)),
             tracker,
             trace: StableHasher::default(),
@@ -204,17 +218,8 @@ impl Simulation {
             events: 0,
             wall: std::time::Instant::now(),
             stopped: false,
-            checks: apps::AppChecks {
-                always: scenario
-                    .invariants
-                    .iter()
-                    .any(|inv| inv.when == crate::app::Check::Always),
-                converged_pending: scenario
-                    .invariants
-                    .iter()
-                    .any(|inv| inv.when == crate::app::Check::Converged),
-                quiet_from: scenario.quiet_from().map_or(u64::MAX, nanos),
-            },
+            checks: apps::AppChecks::new(&scenario),
+            contexts: Vec::new(),
             hook: None,
             check_frames: true,
             progress: None,
@@ -317,12 +322,24 @@ impl Simulation {
 
     // ============================================================ running
 
-    /// Runs to the scenario's end and reports.
+    /// Runs to the scenario's end (or its [`stop_at`](Scenario::stop_at))
+    /// and reports.
     pub fn run(mut self) -> Report {
         self.wall = std::time::Instant::now();
-        let end = self.end;
+        let end = self.sc.stop_at.map_or(self.end, |c| nanos(c).min(self.end));
         self.run_until(Duration::from_nanos(end));
-        self.check_apps(crate::app::Check::AtEnd);
+        self.finish()
+    }
+
+    /// Ends a run driven with [`run_until`](Self::run_until): the
+    /// end-of-run checks fire if it reached the scenario's end (never on a
+    /// run cut short), then the report.
+    pub fn finish(mut self) -> Report {
+        if self.now >= self.end && !self.checks.ended {
+            self.checks.ended = true;
+            self.check_apps(crate::app::Check::AtEnd);
+        }
+        self.take_contexts();
         self.report()
     }
 
@@ -423,18 +440,27 @@ impl Simulation {
                 }
             }
             Ev::ConvergenceCheck => self.check_convergence(),
+            Ev::Aimed(k) => self.apply_aimed(k),
+            Ev::Settle(at) => self.settle(at),
+            Ev::Deadline(at) => self.check_eventually(Some(at)),
         }
     }
 
     /// Runs `f` on node `i` now, outside a window, and carries out what it
     /// did at once.
-    fn with_node<R>(&mut self, i: usize, f: impl FnOnce(&mut Job, &Shared<'_>, u64) -> R) -> R {
+    fn with_node<R>(&mut self, i: usize, f: impl FnOnce(&mut Job, &Env<'_, '_>, u64) -> R) -> R {
         let now = self.now;
         self.horizon = now;
         let mut job = self.spare.pop().unwrap_or_default();
         // A window that ends now: whatever the node schedules goes to the queue.
         job.begin(i, std::mem::take(&mut self.nodes[i]), now);
-        let r = f(&mut job, &self.shared(), now);
+        let shared = self.shared();
+        let exact = self.exact(crate::app::View::of(&self.nodes));
+        let env = Env {
+            shared: &shared,
+            exact: self.checks.exact.then_some(&exact),
+        };
+        let r = f(&mut job, &env, now);
         std::mem::swap(&mut self.nodes[i], &mut job.node);
         let mut log = std::mem::take(&mut job.log);
         for (at, did) in log.drain(..) {
@@ -463,6 +489,11 @@ impl Simulation {
                 member,
                 detail,
             } => self.tracker.violate(at, rule, observer, member, detail),
+            Did::AppViolation {
+                rule,
+                nodes,
+                detail,
+            } => self.app_violation(at, &rule, &nodes, detail),
             Did::Packet { to, data, hash } => {
                 self.counters.packets += 1;
                 self.counters.udp_bytes += data.len() as u64;

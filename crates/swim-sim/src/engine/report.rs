@@ -202,6 +202,16 @@ impl Simulation {
             series: self.series.clone(),
             sample_interval_s: self.sc.sample_interval.as_secs_f64(),
             invariant_violations: self.tracker.violations.clone(),
+            failure_context: self.contexts.clone(),
+            app_metrics: {
+                let mut sum = std::collections::BTreeMap::new();
+                for m in self.nodes.iter().filter_map(|n| n.machine.as_deref()) {
+                    for (k, v) in &m.metrics {
+                        *sum.entry(k.clone()).or_insert(0) += v;
+                    }
+                }
+                sum
+            },
             invariant_violations_total: self.tracker.violations_total,
             faults_applied: self.faults_applied.clone(),
         }

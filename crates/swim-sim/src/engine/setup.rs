@@ -47,6 +47,20 @@ impl Simulation {
         if let Some(at) = self.sc.disseminate_at {
             self.push(nanos(at), Ev::Disseminate);
         }
+        for (k, a) in self.sc.aimed.clone().iter().enumerate() {
+            self.push(nanos(a.at), Ev::Aimed(k));
+        }
+        for deadline in self
+            .checks
+            .eventually
+            .iter()
+            .map(|e| e.2)
+            .collect::<Vec<_>>()
+        {
+            if deadline <= self.end {
+                self.push(deadline, Ev::Deadline(deadline));
+            }
+        }
         self.push(0, Ev::Sample);
         if let Some(d) = self.sc.convergence_deadline() {
             self.push(nanos(d), Ev::ConvergenceCheck);
@@ -109,8 +123,20 @@ impl Simulation {
             }
         };
         self.nodes[i].start(i, swim);
+        self.nodes[i]
+            .history
+            .note(self.now, crate::history::What::Started, None, 0);
         if let Some(make) = &self.sc.app {
             let node = &mut self.nodes[i];
+            if node.machine.is_none() {
+                let clock = self.sc.clocks.as_ref().map(|c| {
+                    crate::clock::Clock::draw(c, self.sc.seed, i, nanos(self.sc.duration))
+                });
+                node.machine = Some(Box::new(crate::app::Machine {
+                    clock,
+                    ..Default::default()
+                }));
+            }
             node.app = Some(Box::new(Hosted {
                 app: make(i),
                 rng: SimRng::new(derive(self.sc.seed, 1_000 + u64::from(life), i as u64)),

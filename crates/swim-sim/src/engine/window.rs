@@ -6,7 +6,8 @@ use std::cmp::Reverse;
 use rayon::prelude::*;
 
 use super::{Entry, Ev, Simulation, JOBS_PER_CHUNK, PARALLEL_MIN_WORK, SPARE_JOBS};
-use crate::node::{Job, Shared, NONE, SCRATCH_KEPT};
+use crate::app::View;
+use crate::node::{Env, Exact, Job, Shared, NONE, SCRATCH_KEPT};
 use crate::scenario::Start;
 
 impl Simulation {
@@ -58,6 +59,10 @@ impl Simulation {
         // job's first input, and memory stays bounded in the largest window
         // (a warm start: every node reads every member at once).
         jobs.sort_unstable_by_key(Job::first);
+        let exact = self.checks.exact;
+        if exact {
+            self.run_interleaved(&mut jobs);
+        }
         let mut merged = std::mem::take(&mut self.merged);
         let mut from = 0;
         while from < jobs.len() {
@@ -65,13 +70,13 @@ impl Simulation {
             let last = to == jobs.len();
             let chunk = &mut jobs[from..to];
             let work: usize = chunk.iter().map(|j| j.work).sum();
-            {
+            if !exact {
                 let sh = self.shared();
                 if self.pool.is_some() && chunk.len() > 1 && work >= PARALLEL_MIN_WORK {
-                    chunk.par_iter_mut().for_each(|job| job.run(&sh));
+                    chunk.par_iter_mut().for_each(|job| job.run(&Env::of(&sh)));
                 } else {
                     for job in chunk.iter_mut() {
-                        job.run(&sh);
+                        job.run(&Env::of(&sh));
                     }
                 }
             }
@@ -119,6 +124,51 @@ impl Simulation {
             }
         }
         self.jobs = jobs;
+    }
+
+    /// Runs the window's jobs one input at a time, in order of time then
+    /// node, checking the `Always` invariants after every application
+    /// callback against every node as it is at that moment. Each node
+    /// handles the same inputs in the same order as [`Job::run`] would (the
+    /// nodes of a window are independent), so the run is the same.
+    fn run_interleaved(&mut self, jobs: &mut [Job]) {
+        for (k, job) in jobs.iter().enumerate() {
+            self.job_of[job.i] = k as u32;
+        }
+        loop {
+            let next = jobs
+                .iter()
+                .enumerate()
+                .filter_map(|(k, j)| j.due.front().map(|d| (d.0, j.i, k)))
+                .min();
+            let Some((_, _, k)) = next else { break };
+            let (before, rest) = jobs.split_at_mut(k);
+            let (job, after) = rest.split_first_mut().expect("job k");
+            let view = View {
+                nodes: &self.nodes,
+                jobs: (before, after),
+                job_of: &self.job_of,
+                running: k,
+                this: None,
+            };
+            let shared = self.shared();
+            let exact = self.exact(view);
+            job.run_next(&Env {
+                shared: &shared,
+                exact: Some(&exact),
+            });
+        }
+    }
+
+    /// What checking after every callback reads, the nodes found in `view`.
+    pub(super) fn exact<'a>(&'a self, view: View<'a>) -> Exact<'a> {
+        Exact {
+            invariants: &self.sc.invariants,
+            view,
+            live: &self.tracker.live,
+            stalled_until: &self.tracker.disturbances.stalled_until,
+            net: &self.net,
+        }
     }
 
     pub(super) fn shared(&self) -> Shared<'_> {

@@ -99,6 +99,10 @@ SWEEP OPTIONS:
     --first-seed S         the first seed (default 1)
     --min-nodes N          smallest cluster (default 5)
     --max-nodes N          largest cluster (default 64)
+    --max-faults N         most faults a seed draws (default 5)
+    --fault-weights W      the fault mix: weights of crash,restart,leave,stall,
+                           partition,loss,update-meta (default 1,1,1,2,1,1,1)
+    --twice                run every failing seed twice; differing traces fail
     --replay S             run only seed S and print its scenario and summary
     --report FILE          write a JSON summary of the sweep (or, with
                            --replay, the run's report)
@@ -281,10 +285,10 @@ fn cmd_sweep(argv: &[String]) -> Result<bool, String> {
                 print!("{USAGE}");
                 return Ok(true);
             }
-            "--seeds" => opts.seeds = parse(flag, a.value(flag)?)?,
-            "--first-seed" => opts.first_seed = parse(flag, a.value(flag)?)?,
-            "--min-nodes" => opts.min_nodes = parse(flag, a.value(flag)?)?,
-            "--max-nodes" => opts.max_nodes = parse(flag, a.value(flag)?)?,
+            f if sweep::SweepOptions::FLAGS.contains(&f) => {
+                opts.set(f, a.value(f)?)?;
+            }
+            "--twice" => opts.twice = true,
             "--replay" => replay = Some(parse::<u64>(flag, a.value(flag)?)?),
             "--report" => out.report = Some(a.value(flag)?.to_string()),
             "--plots" => out.plots = Some(PathBuf::from(a.value(flag)?)),
@@ -306,8 +310,10 @@ fn cmd_sweep(argv: &[String]) -> Result<bool, String> {
     let summary = sweep::run(&opts, |r| {
         if !r.ok() {
             eprintln!(
-                "seed {} FAILED ({} violations): replay with `swim-sim sweep --replay {} --min-nodes {} --max-nodes {}`",
-                r.seed, r.invariant_violations_total, r.seed, opts.min_nodes, opts.max_nodes
+                "seed {} FAILED ({} violations): replay with `{}`",
+                r.seed,
+                r.invariant_violations_total,
+                sweep::replay_command(r.seed, &opts, &sweep::Trial::default())
             );
             for v in r.invariant_violations.iter().take(5) {
                 eprintln!("    {v}");
