@@ -103,7 +103,7 @@ impl Serf {
     /// Go's `reconnect`: every `reconnect_interval`, with probability
     /// failed / alive, one random failed member is joined again.
     pub(super) fn reconnect(&mut self, now: Instant) {
-        if !self.next_reconnect.is_some_and(|at| at <= now) {
+        if self.next_reconnect.is_none_or(|at| at > now) {
             return;
         }
         let mut failed: Vec<(String, std::net::SocketAddr)> = self
