@@ -3,17 +3,23 @@
 # each agent in turn is stopped with SIGTERM and started again, then a
 # second round sends SIGHUP (a reload) before each SIGTERM. Meanwhile every
 # agent that is not being restarted is probed for readiness every 200 ms.
-# Passes when no peer ever saw a member fail (no `dead` event on any
-# agent), no readiness probe of a running agent failed, every stop exited
+# Passes when no peer ever saw a member fail or even suspected one (no
+# `dead` or `suspect` event on any agent), no readiness probe of a running agent failed, every stop exited
 # 0 and every SIGHUP left the agent running and ready.
 #
 #   deploy/rolling-restart.sh [path/to/swim-agent]    (needs curl and jq)
+#
+# Each agent stays down DOWN_SECONDS (3) before it starts again, as a
+# deploy takes a while: long enough for its peers to find a crash.
+# AGENT_ARGS adds flags to every agent: AGENT_ARGS="--set
+# agent.leave_on_stop=false" makes every stop a crash, which it must fail.
 set -euo pipefail
 
 BIN="${1:-${SWIM_AGENT:-target/debug/swim-agent}}"
 N=5
 GOSSIP_BASE="${GOSSIP_BASE:-17950}"
 HTTP_BASE="${HTTP_BASE:-18950}"
+DOWN_SECONDS="${DOWN_SECONDS:-3}"
 WORK="$(mktemp -d)"
 declare -a PIDS
 SEEDS="$(for i in $(seq 1 $N); do printf '127.0.0.1:%d,' $((GOSSIP_BASE + i)); done)"
@@ -32,7 +38,7 @@ start() {
     local i=$1
     # stdin on /dev/null: a service without --mode.
     "${BIN}" --name "n${i}" --bind "127.0.0.1:$((GOSSIP_BASE + i))" --preset local \
-        --join "${SEEDS}" --http "$(http "$i")" --set agent.leave_timeout=3s \
+        --join "${SEEDS}" --http "$(http "$i")" --set agent.leave_timeout=3s ${AGENT_ARGS:-} \
         </dev/null >>"${WORK}/n${i}.log" 2>&1 &
     PIDS[i]=$!
 }
@@ -103,10 +109,11 @@ restart() {
     local status=0
     wait "${PIDS[i]}" || status=$?
     [ "${status}" = 0 ] || { echo "n${i} exited ${status} after SIGTERM" >&2; exit 1; }
+    sleep "${DOWN_SECONDS}"
     start "$i"
     wait_ready "$i"
     : >"${WORK}/restarting"
-    echo "  n${i}: $([ "${hup}" = yes ] && echo "SIGHUP (reloaded), ")SIGTERM (exit 0), started, ready again in $((SECONDS - started)) s"
+    echo "  n${i}: $([ "${hup}" = yes ] && echo "SIGHUP (reloaded), ")SIGTERM (exit 0), down ${DOWN_SECONDS} s, started, ready again after $((SECONDS - started)) s"
 }
 
 echo "round 1: SIGTERM and start, one agent at a time"
@@ -129,7 +136,7 @@ echo "failures seen by peers: ${failures}"
 echo "suspicions seen by peers: ${suspicions}"
 echo "readiness failures of running agents: ${not_ready}"
 cat "${WORK}/seen" "${WORK}/probe-failures"
-if [ "${failures}" != 0 ] || [ "${not_ready}" != 0 ] || [ "${alive}" != "${N}" ]; then
+if [ "${failures}" != 0 ] || [ "${suspicions}" != 0 ] || [ "${not_ready}" != 0 ] || [ "${alive}" != "${N}" ]; then
     echo "rolling restart FAILED (logs in ${WORK})" >&2
     exit 1
 fi

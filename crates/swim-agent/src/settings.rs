@@ -1234,4 +1234,136 @@ mod tests {
         assert!(shown.contains("probe_interval = \"5s\""), "{shown}");
         assert!(shown.contains("[agent]") && shown.contains("leave_on_stop = true"));
     }
+
+    #[test]
+    fn protocol_and_usefulness_checks_name_the_source_and_the_key() {
+        let base = [("SWIM_NODE_NAME", "a"), ("SWIM_NODE_BIND", "127.0.0.1:0")];
+        let load = |extra: &[(&str, &str)]| {
+            let mut vars = base.to_vec();
+            vars.extend_from_slice(extra);
+            Sources {
+                env: env(&vars),
+                ..Sources::default()
+            }
+            .load()
+        };
+        for (var, key, reason) in [
+            (
+                "SWIM_NODE_PROBE_INTERVAL",
+                "node.probe_interval",
+                "must be positive",
+            ),
+            (
+                "SWIM_NODE_SUSPICION_MULT",
+                "node.suspicion_mult",
+                "at least 1",
+            ),
+            (
+                "SWIM_NODE_GOSSIP_INTERVAL",
+                "node.gossip_interval",
+                "never gossips",
+            ),
+            (
+                "SWIM_NODE_GOSSIP_NODES",
+                "node.gossip_nodes",
+                "never gossips",
+            ),
+            (
+                "SWIM_NODE_MAX_INCOMING_STREAMS",
+                "node.max_incoming_streams",
+                "no node can join",
+            ),
+            ("SWIM_NODE_EVENT_CAPACITY", "node.event_capacity", "dropped"),
+            (
+                "SWIM_NODE_JOIN_RETRY_DELAY",
+                "node.join_retry_delay",
+                "join_retries",
+            ),
+            ("SWIM_AGENT_MIN_MEMBERS", "agent.min_members", "at least 1"),
+            (
+                "SWIM_AGENT_LEAVE_TIMEOUT",
+                "agent.leave_timeout",
+                "leave_on_stop",
+            ),
+            (
+                "SWIM_AGENT_HTTP_MAX_CONNECTIONS_PER_CLIENT",
+                "agent.http_max_connections_per_client",
+                "at least 1",
+            ),
+        ] {
+            let zero = if var.ends_with("INTERVAL")
+                || var.ends_with("DELAY")
+                || var.ends_with("TIMEOUT")
+            {
+                "0s"
+            } else {
+                "0"
+            };
+            let (source, k, r) = invalid(load(&[(var, zero)]).unwrap_err());
+            assert_eq!(source, format!("environment variable {var}"));
+            assert_eq!(k, key);
+            assert!(r.contains(reason), "{key}: {r}");
+        }
+        // Every NodeSettings field is reachable, dead_node_reclaim_time too.
+        let node = load(&[("SWIM_NODE_DEAD_NODE_RECLAIM_TIME", "3s")])
+            .unwrap()
+            .node;
+        assert_eq!(node.swim.dead_node_reclaim_time, Duration::from_secs(3));
+    }
+
+    #[test]
+    fn log_levels_take_their_aliases_and_refuse_other_words() {
+        assert_eq!(log_filter("warning").unwrap(), "warn");
+        assert_eq!(log_filter("ERR").unwrap(), "error");
+        assert_eq!(log_filter("critical").unwrap(), "error");
+        assert_eq!(
+            log_filter("info, swim_node=warning").unwrap(),
+            "info,swim_node=warn"
+        );
+        for bad in ["verbose", "swim_node=loud", "", " , "] {
+            assert!(log_filter(bad).is_err(), "{bad:?} accepted");
+        }
+        let e = Sources {
+            env: env(&[
+                ("SWIM_NODE_NAME", "a"),
+                ("SWIM_NODE_BIND", "127.0.0.1:0"),
+                ("SWIM_AGENT_LOG", "warnings"),
+            ]),
+            ..Sources::default()
+        }
+        .load()
+        .unwrap_err();
+        let (source, key, _) = invalid(e);
+        assert_eq!(
+            (source.as_str(), key.as_str()),
+            ("environment variable SWIM_AGENT_LOG", "agent.log")
+        );
+    }
+
+    #[test]
+    fn a_service_joins_patiently_unless_told_otherwise() {
+        let load = |vars: &[(&str, &str)]| {
+            let mut all = vec![("SWIM_NODE_NAME", "a"), ("SWIM_NODE_BIND", "127.0.0.1:0")];
+            all.extend_from_slice(vars);
+            let mut loaded = Sources {
+                env: env(&all),
+                ..Sources::default()
+            }
+            .load()
+            .unwrap();
+            loaded.resolve_mode();
+            loaded
+        };
+        let service = load(&[("SWIM_AGENT_MODE", "service")]);
+        assert_eq!(service.node.join_retries, JoinRetries::Forever);
+        assert_eq!(service.config.node.join_retries, Some(JoinRetries::Forever));
+        let counted = load(&[
+            ("SWIM_AGENT_MODE", "service"),
+            ("SWIM_NODE_JOIN_RETRIES", "2"),
+        ]);
+        assert_eq!(counted.node.join_retries, JoinRetries::Times(2));
+        let lines = load(&[("SWIM_AGENT_MODE", "lines")]);
+        assert_eq!(lines.node.join_retries, JoinRetries::Times(3));
+        assert_eq!(lines.config.agent.mode, Mode::Lines);
+    }
 }

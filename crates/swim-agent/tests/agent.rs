@@ -325,7 +325,11 @@ fn deploy_examples_load() {
         "the keys are not group-readable: {mode:o}"
     );
     assert_eq!(mode & 0o007, 0, "the keys are readable by others: {mode:o}");
-    assert!(!yaml.contains(":latest"), "an unpinned image");
+    let image = field("image");
+    assert!(
+        image.contains(':') && !image.ends_with(":latest"),
+        "an unpinned image: {image}"
+    );
     let config = common::temp_file("k8s-agent.toml", &yaml_block(&yaml, "agent.toml"));
     let placeholder = common::temp_file("k8s-keys", &yaml_block(&yaml, "keys"));
     let k8s = |keys: &std::path::Path| {

@@ -163,13 +163,13 @@ fn metrics_are_scraped_with_memberlist_names_and_move_under_traffic() {
     // As Prometheus wants them (promtool check metrics in .ci/run):
     // every metric has HELP, every counter's name ends in _total.
     let text = get(addr, "/metrics").body;
-    let mut lines = text.lines().peekable();
+    let mut lines = text.lines();
     let mut described = 0;
     while let Some(line) = lines.next() {
         if let Some(rest) = line.strip_prefix("# HELP ") {
             let name = rest.split(' ').next().unwrap();
             let kind = lines
-                .peek()
+                .next()
                 .and_then(|l| l.strip_prefix(&format!("# TYPE {name} ")));
             let kind = kind.unwrap_or_else(|| panic!("HELP of {name} without its TYPE"));
             assert!(

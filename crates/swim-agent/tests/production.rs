@@ -367,7 +367,7 @@ fn a_client_holding_every_connection_does_not_starve_readiness() {
         &[],
     );
     let addr = svc.addr_after("HTTP listener serving");
-    assert_eq!(probe(addr), Some(200));
+    wait_health(addr, |h| h["ready"] == true);
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let hog = std::thread::spawn({
         let stop = stop.clone();
@@ -381,11 +381,10 @@ fn a_client_holding_every_connection_does_not_starve_readiness() {
                         Some(s) => {
                             s.set_nonblocking(true).unwrap();
                             let mut buf = [0u8; 64];
-                            let closed = match s.read(&mut buf) {
+                            match s.peek(&mut buf) {
                                 Ok(_) => true,
                                 Err(e) => e.kind() != std::io::ErrorKind::WouldBlock,
-                            };
-                            closed
+                            }
                         }
                     };
                     if closed {
@@ -508,4 +507,33 @@ fn invalid_settings_fail_every_check_naming_source_and_key() {
     };
     assert_eq!(code, Some(0));
     assert!(shown.contains("dead_node_reclaim_time = \"2s\""), "{shown}");
+}
+
+/// `agent.log_format = "json"`: every log line is a JSON object.
+#[test]
+fn json_logs_are_one_object_a_line() {
+    let mut svc = Service::start(
+        &[
+            "--name",
+            "json",
+            "--bind",
+            "127.0.0.1:0",
+            "--set",
+            "agent.log_format=json",
+        ],
+        &[],
+    );
+    svc.signal(Signal::SIGTERM);
+    assert_eq!(svc.wait_exit(), 0);
+    let log = svc.log();
+    let lines: Vec<Value> = log
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    assert!(
+        lines
+            .iter()
+            .any(|v| v["message"] == "agent ready" && v["level"] == "INFO"),
+        "{log}"
+    );
 }
