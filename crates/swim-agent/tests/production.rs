@@ -537,3 +537,87 @@ fn json_logs_are_one_object_a_line() {
         "{log}"
     );
 }
+
+/// What the page shows, from its JSON: a crashed member is suspected
+/// (an event no one reported before), then `dead` — one word, in the
+/// events as in the table — its last RTT marked stale, times ISO 8601.
+#[test]
+fn a_crash_shows_as_suspect_then_dead_with_a_stale_rtt() {
+    let a = Agent::start_with(
+        &rust_agent(),
+        "a",
+        &["--preset", "local", "--http", "127.0.0.1:0"],
+        &[("RUST_LOG", "info")],
+    );
+    let http = a.http_addr();
+    let mut a = a;
+    let mut b = Agent::start(
+        &rust_agent(),
+        "b",
+        &["--preset", "local", "--join", &a.addr],
+    );
+    let mut c = Agent::start(
+        &rust_agent(),
+        "c",
+        &["--preset", "local", "--join", &a.addr],
+    );
+    a.wait_event("join", "c", T);
+    // c has been probed (and acked) before it crashes.
+    let deadline = Instant::now() + T;
+    while !get(http, "/v1/members")
+        .json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|m| m["name"] == "c" && m["last_probe_rtt_ms"].is_number())
+    {
+        assert!(Instant::now() < deadline, "c never probed");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    c.kill();
+    a.wait_event("failed", "c", T);
+    let deadline = Instant::now() + T;
+    let events = loop {
+        let events = get(http, "/v1/events").json();
+        let kinds: Vec<&str> = events
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["node"] == "c")
+            .map(|e| e["kind"].as_str().unwrap())
+            .collect();
+        if kinds.contains(&"dead") {
+            assert!(kinds.contains(&"suspect"), "no suspicion of c: {events}");
+            assert!(
+                !kinds.contains(&"failed"),
+                "two words for one state: {events}"
+            );
+            break events;
+        }
+        assert!(Instant::now() < deadline, "no dead c: {events}");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let at = events[0]["at"].as_str().unwrap();
+    assert!(
+        at.len() == 24 && at.ends_with('Z') && at.as_bytes()[10] == b'T',
+        "{at}"
+    );
+    let members = get(http, "/v1/members").json();
+    let c_row = members
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == "c")
+        .unwrap();
+    assert_eq!(c_row["state"], "dead", "{c_row}");
+    assert_eq!(c_row["last_probe_stale"], true, "{c_row}");
+    let b_row = members
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == "b")
+        .unwrap();
+    assert_ne!(b_row["last_probe_stale"], true, "{b_row}");
+    b.quit();
+    a.quit();
+}
