@@ -551,7 +551,7 @@ fn a_crash_shows_as_suspect_then_dead_with_a_stale_rtt() {
     );
     let http = a.http_addr();
     let mut a = a;
-    let mut b = Agent::start(
+    let b = Agent::start(
         &rust_agent(),
         "b",
         &["--preset", "local", "--join", &a.addr],
