@@ -11,13 +11,15 @@ use crate::settings::{CommandLine, Mode, Raw, RuntimeKind, CONFIG_FILE_ENV};
 
 /// Runs one memberlist-compatible cluster node.
 ///
-/// In `lines` mode (the default) it prints events as JSON lines on stdout
+/// In `lines` mode (the default when stdin is a pipe, a file or a
+/// terminal) it prints events as JSON lines on stdout
 /// and reads commands from stdin (members | broadcast TEXT | send NODE TEXT
 /// | send-reliable NODE TEXT | meta TEXT | state TEXT | key-add HEX |
 /// key-use HEX | key-remove HEX | leave | quit); end of input quits. In
-/// `service` mode it runs until SIGTERM or SIGINT. Either way SIGTERM or
-/// SIGINT leaves the cluster, shuts down and exits 0; a second signal exits
-/// at once.
+/// `service` mode (the default when stdin is /dev/null or closed) it runs
+/// until a signal. Either way SIGTERM, SIGINT, SIGQUIT or SIGPWR leave the
+/// cluster, shut down and exit 0 (a second one exits at once); SIGHUP
+/// reloads the log level and the keys file; other signals are ignored.
 ///
 /// Settings come from a TOML config file (`--config-file`), then from
 /// environment variables (SWIM_NODE_ or SWIM_AGENT_ and the key in capitals,
@@ -29,9 +31,15 @@ pub struct Args {
     /// TOML config file: `[node]` and `[agent]` tables.
     #[arg(long, value_name = "PATH", env = CONFIG_FILE_ENV)]
     pub config_file: Option<PathBuf>,
-    /// Print the effective configuration (keys masked) and exit.
+    /// Print the effective configuration (keys masked) and exit; status 1
+    /// if any setting is invalid.
     #[arg(long)]
     pub print_config: bool,
+    /// Check the configuration as the node would (every setting, the keys
+    /// file, that the addresses can be bound), print what is wrong, and
+    /// exit: 0 when it would start, 1 otherwise. Nothing joins.
+    #[arg(long)]
+    pub check: bool,
     /// Set any setting: node.FIELD=VALUE or agent.FIELD=VALUE (repeatable).
     #[arg(long, value_name = "KEY=VALUE")]
     pub set: Vec<String>,
@@ -92,7 +100,9 @@ pub struct Args {
     /// Which adapter runs the node [agent.runtime; default tokio].
     #[arg(long, value_enum)]
     pub runtime: Option<RuntimeKind>,
-    /// JSON lines on stdin/stdout, or a service [agent.mode; default lines].
+    /// JSON lines on stdin/stdout, or a service; auto: a service when
+    /// stdin is /dev/null or closed, lines otherwise [agent.mode; default
+    /// auto].
     #[arg(long, value_enum)]
     pub mode: Option<Mode>,
     /// Serve the page, /metrics and /v1/* here, e.g. 127.0.0.1:8080
@@ -181,6 +191,7 @@ impl Args {
         }
         if let Some(v) = self.mode {
             let name = match v {
+                Mode::Auto => "auto",
                 Mode::Lines => "lines",
                 Mode::Service => "service",
             };

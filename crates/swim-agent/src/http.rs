@@ -9,17 +9,24 @@
 //! * it never calls into the node on a client's behalf: responses are cut
 //!   from the last [`Snapshot`], which a task renders every
 //!   [`REFRESH`];
-//! * each client is bounded: at most `http_max_connections` connections
-//!   (more are closed on accept), request heads of at most
+//! * no client can starve the others: at most `http_max_connections`
+//!   connections in all and `http_max_connections_per_client` from one
+//!   address; a new connection past either limit closes the longest-idle
+//!   connection (of that client, for its own limit) to make room — one
+//!   serving a request finishes it first — and is refused only when none
+//!   is idle. A client holding many idle connections thus loses them to
+//!   a probe, never the other way round;
+//! * each connection is bounded: request heads of at most
 //!   [`MAX_HEAD`] bytes (larger ones get 431), [`HEAD_TIMEOUT`] to send a
 //!   request head (slow ones are closed), and [`CONNECTION_LIFETIME`] in
 //!   all. Request bodies are never read.
 
+use std::collections::HashMap;
 use std::convert::Infallible;
-use std::net::{SocketAddr, TcpListener};
+use std::net::{IpAddr, SocketAddr, TcpListener};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http_body_util::Full;
@@ -28,7 +35,7 @@ use hyper::header::{HeaderValue, ALLOW, CACHE_CONTROL, CONTENT_TYPE};
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use metrics_exporter_prometheus::PrometheusHandle;
-use tokio::sync::Semaphore;
+use tokio::sync::Notify;
 use tracing::{debug, info, warn};
 
 use crate::view::{Body, ClusterView, Lifecycle, Observer, Snapshot, REFRESH};
@@ -47,22 +54,41 @@ const MAX_HEADERS: usize = 64;
 const PAGE: &str = include_str!("page/index.html");
 const SCRIPT: &str = include_str!("page/app.js");
 
+/// How many connections the listener serves, and what the page needs.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// `agent.http_max_connections`.
+    pub total: usize,
+    /// `agent.http_max_connections_per_client`.
+    pub per_client: usize,
+    /// `agent.min_members`, for `/v1/health`.
+    pub min_members: usize,
+}
+
+impl Limits {
+    /// The limits `options` set.
+    pub fn of(options: &crate::settings::AgentOptions) -> Limits {
+        Limits {
+            total: options.http_max_connections,
+            per_client: options.http_max_connections_per_client,
+            min_members: options.min_members,
+        }
+    }
+}
+
 /// A bound listener, not serving yet.
 #[derive(Debug)]
 pub struct Server {
     listener: TcpListener,
-    max_connections: usize,
+    limits: Limits,
 }
 
 impl Server {
     /// Binds `addr` now, so a taken port is reported before the node starts.
-    pub fn bind(addr: SocketAddr, max_connections: usize) -> std::io::Result<Server> {
+    pub fn bind(addr: SocketAddr, limits: Limits) -> std::io::Result<Server> {
         let listener = TcpListener::bind(addr)?;
         listener.set_nonblocking(true)?;
-        Ok(Server {
-            listener,
-            max_connections,
-        })
+        Ok(Server { listener, limits })
     }
 
     /// Serves `node` on a thread of its own until the process exits;
@@ -74,7 +100,13 @@ impl Server {
         prometheus: PrometheusHandle,
     ) -> std::io::Result<Observer> {
         let refused = Arc::new(AtomicU64::new(0));
-        let (view, observer) = ClusterView::new(node, lifecycle, prometheus, refused.clone());
+        let (view, observer) = ClusterView::new(
+            node,
+            lifecycle,
+            prometheus,
+            refused.clone(),
+            self.limits.min_members,
+        );
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?;
@@ -108,7 +140,7 @@ impl Server {
                 *refresher.lock() = snapshot;
             }
         });
-        let slots = Arc::new(Semaphore::new(self.max_connections));
+        let connections = Arc::new(Mutex::new(Connections::default()));
         let mut http = hyper::server::conn::http1::Builder::new();
         http.timer(TokioTimer::new())
             .header_read_timeout(HEAD_TIMEOUT)
@@ -125,30 +157,135 @@ impl Server {
                     continue;
                 }
             };
-            let Ok(slot) = slots.clone().try_acquire_owned() else {
+            let admitted = lock(&connections).admit(peer.ip(), self.limits);
+            let Some((id, evict)) = admitted else {
                 let refused = refused.fetch_add(1, Ordering::Relaxed) + 1;
-                debug!(%peer, refused, "HTTP connections at their limit; closing a new one");
+                debug!(%peer, refused, "HTTP connections at their limit, none idle; closing a new one");
                 continue;
             };
             let connection = http.serve_connection(
                 TokioIo::new(stream),
                 hyper::service::service_fn({
                     let shared = shared.clone();
+                    let connections = connections.clone();
                     move |request| {
+                        lock(&connections).touch(id);
                         let snapshot = shared.lock().clone();
                         async move { Ok::<_, Infallible>(respond(&request, &snapshot)) }
                     }
                 }),
             );
+            let connections = connections.clone();
             tokio::spawn(async move {
-                match tokio::time::timeout(CONNECTION_LIFETIME, connection).await {
+                let mut connection = std::pin::pin!(connection);
+                let served = async {
+                    tokio::select! {
+                        result = connection.as_mut() => result,
+                        () = evict.notified() => {
+                            // Idle: closes now; mid-request: after the response.
+                            connection.as_mut().graceful_shutdown();
+                            connection.as_mut().await
+                        }
+                    }
+                };
+                match tokio::time::timeout(CONNECTION_LIFETIME, served).await {
                     Ok(Ok(())) => {}
                     Ok(Err(e)) => debug!(%peer, error = %e, "HTTP connection ended"),
                     Err(_) => debug!(%peer, "HTTP connection closed at its lifetime"),
                 }
-                drop(slot);
+                lock(&connections).remove(id);
             });
         }
+    }
+}
+
+fn lock(connections: &Mutex<Connections>) -> std::sync::MutexGuard<'_, Connections> {
+    // Plain bookkeeping, never left half-done by a panic.
+    connections.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The open connections: each one's client, when it last sent a request
+/// (or connected), and how to ask it to close.
+#[derive(Default)]
+struct Connections {
+    next: u64,
+    open: HashMap<u64, Open>,
+}
+
+struct Open {
+    client: IpAddr,
+    active: Instant,
+    evict: Arc<Notify>,
+    /// Asked to close already: not counted against the limits.
+    evicting: bool,
+}
+
+impl Connections {
+    /// Makes room for a new connection from `client` — closing the
+    /// longest-idle connection of that client when it is at its own
+    /// limit, or the longest-idle of all at the total limit — and
+    /// registers it; `None` when no connection could make room.
+    fn admit(&mut self, client: IpAddr, limits: Limits) -> Option<(u64, Arc<Notify>)> {
+        let now = Instant::now();
+        let live = |o: &&Open| !o.evicting;
+        let of_client = self
+            .open
+            .values()
+            .filter(live)
+            .filter(|o| o.client == client)
+            .count();
+        if of_client >= limits.per_client && !self.evict_idlest(now, Some(client)) {
+            return None;
+        }
+        let all = self.open.values().filter(live).count();
+        if all >= limits.total && !self.evict_idlest(now, None) {
+            return None;
+        }
+        let id = self.next;
+        self.next += 1;
+        let evict = Arc::new(Notify::new());
+        self.open.insert(
+            id,
+            Open {
+                client,
+                active: now,
+                evict: evict.clone(),
+                evicting: false,
+            },
+        );
+        Some((id, evict))
+    }
+
+    /// Asks the connection idle longest (of `client`, if given) to close;
+    /// false if every one is busy. One active within the last moment is
+    /// serving a request, most likely: it is left alone.
+    fn evict_idlest(&mut self, now: Instant, client: Option<IpAddr>) -> bool {
+        const BUSY: Duration = Duration::from_millis(100);
+        let victim = self
+            .open
+            .values_mut()
+            .filter(|o| !o.evicting && client.is_none_or(|c| o.client == c))
+            .filter(|o| now.saturating_duration_since(o.active) >= BUSY)
+            .min_by_key(|o| o.active);
+        match victim {
+            Some(open) => {
+                open.evicting = true;
+                // Stored if the task is not waiting yet: it sees it at once.
+                open.evict.notify_one();
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn touch(&mut self, id: u64) {
+        if let Some(open) = self.open.get_mut(&id) {
+            open.active = Instant::now();
+        }
+    }
+
+    fn remove(&mut self, id: u64) {
+        self.open.remove(&id);
     }
 }
 
@@ -180,7 +317,8 @@ fn respond(request: &Request<Incoming>, snapshot: &Snapshot) -> Response<Full<By
         "/app.js" => page(SCRIPT, "text/javascript; charset=utf-8"),
         "/metrics" => from(&snapshot.metrics),
         "/v1/members" => from(&snapshot.members),
-        "/v1/health" => from(&snapshot.health),
+        "/v1/health" | "/v1/health/ready" => from(&snapshot.health),
+        "/v1/health/live" => from(&snapshot.live),
         "/v1/stats" => from(&snapshot.stats),
         "/v1/events" => from(&snapshot.events),
         _ => plain(StatusCode::NOT_FOUND, "not found\n"),

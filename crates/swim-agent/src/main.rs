@@ -5,11 +5,16 @@
 //!   `SWIM_NODE_*` / `SWIM_AGENT_*` environment variables, overridden by
 //!   flags; `--print-config` shows the result with keys masked
 //!   ([`settings`]).
-//! * Stopping: SIGTERM or SIGINT leaves the cluster, shuts the node down and
-//!   exits 0; a second signal exits at once ([`signals`], [`run`]).
+//! * Signals: SIGTERM, SIGINT (and SIGQUIT, SIGPWR, SIGXCPU) leave the
+//!   cluster, shut the node down and exit 0; a second one exits at once;
+//!   SIGHUP reloads the log level and the keys file; other signals are
+//!   ignored ([`signals`], [`run`]).
+//! * Health: `/v1/health` answers 200 only once the node joined another
+//!   and sees `agent.min_members` alive ([`view`]).
 //! * Watching: `--http HOST:PORT` serves a page of the cluster, Prometheus
 //!   metrics under memberlist's names, and JSON ([`http`], [`view`]).
-//! * Lines mode (the default) speaks `interop/AGENT-PROTOCOL.md` on
+//! * Lines mode (the default when stdin is a pipe, file or terminal; a
+//!   service when it is /dev/null) speaks `interop/AGENT-PROTOCOL.md` on
 //!   stdin/stdout ([`lines`]); logs go to stderr.
 //!
 //! Exit status: 0 after a stop; 2 for a command line that cannot be parsed
@@ -19,9 +24,11 @@
 #[cfg(not(unix))]
 compile_error!("swim-agent needs a unix platform (signals); the library crates run anywhere");
 
+mod check;
 mod cli;
 mod http;
 mod lines;
+mod logging;
 mod run;
 mod settings;
 mod signals;
@@ -49,37 +56,58 @@ fn main() -> ExitCode {
         env,
         flags,
     };
-    let loaded = match sources.load() {
+    let mut loaded = match sources.load() {
         Ok(loaded) => loaded,
         Err(e) => return exit(if e.is_missing() { 2 } else { 1 }, &e.to_string()),
     };
+    loaded.resolve_mode();
     if args.print_config {
         print!("{}", loaded.effective_toml());
         return ExitCode::SUCCESS;
     }
-    if let Err(e) = init_logging(&loaded.config.agent.log) {
-        return exit(1, &e);
+    if args.check {
+        return match check::bindable(&loaded) {
+            Ok(()) => {
+                println!("configuration OK ({})", loaded.layers.join(" < "));
+                ExitCode::SUCCESS
+            }
+            Err(e) => exit(1, &e),
+        };
     }
+    let log = match logging::init(&loaded.config.agent) {
+        Ok(log) => log,
+        Err(e) => return exit(1, &e),
+    };
     let signals = match signals::watch() {
         Ok(signals) => signals,
         Err(e) => return exit(1, &format!("cannot watch for signals: {e}")),
     };
     let http = match loaded.config.agent.http {
         Some(addr) => {
-            let server = match http::Server::bind(addr, loaded.config.agent.http_max_connections) {
+            let server = match http::Server::bind(addr, http::Limits::of(&loaded.config.agent)) {
                 Ok(server) => server,
-                Err(e) => return exit(1, &format!("agent.http: cannot listen on {addr}: {e}")),
+                Err(e) => {
+                    let origin = loaded.origin("agent.http");
+                    return exit(
+                        1,
+                        &format!("{origin}: agent.http: cannot listen on {addr}: {e}"),
+                    );
+                }
             };
             // Installed before the node starts, so its first metrics land.
-            let prometheus = match PrometheusBuilder::new().install_recorder() {
+            let prometheus = match PrometheusBuilder::new()
+                .with_recommended_naming(true)
+                .install_recorder()
+            {
                 Ok(handle) => handle,
                 Err(e) => return exit(1, &format!("cannot install the metrics exporter: {e}")),
             };
+            view::describe_metrics();
             Some(run::Http { server, prometheus })
         }
         None => None,
     };
-    match run::run(loaded, signals, http) {
+    match run::run(loaded, sources, signals, http, log) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => exit(1, &e),
     }
@@ -105,23 +133,4 @@ fn environment() -> Result<Vec<(String, String)>, String> {
         vars.push((name.to_string(), value));
     }
     Ok(vars)
-}
-
-/// Logs to stderr, filtered by `RUST_LOG` when set, else by `agent.log`.
-fn init_logging(filter: &str) -> Result<(), String> {
-    use tracing_subscriber::EnvFilter;
-    let filter = match std::env::var("RUST_LOG") {
-        Ok(env) if !env.is_empty() => {
-            EnvFilter::try_new(&env).map_err(|e| format!("environment variable RUST_LOG: {e}"))?
-        }
-        _ => EnvFilter::try_new(filter).map_err(|e| format!("agent.log: {e}"))?,
-    };
-    use std::io::IsTerminal;
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        // Colour for people at a terminal; plain text for journald and files.
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_env_filter(filter)
-        .init();
-    Ok(())
 }

@@ -38,13 +38,55 @@ pub struct AgentConfig {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum Mode {
+    /// Chosen by what stdin is: a service when it is `/dev/null` (as under
+    /// systemd, in a container, from cron) or closed; lines otherwise (a
+    /// pipe, a file or a terminal someone types into). See [`Mode::resolve`].
+    #[default]
+    Auto,
     /// JSON lines: events on stdout, commands on stdin, end of input quits
     /// (`interop/AGENT-PROTOCOL.md`; for tests and scripts).
-    #[default]
     Lines,
     /// A long-running service: stdin and stdout unused; it runs until
     /// SIGTERM or SIGINT.
     Service,
+}
+
+impl Mode {
+    /// The mode to run in: `Auto` becomes `Service` when stdin is
+    /// `/dev/null` or closed — nobody can send a command, and the end of
+    /// input would stop a service at once — and `Lines` otherwise.
+    pub fn resolve(self) -> Mode {
+        match self {
+            Mode::Auto if stdin_is_null() => Mode::Service,
+            Mode::Auto => Mode::Lines,
+            chosen => chosen,
+        }
+    }
+}
+
+/// Whether stdin is closed or the null device (a character device that is
+/// not a terminal).
+fn stdin_is_null() -> bool {
+    use std::io::IsTerminal;
+    use std::os::unix::fs::FileTypeExt;
+    if std::io::stdin().is_terminal() {
+        return false;
+    }
+    match std::fs::metadata("/dev/stdin") {
+        Ok(meta) => meta.file_type().is_char_device(),
+        Err(_) => true,
+    }
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LogFormat {
+    /// Text for people: coloured at a terminal, plain otherwise.
+    #[default]
+    Text,
+    /// One JSON object a line, for log collectors.
+    Json,
 }
 
 /// Which adapter runs the node.
@@ -84,16 +126,31 @@ pub struct AgentOptions {
     pub leave_timeout: Duration,
     /// Where to serve `/`, `/metrics` and `/v1/*`; absent: no HTTP.
     pub http: Option<SocketAddr>,
-    /// Most HTTP connections served at once; more are closed on accept.
+    /// Most HTTP connections served at once. A new one past the limit
+    /// closes the longest-idle connection to make room (one in the middle
+    /// of a request finishes it first); it is refused only when none is
+    /// idle.
     pub http_max_connections: usize,
-    /// Log filter (tracing's `EnvFilter` syntax); `RUST_LOG` wins when set.
+    /// Most HTTP connections from one client address; past it, that
+    /// client's own longest-idle connection makes room.
+    pub http_max_connections_per_client: usize,
+    /// Members (this node included) that must be alive for `/v1/health`
+    /// to answer 200; with seeds in `join`, a join that reached another
+    /// node is required as well.
+    pub min_members: usize,
+    /// Log level (`trace`, `debug`, `info`, `warn`, `error`, `off`; the
+    /// aliases `warning`, `err`, `fatal` and `critical` too) or tracing's
+    /// `target=level,...` directives; `RUST_LOG` wins when set. SIGHUP
+    /// reloads it.
     pub log: String,
+    /// `text` or `json`.
+    pub log_format: LogFormat,
 }
 
 impl Default for AgentOptions {
     fn default() -> AgentOptions {
         AgentOptions {
-            mode: Mode::Lines,
+            mode: Mode::Auto,
             runtime: RuntimeKind::Tokio,
             join: Vec::new(),
             state: String::new(),
@@ -102,7 +159,10 @@ impl Default for AgentOptions {
             leave_timeout: Duration::from_secs(5),
             http: None,
             http_max_connections: 64,
+            http_max_connections_per_client: 16,
+            min_members: 1,
             log: "info".into(),
+            log_format: LogFormat::Text,
         }
     }
 }
@@ -206,6 +266,8 @@ pub struct Loaded {
     pub keys_from: Option<String>,
     /// The layers read, lowest first, for `--print-config`.
     pub layers: Vec<String>,
+    /// The layers merged, to tell where a value came from.
+    figment: Figment,
 }
 
 impl Sources {
@@ -266,13 +328,34 @@ impl Sources {
                 })
             })
             .collect::<Result<Vec<_>, _>>()?;
-        if config.agent.http_max_connections == 0 {
-            return Err(ConfigError::Invalid {
-                source: origin("agent.http_max_connections"),
-                key: "agent.http_max_connections".into(),
-                reason: "must be at least 1".into(),
-            });
+        let invalid = |key: &str, reason: &str| ConfigError::Invalid {
+            source: origin(key),
+            key: key.into(),
+            reason: reason.into(),
+        };
+        let agent = &config.agent;
+        for (key, zero) in [
+            (
+                "agent.http_max_connections",
+                agent.http_max_connections == 0,
+            ),
+            (
+                "agent.http_max_connections_per_client",
+                agent.http_max_connections_per_client == 0,
+            ),
+            ("agent.min_members", agent.min_members == 0),
+        ] {
+            if zero {
+                return Err(invalid(key, "must be at least 1"));
+            }
         }
+        if agent.leave_on_stop && agent.leave_timeout.is_zero() {
+            return Err(invalid(
+                "agent.leave_timeout",
+                "must be positive while agent.leave_on_stop is true (or the leave never spreads)",
+            ));
+        }
+        log_filter(&agent.log).map_err(|reason| invalid("agent.log", &reason))?;
         for (key, missing) in [
             ("node.name", settings.name.is_empty()),
             ("node.bind", settings.bind.is_none()),
@@ -302,17 +385,83 @@ impl Sources {
                 reason: e.reason,
             }
         })?;
+        // What the protocol itself refuses, named as a setting here
+        // rather than when the node starts.
+        node.swim.validate().map_err(|e| {
+            let key = format!("node.{}", e.field.replace('.', "_"));
+            ConfigError::Invalid {
+                source: origin(&key),
+                key,
+                reason: e.reason.to_string(),
+            }
+        })?;
+        // Values the protocol accepts but that leave a node useless.
+        for (key, useless, reason) in [
+            (
+                "node.max_incoming_streams",
+                node.max_incoming_streams == 0,
+                "must be at least 1: with 0 no node can join this one",
+            ),
+            (
+                "node.gossip_interval",
+                node.swim.gossip_interval.is_zero(),
+                "must be positive: with 0 the node never gossips",
+            ),
+            (
+                "node.gossip_nodes",
+                node.swim.gossip_nodes == 0,
+                "must be at least 1: with 0 the node never gossips",
+            ),
+            (
+                "node.event_capacity",
+                node.event_capacity == 0,
+                "must be at least 1: with 0 every event is dropped",
+            ),
+            (
+                "node.event_bytes",
+                node.event_bytes == 0,
+                "must be at least 1: with 0 every event is dropped",
+            ),
+            (
+                "node.join_retry_delay",
+                node.join_retries != swim_node::JoinRetries::Times(0)
+                    && node.join_retry_delay.is_zero(),
+                "must be positive while join_retries is not 0",
+            ),
+        ] {
+            if useless {
+                return Err(invalid(key, reason));
+            }
+        }
         Ok(Loaded {
             config,
             node,
             seeds,
             keys_from,
             layers,
+            figment,
         })
     }
 }
 
 impl Loaded {
+    /// Where the value of `key` (like `node.bind`) came from: "file PATH",
+    /// "environment variable NAME", "flag --x" or "default".
+    pub fn origin(&self, key: &str) -> String {
+        origin_of(&self.figment, key)
+    }
+
+    /// Fixes `agent.mode` (see [`Mode::resolve`]) and, for a service whose
+    /// `node.join_retries` is set nowhere, makes joining patient: a
+    /// service outlives seeds that start after it.
+    pub fn resolve_mode(&mut self) {
+        self.config.agent.mode = self.config.agent.mode.resolve();
+        if self.config.agent.mode == Mode::Service && self.config.node.join_retries.is_none() {
+            self.config.node.join_retries = Some(swim_node::JoinRetries::Forever);
+            self.node.join_retries = swim_node::JoinRetries::Forever;
+        }
+    }
+
     /// The configuration the node runs with, as a config file: every value
     /// written out (the preset's timings too), encryption keys masked.
     pub fn effective_toml(&self) -> String {
@@ -349,6 +498,52 @@ impl Loaded {
         let newline = if body.ends_with('\n') { "" } else { "\n" };
         format!("{header}\n{body}{newline}")
     }
+}
+
+/// Aliases of log levels people write, and tracing's names for them.
+const LEVEL_ALIASES: [(&str, &str); 5] = [
+    ("warning", "warn"),
+    ("err", "error"),
+    ("fatal", "error"),
+    ("critical", "error"),
+    ("none", "off"),
+];
+
+/// `agent.log` as a filter tracing reads: levels and their aliases, or
+/// `target=level` directives. A bare word that is no level is refused:
+/// tracing would read it as a target and silently log nothing else.
+pub fn log_filter(text: &str) -> Result<String, String> {
+    const LEVELS: [&str; 6] = ["trace", "debug", "info", "warn", "error", "off"];
+    let level = |word: &str| -> Result<String, String> {
+        let lower = word.trim().to_ascii_lowercase();
+        if LEVELS.contains(&lower.as_str()) {
+            return Ok(lower);
+        }
+        LEVEL_ALIASES
+            .iter()
+            .find(|(alias, _)| *alias == lower)
+            .map(|(_, level)| level.to_string())
+            .ok_or_else(|| {
+                format!(
+                    "unknown log level {word:?}: expected one of {} (or warning, err), or \
+                     target=level directives",
+                    LEVELS.join(", ")
+                )
+            })
+    };
+    let mut directives = Vec::new();
+    for directive in text.split(',').map(str::trim).filter(|d| !d.is_empty()) {
+        directives.push(match directive.rsplit_once('=') {
+            Some((target, lvl)) => format!("{target}={}", level(lvl)?),
+            None => level(directive)?,
+        });
+    }
+    if directives.is_empty() {
+        return Err("empty: give a log level such as info".into());
+    }
+    let filter = directives.join(",");
+    tracing_subscriber::EnvFilter::try_new(&filter).map_err(|e| e.to_string())?;
+    Ok(filter)
 }
 
 /// The largest config file read: far beyond any real one, and a bound on
@@ -1038,5 +1233,137 @@ mod tests {
         // Every setting is written out, the preset's timings included.
         assert!(shown.contains("probe_interval = \"5s\""), "{shown}");
         assert!(shown.contains("[agent]") && shown.contains("leave_on_stop = true"));
+    }
+
+    #[test]
+    fn protocol_and_usefulness_checks_name_the_source_and_the_key() {
+        let base = [("SWIM_NODE_NAME", "a"), ("SWIM_NODE_BIND", "127.0.0.1:0")];
+        let load = |extra: &[(&str, &str)]| {
+            let mut vars = base.to_vec();
+            vars.extend_from_slice(extra);
+            Sources {
+                env: env(&vars),
+                ..Sources::default()
+            }
+            .load()
+        };
+        for (var, key, reason) in [
+            (
+                "SWIM_NODE_PROBE_INTERVAL",
+                "node.probe_interval",
+                "must be positive",
+            ),
+            (
+                "SWIM_NODE_SUSPICION_MULT",
+                "node.suspicion_mult",
+                "at least 1",
+            ),
+            (
+                "SWIM_NODE_GOSSIP_INTERVAL",
+                "node.gossip_interval",
+                "never gossips",
+            ),
+            (
+                "SWIM_NODE_GOSSIP_NODES",
+                "node.gossip_nodes",
+                "never gossips",
+            ),
+            (
+                "SWIM_NODE_MAX_INCOMING_STREAMS",
+                "node.max_incoming_streams",
+                "no node can join",
+            ),
+            ("SWIM_NODE_EVENT_CAPACITY", "node.event_capacity", "dropped"),
+            (
+                "SWIM_NODE_JOIN_RETRY_DELAY",
+                "node.join_retry_delay",
+                "join_retries",
+            ),
+            ("SWIM_AGENT_MIN_MEMBERS", "agent.min_members", "at least 1"),
+            (
+                "SWIM_AGENT_LEAVE_TIMEOUT",
+                "agent.leave_timeout",
+                "leave_on_stop",
+            ),
+            (
+                "SWIM_AGENT_HTTP_MAX_CONNECTIONS_PER_CLIENT",
+                "agent.http_max_connections_per_client",
+                "at least 1",
+            ),
+        ] {
+            let zero = if var.ends_with("INTERVAL")
+                || var.ends_with("DELAY")
+                || var.ends_with("TIMEOUT")
+            {
+                "0s"
+            } else {
+                "0"
+            };
+            let (source, k, r) = invalid(load(&[(var, zero)]).unwrap_err());
+            assert_eq!(source, format!("environment variable {var}"));
+            assert_eq!(k, key);
+            assert!(r.contains(reason), "{key}: {r}");
+        }
+        // Every NodeSettings field is reachable, dead_node_reclaim_time too.
+        let node = load(&[("SWIM_NODE_DEAD_NODE_RECLAIM_TIME", "3s")])
+            .unwrap()
+            .node;
+        assert_eq!(node.swim.dead_node_reclaim_time, Duration::from_secs(3));
+    }
+
+    #[test]
+    fn log_levels_take_their_aliases_and_refuse_other_words() {
+        assert_eq!(log_filter("warning").unwrap(), "warn");
+        assert_eq!(log_filter("ERR").unwrap(), "error");
+        assert_eq!(log_filter("critical").unwrap(), "error");
+        assert_eq!(
+            log_filter("info, swim_node=warning").unwrap(),
+            "info,swim_node=warn"
+        );
+        for bad in ["verbose", "swim_node=loud", "", " , "] {
+            assert!(log_filter(bad).is_err(), "{bad:?} accepted");
+        }
+        let e = Sources {
+            env: env(&[
+                ("SWIM_NODE_NAME", "a"),
+                ("SWIM_NODE_BIND", "127.0.0.1:0"),
+                ("SWIM_AGENT_LOG", "warnings"),
+            ]),
+            ..Sources::default()
+        }
+        .load()
+        .unwrap_err();
+        let (source, key, _) = invalid(e);
+        assert_eq!(
+            (source.as_str(), key.as_str()),
+            ("environment variable SWIM_AGENT_LOG", "agent.log")
+        );
+    }
+
+    #[test]
+    fn a_service_joins_patiently_unless_told_otherwise() {
+        let load = |vars: &[(&str, &str)]| {
+            let mut all = vec![("SWIM_NODE_NAME", "a"), ("SWIM_NODE_BIND", "127.0.0.1:0")];
+            all.extend_from_slice(vars);
+            let mut loaded = Sources {
+                env: env(&all),
+                ..Sources::default()
+            }
+            .load()
+            .unwrap();
+            loaded.resolve_mode();
+            loaded
+        };
+        let service = load(&[("SWIM_AGENT_MODE", "service")]);
+        assert_eq!(service.node.join_retries, JoinRetries::Forever);
+        assert_eq!(service.config.node.join_retries, Some(JoinRetries::Forever));
+        let counted = load(&[
+            ("SWIM_AGENT_MODE", "service"),
+            ("SWIM_NODE_JOIN_RETRIES", "2"),
+        ]);
+        assert_eq!(counted.node.join_retries, JoinRetries::Times(2));
+        let lines = load(&[("SWIM_AGENT_MODE", "lines")]);
+        assert_eq!(lines.node.join_retries, JoinRetries::Times(3));
+        assert_eq!(lines.config.agent.mode, Mode::Lines);
     }
 }

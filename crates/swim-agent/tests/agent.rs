@@ -46,10 +46,11 @@ fn bad_flags_exit_with_usage() {
         stderr.contains("--join") && stderr.contains("seed:notaport"),
         "{stderr}"
     );
-    // Bound to every address, it advertises one of this host's (and, with
-    // stdin closed, quits at once: nothing is sent).
+    // Bound to every address, it advertises one of this host's (and, in
+    // lines mode with stdin at its end, quits at once: nothing is sent;
+    // without --mode, stdin on /dev/null would make it a service).
     let out = Command::new(rust_agent())
-        .args(["--name", "a", "--bind", "0.0.0.0:0"])
+        .args(["--name", "a", "--bind", "0.0.0.0:0", "--mode", "lines"])
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -307,6 +308,28 @@ fn deploy_examples_load() {
     assert!(shown.contains(r#"join_retry_max_delay = "5s""#), "{shown}");
 
     let yaml = std::fs::read_to_string(deploy.join("kubernetes/swim-agent.yaml")).unwrap();
+    // The key Secret is readable by the container's user: its files belong
+    // to the pod's fsGroup, the user's group, with group read (a 0400 file
+    // owned by root made every pod exit 1 with "Permission denied").
+    let field = |name: &str| {
+        yaml.lines()
+            .find_map(|l| l.trim().strip_prefix(&format!("{name}: ")))
+            .unwrap_or_else(|| panic!("no {name} in the manifest"))
+            .to_string()
+    };
+    assert_eq!(field("fsGroup"), field("runAsGroup"));
+    let mode = u32::from_str_radix(field("defaultMode").trim_start_matches('0'), 8).unwrap();
+    assert_eq!(
+        mode & 0o040,
+        0o040,
+        "the keys are not group-readable: {mode:o}"
+    );
+    assert_eq!(mode & 0o007, 0, "the keys are readable by others: {mode:o}");
+    let image = field("image");
+    assert!(
+        image.contains(':') && !image.ends_with(":latest"),
+        "an unpinned image: {image}"
+    );
     let config = common::temp_file("k8s-agent.toml", &yaml_block(&yaml, "agent.toml"));
     let placeholder = common::temp_file("k8s-keys", &yaml_block(&yaml, "keys"));
     let k8s = |keys: &std::path::Path| {

@@ -182,10 +182,18 @@ fn the_page_shows_the_cluster_and_follows_a_leave() {
             events.as_array().is_some_and(|e| {
                 e.iter().any(|t| {
                     t.as_str()
-                        .is_some_and(|t| t.starts_with("leave ") && t.contains(" leave c:"))
+                        .is_some_and(|t| t.starts_with("left ") && t.contains(" left c:"))
                 })
             })
         },
+    );
+    // Times are ISO 8601 with the zone's offset, to the millisecond.
+    let when =
+        browser.run("return document.querySelector('#events li').textContent.split(' ')[0];");
+    let when = when.as_str().unwrap();
+    assert!(
+        when.len() == 29 && when.as_bytes()[10] == b'T' && when[23..].starts_with(['+', '-']),
+        "{when}"
     );
     assert_eq!(browser.run("return window.swimTestMark;"), "first-load");
     let last_update = browser.run("return document.getElementById('updated').textContent;");

@@ -318,6 +318,11 @@ pub struct NodeSettings {
     /// Most corrections per second; 0 turns them off, as in Go
     /// ([`CatchUp::corrections_per_second`](swim_core::CatchUp::corrections_per_second)).
     pub corrections_per_second: Option<u32>,
+    /// How long a dead member's name stays its own: a node claiming it from
+    /// another address sooner is a name conflict
+    /// ([`Config::dead_node_reclaim_time`](swim_core::Config::dead_node_reclaim_time)).
+    #[serde(with = "humantime_serde")]
+    pub dead_node_reclaim_time: Option<Duration>,
 }
 
 /// A setting that cannot be used, named.
@@ -415,6 +420,7 @@ impl NodeSettings {
             reconnect_interval: _,
             reconnect_timeout: _,
             corrections_per_second: _,
+            dead_node_reclaim_time: _,
         } = self.clone();
         let settled = |a: SocketAddr| a.port() != 0 && !a.ip().is_unspecified();
         Ok(NodeSettings {
@@ -453,6 +459,7 @@ impl NodeSettings {
             reconnect_interval: Some(swim.catch_up.reconnect_interval),
             reconnect_timeout: Some(swim.catch_up.reconnect_timeout),
             corrections_per_second: Some(swim.catch_up.corrections_per_second),
+            dead_node_reclaim_time: Some(swim.dead_node_reclaim_time),
         })
     }
 
@@ -492,6 +499,10 @@ impl NodeSettings {
         set(&mut swim.push_pull_interval, self.push_pull_interval);
         set(&mut swim.tcp_timeout, self.tcp_timeout);
         set(&mut swim.join_timeout, self.join_timeout);
+        set(
+            &mut swim.dead_node_reclaim_time,
+            self.dead_node_reclaim_time,
+        );
         let catch_up = &mut swim.catch_up;
         catch_up.per_minute = self.catch_up_per_minute.unwrap_or(catch_up.per_minute);
         set(&mut catch_up.settle, self.catch_up_settle);

@@ -17,6 +17,18 @@ function duration(ms) {
   return Math.floor(h / 24) + " d " + (h % 24) + " h";
 }
 
+// A time as ISO 8601 in the browser's zone, with its offset:
+// 2026-12-07T04:05:06.789+01:00.
+function iso(ms) {
+  const d = new Date(ms);
+  const pad = (n, w) => String(Math.abs(n)).padStart(w || 2, "0");
+  const off = -d.getTimezoneOffset();
+  const zone = (off >= 0 ? "+" : "-") + pad(Math.floor(Math.abs(off) / 60)) + ":" + pad(Math.abs(off) % 60);
+  return d.getFullYear() + "-" + pad(d.getMonth() + 1) + "-" + pad(d.getDate()) +
+    "T" + pad(d.getHours()) + ":" + pad(d.getMinutes()) + ":" + pad(d.getSeconds()) +
+    "." + pad(d.getMilliseconds(), 3) + zone;
+}
+
 function cell(row, text, className) {
   const td = document.createElement("td");
   td.textContent = text;
@@ -37,7 +49,15 @@ function renderMembers() {
     cell(row, m.state, "state " + m.state);
     cell(row, duration(m.in_state_ms + elapsed), "num");
     const rtt = m.last_probe_rtt_ms;
-    cell(row, rtt === null || rtt === undefined ? "–" : rtt.toFixed(2) + " ms", "num");
+    if (rtt === null || rtt === undefined) {
+      cell(row, "–", "num");
+    } else if (m.last_probe_stale) {
+      // From before the member stopped answering, or long ago.
+      const td = cell(row, rtt.toFixed(2) + " ms (stale, " + iso(m.last_probe_unix_ms) + ")", "num stale");
+      td.title = "last acked probe at " + iso(m.last_probe_unix_ms);
+    } else {
+      cell(row, rtt.toFixed(2) + " ms", "num");
+    }
     cell(row, String(m.incarnation), "num");
     cell(row, m.meta);
     return row;
@@ -54,6 +74,9 @@ function renderHealth(h) {
   const c = h.members;
   document.getElementById("counts").textContent =
     c.alive + " alive, " + c.suspect + " suspect, " + c.dead + " dead, " + c.left + " left";
+  const ready = document.getElementById("ready");
+  ready.textContent = h.ready ? "ready" : "not ready: " + (h.not_ready || []).join("; ");
+  ready.className = h.ready ? "status-running" : "status-other";
 }
 
 function renderEvents(events) {
@@ -61,8 +84,9 @@ function renderEvents(events) {
   const items = events.slice(0, 30).map((e) => {
     const li = document.createElement("li");
     li.dataset.kind = e.kind;
-    const when = new Date(e.at_unix_ms).toLocaleTimeString();
-    li.textContent = when + " " + e.kind + (e.node ? " " + e.node : "") + ": " + e.detail;
+    // Member events are named by the state the member moved to (join,
+    // update, suspect, alive, dead, left), as the table names states.
+    li.textContent = iso(e.at_unix_ms) + " " + e.kind + (e.node ? " " + e.node : "") + ": " + e.detail;
     return li;
   });
   list.replaceChildren(...items);
@@ -88,7 +112,7 @@ async function refresh() {
     if (health.node !== undefined) renderHealth(health);
     if (Array.isArray(events)) renderEvents(events);
     renderMembers();
-    document.getElementById("updated").textContent = new Date().toLocaleTimeString();
+    document.getElementById("updated").textContent = iso(Date.now());
     document.getElementById("error").textContent = "";
   } catch (e) {
     document.getElementById("error").textContent = "cannot reach the agent: " + e;
