@@ -93,8 +93,12 @@ pub fn run(
     // One pass over the seeds per call: the retries are the agent's.
     node_config.join_retries = JoinRetries::Times(0);
     let bind = node_config.bind;
-    let cannot_start = move |e: swim_node::StartError| {
-        format!("{bind_origin}: node.bind: cannot start the node on {bind}: {e}")
+    let cannot_start = move |e: swim_node::StartError| match e {
+        // The node names its own setting; an operator sets ours.
+        swim_node::StartError::Advertise(why) => {
+            format!("{bind_origin}: node.bind: {why} (here: --advertise or node.advertise)")
+        }
+        e => format!("{bind_origin}: node.bind: cannot start the node on {bind}: {e}"),
     };
     let session = Session {
         options: config.agent.clone(),

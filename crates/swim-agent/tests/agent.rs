@@ -46,19 +46,29 @@ fn bad_flags_exit_with_usage() {
         stderr.contains("--join") && stderr.contains("seed:notaport"),
         "{stderr}"
     );
-    // Bound to every address, it advertises one of this host's (and, in
-    // lines mode with stdin at its end, quits at once: nothing is sent;
-    // without --mode, stdin on /dev/null would make it a service).
+    // Bound to every address, it advertises a private address of this host
+    // (and, in lines mode with stdin at its end, quits at once: nothing is
+    // sent; without --mode, stdin on /dev/null would make it a service) —
+    // or, on a host without one, refuses to start and says what to set, as
+    // Go does.
     let out = Command::new(rust_agent())
         .args(["--name", "a", "--bind", "0.0.0.0:0", "--mode", "lines"])
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(0), "{stdout}");
-    assert!(
-        stdout.contains(r#""event":"ready""#) && !stdout.contains("0.0.0.0"),
-        "{stdout}"
-    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    match out.status.code() {
+        Some(0) => assert!(
+            stdout.contains(r#""event":"ready""#) && !stdout.contains("0.0.0.0"),
+            "{stdout}"
+        ),
+        Some(1) => assert!(
+            stderr.contains("no private address to advertise")
+                && stderr.contains("--advertise or node.advertise"),
+            "{stderr}"
+        ),
+        other => panic!("exit {other:?}: {stdout}{stderr}"),
+    }
 }
 
 /// Both runtimes in one cluster, every command once.
