@@ -57,9 +57,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     neighbour.join(&[guarded.bound_addr()]).await?;
     // The stranger can reach `guarded` (as in Go, the merge veto only keeps
-    // the other zone's state out of `guarded`'s table; the stranger merges
-    // what `guarded` sent), but `guarded` never admits it.
-    stranger.join(&[guarded.bound_addr()]).await?;
+    // the other zone's state out of `guarded`'s table), but `guarded` never
+    // admits it, and the stranger's join says so.
+    match stranger.join(&[guarded.bound_addr()]).await {
+        Err(swim_tokio::Error::Join(failures)) => {
+            println!("the stranger's join was refused: {:?}", failures[0].reason);
+        }
+        other => return Err(format!("the stranger should be refused: {other:?}").into()),
+    }
 
     // The neighbour's probes of `guarded` carry its load.
     let ack = tokio::time::timeout(Duration::from_secs(10), async {
