@@ -837,21 +837,7 @@ impl Serf {
             return Err(SerfError::Left);
         }
         self.state = SerfState::Leaving;
-        let msg = Leave {
-            ltime: self.clock.time(),
-            node: self.config.name.clone(),
-            prune: false,
-        };
-        self.clock.increment();
-        self.handle_leave_intent(now, &msg);
-        let others_alive = self
-            .members
-            .values()
-            .any(|e| e.member.name != self.config.name && e.member.status == MemberStatus::Alive);
-        if others_alive {
-            self.outputs
-                .push_back(SerfOutput::Broadcast(Message::Leave(msg).to_bytes()));
-        }
+        self.announce_leave(now, self.config.name.clone(), false);
         Ok(())
     }
 

@@ -21,9 +21,15 @@ impl Serf {
         node: &str,
         prune: bool,
     ) -> Result<bool, SerfError> {
+        Ok(self.announce_leave(now, node.to_owned(), prune))
+    }
+
+    /// A leave intent for `node` at our clock: applied here, then gossiped
+    /// if any other member is alive to hear it. Returns whether it was.
+    pub(super) fn announce_leave(&mut self, now: Instant, node: String, prune: bool) -> bool {
         let msg = Leave {
             ltime: self.clock.time(),
-            node: node.to_owned(),
+            node,
             prune,
         };
         self.clock.increment();
@@ -36,7 +42,7 @@ impl Serf {
             self.outputs
                 .push_back(SerfOutput::Broadcast(Message::Leave(msg).to_bytes()));
         }
-        Ok(others_alive)
+        others_alive
     }
 
     /// Go's `handlePrune`: a departed or failed member is forgotten now; a
