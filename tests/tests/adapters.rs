@@ -740,29 +740,23 @@ on_every_runtime!(
 // IPv6, advertise apart from bind, shutdown releasing the listener). The
 // others exercise the node and its handle, which the transport does not
 // touch. No scenario is UDP-specific.
-on_every_runtime_over!(
-    tcp,
-    Tcp,
-    join_three_through_one_seed,
-    user_messages_arrive,
-    broadcast_reaches_everyone,
-    ping_and_health,
-    crash_is_detected,
-    ipv6_loopback,
-    advertise_apart_from_bind,
-    encryption_and_key_rotation,
-    shutdown_is_complete_when_it_returns,
-);
-on_every_runtime_over!(
-    tls,
-    Tls,
-    join_three_through_one_seed,
-    user_messages_arrive,
-    broadcast_reaches_everyone,
-    ping_and_health,
-    crash_is_detected,
-    ipv6_loopback,
-    advertise_apart_from_bind,
-    encryption_and_key_rotation,
-    shutdown_is_complete_when_it_returns,
-);
+/// The stream transports' subset, once for both.
+macro_rules! over_streams {
+    ($module:ident, $net:ident) => {
+        on_every_runtime_over!(
+            $module,
+            $net,
+            join_three_through_one_seed,
+            user_messages_arrive,
+            broadcast_reaches_everyone,
+            ping_and_health,
+            crash_is_detected,
+            ipv6_loopback,
+            advertise_apart_from_bind,
+            encryption_and_key_rotation,
+            shutdown_is_complete_when_it_returns,
+        );
+    };
+}
+over_streams!(tcp, Tcp);
+over_streams!(tls, Tls);
