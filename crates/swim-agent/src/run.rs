@@ -383,7 +383,18 @@ async fn leave(node: &Node, options: &AgentOptions, signal: StopSignal) {
             ?timeout,
             "the leave did not finish spreading in time; shutting down anyway"
         ),
-        Err(e) => warn!(error = %e, "leave failed; shutting down anyway"),
+        Err(e) => {
+            warn!(error = %e, "leave failed; shutting down anyway");
+            return;
+        }
+    }
+    // Our departure went to a few peers; the others hear it from them
+    // within a few gossip rounds. Answering probes meanwhile keeps a peer
+    // the news has not reached from suspecting a node that went silent.
+    let delay = options.leave_propagate_delay;
+    if !delay.is_zero() {
+        info!(?delay, "answering probes while the leave spreads");
+        sleep(delay).await;
     }
 }
 

@@ -124,6 +124,12 @@ pub struct AgentOptions {
     /// How long a leave may take to spread before the node shuts down anyway.
     #[serde(with = "humantime_serde")]
     pub leave_timeout: Duration,
+    /// How long the node keeps answering probes after its leave has been
+    /// sent, so peers that the departure has not reached yet hear it from
+    /// the others rather than suspect a silent node (Serf's
+    /// `LeavePropagateDelay`). Zero shuts down at once.
+    #[serde(with = "humantime_serde")]
+    pub leave_propagate_delay: Duration,
     /// Where to serve `/`, `/metrics` and `/v1/*`; absent: no HTTP.
     pub http: Option<SocketAddr>,
     /// Most HTTP connections served at once. A new one past the limit
@@ -157,6 +163,7 @@ impl Default for AgentOptions {
             keys_file: None,
             leave_on_stop: true,
             leave_timeout: Duration::from_secs(5),
+            leave_propagate_delay: Duration::from_secs(1),
             http: None,
             http_max_connections: 64,
             http_max_connections_per_client: 16,
@@ -859,6 +866,7 @@ mod tests {
             [agent]
             join = ["127.0.0.1:7100"]
             leave_timeout = "9s"
+            leave_propagate_delay = "250ms"
             "#,
         );
         let mut flags = CommandLine::default();
@@ -885,6 +893,10 @@ mod tests {
         assert_eq!(loaded.node.swim.gossip_interval, Duration::from_millis(150));
         assert_eq!(loaded.node.swim.suspicion_mult, 6, "file over default");
         assert_eq!(loaded.config.agent.leave_timeout, Duration::from_secs(9));
+        assert_eq!(
+            loaded.config.agent.leave_propagate_delay,
+            Duration::from_millis(250)
+        );
         assert_eq!(loaded.seeds.len(), 2, "env list, comma-separated");
         assert_eq!(
             loaded.node.join_retries,
