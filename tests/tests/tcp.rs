@@ -8,10 +8,11 @@ use std::io::{Read, Write};
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use swim_tests::swim_core::ExchangeError;
 use swim_tests::{
     local_config, on_every_runtime, pki, Error, NodeConfig, Runtime, TcpConfig, TlsConfig,
 };
-use swim_tests::{TcpStats, CONVERGE};
+use swim_tests::{JoinFailureReason, TcpStats, CONVERGE};
 
 fn over(tls: Option<TlsConfig>) -> TcpConfig {
     let mut config = TcpConfig::default();
@@ -108,10 +109,14 @@ async fn plaintext_and_tls_nodes_cannot_talk(rt: Runtime) {
         .await
         .expect("start the plaintext node");
     let before = sealed_stats.handshake_errors();
-    assert!(matches!(
-        plain.join(&[sealed.bound_addr()]).await,
-        Err(Error::Join(_))
-    ));
+    let Err(Error::Join(failures)) = plain.join(&[sealed.bound_addr()]).await else {
+        panic!("a plaintext node joined a TLS one");
+    };
+    assert_eq!(
+        failures[0].reason,
+        JoinFailureReason::Exchange(ExchangeError::PeerSpeaksTls),
+        "the plaintext side is told the peer speaks TLS"
+    );
     handshake_refused(rt, &sealed_stats, before, "the TLS node refusing plaintext").await;
     let before = plain_stats.handshake_errors();
     assert!(matches!(

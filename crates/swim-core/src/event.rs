@@ -103,6 +103,9 @@ pub enum ExchangeError {
     Timeout,
     /// The reply could not be opened or decoded, or was not what was asked.
     BadReply(crate::wire::WireError),
+    /// The peer answered with a TLS record: it expects TLS on its streams
+    /// and this node dialled without it.
+    PeerSpeaksTls,
     /// The peer answered with an error response.
     Remote(alloc::string::String),
     /// The remote state was refused
@@ -141,6 +144,9 @@ impl fmt::Display for ExchangeError {
             ExchangeError::Io(kind) => write!(f, "connection failed: {}", kind.as_str()),
             ExchangeError::Timeout => f.write_str("timed out"),
             ExchangeError::BadReply(e) => write!(f, "bad reply: {e}"),
+            ExchangeError::PeerSpeaksTls => f.write_str(
+                "the peer answered in TLS: it expects TLS and this node dialled without",
+            ),
             ExchangeError::Remote(e) => write!(f, "remote error: {e}"),
             ExchangeError::Refused(why) => write!(f, "remote state refused: {why}"),
             ExchangeError::NameTaken { addr } => {

@@ -99,6 +99,11 @@ pub(crate) async fn exchange<R: Runtime, T: Transport>(
             .map_err(|e| match e {
                 ReadError::Io(e) => io(e),
                 ReadError::Closed => ExchangeError::Io(IoKind::UnexpectedEof),
+                // A TLS record's first byte (alert 21, handshake 22) is no
+                // memberlist message type: the peer speaks TLS.
+                ReadError::Wire(WireError::UnknownMessageType(21 | 22)) => {
+                    ExchangeError::PeerSpeaksTls
+                }
                 ReadError::Wire(w) => ExchangeError::BadReply(w),
             })
     };

@@ -8,6 +8,11 @@
 //! messages) take a connection each, as with [`UdpTcp`](crate::UdpTcp). A
 //! one-byte kind at the start of every connection tells the two apart (the
 //! layout is in `wire.rs`).
+//!
+//! TLS is all or nothing: a plaintext node dialling a TLS one is told
+//! [`ExchangeError::PeerSpeaksTls`](swim_core::ExchangeError::PeerSpeaksTls);
+//! a TLS node dialling a plaintext one has its connection reset, and the
+//! plaintext node counts a handshake error.
 
 mod conn;
 #[cfg(feature = "tls")]
