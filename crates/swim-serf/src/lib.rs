@@ -34,7 +34,8 @@ pub use node::{
 };
 
 pub use serf::{
-    IncomingQuery, KeyOp, Member, MemberStatus, QueryId, QueryParams, QueryProgress, Serf,
-    SerfConfig, SerfDelegate, SerfError, SerfEvent, SerfOutput, SerfState, INTERNAL_QUERY_PREFIX,
-    PROTOCOL_VERSION_MAX, PROTOCOL_VERSION_MIN, USER_EVENT_SIZE_MAX,
+    IncomingQuery, IntentId, KeyOp, Member, MemberStatus, QueryId, QueryParams, QueryProgress,
+    QueueDepth, QueueDepths, Serf, SerfConfig, SerfDelegate, SerfError, SerfEvent, SerfOutput,
+    SerfState, INTERNAL_QUERY_PREFIX, PROTOCOL_VERSION_MAX, PROTOCOL_VERSION_MIN,
+    USER_EVENT_SIZE_MAX,
 };
