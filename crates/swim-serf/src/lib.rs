@@ -20,7 +20,6 @@ mod clock;
 mod coalesce;
 pub mod coordinate;
 pub mod messages;
-mod msgpack;
 pub mod tags;
 
 pub use clock::{LamportClock, LamportTime};
