@@ -87,7 +87,7 @@ extern crate alloc;
 extern crate std;
 
 mod awareness;
-mod broadcast;
+pub mod broadcast;
 mod budget;
 mod config;
 mod delegate;

@@ -733,6 +733,11 @@ impl<R: Runtime, T: Transport> Driver<R, T> {
             Command::Stats(reply) => {
                 let _ = reply.send(Ok(self.stats()));
             }
+            // Nothing to do here: the loop asks the core for its next deadline after every
+            // command, and so the delegate whether it has broadcasts.
+            Command::BroadcastsQueued(reply) => {
+                let _ = reply.send(Ok(()));
+            }
             Command::Shutdown(reply) => {
                 self.stopping.push(reply);
                 self.stop = true;

@@ -242,6 +242,7 @@ pub(crate) enum Command {
     UseKey(SecretKey, Reply<()>),
     RemoveKey(SecretKey, Reply<()>),
     Stats(Reply<crate::NodeStats>),
+    BroadcastsQueued(Reply<()>),
     Shutdown(Reply<()>),
 }
 
@@ -529,6 +530,15 @@ impl Node {
         let (key, payload) = (key.to_string(), payload.to_vec());
         self.ask(|r| Command::Broadcast(Some(key), payload, r))
             .await
+    }
+
+    /// Tells the node that its [`Delegate`](swim_core::Delegate) has broadcasts queued from
+    /// outside the node's task: gossip rounds then run from the next gossip tick. Without
+    /// this, the driver asks [`has_broadcasts`](swim_core::Delegate::has_broadcasts) only
+    /// after the next input it handles (a packet, a timer, a command), which can be a probe
+    /// interval away.
+    pub async fn broadcasts_queued(&self) -> Result<(), Error> {
+        self.ask(Command::BroadcastsQueued).await
     }
 
     /// Sends a user message to `node` in one UDP packet, without retry.

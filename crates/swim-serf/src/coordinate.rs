@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use crate::messages::DecodeError;
-use crate::msgpack::{self as mp, Reader};
+use swim_core::wire::msgpack::{self as mp, Reader};
 
 /// The ping payload's version byte (Go's `PingVersion`).
 pub const PING_VERSION: u8 = 1;
@@ -159,7 +159,7 @@ impl Coordinate {
             adjustment: 0.0,
             height: 0.0,
         };
-        r.struct_fields("Coordinate", |r, k| {
+        r.struct_fields::<DecodeError>("Coordinate", |r, k| {
             match k {
                 b"Adjustment" => c.adjustment = r.f64("Adjustment")?,
                 b"Error" => c.error = r.f64("Error")?,

@@ -20,7 +20,6 @@ mod clock;
 mod coalesce;
 pub mod coordinate;
 pub mod messages;
-mod msgpack;
 pub mod tags;
 
 pub use clock::{LamportClock, LamportTime};
@@ -34,7 +33,8 @@ pub use node::{
 };
 
 pub use serf::{
-    IncomingQuery, KeyOp, Member, MemberStatus, QueryId, QueryParams, QueryProgress, Serf,
-    SerfConfig, SerfDelegate, SerfError, SerfEvent, SerfOutput, SerfState, INTERNAL_QUERY_PREFIX,
-    PROTOCOL_VERSION_MAX, PROTOCOL_VERSION_MIN, USER_EVENT_SIZE_MAX,
+    IncomingQuery, IntentId, KeyOp, Member, MemberStatus, QueryId, QueryParams, QueryProgress,
+    QueueDepth, QueueDepths, Serf, SerfConfig, SerfDelegate, SerfError, SerfEvent, SerfOutput,
+    SerfState, INTERNAL_QUERY_PREFIX, PROTOCOL_VERSION_MAX, PROTOCOL_VERSION_MIN,
+    USER_EVENT_SIZE_MAX,
 };

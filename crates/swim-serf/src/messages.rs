@@ -13,8 +13,9 @@ use core::time::Duration;
 use std::collections::BTreeMap;
 
 use crate::clock::LamportTime;
-use crate::msgpack::{self as mp, Reader};
 use crate::tags::Tags;
+use swim_core::wire::msgpack::{self as mp, Reader};
+use swim_core::wire::WireError;
 
 /// Largest message [`Message::decode`] takes: memberlist's bound on a
 /// push/pull's application state (20 MiB), the largest carrier of a Serf
@@ -54,6 +55,25 @@ pub enum DecodeError {
     MessageTooLarge(usize),
     /// Containers nested deeper than any Serf message.
     TooDeep,
+    /// Another failure of the msgpack reader.
+    Wire(WireError),
+}
+
+/// The msgpack reader's failures, in Serf's terms.
+impl From<WireError> for DecodeError {
+    fn from(e: WireError) -> Self {
+        match e {
+            WireError::Truncated => DecodeError::Truncated,
+            WireError::UnexpectedValue { field, found } => DecodeError::Unexpected { field, found },
+            WireError::IntegerOutOfRange { field } => DecodeError::OutOfRange { field },
+            WireError::TooLarge { what, len, .. } => DecodeError::TooLarge {
+                field: what,
+                len: usize::try_from(len).unwrap_or(usize::MAX),
+            },
+            WireError::TooDeep => DecodeError::TooDeep,
+            other => DecodeError::Wire(other),
+        }
+    }
 }
 
 impl fmt::Display for DecodeError {
@@ -76,6 +96,7 @@ impl fmt::Display for DecodeError {
                 write!(f, "message of {n} bytes exceeds {MAX_MESSAGE_LEN}")
             }
             DecodeError::TooDeep => f.write_str("containers nested too deep"),
+            DecodeError::Wire(e) => e.fmt(f),
         }
     }
 }
@@ -471,7 +492,7 @@ impl Message {
         Ok(match ty {
             MessageType::Leave => {
                 let mut m = Leave::default();
-                r.struct_fields("messageLeave", |r, k| {
+                r.struct_fields::<DecodeError>("messageLeave", |r, k| {
                     match k {
                         b"LTime" => m.ltime = ltime(r, "LTime")?,
                         b"Node" => m.node = r.string("Node")?,
@@ -484,7 +505,7 @@ impl Message {
             }
             MessageType::Join => {
                 let mut m = Join::default();
-                r.struct_fields("messageJoin", |r, k| {
+                r.struct_fields::<DecodeError>("messageJoin", |r, k| {
                     match k {
                         b"LTime" => m.ltime = ltime(r, "LTime")?,
                         b"Node" => m.node = r.string("Node")?,
@@ -497,7 +518,7 @@ impl Message {
             MessageType::PushPull => Message::PushPull(decode_push_pull(&mut r)?),
             MessageType::UserEvent => {
                 let mut m = UserEvent::default();
-                r.struct_fields("messageUserEvent", |r, k| {
+                r.struct_fields::<DecodeError>("messageUserEvent", |r, k| {
                     match k {
                         b"CC" => m.coalesce = r.bool("CC")?,
                         b"LTime" => m.ltime = ltime(r, "LTime")?,
@@ -520,7 +541,7 @@ impl Message {
             }
             MessageType::KeyRequest => {
                 let mut m = KeyRequest::default();
-                r.struct_fields("keyRequest", |r, k| {
+                r.struct_fields::<DecodeError>("keyRequest", |r, k| {
                     match k {
                         b"Key" => m.key = r.bytes("Key")?,
                         _ => return Ok(false),
@@ -531,7 +552,7 @@ impl Message {
             }
             MessageType::KeyResponse => {
                 let mut m = KeyResponse::default();
-                r.struct_fields("nodeKeyResponse", |r, k| {
+                r.struct_fields::<DecodeError>("nodeKeyResponse", |r, k| {
                     match k {
                         b"Keys" => m.keys = strings(r, "Keys")?,
                         b"Message" => m.message = r.string("Message")?,
@@ -545,9 +566,9 @@ impl Message {
             }
             MessageType::Relay => {
                 let mut m = Relay::default();
-                r.struct_fields("relayHeader", |r, k| {
+                r.struct_fields::<DecodeError>("relayHeader", |r, k| {
                     match k {
-                        b"DestAddr" => r.struct_fields("DestAddr", |r, k| {
+                        b"DestAddr" => r.struct_fields::<DecodeError>("DestAddr", |r, k| {
                             match k {
                                 b"IP" => m.dest_ip = r.bytes("IP")?.unwrap_or_default(),
                                 b"Port" => m.dest_port = r.uint("Port", u16::MAX as u64)? as u16,
@@ -597,7 +618,7 @@ impl Filter {
             0 => Ok(Filter::Nodes(strings(&mut r, "filterNode")?)),
             1 => {
                 let (mut tag, mut expr) = (String::new(), String::new());
-                r.struct_fields("filterTag", |r, k| {
+                r.struct_fields::<DecodeError>("filterTag", |r, k| {
                     match k {
                         b"Expr" => expr = r.string("Expr")?,
                         b"Tag" => tag = r.string("Tag")?,
@@ -613,7 +634,7 @@ impl Filter {
 }
 
 fn ltime(r: &mut Reader<'_>, field: &'static str) -> Result<LamportTime, DecodeError> {
-    r.uint(field, u64::MAX).map(LamportTime)
+    Ok(LamportTime(r.uint(field, u64::MAX)?))
 }
 
 /// A Go `[]string`: nil when empty (Go's slices that were never appended to).
@@ -630,7 +651,7 @@ fn put_strings_or_nil(out: &mut Vec<u8>, items: &[String]) {
 
 fn strings(r: &mut Reader<'_>, field: &'static str) -> Result<Vec<String>, DecodeError> {
     let n = r.array_len(field)?;
-    r.nested(|r| (0..n).map(|_| r.string(field)).collect())
+    r.nested(|r| (0..n).map(|_| Ok(r.string(field)?)).collect())
 }
 
 fn encode_push_pull(m: &PushPull, out: &mut Vec<u8>) {
@@ -683,7 +704,7 @@ fn encode_push_pull(m: &PushPull, out: &mut Vec<u8>) {
 
 fn decode_push_pull(r: &mut Reader<'_>) -> Result<PushPull, DecodeError> {
     let mut m = PushPull::default();
-    r.struct_fields("messagePushPull", |r, k| {
+    r.struct_fields::<DecodeError>("messagePushPull", |r, k| {
         match k {
             b"EventLTime" => m.event_ltime = ltime(r, "EventLTime")?,
             b"Events" => {
@@ -695,7 +716,7 @@ fn decode_push_pull(r: &mut Reader<'_>) -> Result<PushPull, DecodeError> {
             b"QueryLTime" => m.query_ltime = ltime(r, "QueryLTime")?,
             b"StatusLTimes" => {
                 let n = r.map_len("StatusLTimes")?;
-                r.nested(|r| {
+                r.nested::<_, DecodeError>(|r| {
                     for _ in 0..n {
                         let name = r.string("StatusLTimes")?;
                         let t = ltime(r, "StatusLTimes")?;
@@ -716,15 +737,15 @@ fn events_at(r: &mut Reader<'_>) -> Result<Option<EventsAt>, DecodeError> {
         return Ok(None);
     }
     let mut at = EventsAt::default();
-    r.struct_fields("userEvents", |r, k| {
+    r.struct_fields::<DecodeError>("userEvents", |r, k| {
         match k {
             b"Events" => {
                 let n = r.array_len("Events")?;
-                at.events = r.nested(|r| {
+                at.events = r.nested::<_, DecodeError>(|r| {
                     (0..n)
                         .map(|_| {
                             let mut e = EventRecord::default();
-                            r.struct_fields("userEvent", |r, k| {
+                            r.struct_fields::<DecodeError>("userEvent", |r, k| {
                                 match k {
                                     b"Name" => e.name = r.string("Name")?,
                                     b"Payload" => e.payload = r.bytes("Payload")?,
@@ -780,7 +801,7 @@ fn encode_query(m: &Query, out: &mut Vec<u8>) {
 
 fn decode_query(r: &mut Reader<'_>) -> Result<Query, DecodeError> {
     let mut m = Query::default();
-    r.struct_fields("messageQuery", |r, k| {
+    r.struct_fields::<DecodeError>("messageQuery", |r, k| {
         match k {
             b"Addr" => m.addr = r.bytes("Addr")?,
             b"Filters" => {
@@ -828,7 +849,7 @@ fn encode_query_response(m: &QueryResponse, out: &mut Vec<u8>) {
 
 fn decode_query_response(r: &mut Reader<'_>) -> Result<QueryResponse, DecodeError> {
     let mut m = QueryResponse::default();
-    r.struct_fields("messageQueryResponse", |r, k| {
+    r.struct_fields::<DecodeError>("messageQueryResponse", |r, k| {
         match k {
             b"Flags" => m.flags = r.uint("Flags", u32::MAX as u64)? as u32,
             b"From" => m.from = r.string("From")?,
@@ -877,7 +898,7 @@ fn encode_member(m: &MemberInfo, out: &mut Vec<u8>) {
 
 fn decode_member(r: &mut Reader<'_>) -> Result<MemberInfo, DecodeError> {
     let mut m = MemberInfo::default();
-    r.struct_fields("Member", |r, k| {
+    r.struct_fields::<DecodeError>("Member", |r, k| {
         let version = |r: &mut Reader<'_>, f| Ok::<_, DecodeError>(r.uint(f, 255)? as u8);
         match k {
             b"Addr" => m.addr = r.bytes("Addr")?,

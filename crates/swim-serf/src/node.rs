@@ -4,21 +4,22 @@
 //! [`SerfNode::start`] takes the Swim's [`NodeBuilder`], sets it up as Go
 //! Serf sets up its memberlist ([`SerfConfig::swim_config`], a
 //! [`SerfDelegate`]) and spawns one task, the pump: it feeds the node's
-//! events to the `Serf`, carries out what the `Serf` asks (broadcasts, new
-//! metadata) and hands Serf's events to [`SerfEvents`]. Commands on the
+//! events to the `Serf`, carries out what the `Serf` asks (new metadata,
+//! datagrams) and hands Serf's events to [`SerfEvents`]. Commands on the
 //! handle run the `Serf` under its lock and carry out its outputs the same
-//! way.
+//! way. What Serf gossips waits in its own queues, which the node's driver
+//! empties through the delegate.
 
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use futures_util::future::{select, Either};
 use swim_core::wire::{Keyring, SecretKey};
-use swim_core::{BroadcastId, Event};
 use swim_node::{
     DefaultTransport, Events, IntoSeed, Node, NodeBuilder, Runtime, Sockets, StartError, Transport,
 };
@@ -26,8 +27,8 @@ use swim_node::{
 use crate::coordinate::Coordinate;
 use crate::messages::KeyResponse;
 use crate::serf::{
-    IncomingQuery, KeyOp, Member, QueryId, QueryParams, QueryProgress, Serf, SerfConfig,
-    SerfDelegate, SerfError, SerfEvent, SerfOutput,
+    IncomingQuery, IntentId, KeyOp, Member, QueryId, QueryParams, QueryProgress, QueueDepths, Serf,
+    SerfConfig, SerfDelegate, SerfError, SerfEvent, SerfOutput,
 };
 use crate::snapshot::SnapshotFile;
 use crate::tags::Tags;
@@ -97,16 +98,51 @@ impl std::fmt::Display for SerfStartError {
 
 impl std::error::Error for SerfStartError {}
 
-/// Broadcasts finished but not (yet) waited for are remembered this long,
-/// in number: a waiter registers only after `broadcast` returned its id,
-/// by which time the broadcast may be gone already.
+/// Intents finished but not (yet) waited for are remembered this long, in
+/// number: a waiter registers only after the command returned the id, by
+/// which time the intent may be gone already.
 const FINISHED_REMEMBERED: usize = 256;
 
-/// Who waits for which broadcast to leave the Swim's queue.
+/// Who waits for which intent to leave Serf's queue.
 #[derive(Default)]
 struct Finished {
-    waiting: HashMap<BroadcastId, futures_channel::oneshot::Sender<()>>,
-    recent: VecDeque<BroadcastId>,
+    waiting: HashMap<IntentId, futures_channel::oneshot::Sender<()>>,
+    recent: VecDeque<IntentId>,
+}
+
+/// Messages ever queued in Serf's broadcast queues.
+fn queued(depths: QueueDepths) -> u64 {
+    depths.intent.queued + depths.event.queued + depths.query.queued
+}
+
+/// [`SerfDelegate`], waking the pump when handing out broadcasts left it
+/// outputs to carry out (an intent someone waits for went out).
+struct PumpedDelegate {
+    serf: SerfDelegate,
+    wake: async_channel::Sender<()>,
+}
+
+impl swim_core::Delegate for PumpedDelegate {
+    fn has_broadcasts(&self) -> bool {
+        self.serf.has_broadcasts()
+    }
+
+    fn broadcasts(&mut self, overhead: usize, limit: usize) -> Vec<Vec<u8>> {
+        let mut serf = self.serf.0.lock().unwrap_or_else(|e| e.into_inner());
+        let out = serf.broadcasts(overhead, limit);
+        if serf.has_output() {
+            let _ = self.wake.try_send(());
+        }
+        out
+    }
+
+    fn local_state(&mut self, join: bool) -> Option<Vec<u8>> {
+        self.serf.local_state(join)
+    }
+
+    fn ack_payload(&mut self) -> Option<Vec<u8>> {
+        self.serf.ack_payload()
+    }
 }
 
 type BoxFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
@@ -201,6 +237,9 @@ struct Inner {
     /// Tells the pump that Serf's next deadline may have moved.
     wake: async_channel::Sender<()>,
     finished: Mutex<Finished>,
+    /// Messages queued in Serf's broadcast queues when last drained: more
+    /// means the driver must hear of them.
+    queued: AtomicU64,
     queries: Mutex<HashMap<QueryId, QuerySinks>>,
     /// The Swim's keyring as key queries changed it (Go's serf reads
     /// memberlist's): changed here first, by the same rules, then in the
@@ -225,8 +264,9 @@ impl Inner {
     }
 
     /// Carries out what `serf` asks: its events go to the application at
-    /// once (under the lock, so in order); broadcasts and metadata are
-    /// returned to be handed to the Swim after the lock is released.
+    /// once (under the lock, so in order), and so does the news of intents
+    /// sent; metadata and datagrams are returned to be handed to the Swim
+    /// after the lock is released.
     fn drain(&self, serf: &mut Serf) -> Vec<SerfOutput> {
         let mut work = Vec::new();
         let mut snapshot = self.snapshot.lock().unwrap_or_else(|e| e.into_inner());
@@ -242,15 +282,16 @@ impl Inner {
                     let _ = self.events.try_send(e);
                 }
                 SerfOutput::Query(progress) => self.route(progress),
+                SerfOutput::IntentFinished { id, .. } => self.intent_finished(id),
                 other => work.push(other),
             }
         }
         work
     }
 
-    /// Hands `work` to the Swim; returns the ids of the broadcasts.
-    async fn apply(&self, work: Vec<SerfOutput>) -> Result<Vec<BroadcastId>, swim_node::Error> {
-        let mut ids = Vec::new();
+    /// Hands `work` to the Swim, and news of messages queued for gossip
+    /// since it last heard.
+    async fn apply(&self, work: Vec<SerfOutput>) -> Result<(), swim_node::Error> {
         let mut work = VecDeque::from(work);
         while let Some(out) = work.pop_front() {
             match out {
@@ -261,7 +302,6 @@ impl Inner {
                     let _ = serf.respond_key(self.now(), &query, resp);
                     work.extend(self.drain(&mut serf));
                 }
-                SerfOutput::Broadcast(b) => ids.push(self.node.broadcast(&b).await?),
                 SerfOutput::UpdateMeta(m) => self.node.update_meta(&m).await?,
                 // Best effort, as Go's: a member gone meanwhile is no error.
                 SerfOutput::SendTo { node, payload } => {
@@ -280,24 +320,30 @@ impl Inner {
                     tracing::warn!("minority in name conflict resolution: shutting down");
                     self.node.shutdown().await;
                 }
-                SerfOutput::Event(_) | SerfOutput::Query(_) => {}
+                SerfOutput::Event(_) | SerfOutput::Query(_) | SerfOutput::IntentFinished { .. } => {
+                }
             }
         }
-        Ok(ids)
+        let queued = queued(self.serf().queue_depths());
+        if self.queued.swap(queued, Ordering::Relaxed) != queued {
+            self.node.broadcasts_queued().await?;
+        }
+        Ok(())
     }
 
     /// Runs `f` on the Serf, then carries out its outputs.
     async fn run<T>(
         &self,
         f: impl FnOnce(&mut Serf, swim_core::Instant) -> Result<T, SerfError>,
-    ) -> Result<(T, Vec<BroadcastId>), NodeError> {
+    ) -> Result<T, NodeError> {
         let (value, work) = {
             let mut serf = self.serf();
             let value = f(&mut serf, self.now())?;
             (value, self.drain(&mut serf))
         };
         let _ = self.wake.try_send(());
-        Ok((value, self.apply(work).await?))
+        self.apply(work).await?;
+        Ok(value)
     }
 
     /// Does a key query's keyring work (Go's `serfQueries` handlers, with
@@ -384,7 +430,7 @@ impl Inner {
         }
     }
 
-    fn broadcast_finished(&self, id: BroadcastId) {
+    fn intent_finished(&self, id: IntentId) {
         let mut f = self.finished.lock().unwrap_or_else(|e| e.into_inner());
         match f.waiting.remove(&id) {
             Some(tx) => {
@@ -399,9 +445,9 @@ impl Inner {
         }
     }
 
-    /// Waits until broadcast `id` left the Swim's queue (Go's notify
-    /// channel), or `timeout`; false on timeout.
-    async fn wait_finished(&self, id: BroadcastId, timeout: Duration) -> bool {
+    /// Waits until intent `id` left Serf's queue (Go's notify channel), or
+    /// `timeout`; false on timeout.
+    async fn wait_finished(&self, id: IntentId, timeout: Duration) -> bool {
         let rx = {
             let mut f = self.finished.lock().unwrap_or_else(|e| e.into_inner());
             if f.recent.contains(&id) {
@@ -758,8 +804,8 @@ impl SerfNode {
                 tracing::error!(error = %e, "failed to record the leave in the snapshot");
             }
         }
-        let ((), ids) = self.inner.run(|serf, now| serf.leave(now)).await?;
-        for id in ids {
+        let intent = self.inner.run(|serf, now| serf.leave(now)).await?;
+        if let Some(id) = intent {
             if !self.inner.wait_finished(id, timeout).await {
                 return Err(NodeError::LeaveTimeout);
             }
@@ -775,11 +821,11 @@ impl SerfNode {
     /// forgets it. Waits for the intent to be gossiped.
     pub async fn force_leave(&self, node: &str, prune: bool) -> Result<(), NodeError> {
         let timeout = self.inner.serf().config().broadcast_timeout;
-        let (_, ids) = self
+        let intent = self
             .inner
             .run(|serf, now| serf.remove_failed_node(now, node, prune))
             .await?;
-        for id in ids {
+        if let Some(id) = intent {
             if !self.inner.wait_finished(id, timeout).await {
                 return Err(NodeError::RemovalTimeout);
             }
@@ -797,6 +843,8 @@ impl SerfNode {
 /// What [`launch`] needs besides the bound node.
 struct Prepared {
     serf: Arc<Mutex<Serf>>,
+    /// The pump's wake-up, which the delegate shares.
+    wake: (async_channel::Sender<()>, async_channel::Receiver<()>),
     keyring: Option<Keyring>,
     /// The snapshot file, and the nodes it said were alive.
     snapshot: Option<(SnapshotFile, Vec<(String, String)>)>,
@@ -810,6 +858,7 @@ fn prepare<R: Runtime, T>(
 ) -> Result<(NodeBuilder<R, T>, Prepared), SerfStartError> {
     let swim = &mut builder.config_mut().swim;
     config.gossip_interval = swim.gossip_interval;
+    config.retransmit_mult = swim.retransmit_mult;
     let keyring = swim.keyring.clone();
     *swim = config
         .swim_config(swim.clone())
@@ -829,12 +878,18 @@ fn prepare<R: Runtime, T>(
         (file, alive.filter(|(n, _)| *n != name).collect())
     });
     let serf = Arc::new(Mutex::new(serf));
+    let wake = async_channel::bounded(1);
+    let delegate = PumpedDelegate {
+        serf: SerfDelegate(serf.clone()),
+        wake: wake.0.clone(),
+    };
     let prepared = Prepared {
-        serf: serf.clone(),
+        serf,
+        wake,
         keyring,
         snapshot,
     };
-    Ok((builder.delegate(SerfDelegate(serf)), prepared))
+    Ok((builder.delegate(delegate), prepared))
 }
 
 /// Spawns a bound node's driver and Serf's pump; rejoins the nodes a
@@ -842,6 +897,7 @@ fn prepare<R: Runtime, T>(
 fn launch<R: Runtime>(
     Prepared {
         serf,
+        wake: (wake_tx, wake_rx),
         keyring,
         snapshot,
     }: Prepared,
@@ -865,13 +921,13 @@ fn launch<R: Runtime>(
         });
     }
     let (events_tx, events_rx) = async_channel::unbounded();
-    let (wake_tx, wake_rx) = async_channel::bounded(1);
     let inner = Arc::new(Inner {
         node,
         serf,
         events: events_tx,
         wake: wake_tx,
         finished: Mutex::default(),
+        queued: AtomicU64::new(0),
         queries: Mutex::default(),
         keyring: Mutex::new(keyring),
         snapshot: Mutex::new(snapshot),
@@ -912,7 +968,6 @@ async fn pump(inner: Weak<Inner>, events: Events, wake: async_channel::Receiver<
             let mut serf = inner.serf();
             let now = inner.now();
             match &event {
-                Some(Event::BroadcastFinished { id, .. }) => inner.broadcast_finished(*id),
                 Some(event) => serf.handle_event(now, event),
                 None => serf.handle_timeout(now),
             }

@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 
 use crate::messages::DecodeError;
-use crate::msgpack::{self as mp, Reader};
+use swim_core::wire::msgpack::{self as mp, Reader};
 
 /// A member's tags. Ordered, so encoding is deterministic (Go writes a map
 /// of several tags in random order; any order decodes the same).

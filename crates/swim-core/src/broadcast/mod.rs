@@ -4,7 +4,28 @@
 //! every queued message is piggybacked or gossiped until it has been sent `retransmit_limit`
 //! times; messages sent fewer times go first, and within a transmit tier the largest message that
 //! still fits the packet goes first (newest on ties). Messages are opaque encoded bytes here, or
-//! derived by the caller when sent (see [`Body`]); the caller decides what they mean.
+//! derived by the caller when sent; the caller decides what they mean.
+//!
+//! The Swim keeps two of these (membership updates, user broadcasts); an application that hands
+//! out its own broadcasts through [`Delegate::broadcasts`](crate::Delegate::broadcasts), as Serf
+//! does, can keep its own with the same rules:
+//!
+//! ```
+//! use swim_core::broadcast::{retransmit_limit, BroadcastQueue, Parts};
+//!
+//! let mut queue = BroadcastQueue::new(4096);
+//! let mut finished = Vec::new();
+//! queue.push(None, b"event", None, &mut finished);
+//! // A cluster of 3 with Go's LAN multiplier: each message goes out 4 times.
+//! let limit = retransmit_limit(4, 3);
+//! let mut sent = 0;
+//! while !queue.is_empty() {
+//!     let mut packet = Parts::default();
+//!     queue.fill(3, 1400, limit, usize::MAX, &mut packet, &mut finished);
+//!     sent += packet.len();
+//! }
+//! assert_eq!(sent, 4);
+//! ```
 
 use alloc::collections::BTreeMap;
 use alloc::sync::Arc;
@@ -17,10 +38,17 @@ use crate::event::BroadcastOutcome;
 
 /// Identifies a broadcast whose completion someone waits for (our own leave, a user's
 /// broadcast).
-pub(crate) type Token = u64;
+pub type Token = u64;
 
 /// Where the queue reports the tokens of broadcasts that left it, and why.
-pub(crate) type Finished = Vec<(Token, BroadcastOutcome)>;
+pub type Finished = Vec<(Token, BroadcastOutcome)>;
+
+/// How many times each broadcast is sent in a cluster of `members` nodes, any state:
+/// `retransmit_mult × ceil(log10(members + 1))` (Go's `retransmitLimit`, which
+/// [`Config::retransmit_limit`](crate::Config::retransmit_limit) applies to the Swim's queues).
+pub fn retransmit_limit(retransmit_mult: usize, members: usize) -> usize {
+    crate::config::retransmit_limit(retransmit_mult, members)
+}
 
 /// Position of a broadcast in the queue, ordered like Go's `limitedBroadcast.Less`: fewest
 /// transmits first, then the longest message, then the newest (highest id).
@@ -143,7 +171,7 @@ impl Content<'_> {
 
 /// The messages taken for one packet, copied out of the queue (or derived) back to back.
 #[derive(Debug, Clone, Default)]
-pub(crate) struct Parts {
+pub struct Parts {
     bytes: Vec<u8>,
     ends: Vec<usize>,
 }
@@ -175,17 +203,17 @@ impl Parts {
     }
 
     /// Number of messages.
-    pub(crate) fn len(&self) -> usize {
+    pub fn len(&self) -> usize {
         self.ends.len()
     }
 
     /// Whether no message was taken.
-    pub(crate) fn is_empty(&self) -> bool {
+    pub fn is_empty(&self) -> bool {
         self.ends.is_empty()
     }
 
     /// The messages, in the order they were taken.
-    pub(crate) fn iter(&self) -> impl Iterator<Item = &[u8]> + '_ {
+    pub fn iter(&self) -> impl Iterator<Item = &[u8]> + '_ {
         let starts = core::iter::once(0).chain(self.ends.iter().copied());
         starts.zip(&self.ends).map(|(s, &e)| &self.bytes[s..e])
     }
@@ -206,7 +234,7 @@ impl Parts {
 /// broadcast is a 40-byte slot, the order index maps 16-byte keys to slot numbers, and the key
 /// index holds slot numbers. A broadcast moving up a tier touches the order index only.
 #[derive(Debug, Clone)]
-pub(crate) struct BroadcastQueue {
+pub struct BroadcastQueue {
     /// All queued broadcasts in selection order, as slot numbers.
     order: BTreeMap<OrderKey, u32>,
     /// Queued broadcasts; vacant ones are listed in `vacant`.
@@ -238,7 +266,7 @@ fn key_hash(key: &str) -> u64 {
 
 impl BroadcastQueue {
     /// A queue holding at most `max_len` broadcasts.
-    pub(crate) fn new(max_len: usize) -> Self {
+    pub fn new(max_len: usize) -> Self {
         BroadcastQueue {
             order: BTreeMap::new(),
             slots: Vec::new(),
@@ -260,7 +288,7 @@ impl BroadcastQueue {
     /// the broadcast is unique (never invalidated by others). If the queue then holds more than
     /// `max_len`, the broadcasts sent most often (then the shortest, then the oldest) are dropped
     /// until it fits, like Go's `Prune`, their tokens pushed to `finished`.
-    pub(crate) fn push(
+    pub fn push(
         &mut self,
         key: Option<&Arc<str>>,
         message: &[u8],
@@ -387,7 +415,7 @@ impl BroadcastQueue {
     /// `transmit_limit` times leaves the queue (token to `finished`); the others move up one
     /// tier after the walk, so none is taken twice in one fill. As in Go, `transmit_limit` 0
     /// finishes every broadcast after one send. At most `max_count` broadcasts are taken.
-    pub(crate) fn fill(
+    pub fn fill(
         &mut self,
         overhead: usize,
         limit: usize,
@@ -505,8 +533,16 @@ impl BroadcastQueue {
     }
 
     /// Number of queued broadcasts.
-    pub(crate) fn len(&self) -> usize {
+    pub fn len(&self) -> usize {
         self.order.len()
+    }
+
+    /// Holds at most `max_len` broadcasts from now on: if more are queued, the broadcasts sent
+    /// most often (then the shortest, then the oldest) are dropped until it fits, their tokens
+    /// pushed to `finished` (Go's `Prune(max_len)`).
+    pub fn set_max_len(&mut self, max_len: usize, finished: &mut Finished) {
+        self.max_len = max_len;
+        self.prune(finished);
     }
 
     /// Whether a broadcast with invalidation key `key` is queued.
@@ -520,7 +556,7 @@ impl BroadcastQueue {
     }
 
     /// Whether nothing is queued.
-    pub(crate) fn is_empty(&self) -> bool {
+    pub fn is_empty(&self) -> bool {
         self.order.is_empty()
     }
 

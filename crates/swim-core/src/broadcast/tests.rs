@@ -480,6 +480,34 @@ fn clear_reports_every_token() {
 }
 
 #[test]
+fn lowering_max_len_prunes_like_go_prune() {
+    let mut q = BroadcastQueue::new(10);
+    let mut fin = Vec::new();
+    q.push(None, msg("sent"), Some(1), &mut fin);
+    let mut out = Parts::default();
+    q.fill(0, 100, 4, usize::MAX, &mut out, &mut fin);
+    q.push(None, msg("aa"), None, &mut fin);
+    q.push(None, msg("b"), Some(2), &mut fin);
+    q.push(None, msg("cc"), None, &mut fin);
+    // Most sent first, then the shortest, then the oldest.
+    q.set_max_len(2, &mut fin);
+    assert_eq!(
+        fin,
+        [
+            (1, BroadcastOutcome::Dropped),
+            (2, BroadcastOutcome::Dropped)
+        ]
+    );
+    let mut out = Parts::default();
+    q.fill(0, 100, 4, usize::MAX, &mut out, &mut fin);
+    assert_eq!(texts(&out), ["cc", "aa"]);
+    // The new bound holds for pushes too.
+    q.push(None, msg("ddd"), None, &mut fin);
+    assert_eq!(q.len(), 2);
+    assert_consistent(&q);
+}
+
+#[test]
 fn bytes_tracks_queued_messages() {
     let mut q = BroadcastQueue::new(3);
     let mut fin = Vec::new();

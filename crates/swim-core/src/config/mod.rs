@@ -16,9 +16,10 @@ mod preset;
 
 pub use catch_up::CatchUp;
 pub use cidr::Cidr;
-pub use derived::SuspicionTimeouts;
+pub(crate) use derived::retransmit_limit;
 #[cfg(test)]
-pub(crate) use derived::{retransmit_limit, suspicion_timeouts};
+pub(crate) use derived::suspicion_timeouts;
+pub use derived::SuspicionTimeouts;
 pub use preset::Preset;
 
 /// Lowest protocol version this implementation speaks.

@@ -109,7 +109,7 @@ impl StreamFramer {
             Some(MessageType::User) => {
                 let mut len = 0i64;
                 decode_struct(&mut r, &["UserMsgLen"], |_, r| {
-                    len = r.int64("UserMsgLen")?;
+                    len = r.i64("UserMsgLen")?;
                     Ok(())
                 })?;
                 let len = usize::try_from(len).map_err(|_| WireError::IntegerOutOfRange {

@@ -537,10 +537,10 @@ fn decode_ping<'a>(r: &mut Reader<'a>) -> Result<Ping<'a>, WireError> {
     decode_struct(r, &FIELDS, |i, r| {
         match i {
             0 => m.seq_no = r.uint(FIELDS[0], U32)? as u32,
-            1 => m.node = r.string(FIELDS[1])?,
+            1 => m.node = r.str(FIELDS[1])?,
             2 => m.source_addr = r.byte_slice(FIELDS[2])?,
             3 => m.source_port = r.uint(FIELDS[3], U16)? as u16,
-            _ => m.source_node = r.string(FIELDS[4])?,
+            _ => m.source_node = r.str(FIELDS[4])?,
         }
         Ok(())
     })?;
@@ -564,11 +564,11 @@ fn decode_indirect_ping<'a>(r: &mut Reader<'a>) -> Result<IndirectPing<'a>, Wire
             0 => m.seq_no = r.uint(FIELDS[0], U32)? as u32,
             1 => m.target = r.byte_slice(FIELDS[1])?,
             2 => m.port = r.uint(FIELDS[2], U16)? as u16,
-            3 => m.node = r.string(FIELDS[3])?,
+            3 => m.node = r.str(FIELDS[3])?,
             4 => m.nack = r.bool(FIELDS[4])?,
             5 => m.source_addr = r.byte_slice(FIELDS[5])?,
             6 => m.source_port = r.uint(FIELDS[6], U16)? as u16,
-            _ => m.source_node = r.string(FIELDS[7])?,
+            _ => m.source_node = r.str(FIELDS[7])?,
         }
         Ok(())
     })?;
@@ -603,8 +603,8 @@ fn decode_accusation<'a>(r: &mut Reader<'a>) -> Result<Accusation<'a>, WireError
     decode_struct(r, &FIELDS, |i, r| {
         match i {
             0 => m.incarnation = r.uint(FIELDS[0], U32)? as u32,
-            1 => m.node = r.string(FIELDS[1])?,
-            _ => m.from = r.string(FIELDS[2])?,
+            1 => m.node = r.str(FIELDS[1])?,
+            _ => m.from = r.str(FIELDS[2])?,
         }
         Ok(())
     })?;
@@ -623,7 +623,7 @@ fn decode_alive<'a>(r: &mut Reader<'a>, limits: &Limits) -> Result<Alive<'a>, Wi
     decode_struct(r, &FIELDS, |i, r| {
         match i {
             0 => m.incarnation = r.uint(FIELDS[0], U32)? as u32,
-            1 => m.node = r.string(FIELDS[1])?,
+            1 => m.node = r.str(FIELDS[1])?,
             2 => m.addr = r.byte_slice(FIELDS[2])?,
             3 => m.port = r.uint(FIELDS[3], U16)? as u16,
             4 => m.meta = r.byte_slice(FIELDS[4])?,
@@ -641,7 +641,7 @@ fn length(
     what: &'static str,
     limit: usize,
 ) -> Result<usize, WireError> {
-    let v = r.int64(field)?;
+    let v = r.i64(field)?;
     let v = u64::try_from(v).map_err(|_| WireError::IntegerOutOfRange { field })?;
     if v > limit as u64 {
         return Err(WireError::TooLarge {
@@ -704,12 +704,12 @@ fn decode_push_node<'a>(
     };
     decode_struct(r, &FIELDS, |i, r| {
         match i {
-            0 => m.name = r.string(FIELDS[0])?,
+            0 => m.name = r.str(FIELDS[0])?,
             1 => m.addr = r.byte_slice(FIELDS[1])?,
             2 => m.port = r.uint(FIELDS[2], U16)? as u16,
             3 => m.meta = r.byte_slice(FIELDS[3])?,
             4 => m.incarnation = r.uint(FIELDS[4], U32)? as u32,
-            5 => m.state = NodeState::from_code(r.int64(FIELDS[5])?),
+            5 => m.state = NodeState::from_code(r.i64(FIELDS[5])?),
             _ => m.vsn = vsn(r, limits)?,
         }
         Ok(())
@@ -735,7 +735,7 @@ fn decode_push_pull<'a>(r: &mut Reader<'a>, limits: &Limits) -> Result<PushPull<
 fn decode_error<'a>(r: &mut Reader<'a>) -> Result<ErrorResponse<'a>, WireError> {
     let mut m = ErrorResponse::default();
     decode_struct(r, &["Error"], |_, r| {
-        m.error = r.string("Error")?;
+        m.error = r.str("Error")?;
         Ok(())
     })?;
     Ok(m)

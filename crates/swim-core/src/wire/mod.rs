@@ -10,6 +10,8 @@
 //!   from a TCP stream, which plain streams never say.
 //! * [`Limits`]: every size a peer can declare is bounded before anything is
 //!   allocated for it.
+//! * [`msgpack`]: the Go codec's msgpack profile these messages (and Serf's)
+//!   are written in.
 //!
 //! Nothing here panics on input: every failure is a [`WireError`].
 
@@ -21,7 +23,7 @@ pub mod keyring;
 mod limits;
 pub mod lzw;
 mod message;
-pub(crate) mod msgpack;
+pub mod msgpack;
 
 pub(crate) use compound::for_each_batch;
 pub use compound::{

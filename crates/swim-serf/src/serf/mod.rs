@@ -3,10 +3,11 @@
 //!
 //! [`Serf`] does not own the [`Swim`](swim_core::Swim) it runs on; it is fed
 //! the Swim's events ([`Serf::handle_event`]) and hands back what the Swim
-//! must do ([`SerfOutput::Broadcast`], [`SerfOutput::UpdateMeta`]), so it
+//! must do ([`SerfOutput::UpdateMeta`], [`SerfOutput::SendTo`]), so it
 //! composes with a Swim driven directly or by swim-node's driver. The
-//! Swim's push/pulls ask it for Serf's state through [`SerfDelegate`].
-//! Time only comes in as an argument.
+//! Swim asks it through [`SerfDelegate`] for Serf's state (push/pulls) and
+//! for the messages Serf gossips, which wait in Serf's own queues
+//! ([`Serf::broadcasts`]). Time only comes in as an argument.
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -23,10 +24,12 @@ use crate::messages::{
 };
 use crate::tags::{decode_tags, encode_tags, Tags, TagsTooLarge};
 
+mod broadcast;
 mod internal;
 mod query;
 mod reap;
 
+pub use broadcast::{IntentId, QueueDepth, QueueDepths};
 pub use internal::{KeyOp, INTERNAL_QUERY_PREFIX};
 pub use query::{IncomingQuery, QueryId, QueryParams, QueryProgress};
 
@@ -113,6 +116,20 @@ pub struct SerfConfig {
     /// A member that left is forgotten this long after (Go's
     /// `TombstoneTimeout`: 24 h).
     pub tombstone_timeout: Duration,
+    /// The Swim's `retransmit_mult`: each message Serf gossips is sent
+    /// `retransmit_mult × ceil(log10(n + 1))` times, `n` the Serf members
+    /// in any status (`SerfNode` copies it from the Swim's settings; Go
+    /// Serf's memberlist LAN default: 4).
+    pub retransmit_mult: usize,
+    /// Most messages each of Serf's broadcast queues holds; beyond, the
+    /// most-sent are dropped (Go's `MaxQueueDepth`: 4096).
+    pub max_queue_depth: usize,
+    /// When positive, the bound is instead twice the number of members, at
+    /// least this (Go's `MinQueueDepth`: 0).
+    pub min_queue_depth: usize,
+    /// A queue reaching this many messages is logged as a warning (Go's
+    /// `QueueDepthWarning`: 128).
+    pub queue_depth_warning: usize,
 }
 
 impl SerfConfig {
@@ -148,6 +165,10 @@ impl SerfConfig {
             reconnect_interval: Duration::from_secs(30),
             reconnect_timeout: Duration::from_secs(24 * 3600),
             tombstone_timeout: Duration::from_secs(24 * 3600),
+            retransmit_mult: 4,
+            max_queue_depth: 4096,
+            min_queue_depth: 0,
+            queue_depth_warning: 128,
         }
     }
 
@@ -285,9 +306,15 @@ pub enum SerfEvent {
 /// What the application must do for Serf.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SerfOutput {
-    /// Gossip these bytes to every member: hand them to
-    /// [`Swim::broadcast`](swim_core::Swim::broadcast).
-    Broadcast(Vec<u8>),
+    /// An intent returned by [`Serf::leave`] or
+    /// [`Serf::remove_failed_node`] left Serf's queue: sent its number of
+    /// times, or dropped (Go closes the notify channel either way).
+    IntentFinished {
+        /// The intent.
+        id: IntentId,
+        /// Why it left.
+        outcome: swim_core::BroadcastOutcome,
+    },
     /// Announce new tags: hand them to
     /// [`Swim::update_meta`](swim_core::Swim::update_meta).
     UpdateMeta(Vec<u8>),
@@ -407,6 +434,8 @@ pub struct Serf {
     coord_cache: HashMap<String, Coordinate>,
     /// splitmix64's state.
     rng: u64,
+    /// What waits to be gossiped.
+    broadcasts: broadcast::Broadcasts,
     outputs: VecDeque<SerfOutput>,
 }
 
@@ -448,6 +477,7 @@ impl Serf {
             c
         };
         Ok(Serf {
+            broadcasts: broadcast::Broadcasts::new(&config),
             coord_client,
             coord_cache,
             event_buffer: vec![None; config.event_buffer],
@@ -514,6 +544,13 @@ impl Serf {
     /// The next thing to do for Serf, if any.
     pub fn poll_output(&mut self) -> Option<SerfOutput> {
         self.outputs.pop_front()
+    }
+
+    /// Whether [`poll_output`](Self::poll_output) has something: a driver
+    /// that lets the Swim call [`SerfDelegate`] on its own learns this way
+    /// that handing out broadcasts finished an intent.
+    pub fn has_output(&self) -> bool {
+        !self.outputs.is_empty()
     }
 
     /// When [`handle_timeout`](Self::handle_timeout) next has work: the
@@ -689,7 +726,7 @@ impl Serf {
             _ => false,
         };
         if rebroadcast {
-            self.outputs.push_back(SerfOutput::Broadcast(buf.to_vec()));
+            self.gossip(buf);
         }
         Ok(())
     }
@@ -815,7 +852,7 @@ impl Serf {
         }
         self.event_clock.increment();
         self.handle_user_event(event);
-        self.outputs.push_back(SerfOutput::Broadcast(raw));
+        self.gossip(&raw);
         Ok(())
     }
 
@@ -829,16 +866,17 @@ impl Serf {
     }
 
     /// Starts a graceful leave (Go's `Serf.Leave`, its first half): our
-    /// leave intent is broadcast. The application then lets the broadcast
-    /// go out and calls [`Swim::leave`](swim_core::Swim::leave).
-    pub fn leave(&mut self, now: Instant) -> Result<(), SerfError> {
+    /// leave intent is gossiped if any other member is alive, and its id
+    /// returned. The application then waits for it to go out
+    /// ([`SerfOutput::IntentFinished`]) and calls
+    /// [`Swim::leave`](swim_core::Swim::leave).
+    pub fn leave(&mut self, now: Instant) -> Result<Option<IntentId>, SerfError> {
         self.at(now);
         if self.state != SerfState::Alive {
             return Err(SerfError::Left);
         }
         self.state = SerfState::Leaving;
-        self.announce_leave(now, self.config.name.clone(), false);
-        Ok(())
+        Ok(self.announce_leave(now, self.config.name.clone(), false))
     }
 
     /// The leave finished: the intent was gossiped and the Swim left (Go's
@@ -854,8 +892,7 @@ impl Serf {
         };
         self.clock.witness(ltime);
         self.handle_join_intent(now, &msg);
-        self.outputs
-            .push_back(SerfOutput::Broadcast(Message::Join(msg).to_bytes()));
+        self.gossip(&Message::Join(msg).to_bytes());
     }
 
     /// Goes out now, or waits in the coalescer.
@@ -1081,12 +1118,22 @@ impl Serf {
 }
 
 /// The [`Delegate`](swim_core::Delegate) a Serf node's Swim runs with: its
-/// push/pulls carry Serf's state. Shared with the application, which feeds
-/// the same [`Serf`] the Swim's events.
+/// push/pulls carry Serf's state, its packets Serf's broadcasts. Shared
+/// with the application, which feeds the same [`Serf`] the Swim's events.
 #[derive(Debug, Clone)]
 pub struct SerfDelegate(pub Arc<Mutex<Serf>>);
 
 impl swim_core::Delegate for SerfDelegate {
+    fn has_broadcasts(&self) -> bool {
+        let serf = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        serf.has_broadcasts()
+    }
+
+    fn broadcasts(&mut self, overhead: usize, limit: usize) -> Vec<Vec<u8>> {
+        let mut serf = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        serf.broadcasts(overhead, limit)
+    }
+
     fn local_state(&mut self, _join: bool) -> Option<Vec<u8>> {
         let serf = self.0.lock().unwrap_or_else(|e| e.into_inner());
         Some(serf.local_state())

@@ -228,7 +228,7 @@ impl Serf {
         };
         self.queries.open.insert(q.ltime, open);
         self.handle_query(now, q);
-        self.outputs.push_back(SerfOutput::Broadcast(raw));
+        self.gossip(&raw);
         Ok(id)
     }
 

@@ -6,27 +6,33 @@
 
 use swim_core::Instant;
 
-use super::{MemberStatus, Serf, SerfError, SerfEvent, SerfOutput};
+use super::{IntentId, MemberStatus, Serf, SerfError, SerfEvent, SerfOutput};
 use crate::messages::{Leave, Message};
 
 impl Serf {
     /// Forces a failed member out (Go's `RemoveFailedNode`, `serf
     /// force-leave`): a leave intent for it at our clock, applied here and
     /// gossiped if anyone else is alive; with `prune`, every node forgets
-    /// it (`RemoveFailedNodePrune`). Returns whether it was gossiped (the
-    /// driver waits for that broadcast, as Go does).
+    /// it (`RemoveFailedNodePrune`). Returns the intent if it was gossiped
+    /// (the driver waits for [`SerfOutput::IntentFinished`], as Go waits
+    /// for that broadcast).
     pub fn remove_failed_node(
         &mut self,
         now: Instant,
         node: &str,
         prune: bool,
-    ) -> Result<bool, SerfError> {
+    ) -> Result<Option<IntentId>, SerfError> {
         Ok(self.announce_leave(now, node.to_owned(), prune))
     }
 
     /// A leave intent for `node` at our clock: applied here, then gossiped
-    /// if any other member is alive to hear it. Returns whether it was.
-    pub(super) fn announce_leave(&mut self, now: Instant, node: String, prune: bool) -> bool {
+    /// if any other member is alive to hear it. Returns it if it was.
+    pub(super) fn announce_leave(
+        &mut self,
+        now: Instant,
+        node: String,
+        prune: bool,
+    ) -> Option<IntentId> {
         let msg = Leave {
             ltime: self.clock.time(),
             node,
@@ -38,11 +44,7 @@ impl Serf {
             .members
             .values()
             .any(|e| e.member.name != self.config.name && e.member.status == MemberStatus::Alive);
-        if others_alive {
-            self.outputs
-                .push_back(SerfOutput::Broadcast(Message::Leave(msg).to_bytes()));
-        }
-        others_alive
+        others_alive.then(|| self.gossip_tracked(&Message::Leave(msg).to_bytes()))
     }
 
     /// Go's `handlePrune`: a departed or failed member is forgotten now; a
