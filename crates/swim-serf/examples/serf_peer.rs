@@ -102,6 +102,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 }
                 say(format!("query {acks} {last}"));
             }
+            ["stats"] => {
+                let s = serf.node().stats().await?.core;
+                say(format!(
+                    "stats packets_sent={} bytes_sent={} probes={} push_pulls={} catch_up_push_pulls={} streams_opened={} messages={:?}",
+                    s.packets_sent, s.bytes_sent, s.probes, s.push_pulls, s.catch_up_push_pulls, s.streams_opened, s.messages
+                ));
+            }
             ["quit"] => break,
             _ => say(format!("error unknown command {line:?}")),
         }
