@@ -110,13 +110,16 @@ mod report;
 mod rng;
 mod rss;
 mod scenario;
+#[cfg(feature = "serf")]
+pub mod serf;
 pub mod sweep;
 mod time;
 mod timeline;
 mod tracker;
 
 pub use app::{
-    AppFactory, AppFailure, AppInvariant, Application, Apps, AsAny, Check, Granularity, NodeContext,
+    AppDelegate, AppFactory, AppFailure, AppInvariant, Application, Apps, AsAny, Check,
+    Granularity, NodeContext, SimSwim,
 };
 pub use clock::Clocks;
 pub use disk::Disk;
@@ -129,3 +132,5 @@ pub use rss::{current_rss, peak_rss};
 pub use scenario::{Action, Aimed, Amount, ConfigHook, Fault, Scenario, Start, Target};
 pub use swim_core;
 pub use swim_core::Preset;
+#[cfg(feature = "serf")]
+pub use swim_serf;
