@@ -93,6 +93,10 @@
 //! replicated map and a lease service with fencing epochs, each with a
 //! planted bug a sweep catches.
 //!
+//! With the `serf` feature, `swim_sim::serf` runs HashiCorp Serf (the `swim-serf`
+//! crate) on every node, with Serf's invariants, a sweep and a
+//! dissemination measurement.
+//!
 //! The `swim-sim` binary wraps this library in a command line (`swim-sim
 //! run …`, `swim-sim sweep …`); see the crate README for every flag and
 //! report field.

@@ -19,6 +19,12 @@
 //!   the simulated RTTs ([`Apps::rtt`](crate::Apps::rtt)) are within
 //!   bounds.
 //!
+//! `serf-safety` is a [`Check::Always`](crate::Check::Always) check: with
+//! the default [`Granularity::Callback`](crate::Granularity::Callback) a
+//! window's nodes run on one thread, so large runs are faster with
+//! [`Granularity::Step`](crate::Granularity::Step) (a violation is still
+//! stamped with its exact time and node).
+//!
 //! Simulated nodes have no keyring (key queries go unanswered, counted as
 //! `serf.key_queries_unanswered`) and unique names (a lost name conflict
 //! is counted as `serf.shutdowns`).
