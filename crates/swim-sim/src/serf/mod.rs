@@ -19,7 +19,7 @@
 //!   the simulated RTTs ([`Apps::rtt`](crate::Apps::rtt)) are within
 //!   bounds.
 //!
-//! `serf-safety` is a [`Check::Always`](crate::Check::Always) check: with
+//! `serf-safety` is a [`Check::Always`] check: with
 //! the default [`Granularity::Callback`](crate::Granularity::Callback) a
 //! window's nodes run on one thread, so large runs are faster with
 //! [`Granularity::Step`](crate::Granularity::Step) (a violation is still
