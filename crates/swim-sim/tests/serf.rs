@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use swim_sim::serf::{coordinate_errors, quantile, PlantedBug, SerfSim, Workload};
 use swim_sim::swim_serf::QueryParams;
-use swim_sim::{Amount, Check, Fault, Preset, Report, Scenario, Simulation};
+use swim_sim::{Amount, Check, Fault, Granularity, Preset, Report, Scenario, Simulation};
 
 fn s(x: u64) -> Duration {
     Duration::from_secs(x)
@@ -169,4 +169,33 @@ fn coordinates_outside_their_bound_are_caught() {
         .expect("valid");
     let report = Simulation::new(sc).run();
     assert_eq!(rules(&report), ["serf-coordinates"]);
+}
+
+#[test]
+fn threads_do_not_change_the_run() {
+    // Checked per step, the nodes of a window run side by side, writing
+    // the shared ledger from several threads.
+    let traces: Vec<(String, u64)> = [1, 2, 3]
+        .into_iter()
+        .map(|threads| {
+            let sc = Scenario::new(40, 9, Preset::Local)
+                .formed()
+                .duration(s(30))
+                .granularity(Granularity::Step)
+                .fault(Fault::Restart {
+                    amount: Amount::Count(3),
+                    at: s(4),
+                    down_for: s(3),
+                });
+            let serf = SerfSim::new().workload(Workload::random(40, 9, 8, s(20), 4, s(22)));
+            let sc = serf.long_enough(serf.clone().install(sc).expect("valid"));
+            let report = Simulation::new(sc).with_threads(threads).run();
+            assert!(report.ok(), "{:?}", report.invariant_violations);
+            (
+                report.trace_hash,
+                report.app_metrics["serf.user_events_delivered"],
+            )
+        })
+        .collect();
+    assert!(traces.windows(2).all(|w| w[0] == w[1]), "{traces:?}");
 }
