@@ -9,7 +9,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use swim_core::{BroadcastId, CommandError, Event, ExchangeId, Instant, Swim};
+use swim_core::{BroadcastId, CommandError, Delegate, Event, ExchangeId, Instant, Member, Swim};
 
 use crate::clock::Clock;
 use crate::disk::Disk;
@@ -55,7 +55,69 @@ pub trait Application: AsAny + Send {
     fn timer(&mut self, node: &mut NodeContext<'_>, token: u64) {
         let _ = (node, token);
     }
+
+    /// What the node's state machine asks while it runs — ack payloads,
+    /// push/pull state, broadcasts to piggyback (Go memberlist's
+    /// delegates, see [`Delegate`]): asked once per process, right after
+    /// the application is made and before the state machine is built.
+    /// `None` (the default): the state machine's own answers
+    /// ([`DefaultDelegate`](swim_core::DefaultDelegate)).
+    ///
+    /// The delegate is called in the middle of the node's processing, so it
+    /// reaches the application's state only through what both share (an
+    /// `Arc<Mutex<…>>`); whatever it answers must follow from what the node
+    /// has seen, for the run to replay.
+    fn delegate(&mut self) -> Option<Box<dyn Delegate + Send>> {
+        None
+    }
 }
+
+/// The delegate of a simulated node's state machine: its application's
+/// ([`Application::delegate`]), or none, which answers as
+/// [`DefaultDelegate`](swim_core::DefaultDelegate) does.
+#[derive(Default)]
+pub struct AppDelegate(pub(crate) Option<Box<dyn Delegate + Send>>);
+
+impl fmt::Debug for AppDelegate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("AppDelegate")
+            .field(&self.0.as_ref().map(|_| ".."))
+            .finish()
+    }
+}
+
+impl Delegate for AppDelegate {
+    fn allow_alive(&mut self, member: &Member) -> bool {
+        self.0.as_mut().is_none_or(|d| d.allow_alive(member))
+    }
+
+    fn allow_merge(&mut self, members: &[Member]) -> bool {
+        self.0.as_mut().is_none_or(|d| d.allow_merge(members))
+    }
+
+    fn local_state(&mut self, join: bool) -> Option<Vec<u8>> {
+        self.0.as_mut()?.local_state(join)
+    }
+
+    fn ack_payload(&mut self) -> Option<Vec<u8>> {
+        self.0.as_mut()?.ack_payload()
+    }
+
+    fn has_broadcasts(&self) -> bool {
+        self.0.as_ref().is_some_and(|d| d.has_broadcasts())
+    }
+
+    fn broadcasts(&mut self, overhead: usize, limit: usize) -> Vec<Vec<u8>> {
+        match self.0.as_mut() {
+            Some(d) => d.broadcasts(overhead, limit),
+            None => Vec::new(),
+        }
+    }
+}
+
+/// A simulated node's state machine: a [`Swim`] asking its application's
+/// delegate.
+pub type SimSwim = Swim<AppDelegate>;
 
 /// Makes the application of node `index`, each time its process starts.
 pub type AppFactory = Arc<dyn Fn(usize) -> Box<dyn Application> + Send + Sync>;
@@ -64,7 +126,7 @@ pub type AppFactory = Arc<dyn Fn(usize) -> Box<dyn Application> + Send + Sync>;
 pub struct NodeContext<'a> {
     pub(crate) index: usize,
     pub(crate) now: u64,
-    pub(crate) swim: &'a mut Swim,
+    pub(crate) swim: &'a mut SimSwim,
     pub(crate) rng: &'a mut SimRng,
     /// Timers set during the call: (when, token).
     pub(crate) timers: &'a mut Vec<(u64, u64)>,
@@ -167,13 +229,13 @@ impl NodeContext<'_> {
     }
 
     /// The node's state machine, to read (`members()`, `member_counts()`…).
-    pub fn swim(&self) -> &Swim {
+    pub fn swim(&self) -> &SimSwim {
         self.swim
     }
 
     /// Runs `command` on the node's state machine now: for what the methods
     /// below do not cover.
-    pub fn command<R>(&mut self, command: impl FnOnce(&mut Swim, Instant) -> R) -> R {
+    pub fn command<R>(&mut self, command: impl FnOnce(&mut SimSwim, Instant) -> R) -> R {
         self.run(Traced::Other, &[], command)
     }
 
@@ -242,7 +304,7 @@ impl NodeContext<'_> {
         &mut self,
         kind: Traced,
         bytes: &[u8],
-        command: impl FnOnce(&mut Swim, Instant) -> R,
+        command: impl FnOnce(&mut SimSwim, Instant) -> R,
     ) -> R {
         self.trace.u64(0x60 ^ self.index as u64);
         self.trace.u64(kind as u64);
@@ -473,6 +535,14 @@ impl<'a> Apps<'a> {
         self.net.partitioned(i, self.now)
     }
 
+    /// The mean round trip of a datagram and its answer between `a` and
+    /// `b`: twice their link's one-way latency plus the jitter's mean on
+    /// both legs — what `a`'s probes of `b` measure, on average (a truth to
+    /// check network coordinates against).
+    pub fn rtt(&self, a: usize, b: usize) -> Duration {
+        Duration::from_nanos(2 * self.net.links.latency(a, b)) + self.net.model.jitter
+    }
+
     /// What node `i`'s wall clock reads now (the true time without
     /// [`Scenario::clocks`](crate::Scenario::clocks)).
     pub fn clock(&self, i: usize) -> Duration {
@@ -491,7 +561,7 @@ impl<'a> Apps<'a> {
     }
 
     /// Node `i`'s state machine, if its process runs.
-    pub fn swim(&self, i: usize) -> Option<&'a Swim> {
+    pub fn swim(&self, i: usize) -> Option<&'a SimSwim> {
         self.view.node(i)?.swim.as_deref()
     }
 

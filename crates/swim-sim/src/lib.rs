@@ -93,6 +93,10 @@
 //! replicated map and a lease service with fencing epochs, each with a
 //! planted bug a sweep catches.
 //!
+//! With the `serf` feature, `swim_sim::serf` runs HashiCorp Serf (the `swim-serf`
+//! crate) on every node, with Serf's invariants, a sweep and a
+//! dissemination measurement.
+//!
 //! The `swim-sim` binary wraps this library in a command line (`swim-sim
 //! run …`, `swim-sim sweep …`); see the crate README for every flag and
 //! report field.
@@ -110,13 +114,16 @@ mod report;
 mod rng;
 mod rss;
 mod scenario;
+#[cfg(feature = "serf")]
+pub mod serf;
 pub mod sweep;
 mod time;
 mod timeline;
 mod tracker;
 
 pub use app::{
-    AppFactory, AppFailure, AppInvariant, Application, Apps, AsAny, Check, Granularity, NodeContext,
+    AppDelegate, AppFactory, AppFailure, AppInvariant, Application, Apps, AsAny, Check,
+    Granularity, NodeContext, SimSwim,
 };
 pub use clock::Clocks;
 pub use disk::Disk;
@@ -129,3 +136,5 @@ pub use rss::{current_rss, peak_rss};
 pub use scenario::{Action, Aimed, Amount, ConfigHook, Fault, Scenario, Start, Target};
 pub use swim_core;
 pub use swim_core::Preset;
+#[cfg(feature = "serf")]
+pub use swim_serf;

@@ -11,7 +11,9 @@ use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
 
 use swim_core::wire::{Frame, MessageType, StreamFramer, StreamRole};
-use swim_core::{Event, ExchangeError, ExchangeId, Instant, MemberChange, Output, StreamId, Swim};
+use swim_core::{Event, ExchangeError, ExchangeId, Instant, MemberChange, Output, StreamId};
+
+use crate::app::SimSwim;
 
 use crate::app::{AppInvariant, Application, Apps, Check, Machine, NodeContext, View};
 use crate::history::{History, What};
@@ -115,7 +117,7 @@ pub(crate) struct PendingStream {
 
 /// One node: its process (if running) and what the simulator keeps for it.
 pub(crate) struct Node {
-    pub(crate) swim: Option<Box<Swim>>,
+    pub(crate) swim: Option<Box<SimSwim>>,
     pub(crate) status: Status,
     /// Incremented at every start: inputs for an older process are dropped.
     pub(crate) life: u32,
@@ -173,7 +175,7 @@ impl Default for Node {
 
 impl Node {
     /// Runs `swim` as this node's new process.
-    pub(crate) fn start(&mut self, i: usize, swim: Swim) {
+    pub(crate) fn start(&mut self, i: usize, swim: SimSwim) {
         self.swim = Some(Box::new(swim));
         self.status = Status::Up;
         self.timer_at = NONE;

@@ -8,7 +8,9 @@ use std::collections::BinaryHeap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use swim_core::{Event, ExchangeError, Instant, SharedNames, Swim};
+use swim_core::{Event, ExchangeError, Instant, SharedNames};
+
+use crate::app::SimSwim;
 
 use crate::naming::node_name;
 use crate::network::{Fate, Network};
@@ -276,7 +278,7 @@ impl Simulation {
     }
 
     /// Node `i`'s state machine, if its process runs.
-    pub fn node(&self, i: usize) -> Option<&Swim> {
+    pub fn node(&self, i: usize) -> Option<&SimSwim> {
         self.nodes.get(i)?.swim.as_deref()
     }
 
@@ -289,7 +291,11 @@ impl Simulation {
     /// Runs `f` on node `i`'s state machine now (a command: broadcast,
     /// update_meta, ping…), then carries out its outputs. `None` if the
     /// node is down.
-    pub fn command<R>(&mut self, i: usize, f: impl FnOnce(&mut Swim, Instant) -> R) -> Option<R> {
+    pub fn command<R>(
+        &mut self,
+        i: usize,
+        f: impl FnOnce(&mut SimSwim, Instant) -> R,
+    ) -> Option<R> {
         let now = Instant::from_nanos(self.now);
         let r = f(self.nodes.get_mut(i)?.swim.as_deref_mut()?, now);
         self.process(i);

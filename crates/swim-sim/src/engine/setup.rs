@@ -7,6 +7,7 @@ use swim_core::wire::{pack_compounds, Alive, Message, Transport};
 use swim_core::{Instant, Swim};
 
 use super::{Ev, Simulation};
+use crate::app::AppDelegate;
 use crate::naming::{node_addr, node_name};
 use crate::node::{Due, Hosted, Input, Status};
 use crate::rng::{derive, SimRng};
@@ -68,7 +69,7 @@ impl Simulation {
     }
 
     /// The warm start's datagrams: an alive message for every node at
-    /// incarnation 1, packed into compounds that fit a LAN packet, encoded
+    /// incarnation 1, with its configured metadata, packed into compounds that fit a LAN packet, encoded
     /// once and handed to every node.
     pub(super) fn warm_datagrams(&self) -> Vec<Vec<u8>> {
         let n = self.sc.nodes;
@@ -80,14 +81,16 @@ impl Simulation {
                     SocketAddr::V4(v4) => v4.ip().octets().to_vec(),
                     SocketAddr::V6(v6) => v6.ip().octets().to_vec(),
                 };
-                let vsn = self.sc.node_config(i).vsn();
+                let config = self.sc.node_config(i);
+                let vsn = config.vsn();
                 let mut m = Vec::with_capacity(64);
                 Message::Alive(Alive {
                     incarnation: 1,
                     node: &name,
                     addr: ip.into(),
                     port: addr.port(),
-                    meta: (&[][..]).into(),
+                    // What the node announces itself (a Serf node's tags).
+                    meta: config.meta[..].into(),
                     vsn: vsn[..].into(),
                 })
                 .encode(Transport::Packet, &mut m);
@@ -109,7 +112,18 @@ impl Simulation {
         let config = self.sc.node_config(i);
         let seed = derive(self.sc.seed, 1 + life as u64, i as u64);
         let now = Instant::from_nanos(self.now);
+        // The application first: the state machine is built with its
+        // delegate.
+        let mut hosted = self.sc.app.as_ref().map(|make| {
+            Box::new(Hosted {
+                app: make(i),
+                rng: SimRng::new(derive(self.sc.seed, 1_000 + u64::from(life), i as u64)),
+                timers: Vec::new(),
+            })
+        });
+        let delegate = AppDelegate(hosted.as_mut().and_then(|h| h.app.delegate()));
         let built = Swim::builder(config, seed)
+            .delegate(delegate)
             .shared_names(self.names.clone())
             .record_member_changes()
             .build(now);
@@ -126,7 +140,7 @@ impl Simulation {
         self.nodes[i]
             .history
             .note(self.now, crate::history::What::Started, None, 0);
-        if let Some(make) = &self.sc.app {
+        if let Some(hosted) = hosted {
             let node = &mut self.nodes[i];
             if node.machine.is_none() {
                 let clock = self.sc.clocks.as_ref().map(|c| {
@@ -137,11 +151,7 @@ impl Simulation {
                     ..Default::default()
                 }));
             }
-            node.app = Some(Box::new(Hosted {
-                app: make(i),
-                rng: SimRng::new(derive(self.sc.seed, 1_000 + u64::from(life), i as u64)),
-                timers: Vec::new(),
-            }));
+            node.app = Some(hosted);
         }
         self.tracker.start(self.now, i);
         self.with_node(i, |job, sh, now| job.start_app(sh, now));
