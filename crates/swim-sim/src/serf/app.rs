@@ -118,7 +118,9 @@ impl SerfApp {
 
     fn output(&mut self, node: &mut NodeContext<'_>, out: SerfOutput) {
         match out {
-            SerfOutput::Broadcast(bytes) => broadcast(node, &bytes),
+            // Serf's gossip waits in its own queues, which the Swim drains
+            // through the delegate; a finished intent needs nothing here.
+            SerfOutput::IntentFinished { .. } => {}
             SerfOutput::UpdateMeta(meta) => {
                 let _ = node.update_meta(&meta);
             }
@@ -248,13 +250,6 @@ impl SerfApp {
             }
         }
     }
-}
-
-/// Hands Serf's gossip to the Swim: the one place that knows how Serf's
-/// broadcasts leave the node.
-fn broadcast(node: &mut NodeContext<'_>, bytes: &[u8]) {
-    // Refused only once the node has left.
-    let _ = node.broadcast(bytes);
 }
 
 impl Application for SerfApp {

@@ -1,10 +1,11 @@
 //! The push-gossip model of a user event's spread, to compare runs with.
 //!
-//! Serf gossips a user event through memberlist's broadcast queue: every
-//! gossip interval a node sends one packet to each of `fanout` random
-//! members (Go's `GossipNodes`), and a queued message rides in each until
-//! it has been sent `transmits` times (`RetransmitMult · ⌈log10(n + 1)⌉`);
-//! a node that gets a new event queues it again. In rounds of one gossip
+//! Serf gossips a user event from its own event queue, piggybacked on
+//! memberlist's gossip: every gossip interval a node sends one packet to
+//! each of `fanout` random members (Go's `GossipNodes`), and a queued
+//! message rides in each until it has been sent `transmits` times
+//! (`RetransmitMult · ⌈log10(n + 1)⌉`); a node that gets a new event
+//! queues it again. In rounds of one gossip
 //! interval, a node that lacks the event stays without it through a round
 //! in which the nodes holding it send `C` packets with probability
 //! `(1 − 1/(n − 1))^C`; a node that got it in round `r` sends `fanout`
