@@ -3,9 +3,11 @@
 // bench/serf-side-by-side runs it beside swim-serf's `serf_peer` example,
 // which speaks the same lines, so both are measured the same way:
 //
-//	in:  join ADDR | members | event NAME PAYLOAD | query NAME EXPECTED | quit
+//	in:  join ADDR | members | event NAME PAYLOAD | query NAME EXPECTED |
+//	     stats | quit
 //	out: ready ADDR | joined N | members ALIVE | event NAME UNIX_NANOS |
-//	     query ACKS NANOS (until EXPECTED acks, or the query's timeout)
+//	     query ACKS NANOS (until EXPECTED acks, or the query's timeout) |
+//	     stats bytes_sent=DATAGRAM_BYTES (memberlist's udp.sent counter)
 package main
 
 import (
@@ -20,6 +22,7 @@ import (
 	"sync"
 	"time"
 
+	metrics "github.com/armon/go-metrics"
 	"github.com/hashicorp/memberlist"
 	"github.com/hashicorp/serf/serf"
 )
@@ -47,6 +50,17 @@ func main() {
 		os.Exit(2)
 	}
 	port, _ := strconv.Atoi(portText)
+
+	// memberlist counts the bytes of every datagram it sends in
+	// go-metrics; one day-long interval keeps the running total.
+	sink := metrics.NewInmemSink(24*time.Hour, 48*time.Hour)
+	mconf := metrics.DefaultConfig("")
+	mconf.EnableHostname = false
+	mconf.EnableRuntimeMetrics = false
+	if _, err := metrics.NewGlobal(mconf, sink); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
 
 	conf := serf.DefaultConfig()
 	conf.NodeName = *name
@@ -124,6 +138,18 @@ func main() {
 			}
 			resp.Close()
 			say("query %d %d", acks, last.Nanoseconds())
+		case f[0] == "stats":
+			sent := 0.0
+			for _, interval := range sink.Data() {
+				interval.RLock()
+				for k, v := range interval.Counters {
+					if k == "memberlist.udp.sent" {
+						sent += v.Sum
+					}
+				}
+				interval.RUnlock()
+			}
+			say("stats bytes_sent=%d", int64(sent))
 		case f[0] == "quit":
 			s.Shutdown()
 			return

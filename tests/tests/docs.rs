@@ -68,6 +68,8 @@ const EXTERNAL_NAMES: &str = "
     shouldProcessQuery statusLTime GetCachedCoordinate DistanceTo KeyManager
     RemoveFailedNode forceLeave handlePrune eraseNode ReconnectTimeout TombstoneTimeout
     ReapInterval ReconnectInterval handleNodeConflict resolveNodeConflict RejoinAfterLeave
+    NumNodes MaxQueueDepth MinQueueDepth QueueCheckInterval QueueDepthWarning checkQueueDepth
+    getQueueMax
 
     VmRSS
 ";

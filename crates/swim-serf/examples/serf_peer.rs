@@ -4,9 +4,11 @@
 //!
 //! ```text
 //! cargo run --release -p swim-serf --example serf_peer -- --name a --bind 127.0.0.1:7946
-//! in:  join ADDR | members | event NAME PAYLOAD | query NAME EXPECTED | quit
+//! in:  join ADDR | members | event NAME PAYLOAD | query NAME EXPECTED |
+//!      stats | quit
 //! out: ready ADDR | joined N | members ALIVE | event NAME UNIX_NANOS |
-//!      query ACKS NANOS (until EXPECTED acks, or the query's timeout)
+//!      query ACKS NANOS (until EXPECTED acks, or the query's timeout) |
+//!      stats packets_sent=.. bytes_sent=DATAGRAM_BYTES ...
 //! ```
 
 use std::io::Write;
