@@ -894,3 +894,102 @@ fn pings_and_joins_complete_under_their_own_ids() {
     assert!(joins.contains(&(through_down, 0, 1)), "{joins:?}");
     assert!(joins.contains(&(through_live, 2, 0)), "{joins:?}");
 }
+
+/// `b`'s next stream exchange (its id and bytes), from `outputs` or from
+/// what `b` puts out once its next timer is due.
+fn next_connect<D: swim_core::Delegate>(
+    b: &mut Swim<D>,
+    now: &mut Instant,
+    outputs: &mut Vec<Output>,
+) -> (swim_core::ExchangeId, Vec<u8>) {
+    loop {
+        if let Some(i) = outputs
+            .iter()
+            .position(|o| matches!(o, Output::Connect { .. }))
+        {
+            let Output::Connect { id, data, .. } = outputs.remove(i) else {
+                unreachable!()
+            };
+            return (id, data);
+        }
+        let next = b.poll_timeout().expect("a timer for the next confirmation");
+        assert!(
+            next.saturating_duration_since(*now) < Duration::from_secs(1),
+            "no confirmation due"
+        );
+        *now = next;
+        b.handle_timeout(*now);
+        outputs.extend(std::iter::from_fn(|| b.poll_output()));
+    }
+}
+
+/// A checked join through `a`; its first `stale` confirmations are answered with
+/// the state `a` had before it merged `b` (Go's seed answers a second
+/// push/pull that way while it is still merging the first). Returns the
+/// join's outcome and when it came.
+fn checked_join_with_stale_answers(stale: usize) -> ((usize, Vec<ExchangeError>), Duration) {
+    let start = Instant::ZERO;
+    let mut now = start;
+    let mut a = Swim::new(Config::local("a", addr(0)), 1, now).unwrap();
+    let mut b = Swim::new(Config::local("b", addr(1)), 2, now).unwrap();
+    b.join_checked(now, &[addr(0)]);
+    let mut outputs: Vec<Output> = std::iter::from_fn(|| b.poll_output()).collect();
+    let mut before_merge = None;
+    for exchange in 0..10 {
+        let (id, data) = next_connect(&mut b, &mut now, &mut outputs);
+        a.handle_stream(now, StreamId(exchange), addr(1), &data);
+        let reply = std::iter::from_fn(|| a.poll_output())
+            .find_map(|o| match o {
+                Output::StreamReply { data, .. } => data,
+                _ => None,
+            })
+            .unwrap();
+        // The join's own reply predates the merge, as every seed's does.
+        let before_merge = before_merge.get_or_insert_with(|| reply.clone());
+        let reply = if exchange as usize <= stale {
+            &*before_merge
+        } else {
+            &reply
+        };
+        b.handle_exchange(now, id, Ok(reply));
+        outputs.extend(std::iter::from_fn(|| b.poll_output()));
+        if let Some(done) = outputs.iter().find_map(|o| match o {
+            Output::Event(Event::JoinCompleted { joined, failed, .. }) => Some((
+                *joined,
+                failed.iter().map(|(_, e)| e.clone()).collect::<Vec<_>>(),
+            )),
+            _ => None,
+        }) {
+            return (done, now.saturating_duration_since(start));
+        }
+    }
+    panic!("the join never completed")
+}
+
+#[test]
+fn a_checked_join_asks_again_a_seed_still_merging_it() {
+    let (done, took) = checked_join_with_stale_answers(0);
+    assert_eq!(done, (1, vec![]), "the first confirmation finds us");
+    assert_eq!(took, Duration::ZERO);
+    let (done, took) = checked_join_with_stale_answers(1);
+    assert_eq!(done, (1, vec![]), "one stale answer, then found");
+    assert_eq!(
+        took,
+        Duration::from_millis(50),
+        "one pause before the second"
+    );
+    let (done, took) = checked_join_with_stale_answers(3);
+    assert_eq!(done, (1, vec![]), "found by the last confirmation");
+    assert_eq!(took, Duration::from_millis(300));
+}
+
+#[test]
+fn a_seed_that_never_lists_us_did_not_take_us_in() {
+    let (done, took) = checked_join_with_stale_answers(usize::MAX);
+    assert_eq!(done, (0, vec![ExchangeError::NotAccepted]));
+    assert_eq!(
+        took,
+        Duration::from_millis(300),
+        "four confirmations, 300 ms"
+    );
+}

@@ -14,6 +14,14 @@ use super::timers::Timer;
 use super::{JoinId, Swim};
 use crate::delegate::Delegate;
 use crate::event::{Event, ExchangeError};
+
+/// Confirming push/pulls of a checked join that must find us missing
+/// before the seed is said not to have taken us in.
+pub(super) const CONFIRM_ATTEMPTS: u8 = 4;
+
+/// The pause before the second confirming push/pull, and added before
+/// each one after it (50, 100, 150 ms: 300 ms in all).
+pub(super) const CONFIRM_RETRY: core::time::Duration = core::time::Duration::from_millis(50);
 use crate::member::{Member, MemberState, WireIp};
 use crate::rejection::Rejection;
 use crate::time::Instant;
@@ -101,16 +109,38 @@ impl<D: Delegate> Swim<D> {
         self.joins.pending.get(&id).is_some_and(|j| j.checked)
     }
 
-    /// The second push/pull of a checked join with seed `to`: an ordinary
-    /// one, whose reply shows whether the seed merged the state our join
-    /// sent it.
-    pub(super) fn confirm_join(&mut self, now: Instant, to: SocketAddr, id: JoinId) {
+    /// Confirming push/pull number `attempt` of a checked join with seed
+    /// `to`: an ordinary one, whose reply shows whether the seed merged the
+    /// state our join sent it. The first goes at once; a seed may answer
+    /// it before it merged our join's state (Go's seed replies first and
+    /// merges after, on the join's own connection), so a reply without us
+    /// is asked again, [`CONFIRM_RETRY`] later each time more, until
+    /// [`CONFIRM_ATTEMPTS`] agree that the seed did not take us in.
+    pub(super) fn confirm_join_after(
+        &mut self,
+        now: Instant,
+        to: SocketAddr,
+        id: JoinId,
+        attempt: u8,
+    ) {
+        if attempt <= 1 {
+            return self.confirm_join(now, to, id, attempt);
+        }
+        let wait = CONFIRM_RETRY * u32::from(attempt - 1);
+        self.timers
+            .schedule(now + wait, Timer::ConfirmJoin { to, id, attempt });
+    }
+
+    pub(super) fn confirm_join(&mut self, now: Instant, to: SocketAddr, id: JoinId, attempt: u8) {
+        if !self.joins.pending.contains_key(&id) {
+            return;
+        }
         let state = self.local_push_pull(false);
         let deadline = now + self.config.join_timeout;
         let kind = Exchange::PushPull {
             join: Some(id),
             to,
-            confirm: true,
+            confirm: attempt,
         };
         self.connect(now, to, &state, true, deadline, kind);
     }
@@ -181,7 +211,7 @@ impl<D: Delegate> Swim<D> {
         let kind = Exchange::PushPull {
             join,
             to,
-            confirm: false,
+            confirm: 0,
         };
         self.connect(now, to, &state, true, deadline, kind);
     }
@@ -230,21 +260,23 @@ impl<D: Delegate> Swim<D> {
     }
 
     /// The reply to our push/pull, merged. With `check` (a checked join;
-    /// `Some(true)` for its confirming push/pull), the reply is first read
-    /// for our own name; `Ok(true)` says the seed must be asked again.
+    /// `Some(n)` for its n-th confirming push/pull, `Some(0)` for its
+    /// own), the reply is first read for our own name; `Ok(true)` says the
+    /// seed must be asked (again).
     pub(super) fn merge_reply(
         &mut self,
         now: Instant,
         reply: &[u8],
         join: bool,
-        check: Option<bool>,
+        check: Option<u8>,
     ) -> Result<bool, ExchangeError> {
         let opened = self.open_reply(reply)?;
         let limits = self.envelope.limits().clone();
         match Message::decode(&opened, Transport::Stream, &limits) {
             Ok(Message::PushPull(pp)) => {
                 let mut again = false;
-                if let Some(confirming) = check {
+                if let Some(attempt) = check {
+                    let confirming = attempt > 0;
                     let live = |state: Option<MemberState>| {
                         matches!(state, Some(MemberState::Alive | MemberState::Suspect))
                     };
@@ -252,7 +284,9 @@ impl<D: Delegate> Swim<D> {
                         Listed::Elsewhere(addr, state) if confirming || live(state) => {
                             return Err(ExchangeError::NameTaken { addr });
                         }
-                        Listed::Absent if confirming => return Err(ExchangeError::NotAccepted),
+                        Listed::Absent if attempt >= CONFIRM_ATTEMPTS => {
+                            return Err(ExchangeError::NotAccepted)
+                        }
                         // Listed dead here: our refutation is on its way.
                         Listed::Here(state) => again = !confirming && !live(state),
                         Listed::Elsewhere(..) | Listed::Absent => again = true,

@@ -19,12 +19,13 @@ use crate::wire::{ErrorResponse, Message, StreamRole, Transport, WireError};
 /// What an exchange is for.
 #[derive(Debug, Clone)]
 pub(super) enum Exchange {
-    /// A push/pull with `to`, periodic or for a join (`confirm`: the
-    /// second push/pull of a checked join).
+    /// A push/pull with `to`, periodic or for a join (`confirm`: 0 for
+    /// the join's own, `n` for the n-th confirming push/pull of a checked
+    /// join).
     PushPull {
         join: Option<JoinId>,
         to: SocketAddr,
-        confirm: bool,
+        confirm: u8,
     },
     /// The TCP fallback of probe `seq`.
     TcpPing { seq: u32 },
@@ -150,12 +151,12 @@ impl<D: Delegate> Swim<D> {
             }
             Exchange::PushPull { join, to, confirm } => {
                 let check = join.filter(|&id| self.join_is_checked(id)).map(|_| confirm);
-                let result = self.merge_reply(now, reply, join.is_some() && !confirm, check);
+                let result = self.merge_reply(now, reply, join.is_some() && confirm == 0, check);
                 if result.is_err() {
                     self.stats.streams_failed += 1;
                 }
                 match (join, result) {
-                    (Some(join), Ok(true)) => self.confirm_join(now, to, join),
+                    (Some(join), Ok(true)) => self.confirm_join_after(now, to, join, confirm + 1),
                     (Some(join), result) => {
                         self.join_progress(join, result.map(|_| ()).map_err(|e| (to, e)))
                     }

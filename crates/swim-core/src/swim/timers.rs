@@ -4,9 +4,10 @@
 use alloc::collections::BinaryHeap;
 use alloc::sync::Arc;
 use core::cmp::{Ordering, Reverse};
+use core::net::SocketAddr;
 
 use super::catch_up::{CatchUpTimer, Happened};
-use super::{ExchangeId, Swim};
+use super::{ExchangeId, JoinId, Swim};
 use crate::delegate::Delegate;
 use crate::time::{nanos, Instant};
 
@@ -34,6 +35,12 @@ pub(super) enum Timer {
     LeaveTimeout,
     /// A stream exchange ran out of time.
     ExchangeDeadline(ExchangeId),
+    /// A checked join asks its seed again whether it took us in.
+    ConfirmJoin {
+        to: SocketAddr,
+        id: JoinId,
+        attempt: u8,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -182,6 +189,7 @@ impl<D: Delegate> Swim<D> {
             Timer::CatchUp(t) => self.catch_up_on(now, Happened::Due(t)),
             Timer::LeaveTimeout => self.leave_timed_out(),
             Timer::ExchangeDeadline(id) => self.exchange_timed_out(now, id),
+            Timer::ConfirmJoin { to, id, attempt } => self.confirm_join(now, to, id, attempt),
         }
     }
 
