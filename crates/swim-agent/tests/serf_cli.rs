@@ -359,6 +359,8 @@ fn go_cli_drives_a_mixed_cluster() {
     }
 
     // monitor: Go's log format, filtered at the level asked.
+    let format =
+        regex::Regex::new(r"^\d{4}/\d\d/\d\d \d\d:\d\d:\d\d \[(INFO|WARN|ERR)\] ").unwrap();
     for a in [&rs1, &go1] {
         let mut monitor = Command::new("serf")
             .args([
@@ -385,8 +387,6 @@ fn go_cli_drives_a_mixed_cluster() {
             .filter(|l| l.starts_with(|c: char| c.is_ascii_digit()))
             .collect();
         assert!(!lines.is_empty(), "{}: monitor printed nothing", a.name);
-        let format =
-            regex::Regex::new(r"^\d{4}/\d\d/\d\d \d\d:\d\d:\d\d \[(INFO|WARN|ERR)\] ").unwrap();
         assert!(
             lines.iter().all(|l| format.is_match(l)),
             "{}: {lines:?}",
