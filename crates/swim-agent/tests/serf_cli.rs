@@ -62,8 +62,26 @@ struct Agent {
 impl Agent {
     /// Starts a `kind` agent with the same flags either way: Go's.
     fn start(kind: Kind, dir: &Path, name: &str, role: &str, join: Option<&Agent>) -> Agent {
-        let bind = format!("127.0.0.1:{}", free_port());
-        let rpc = format!("127.0.0.1:{}", free_port());
+        Agent::start_with(kind, dir, name, Some(role), join, &[], None)
+    }
+
+    /// [`start`](Self::start) with `extra` flags, at `bind` if given; no
+    /// `-tag role=` without `role`.
+    fn start_with(
+        kind: Kind,
+        dir: &Path,
+        name: &str,
+        role: Option<&str>,
+        join: Option<&Agent>,
+        extra: &[String],
+        bind: Option<(String, String)>,
+    ) -> Agent {
+        let (bind, rpc) = bind.unwrap_or_else(|| {
+            (
+                format!("127.0.0.1:{}", free_port()),
+                format!("127.0.0.1:{}", free_port()),
+            )
+        });
         let events = dir.join(format!("{name}.events"));
         let members = dir.join(format!("{name}.members"));
         let mut cmd = match kind {
@@ -79,9 +97,8 @@ impl Agent {
             .arg(format!("-bind={bind}"))
             .arg(format!("-rpc-addr={rpc}"))
             .arg(format!("-encrypt={KEY}"))
-            .arg("-tag")
-            .arg(format!("role={role}"))
-            .arg(format!("-tag=kind={kind:?}"))
+            .args(role.map(|r| format!("-tag=role={r}")))
+            .args(extra)
             .arg(format!(
                 "-event-handler=user=echo \"$SERF_SELF_NAME $SERF_USER_EVENT $(cat)\" >> {}",
                 events.display()
@@ -92,6 +109,9 @@ impl Agent {
             ))
             .arg("-event-handler=query:whoami=echo \"$SERF_SELF_NAME $SERF_SELF_ROLE $(cat)\"")
             .arg("-log-level=debug");
+        if role.is_some() {
+            cmd.arg(format!("-tag=kind={kind:?}"));
+        }
         if let Some(seed) = join {
             cmd.arg(format!("-join={}", seed.bind));
         }
@@ -440,6 +460,107 @@ fn go_cli_drives_a_mixed_cluster() {
     });
     drop(go2);
     drop(rs2);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Waits for `agent` to exit; its status code.
+fn exit_code(agent: &mut Agent) -> Option<i32> {
+    let start = Instant::now();
+    loop {
+        if let Some(s) = agent.child.try_wait().unwrap() {
+            return s.code();
+        }
+        assert!(start.elapsed() < T, "{} did not exit", agent.name);
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn signal(agent: &Agent, signal: &str) {
+    let ok = Command::new("kill")
+        .arg(format!("-{signal}"))
+        .arg(agent.child.id().to_string())
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "kill -{signal} {}", agent.name);
+}
+
+#[test]
+#[ignore = "needs Debian's `serf` (apt-get install serf)"]
+fn signals_reload_and_snapshot_restart_as_go_documents() {
+    let dir = temp_dir("signals");
+    let go1 = Agent::start(Kind::Go, &dir, "go1", "go", None);
+    // Tags and handlers from a config directory, reloaded on SIGHUP.
+    let conf = dir.join("rs1.d");
+    std::fs::create_dir_all(&conf).unwrap();
+    std::fs::write(conf.join("10-tags.json"), r#"{"tags": {"tier": "one"}}"#).unwrap();
+    let mut rs1 = Agent::start_with(
+        Kind::Ours,
+        &dir,
+        "rs1",
+        None,
+        Some(&go1),
+        &[format!("-config-dir={}", conf.display())],
+        None,
+    );
+    let mut rs2 = Agent::start(Kind::Ours, &dir, "rs2", "rust", Some(&go1));
+    let snapshot = dir.join("rs3.snapshot");
+    let rs3_flags = [format!("-snapshot={}", snapshot.display())];
+    let mut rs3 = Agent::start_with(
+        Kind::Ours,
+        &dir,
+        "rs3",
+        Some("rust"),
+        Some(&go1),
+        &rs3_flags,
+        None,
+    );
+    wait_until("four alive", || go1.members(&["-status=alive"]).len() == 4);
+    assert_eq!(go1.members(&["-tag", "tier=one"]).len(), 1);
+
+    // SIGHUP: the config directory again; new tags announced.
+    std::fs::write(conf.join("10-tags.json"), r#"{"tags": {"tier": "two"}}"#).unwrap();
+    signal(&rs1, "HUP");
+    wait_until("rs1's reloaded tags on go1", || {
+        go1.members(&["-tag", "tier=two", "-name=rs1"]).len() == 1
+    });
+    assert!(rs1.child.try_wait().unwrap().is_none(), "HUP does not stop");
+
+    // kill -9 and a restart on the same addresses without -join: the
+    // snapshot brings rs3 back.
+    let (bind, rpc) = (rs3.bind.clone(), rs3.rpc.clone());
+    let _ = rs3.child.kill();
+    let _ = rs3.child.wait();
+    wait_until("rs3 failed on go1", || {
+        go1.status_of("rs3").as_deref() == Some("failed")
+    });
+    let rs3 = Agent::start_with(
+        Kind::Ours,
+        &dir,
+        "rs3",
+        Some("rust"),
+        None,
+        &rs3_flags,
+        Some((bind, rpc)),
+    );
+    wait_until("rs3 back from its snapshot", || {
+        go1.status_of("rs3").as_deref() == Some("alive")
+            && rs3.members(&["-status=alive"]).len() == 4
+    });
+
+    // SIGTERM: no leave by default (leave_on_terminate), exit 1; the
+    // cluster sees a failure.
+    signal(&rs2, "TERM");
+    assert_eq!(exit_code(&mut rs2), Some(1));
+    wait_until("rs2 failed on go1", || {
+        go1.status_of("rs2").as_deref() == Some("failed")
+    });
+
+    // SIGINT: a graceful leave by default (skip_leave_on_interrupt), exit 0.
+    signal(&rs1, "INT");
+    assert_eq!(exit_code(&mut rs1), Some(0));
+    assert_eq!(go1.status_of("rs1").as_deref(), Some("left"));
+    drop(rs3);
     let _ = std::fs::remove_dir_all(&dir);
 }
 
