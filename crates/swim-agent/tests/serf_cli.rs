@@ -8,6 +8,11 @@
 //!   `-tag` filters), `keys -install/-use/-remove/-list`, `tags
 //!   -set/-delete`, `monitor`, `force-leave`, `leave` — each compared with
 //!   the same command against a Go agent.
+//!   Go Serf's RPC client library (`interop/serf-rpc-client`) answers
+//!   queries from an event stream (`stream`, `respond`) and calls `stats`,
+//!   `get-coordinate` and `stop`, on one of ours as on a Go agent.
+//! * `signals_reload_and_snapshot_restart_as_go_documents` (ignored too):
+//!   SIGHUP, SIGTERM, SIGINT, and a restart from a snapshot.
 //! * `bad_rpc_input_gets_go_errors_and_changes_nothing`: a raw client
 //!   sending what Go's agent refuses; needs nothing but our binary.
 //!
@@ -18,6 +23,8 @@ use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 const T: Duration = Duration::from_secs(30);
@@ -40,6 +47,78 @@ fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
     while !f() {
         assert!(start.elapsed() < T, "timed out waiting for {what}");
         std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// `interop/serf-rpc-client`, built once per run against Debian's Go Serf
+/// (golang-github-hashicorp-serf-dev).
+fn rpc_client() -> PathBuf {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../interop/serf-rpc-client");
+            let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("serf-rpc-client");
+            let status = Command::new("go")
+                .args(["build", "-o"])
+                .arg(&out)
+                .arg(".")
+                .current_dir(&src)
+                .env("GO111MODULE", "off")
+                .env("GOPATH", "/usr/share/gocode")
+                .env(
+                    "GOCACHE",
+                    Path::new(env!("CARGO_TARGET_TMPDIR")).join("go-cache"),
+                )
+                .status()
+                .expect(
+                    "`go` not found: apt-get install golang-go golang-github-hashicorp-serf-dev",
+                );
+            assert!(status.success(), "building interop/serf-rpc-client failed");
+            out
+        })
+        .clone()
+}
+
+/// The Go RPC client on `agent`, and its output lines.
+struct RpcClient {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+}
+
+impl RpcClient {
+    fn start(agent: &Agent) -> RpcClient {
+        let mut child = Command::new(rpc_client())
+            .arg(&agent.rpc)
+            .arg(&agent.name)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let out = std::io::BufReader::new(child.stdout.take().unwrap());
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in out.lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        let client = RpcClient { child, lines };
+        client.expect("ready");
+        client
+    }
+
+    fn expect(&self, line: &str) {
+        let got = self
+            .lines
+            .recv_timeout(T)
+            .expect("the RPC client said nothing");
+        assert_eq!(got, line);
+    }
+
+    fn stop(mut self) {
+        writeln!(self.child.stdin.as_mut().unwrap(), "stop").unwrap();
+        self.expect("stopped");
+        assert!(self.child.wait().unwrap().success());
     }
 }
 
@@ -341,6 +420,30 @@ fn go_cli_drives_a_mixed_cluster() {
         "query: {}",
         rs1.cli("query", &["-timeout=3s", "whoami", "hi"])
     );
+
+    // Go's RPC client library: a stream answers queries through
+    // `respond`, on our agent as on Go's.
+    let clients = [RpcClient::start(&rs2), RpcClient::start(&go2)];
+    for asker in [&go1, &rs1] {
+        let (_, got) = asker.query(&["ask", "x"]);
+        assert_eq!(
+            got,
+            [
+                ("go2".to_string(), "rpc:x".to_string()),
+                ("rs2".to_string(), "rpc:x".to_string())
+            ],
+            "via {}",
+            asker.name
+        );
+        for c in &clients {
+            c.expect("answered x");
+        }
+    }
+    go1.cli("event", &["-coalesce=false", "hello", "world"]);
+    for c in clients {
+        c.expect("user hello world");
+        c.stop();
+    }
 
     // keys: rotate through our agents and Go's; listings agree.
     let list = |a: &Agent| sorted_lines(&a.cli("keys", &["-list"]));
