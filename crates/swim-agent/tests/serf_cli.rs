@@ -13,6 +13,10 @@
 //!   `get-coordinate` and `stop`, on one of ours as on a Go agent.
 //! * `signals_reload_and_snapshot_restart_as_go_documents` (ignored too):
 //!   SIGHUP, SIGTERM, SIGINT, and a restart from a snapshot.
+//! * `rolling_replacement_of_go_agents` (ignored too): five Go agents,
+//!   each in turn stopped and replaced by ours on its address and
+//!   snapshot, while events and queries keep flowing; every handler sees
+//!   every event once.
 //! * `bad_rpc_input_gets_go_errors_and_changes_nothing`: a raw client
 //!   sending what Go's agent refuses; needs nothing but our binary.
 //!
@@ -664,6 +668,113 @@ fn signals_reload_and_snapshot_restart_as_go_documents() {
     assert_eq!(exit_code(&mut rs1), Some(0));
     assert_eq!(go1.status_of("rs1").as_deref(), Some("left"));
     drop(rs3);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+#[ignore = "needs Debian's `serf` (apt-get install serf)"]
+fn rolling_replacement_of_go_agents() {
+    let dir = temp_dir("rolling");
+    let snapshot = |i: usize| {
+        vec![format!(
+            "-snapshot={}",
+            dir.join(format!("n{i}.snapshot")).display()
+        )]
+    };
+    let mut agents: Vec<Agent> = Vec::new();
+    for i in 0..5 {
+        let name = format!("n{i}");
+        let a = Agent::start_with(
+            Kind::Go,
+            &dir,
+            &name,
+            Some("node"),
+            agents.first(),
+            &snapshot(i),
+            None,
+        );
+        agents.push(a);
+    }
+    wait_until("five alive", || {
+        agents
+            .iter()
+            .all(|a| a.members(&["-status=alive"]).len() == 5)
+    });
+    let mut sent = Vec::new();
+    let send = |sent: &mut Vec<String>, via: &Agent| {
+        let name = format!("e{}", sent.len());
+        via.cli("event", &["-coalesce=false", &name, "p"]);
+        sent.push(name);
+    };
+    let everyone: Vec<String> = (0..5).map(|i| format!("n{i}")).collect();
+    let mut query_misses = 0;
+    for i in 0..5 {
+        let via = (i + 1) % 5;
+        send(&mut sent, &agents[via]);
+        // Stopped without leaving (SIGTERM, Go's default): its snapshot
+        // still lists the cluster.
+        signal(&agents[i], "TERM");
+        let _ = exit_code(&mut agents[i]);
+        send(&mut sent, &agents[via]);
+        let (bind, rpc) = (agents[i].bind.clone(), agents[i].rpc.clone());
+        let ours = Agent::start_with(
+            Kind::Ours,
+            &dir,
+            &format!("n{i}"),
+            Some("node"),
+            None,
+            &snapshot(i),
+            Some((bind, rpc)),
+        );
+        agents[i] = ours;
+        wait_until(&format!("n{i} back, as ours"), || {
+            agents[i].members(&["-status=alive"]).len() == 5
+                && agents[via].status_of(&format!("n{i}")).as_deref() == Some("alive")
+        });
+        send(&mut sent, &agents[i]);
+        // A query now and then misses one node (seen once in 25: a Go
+        // sender, one of ours not receiving it); asked again, all answer.
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            let (acks, answers) = agents[via].query(&["whoami", "hi"]);
+            let who: Vec<String> = answers.into_iter().map(|(n, _)| n).collect();
+            if who == everyone {
+                break;
+            }
+            println!("query via n{via} after replacing n{i}: answers {who:?}, acks {acks:?}");
+            assert!(tries < 3, "query via n{via}: not all answered in 3 tries");
+        }
+        query_misses += tries - 1;
+        println!(
+            "n{i} replaced: {} events sent, query answered by all 5",
+            sent.len()
+        );
+    }
+    let expected: Vec<String> = {
+        let mut v = sent.clone();
+        v.sort();
+        v
+    };
+    for a in &agents {
+        wait_until(&format!("{} to see all events", a.name), || {
+            a.file("events").len() >= sent.len()
+        });
+    }
+    std::thread::sleep(Duration::from_secs(2));
+    for a in &agents {
+        let mut seen: Vec<String> = a
+            .file("events")
+            .iter()
+            .map(|l| l.split(' ').nth(1).unwrap_or_default().to_owned())
+            .collect();
+        seen.sort();
+        assert_eq!(seen, expected, "{}: every event once", a.name);
+    }
+    println!(
+        "rolling replacement: 5 Go agents replaced by ours; {} events, each seen once by each of 5 handlers; {query_misses} of 5 queries asked again",
+        sent.len()
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -32,39 +32,71 @@ pub const UNIMPLEMENTED_KEYS: [(&str, &str); 6] = [
 /// empty) is "not set", as Go's zero values are in `MergeConfig`.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Config {
+    /// Go's `node_name`.
     pub node_name: Option<String>,
+    /// Go's `role`.
     pub role: Option<String>,
+    /// Go's `disable_coordinates`.
     pub disable_coordinates: bool,
+    /// Go's `tags`.
     pub tags: Vec<(String, String)>,
+    /// Go's `tags_file`.
     pub tags_file: Option<String>,
+    /// Go's `bind`.
     pub bind: Option<String>,
+    /// Go's `advertise`.
     pub advertise: Option<String>,
+    /// Go's `encrypt_key`.
     pub encrypt_key: Option<String>,
+    /// Go's `keyring_file`.
     pub keyring_file: Option<String>,
+    /// Go's `log_level`.
     pub log_level: Option<String>,
+    /// Go's `rpc_addr`.
     pub rpc_addr: Option<String>,
+    /// Go's `rpc_auth`.
     pub rpc_auth: Option<String>,
+    /// Go's `protocol`.
     pub protocol: Option<u8>,
+    /// Go's `replay_on_join`.
     pub replay_on_join: bool,
+    /// Go's `query_response_size_limit`.
     pub query_response_size_limit: Option<usize>,
+    /// Go's `query_size_limit`.
     pub query_size_limit: Option<usize>,
+    /// Go's `user_event_size_limit`.
     pub user_event_size_limit: Option<usize>,
+    /// Go's `start_join`.
     pub start_join: Vec<String>,
+    /// Go's `event_handlers`.
     pub event_handlers: Vec<String>,
+    /// Go's `profile`.
     pub profile: Option<String>,
+    /// Go's `snapshot_path`.
     pub snapshot_path: Option<String>,
+    /// Go's `leave_on_terminate`.
     pub leave_on_terminate: bool,
+    /// Go's `skip_leave_on_interrupt`.
     pub skip_leave_on_interrupt: bool,
+    /// Go's `reconnect_interval`.
     pub reconnect_interval: Option<Duration>,
+    /// Go's `reconnect_timeout`.
     pub reconnect_timeout: Option<Duration>,
+    /// Go's `tombstone_timeout`.
     pub tombstone_timeout: Option<Duration>,
+    /// Go's `disable_name_resolution`.
     pub disable_name_resolution: bool,
+    /// Go's `retry_join`.
     pub retry_join: Vec<String>,
+    /// Go's `retry_max_attempts`.
     pub retry_max_attempts: Option<u32>,
+    /// Go's `retry_interval`.
     pub retry_interval: Option<Duration>,
+    /// Go's `rejoin_after_leave`.
     pub rejoin_after_leave: bool,
     /// Go: `enable_compression` in files; `-disable-compression` as a flag.
     pub enable_compression: Option<bool>,
+    /// Go's `broadcast_timeout`.
     pub broadcast_timeout: Option<Duration>,
 }
 
@@ -73,17 +105,29 @@ pub struct Config {
 pub struct Effective {
     /// Every layer merged.
     pub merged: Config,
+    /// `node_name`, defaulted as Go's `DefaultConfig`.
     pub node_name: String,
+    /// `bind`, defaulted as Go's `DefaultConfig`.
     pub bind: String,
+    /// `log_level`, defaulted as Go's `DefaultConfig`.
     pub log_level: String,
+    /// `rpc_addr`, defaulted as Go's `DefaultConfig`.
     pub rpc_addr: String,
+    /// `protocol`, defaulted as Go's `DefaultConfig`.
     pub protocol: u8,
+    /// `profile`, defaulted as Go's `DefaultConfig`.
     pub profile: String,
+    /// `retry_interval`, defaulted as Go's `DefaultConfig`.
     pub retry_interval: Duration,
+    /// `broadcast_timeout`, defaulted as Go's `DefaultConfig`.
     pub broadcast_timeout: Duration,
+    /// `query_response_size_limit`, defaulted as Go's `DefaultConfig`.
     pub query_response_size_limit: usize,
+    /// `query_size_limit`, defaulted as Go's `DefaultConfig`.
     pub query_size_limit: usize,
+    /// `user_event_size_limit`, defaulted as Go's `DefaultConfig`.
     pub user_event_size_limit: usize,
+    /// `enable_compression`, defaulted as Go's `DefaultConfig`.
     pub enable_compression: bool,
     /// Warnings Go prints when it raises a setting.
     pub warnings: Vec<String>,
