@@ -1,5 +1,5 @@
 //! The agent's log as Go's `serf agent` writes it, `2006/01/02 15:04:05
-//! [INFO] agent: …` (UTC), to stderr at `-log-level` and to `monitor`
+//! [INFO] agent: …` (UTC), to stdout at `-log-level` and to `monitor`
 //! streams at theirs. The last [`BUFFERED`] lines are kept and replayed to
 //! a new monitor, as Go's `logWriter` does; a monitor that falls
 //! [`MONITOR_QUEUE`] lines behind loses lines (counted), never slows the
@@ -228,7 +228,9 @@ impl<S: Subscriber> Layer<S> for Logs {
             line.fields
         );
         if level >= GoLevel::from_u8(self.stderr_level.load(Ordering::Relaxed)) {
-            eprintln!("    {text}");
+            // Go's agent logs on stdout, indented as its UI's info lines.
+            use std::io::Write as _;
+            let _ = writeln!(std::io::stdout(), "    {text}");
         }
         let mut shared = self.shared.lock().unwrap_or_else(|e| e.into_inner());
         if shared.buffer.len() == BUFFERED {

@@ -24,8 +24,17 @@ const GRACEFUL_TIMEOUT: Duration = Duration::from_secs(3);
 /// Events queued for the scripts before they are dropped.
 const SCRIPT_QUEUE: usize = 1024;
 
+/// Go's `Ui.Output`: a line on stdout; a closed stdout is no reason to
+/// stop.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 fn ui_error(message: &str) -> ExitCode {
-    println!("==> {message}");
+    say!("==> {message}");
     ExitCode::from(1)
 }
 
@@ -107,7 +116,7 @@ pub fn run(args: &[String]) -> ExitCode {
     let flags = match flags::parse(args) {
         Ok(f) => f,
         Err(e) if e == USAGE => {
-            println!("{USAGE}");
+            say!("{USAGE}");
             return ExitCode::from(1);
         }
         Err(e) => return ui_error(&e),
@@ -117,7 +126,7 @@ pub fn run(args: &[String]) -> ExitCode {
         Err(e) => return ui_error(&e),
     };
     for w in &eff.warnings {
-        println!("==> {w}");
+        say!("==> {w}");
     }
     let Some(level) = GoLevel::parse(&eff.log_level) else {
         return ui_error(&format!(
@@ -211,7 +220,7 @@ async fn agent(flags: Flags, mut eff: Effective, logs: Logs) -> ExitCode {
     sc.rejoin_after_leave = c.rejoin_after_leave;
     sc.broadcast_timeout = eff.broadcast_timeout;
 
-    println!("==> Starting Serf agent...");
+    say!("==> Starting Serf agent...");
     let (serf, events) = match SerfNode::start(swim_tokio::builder(node), sc).await {
         Ok(started) => started,
         Err(e) => return ui_error(&format!("Failed to start the Serf agent: {e}")),
@@ -234,7 +243,7 @@ async fn agent(flags: Flags, mut eff: Effective, logs: Logs) -> ExitCode {
         encrypted,
     ));
     tokio::spawn(event_loop(agent.clone(), events));
-    println!("==> Starting Serf agent RPC...");
+    say!("==> Starting Serf agent RPC...");
     let auth = c.rpc_auth.clone().filter(|a| !a.is_empty());
     tokio::spawn(rpc::serve(
         listener,
@@ -242,37 +251,37 @@ async fn agent(flags: Flags, mut eff: Effective, logs: Logs) -> ExitCode {
         auth,
         rpc::Limits::default(),
     ));
-    println!("==> Serf agent running!");
-    println!("                  Node name: '{name}'");
-    println!(
+    say!("==> Serf agent running!");
+    say!("                  Node name: '{name}'");
+    say!(
         "                  Bind addr: '{}'",
         agent.serf.node().bound_addr()
     );
     if let Some(a) = advertise {
-        println!("             Advertise addr: '{a}'");
+        say!("             Advertise addr: '{a}'");
     }
-    println!("                   RPC addr: '{}'", eff.rpc_addr);
-    println!("                  Encrypted: {encrypted}");
-    println!("                   Snapshot: {}", c.snapshot_path.is_some());
-    println!("                    Profile: {}", eff.profile);
-    println!("Message Compression Enabled: {}", eff.enable_compression);
+    say!("                   RPC addr: '{}'", eff.rpc_addr);
+    say!("                  Encrypted: {encrypted}");
+    say!("                   Snapshot: {}", c.snapshot_path.is_some());
+    say!("                    Profile: {}", eff.profile);
+    say!("Message Compression Enabled: {}", eff.enable_compression);
 
     if !c.start_join.is_empty() {
-        println!("==> Joining cluster...(replay: {})", c.replay_on_join);
+        say!("==> Joining cluster...(replay: {})", c.replay_on_join);
         match agent
             .serf
             .join(c.start_join.iter().map(String::as_str), !c.replay_on_join)
             .await
         {
-            Ok(n) => println!("    Join completed. Synced with {n} initial agents"),
+            Ok(n) => say!("    Join completed. Synced with {n} initial agents"),
             Err(e) => {
                 agent.serf.shutdown().await;
                 return ui_error(&e.to_string());
             }
         }
     }
-    println!();
-    println!("==> Log data will now stream in as it occurs:\n");
+    say!("");
+    say!("==> Log data will now stream in as it occurs:\n");
 
     let (gave_up_tx, gave_up) = async_channel::bounded::<()>(1);
     if !c.retry_join.is_empty() {
@@ -288,7 +297,7 @@ async fn agent(flags: Flags, mut eff: Effective, logs: Logs) -> ExitCode {
             _ = agent.stopped() => break 0,
             _ = gave_up.recv() => break 1,
         };
-        println!("==> Caught signal: {signal}");
+        say!("==> Caught signal: {signal}");
         if signal == Signal::Hangup {
             reload(&flags, &mut eff, &agent).await;
             continue;
@@ -300,12 +309,12 @@ async fn agent(flags: Flags, mut eff: Effective, logs: Logs) -> ExitCode {
         if !graceful {
             break 1;
         }
-        println!("==> Gracefully shutting down agent...");
+        say!("==> Gracefully shutting down agent...");
         let leave = async {
             match agent.leave().await {
                 Ok(()) => 0,
                 Err(e) => {
-                    println!("==> Error: {e}");
+                    say!("==> Error: {e}");
                     // Go waits out the graceful timeout after a failure.
                     std::future::pending::<u8>().await
                 }
@@ -370,6 +379,9 @@ async fn event_loop(agent: Arc<Agent>, events: swim_serf::SerfEvents) {
         }
     }
     warn!(target: "agent", "Serf shutdown detected, quitting");
+    // Go's agent ends with status 0 when Serf stopped on its own (a lost
+    // name conflict).
+    agent.request_stop();
 }
 
 fn run_scripts(
@@ -434,18 +446,18 @@ async fn retry_join(agent: Arc<Agent>, eff: Effective, gave_up: async_channel::S
 /// SIGHUP (Go's `handleReload`): the log level, the scripts and the tags
 /// from the files and flags again.
 async fn reload(flags: &Flags, eff: &mut Effective, agent: &Agent) {
-    println!("==> Reloading configuration...");
+    say!("==> Reloading configuration...");
     let mut new = match load(flags) {
         Ok(n) => n,
         Err(e) => {
-            println!("==> Failed to reload configs: {e}");
+            say!("==> Failed to reload configs: {e}");
             return;
         }
     };
     match GoLevel::parse(&new.log_level) {
         Some(level) => agent.logs.set_level(level),
         None => {
-            println!(
+            say!(
                 "==> Invalid log level: {}. Valid log levels are: {LEVELS}",
                 new.log_level.to_uppercase()
             );
@@ -458,7 +470,7 @@ async fn reload(flags: &Flags, eff: &mut Effective, agent: &Agent) {
     if new.merged.tags_file.is_none() {
         let tags = new.merged.tags.iter().cloned().collect();
         if let Err(e) = agent.set_tags(tags).await {
-            println!("==> Failed to update tags: {e}");
+            say!("==> Failed to update tags: {e}");
         }
     }
     *eff = new;
