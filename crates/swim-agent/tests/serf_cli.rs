@@ -19,6 +19,8 @@
 //!   every event once.
 //! * `bad_rpc_input_gets_go_errors_and_changes_nothing`: a raw client
 //!   sending what Go's agent refuses; needs nothing but our binary.
+//!   Past 32 connections from one address the next is closed.
+//! * `a_client_that_does_not_read_is_closed_and_others_are_served`.
 //!
 //! Run with `cargo test -p swim-agent --test serf_cli -- --ignored`.
 
@@ -939,6 +941,20 @@ fn bad_rpc_input_gets_go_errors_and_changes_nothing() {
     let _ = c.write_all(&huge);
     assert!(closed(&mut c));
 
+    // 32 connections from one address; the 33rd is closed at once, and
+    // a slot freed is usable again.
+    let held: Vec<TcpStream> = (0..32)
+        .map(|_| {
+            let mut c = connect();
+            handshake(&mut c);
+            c
+        })
+        .collect();
+    let mut c = connect();
+    assert!(closed(&mut c), "a 33rd connection is refused");
+    drop(held);
+    std::thread::sleep(Duration::from_millis(200));
+
     // Nothing changed, and it was all counted: `stats` through the CLI
     // when it is installed, else the agent is at least still serving.
     let mut c = connect();
@@ -964,9 +980,75 @@ fn bad_rpc_input_gets_go_errors_and_changes_nothing() {
         // handshake, unknown command, not msgpack, too large.
         assert_eq!(rpc["bad_requests"], "7", "{v}");
         assert_eq!(rpc["auth_failures"], "2", "{v}");
+        assert_eq!(rpc["refused"], "1", "{v}");
         assert_eq!(v["serf"]["members"], "1");
         assert_eq!(v["tags"], serde_json::json!({}));
     }
+    let _ = child.kill();
+    let _ = child.wait();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_client_that_does_not_read_is_closed_and_others_are_served() {
+    let dir = temp_dir("slow");
+    let rpc = format!("127.0.0.1:{}", free_port());
+    let log = std::fs::File::create(dir.join("agent.log")).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_swim-agent"))
+        .args(["serf", "agent", "-node=busy", "-log-level=warn"])
+        .arg(format!("-bind=127.0.0.1:{}", free_port()))
+        .arg(format!("-rpc-addr={rpc}"))
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let connect = || {
+        let start = Instant::now();
+        loop {
+            if let Ok(c) = TcpStream::connect(&rpc) {
+                c.set_read_timeout(Some(T)).unwrap();
+                return c;
+            }
+            assert!(start.elapsed() < T, "no RPC listener");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    let handshake = |c: &mut TcpStream| {
+        c.write_all(&request("handshake", 1, &[("Version", Field::Int(1))]))
+            .unwrap();
+        assert_eq!(read_header(c).as_deref(), Some(""));
+    };
+    // Pipelined `members` requests, never reading an answer: the agent's
+    // queue and the socket buffers fill, its writes stall.
+    let mut slow = connect();
+    handshake(&mut slow);
+    let mut writer = slow.try_clone().unwrap();
+    writer.set_write_timeout(Some(T)).unwrap();
+    let (done_tx, done) = mpsc::channel();
+    std::thread::spawn(move || {
+        let one = request("members", 2, &[]);
+        let batch: Vec<u8> = one.iter().cycle().take(one.len() * 4096).copied().collect();
+        while writer.write_all(&batch).is_ok() {}
+        let _ = done_tx.send(());
+    });
+    // Meanwhile another client is served at once.
+    std::thread::sleep(Duration::from_secs(2));
+    let mut other = connect();
+    handshake(&mut other);
+    let start = Instant::now();
+    other.write_all(&request("members", 2, &[])).unwrap();
+    assert_eq!(read_header(&mut other).as_deref(), Some(""));
+    assert!(
+        start.elapsed() < Duration::from_secs(1),
+        "served while the other stalls"
+    );
+    // After the write timeout (10 s) the agent closes the stalled client:
+    // its writes then fail.
+    let closed = done.recv_timeout(T).is_ok();
+    assert!(closed, "the client that does not read is closed");
+    drop(slow);
+    let log = std::fs::read_to_string(dir.join("agent.log")).unwrap();
+    assert!(log.contains("Closing a client that does not read"), "{log}");
     let _ = child.kill();
     let _ = child.wait();
     let _ = std::fs::remove_dir_all(&dir);
