@@ -5,7 +5,7 @@
 //!   127.0.0.1, driven only by Go's `serf` CLI: `members` (`-status`,
 //!   `-tag`, `-format json`), `event` (each agent's handler sees each
 //!   event once), `query` (answers from both kinds' handlers, `-node` and
-//!   `-tag` filters), `keys -install/-use/-remove/-list`, `tags
+//!   `-tag` filters), `join`, `reachability`, `rtt`, `keys -install/-use/-remove/-list`, `tags
 //!   -set/-delete`, `monitor`, `force-leave`, `leave` — each compared with
 //!   the same command against a Go agent.
 //!   Go Serf's RPC client library (`interop/serf-rpc-client`) answers
@@ -361,6 +361,24 @@ fn go_cli_drives_a_mixed_cluster() {
         );
     }
     assert_eq!(rs1.members(&["-tag", "role=rust"]).len(), 2);
+    // join (an existing member: a push/pull), reachability (Go's
+    // `_serf_ping` query), rtt (get-coordinate): as Go's agent answers.
+    for a in [&rs1, &go1] {
+        let out = a.cli("join", &[&go2.bind]);
+        assert_eq!(
+            out.trim(),
+            "Successfully joined cluster by contacting 1 nodes."
+        );
+        let out = a.cli("reachability", &[]);
+        assert!(
+            out.contains("Successfully contacted all live nodes"),
+            "{out}"
+        );
+    }
+    wait_until("coordinates", || {
+        rs1.try_cli("rtt", &["go1", "rs2"]).is_some()
+            && go1.try_cli("rtt", &["rs1", "go2"]).is_some()
+    });
     println!("members: {}", rs1.cli("members", &[]));
 
     // event: sent through each kind, each agent's handler runs once.
