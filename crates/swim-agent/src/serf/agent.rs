@@ -8,10 +8,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
 use swim_serf::tags::Tags;
-use swim_serf::{QueryParams, QueryResponses, SerfEvent, SerfNode, INTERNAL_QUERY_PREFIX};
+use swim_serf::{QueryParams, QueryResponses, SerfNode, INTERNAL_QUERY_PREFIX};
 use tracing::{info, warn};
 
-use crate::serf::handlers::{EventFilter, Scripts};
+use crate::serf::handlers::{AgentEvent, EventFilter, Scripts};
 use crate::serf::logs::Logs;
 
 /// Events queued per RPC event stream before they are dropped (Go: 512).
@@ -40,7 +40,7 @@ pub struct Counters {
 
 struct Stream {
     filters: Vec<EventFilter>,
-    tx: async_channel::Sender<SerfEvent>,
+    tx: async_channel::Sender<AgentEvent>,
 }
 
 /// The agent.
@@ -100,7 +100,7 @@ impl Agent {
     }
 
     /// A new event stream with `filters`; dropping the receiver ends it.
-    pub fn subscribe(&self, filters: Vec<EventFilter>) -> async_channel::Receiver<SerfEvent> {
+    pub fn subscribe(&self, filters: Vec<EventFilter>) -> async_channel::Receiver<AgentEvent> {
         let (tx, rx) = async_channel::bounded(STREAM_QUEUE);
         let mut streams = self.streams.lock().unwrap_or_else(|e| e.into_inner());
         streams.push(Stream { filters, tx });
@@ -109,7 +109,7 @@ impl Agent {
 
     /// Hands `e` to every stream whose filters take it; a stream that fell
     /// [`STREAM_QUEUE`] events behind loses it (Go: "Dropping event").
-    pub fn dispatch(&self, e: &SerfEvent) {
+    pub fn dispatch(&self, e: &AgentEvent) {
         let mut streams = self.streams.lock().unwrap_or_else(|e| e.into_inner());
         streams.retain(|s| {
             if !s.filters.iter().any(|f| f.matches(e)) {

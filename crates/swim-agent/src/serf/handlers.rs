@@ -14,7 +14,8 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use swim_serf::{Member, SerfEvent};
+use swim_serf::messages::UserEvent;
+use swim_serf::{IncomingQuery, Member, SerfEvent};
 
 /// Go's `maxBufSize`: the output kept from a script.
 const MAX_OUTPUT: usize = 8 * 1024;
@@ -67,7 +68,7 @@ impl EventFilter {
     }
 
     /// Whether `e` passes.
-    pub fn matches(&self, e: &SerfEvent) -> bool {
+    pub fn matches(&self, e: &AgentEvent) -> bool {
         if self.event == "*" {
             return true;
         }
@@ -75,36 +76,78 @@ impl EventFilter {
             return false;
         }
         match e {
-            SerfEvent::User(u) if !self.name.is_empty() => u.name == self.name,
-            SerfEvent::Query(q) if !self.name.is_empty() => q.name == self.name,
+            AgentEvent::User(u) if !self.name.is_empty() => u.name == self.name,
+            AgentEvent::Query(q) if !self.name.is_empty() => q.name == self.name,
             _ => true,
         }
     }
 }
 
+/// An event as the agent hands it to scripts and streams (Go's
+/// `serf.Event`): member events of one kind that Serf delivers together
+/// (its coalescer flushes them at once) are one event with every member,
+/// as Go's coalescer makes them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AgentEvent {
+    /// Members that joined, left, failed, were updated or reaped.
+    Members {
+        /// `member-join` … `member-reap`.
+        kind: &'static str,
+        /// The members, in the order Serf delivered them.
+        members: Vec<Member>,
+    },
+    /// A user event.
+    User(UserEvent),
+    /// A query to answer.
+    Query(IncomingQuery),
+}
+
 /// Go's `EventType.String()` (and `MemberEvent.String()`).
-pub fn event_type(e: &SerfEvent) -> &'static str {
+pub fn event_type(e: &AgentEvent) -> &'static str {
     match e {
-        SerfEvent::MemberJoin(_) => "member-join",
-        SerfEvent::MemberLeave(_) => "member-leave",
-        SerfEvent::MemberFailed(_) => "member-failed",
-        SerfEvent::MemberUpdate(_) => "member-update",
-        SerfEvent::MemberReap(_) => "member-reap",
-        SerfEvent::User(_) => "user",
-        SerfEvent::Query(_) => "query",
+        AgentEvent::Members { kind, .. } => kind,
+        AgentEvent::User(_) => "user",
+        AgentEvent::Query(_) => "query",
     }
 }
 
-/// The member an event is about, for member events.
-pub fn event_member(e: &SerfEvent) -> Option<&Member> {
-    match e {
-        SerfEvent::MemberJoin(m)
-        | SerfEvent::MemberLeave(m)
-        | SerfEvent::MemberFailed(m)
-        | SerfEvent::MemberUpdate(m)
-        | SerfEvent::MemberReap(m) => Some(m),
-        _ => None,
+/// A member event's kind and member.
+fn member_event(e: &SerfEvent) -> Option<(&'static str, &Member)> {
+    Some(match e {
+        SerfEvent::MemberJoin(m) => ("member-join", m),
+        SerfEvent::MemberLeave(m) => ("member-leave", m),
+        SerfEvent::MemberFailed(m) => ("member-failed", m),
+        SerfEvent::MemberUpdate(m) => ("member-update", m),
+        SerfEvent::MemberReap(m) => ("member-reap", m),
+        SerfEvent::User(_) | SerfEvent::Query(_) => return None,
+    })
+}
+
+/// Serf's events as the agent hands them on: consecutive member events of
+/// one kind merged into one.
+pub fn batch(events: impl IntoIterator<Item = SerfEvent>) -> Vec<AgentEvent> {
+    let mut out: Vec<AgentEvent> = Vec::new();
+    for e in events {
+        if let Some((kind, m)) = member_event(&e) {
+            if let Some(AgentEvent::Members { kind: k, members }) = out.last_mut() {
+                if *k == kind {
+                    members.push(m.clone());
+                    continue;
+                }
+            }
+            out.push(AgentEvent::Members {
+                kind,
+                members: vec![m.clone()],
+            });
+            continue;
+        }
+        out.push(match e {
+            SerfEvent::User(u) => AgentEvent::User(u),
+            SerfEvent::Query(q) => AgentEvent::Query(q),
+            _ => continue,
+        });
     }
+    out
 }
 
 /// One script and the events it takes (Go's `EventScript`).
@@ -188,7 +231,7 @@ impl Scripts {
     }
 
     /// The scripts `e` invokes, in order.
-    pub fn for_event(&self, e: &SerfEvent) -> Vec<EventScript> {
+    pub fn for_event(&self, e: &AgentEvent) -> Vec<EventScript> {
         let scripts = self.0.lock().unwrap_or_else(|e| e.into_inner());
         scripts
             .iter()
@@ -210,23 +253,25 @@ fn clean(v: &str) -> String {
 
 /// What goes on a script's stdin (Go's `memberEventStdin`,
 /// `streamPayload`).
-pub fn stdin_for(e: &SerfEvent) -> Vec<u8> {
-    if let Some(m) = event_member(e) {
-        let tags: Vec<String> = m.tags.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        let role = m.tags.get("role").map(String::as_str).unwrap_or("");
-        return format!(
-            "{}\t{}\t{}\t{}\n",
-            clean(&m.name),
-            m.addr.ip(),
-            clean(role),
-            clean(&tags.join(","))
-        )
-        .into_bytes();
-    }
+pub fn stdin_for(e: &AgentEvent) -> Vec<u8> {
     let mut payload = match e {
-        SerfEvent::User(u) => u.payload.clone().unwrap_or_default(),
-        SerfEvent::Query(q) => q.payload.clone(),
-        _ => Vec::new(),
+        AgentEvent::Members { members, .. } => {
+            let mut out = String::new();
+            for m in members {
+                let tags: Vec<String> = m.tags.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                let role = m.tags.get("role").map(String::as_str).unwrap_or("");
+                out.push_str(&format!(
+                    "{}\t{}\t{}\t{}\n",
+                    clean(&m.name),
+                    m.addr.ip(),
+                    clean(role),
+                    clean(&tags.join(","))
+                ));
+            }
+            return out.into_bytes();
+        }
+        AgentEvent::User(u) => u.payload.clone().unwrap_or_default(),
+        AgentEvent::Query(q) => q.payload.clone(),
     };
     if payload.last().is_some_and(|b| *b != b'\n') {
         payload.push(b'\n');
@@ -235,7 +280,7 @@ pub fn stdin_for(e: &SerfEvent) -> Vec<u8> {
 }
 
 /// The environment Go gives a script for `e`.
-pub fn environment(me: &SelfInfo, e: &SerfEvent) -> Vec<(String, String)> {
+pub fn environment(me: &SelfInfo, e: &AgentEvent) -> Vec<(String, String)> {
     let mut env = vec![
         ("SERF_EVENT".to_owned(), event_type(e).to_owned()),
         ("SERF_SELF_NAME".to_owned(), me.name.clone()),
@@ -256,21 +301,21 @@ pub fn environment(me: &SelfInfo, e: &SerfEvent) -> Vec<(String, String)> {
         env.push((format!("SERF_TAG_{name}"), v.clone()));
     }
     match e {
-        SerfEvent::User(u) => {
+        AgentEvent::User(u) => {
             env.push(("SERF_USER_EVENT".into(), u.name.clone()));
             env.push(("SERF_USER_LTIME".into(), u.ltime.0.to_string()));
         }
-        SerfEvent::Query(q) => {
+        AgentEvent::Query(q) => {
             env.push(("SERF_QUERY_NAME".into(), q.name.clone()));
             env.push(("SERF_QUERY_LTIME".into(), q.query.ltime.0.to_string()));
         }
-        _ => {}
+        AgentEvent::Members { .. } => {}
     }
     env
 }
 
 /// Runs `script` for `e` and waits for it (Go's `invokeEventScript`).
-pub fn invoke(script: &str, me: &SelfInfo, e: &SerfEvent) -> std::io::Result<Outcome> {
+pub fn invoke(script: &str, me: &SelfInfo, e: &AgentEvent) -> std::io::Result<Outcome> {
     let (mut reader, writer) = std::io::pipe()?;
     let mut cmd = Command::new("/bin/sh");
     cmd.arg("-c")
@@ -331,11 +376,10 @@ pub fn invoke(script: &str, me: &SelfInfo, e: &SerfEvent) -> std::io::Result<Out
 #[cfg(test)]
 mod tests {
     use super::*;
-    use swim_serf::messages::UserEvent;
-    use swim_serf::LamportTime;
+    use swim_serf::{LamportTime, MemberStatus};
 
-    fn user(name: &str, payload: &[u8]) -> SerfEvent {
-        SerfEvent::User(UserEvent {
+    fn user(name: &str, payload: &[u8]) -> AgentEvent {
+        AgentEvent::User(UserEvent {
             ltime: LamportTime(7),
             name: name.into(),
             payload: Some(payload.to_vec()),
@@ -356,6 +400,36 @@ mod tests {
         assert!(s[1].filter.matches(&user("deploy", b"")));
         assert!(!s[1].filter.matches(&user("other", b"")));
         assert!(!s[0].filter.matches(&user("deploy", b"")));
+    }
+
+    fn member(name: &str) -> Member {
+        Member {
+            name: name.into(),
+            addr: "127.0.0.1:7946".parse().unwrap(),
+            tags: [("role".to_string(), "web".to_string())].into(),
+            status: MemberStatus::Alive,
+            vsn: [1, 5, 2, 2, 5, 4],
+        }
+    }
+
+    #[test]
+    fn member_events_delivered_together_are_one_event() {
+        let events = batch([
+            SerfEvent::MemberJoin(member("a")),
+            SerfEvent::MemberJoin(member("b")),
+            SerfEvent::MemberFailed(member("c")),
+            SerfEvent::MemberJoin(member("d")),
+        ]);
+        assert_eq!(events.len(), 3);
+        let AgentEvent::Members { kind, members } = &events[0] else {
+            panic!("{events:?}")
+        };
+        assert_eq!((*kind, members.len()), ("member-join", 2));
+        assert_eq!(
+            String::from_utf8(stdin_for(&events[0])).unwrap(),
+            "a\t127.0.0.1\tweb\trole=web\nb\t127.0.0.1\tweb\trole=web\n"
+        );
+        assert_eq!(event_type(&events[1]), "member-failed");
     }
 
     #[test]

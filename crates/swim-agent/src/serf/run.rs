@@ -7,14 +7,14 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use swim_serf::{SerfConfig, SerfEvent, SerfNode};
+use swim_serf::{SerfConfig, SerfNode};
 use swim_tokio::{JoinRetries, Keyring, NodeConfig, SecretKey};
 use tracing::{error, info, warn};
 
 use crate::serf::agent::{read_tags_file, Agent};
 use crate::serf::config::{self, Config, Effective, DEFAULT_BIND_PORT};
 use crate::serf::flags::{self, Flags, USAGE};
-use crate::serf::handlers::{self, Scripts, SelfInfo};
+use crate::serf::handlers::{self, AgentEvent, Scripts, SelfInfo};
 use crate::serf::logs::{GoLevel, Logs, LEVELS};
 use crate::serf::rpc;
 use crate::serf::signals::{self, Signal};
@@ -332,10 +332,10 @@ async fn agent(flags: Flags, mut eff: Effective, logs: Logs) -> ExitCode {
 }
 
 /// Go's `Event.String()` as its event loop logs it.
-fn describe(e: &SerfEvent) -> String {
+fn describe(e: &AgentEvent) -> String {
     match e {
-        SerfEvent::User(u) => format!("user-event: {}", u.name),
-        SerfEvent::Query(q) => format!("query: {}", q.name),
+        AgentEvent::User(u) => format!("user-event: {}", u.name),
+        AgentEvent::Query(q) => format!("query: {}", q.name),
         other => handlers::event_type(other).to_owned(),
     }
 }
@@ -343,7 +343,7 @@ fn describe(e: &SerfEvent) -> String {
 /// Hands each event to the RPC streams and the scripts (Go's
 /// `eventLoop`); scripts run on a thread of their own, one at a time.
 async fn event_loop(agent: Arc<Agent>, events: swim_serf::SerfEvents) {
-    let (to_scripts, script_events) = async_channel::bounded::<SerfEvent>(SCRIPT_QUEUE);
+    let (to_scripts, script_events) = async_channel::bounded::<AgentEvent>(SCRIPT_QUEUE);
     let (answers_tx, answers) = async_channel::unbounded::<(swim_serf::IncomingQuery, Vec<u8>)>();
     let runner = agent.clone();
     let spawned = std::thread::Builder::new()
@@ -364,18 +364,12 @@ async fn event_loop(agent: Arc<Agent>, events: swim_serf::SerfEvents) {
             }
         }
     });
-    while let Some(e) = events.recv().await {
-        info!(target: "agent", "Received event: {}", describe(&e));
-        agent.dispatch(&e);
-        if agent.scripts.for_event(&e).is_empty() {
-            continue;
-        }
-        if to_scripts.try_send(e).is_err() {
-            agent
-                .counters
-                .script_dropped
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            warn!(target: "agent", "Event handlers fell behind: event dropped");
+    while let Some(first) = events.recv().await {
+        // What Serf delivered together (a coalescer's flush) goes on as
+        // Go's coalesced events.
+        let ready = std::iter::once(first).chain(std::iter::from_fn(|| events.try_recv()));
+        for e in handlers::batch(ready) {
+            hand_on(&agent, e, &to_scripts);
         }
     }
     warn!(target: "agent", "Serf shutdown detected, quitting");
@@ -384,9 +378,25 @@ async fn event_loop(agent: Arc<Agent>, events: swim_serf::SerfEvents) {
     agent.request_stop();
 }
 
+/// Logs `e` and hands it to the streams and the scripts.
+fn hand_on(agent: &Agent, e: AgentEvent, to_scripts: &async_channel::Sender<AgentEvent>) {
+    info!(target: "agent", "Received event: {}", describe(&e));
+    agent.dispatch(&e);
+    if agent.scripts.for_event(&e).is_empty() {
+        return;
+    }
+    if to_scripts.try_send(e).is_err() {
+        agent
+            .counters
+            .script_dropped
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        warn!(target: "agent", "Event handlers fell behind: event dropped");
+    }
+}
+
 fn run_scripts(
     agent: &Agent,
-    e: &SerfEvent,
+    e: &AgentEvent,
     answers: &async_channel::Sender<(swim_serf::IncomingQuery, Vec<u8>)>,
 ) {
     let me = SelfInfo {
@@ -402,7 +412,7 @@ fn run_scripts(
                 error!(target: "agent", "Error invoking script '{}': exit status failure", script.script)
             }
             Ok(out) => {
-                if let SerfEvent::Query(q) = e {
+                if let AgentEvent::Query(q) = e {
                     if !out.output.is_empty() {
                         let _ = answers.try_send((q.clone(), out.output));
                     }

@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use base64::Engine;
-use swim_serf::{IncomingQuery, QueryParams, SerfEvent};
+use swim_serf::{IncomingQuery, QueryParams};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
@@ -22,7 +22,7 @@ use tracing::{debug, info, warn};
 use super::proto::{self, errors};
 use super::{MAX_REQUEST, OUT_QUEUE, REQUEST_TIMEOUT, WRITE_TIMEOUT};
 use crate::serf::agent::Agent;
-use crate::serf::handlers::EventFilter;
+use crate::serf::handlers::{AgentEvent, EventFilter};
 use crate::serf::logs::GoLevel;
 use crate::serf::msgpack::{self, DecodeError, Encoder, Value};
 
@@ -617,14 +617,14 @@ fn filter_members(
 
 /// Forwards the agent's events to a `stream` client.
 async fn stream_events(
-    rx: async_channel::Receiver<SerfEvent>,
+    rx: async_channel::Receiver<AgentEvent>,
     out: async_channel::Sender<Vec<u8>>,
     seq: u64,
     pending: Arc<Pending>,
 ) {
     while let Ok(event) = rx.recv().await {
         let id = match &event {
-            SerfEvent::Query(q) => pending.register(q.clone()),
+            AgentEvent::Query(q) => pending.register(q.clone()),
             _ => 0,
         };
         let f = frame(seq, "", |b| proto::event_record(b, &event, id));

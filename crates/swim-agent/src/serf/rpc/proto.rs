@@ -4,9 +4,9 @@
 use std::collections::BTreeMap;
 
 use swim_serf::coordinate::Coordinate;
-use swim_serf::{ClusterKeyResponse, Member, MemberStatus, SerfEvent};
+use swim_serf::{ClusterKeyResponse, Member, MemberStatus};
 
-use crate::serf::handlers::event_type;
+use crate::serf::handlers::AgentEvent;
 use crate::serf::msgpack::Encoder;
 
 /// The IPC versions Go's agent speaks (`MinIPCVersion`, `MaxIPCVersion`).
@@ -175,9 +175,9 @@ pub fn log_record(e: &mut Encoder, line: &str) {
 /// An event as Go's event stream sends it (`memberEventRecord`,
 /// `userEventRecord`, `queryEventRecord`); `query_id` is the id this
 /// client responds with.
-pub fn event_record(e: &mut Encoder, ev: &SerfEvent, query_id: u64) {
+pub fn event_record(e: &mut Encoder, ev: &AgentEvent, query_id: u64) {
     match ev {
-        SerfEvent::User(u) => {
+        AgentEvent::User(u) => {
             e.map(5)
                 .str("Event")
                 .str("user")
@@ -190,7 +190,7 @@ pub fn event_record(e: &mut Encoder, ev: &SerfEvent, query_id: u64) {
                 .str("Coalesce")
                 .bool(u.coalesce);
         }
-        SerfEvent::Query(q) => {
+        AgentEvent::Query(q) => {
             e.map(5)
                 .str("Event")
                 .str("query")
@@ -203,14 +203,13 @@ pub fn event_record(e: &mut Encoder, ev: &SerfEvent, query_id: u64) {
                 .str("Payload")
                 .bin(Some(&q.payload));
         }
-        other => {
-            let m = crate::serf::handlers::event_member(other);
+        AgentEvent::Members { kind, members } => {
             e.map(2)
                 .str("Event")
-                .str(event_type(other))
+                .str(kind)
                 .str("Members")
-                .array(usize::from(m.is_some()));
-            if let Some(m) = m {
+                .array(members.len());
+            for m in members {
                 member(e, m);
             }
         }
