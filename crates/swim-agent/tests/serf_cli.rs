@@ -19,7 +19,8 @@
 //!   every event once.
 //! * `bad_rpc_input_gets_go_errors_and_changes_nothing`: a raw client
 //!   sending what Go's agent refuses; needs nothing but our binary.
-//!   Past 32 connections from one address the next is closed.
+//!   Past 32 connections from one address the next is closed. The HTTP
+//!   view (`-http`) serves `/metrics` and `/v1/members`.
 //! * `a_client_that_does_not_read_is_closed_and_others_are_served`.
 //!
 //! Run with `cargo test -p swim-agent --test serf_cli -- --ignored`.
@@ -867,11 +868,13 @@ fn closed(conn: &mut TcpStream) -> bool {
 fn bad_rpc_input_gets_go_errors_and_changes_nothing() {
     let dir = temp_dir("bad");
     let rpc = format!("127.0.0.1:{}", free_port());
+    let http = format!("127.0.0.1:{}", free_port());
     let log = std::fs::File::create(dir.join("agent.log")).unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_swim-agent"))
         .args(["serf", "agent", "-node=lonely", "-log-level=warn"])
         .arg(format!("-bind=127.0.0.1:{}", free_port()))
         .arg(format!("-rpc-addr={rpc}"))
+        .arg(format!("-http={http}"))
         .arg("-config-file")
         .arg({
             let f = dir.join("auth.json");
@@ -1002,6 +1005,24 @@ fn bad_rpc_input_gets_go_errors_and_changes_nothing() {
         assert_eq!(v["serf"]["members"], "1");
         assert_eq!(v["tags"], serde_json::json!({}));
     }
+    // swim-agent's HTTP view stays available in this mode (`-http`).
+    let get = |path: &str| {
+        let mut c = TcpStream::connect(&http).unwrap();
+        c.set_read_timeout(Some(T)).unwrap();
+        write!(
+            c,
+            "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut out = String::new();
+        c.read_to_string(&mut out).unwrap();
+        out
+    };
+    let metrics = get("/metrics");
+    assert!(metrics.starts_with("HTTP/1.1 200"), "{metrics}");
+    assert!(metrics.contains("memberlist_"), "{metrics}");
+    let members = get("/v1/members");
+    assert!(members.contains("\"name\":\"lonely\""), "{members}");
     let _ = child.kill();
     let _ = child.wait();
     let _ = std::fs::remove_dir_all(&dir);

@@ -98,6 +98,8 @@ pub struct Config {
     pub enable_compression: Option<bool>,
     /// Go's `broadcast_timeout`.
     pub broadcast_timeout: Option<Duration>,
+    /// swim-agent's HTTP view, `/metrics` and health (`-http`; not Go's).
+    pub http: Option<String>,
 }
 
 /// The merged configuration, with Go's defaults filled in.
@@ -166,7 +168,8 @@ impl Config {
             retry_max_attempts,
             retry_interval,
             enable_compression,
-            broadcast_timeout
+            broadcast_timeout,
+            http
         );
         flag!(
             disable_coordinates,

@@ -23,7 +23,8 @@ pub const UNIMPLEMENTED_FLAGS: [(&str, &str); 3] = [
 ];
 
 /// Every flag implemented here.
-const KNOWN_FLAGS: [&str; 25] = [
+const KNOWN_FLAGS: [&str; 26] = [
+    "http",
     "bind",
     "advertise",
     "config-file",
@@ -150,6 +151,7 @@ pub fn parse(args: &[String]) -> Result<Flags, String> {
             "rejoin" => c.rejoin_after_leave = boolean(&value)?,
             "disable-compression" => c.enable_compression = Some(!boolean(&value)?),
             "broadcast-timeout" => c.broadcast_timeout = Some(go_duration(&value)?),
+            "http" => c.http = Some(value),
             _ => return Err(format!("flag provided but not defined: -{name}")),
         }
     }
@@ -205,6 +207,8 @@ Options (as Go's serf agent):
   -tag key=value           A tag (repeatable).
   -tags-file=path          File persisting the tags.
   -broadcast-timeout=5s    Timeout for leave and force-leave broadcasts.
+  -http=127.0.0.1:8080     swim-agent's HTTP view, /metrics and /v1/health
+                           (not a Go flag).
 
 Not implemented (refused): -discover, -iface, -syslog.";
 

@@ -18,6 +18,7 @@ use crate::serf::handlers::{self, AgentEvent, Scripts, SelfInfo};
 use crate::serf::logs::{GoLevel, Logs, LEVELS};
 use crate::serf::rpc;
 use crate::serf::signals::{self, Signal};
+use crate::view::{JoinState, Lifecycle, Observed, Observer, Phase};
 
 /// Go's `gracefulTimeout`: how long a leave on a signal may take.
 const GRACEFUL_TIMEOUT: Duration = Duration::from_secs(3);
@@ -111,6 +112,33 @@ fn keyring(c: &Config) -> Result<Option<Keyring>, String> {
     }
 }
 
+/// swim-agent's HTTP listener at `addr`, bound, and the Prometheus
+/// recorder installed (`-http`).
+fn bind_http(
+    addr: &str,
+) -> Result<
+    (
+        crate::http::Server,
+        metrics_exporter_prometheus::PrometheusHandle,
+    ),
+    String,
+> {
+    let at = addr_parts(addr).map_err(|e| format!("-http: {e}"))?;
+    let limits = crate::http::Limits {
+        total: 64,
+        per_client: 16,
+        min_members: 1,
+    };
+    let server = crate::http::Server::bind(at, limits)
+        .map_err(|e| format!("-http: cannot listen on {at}: {e}"))?;
+    let prometheus = metrics_exporter_prometheus::PrometheusBuilder::new()
+        .with_recommended_naming(true)
+        .install_recorder()
+        .map_err(|e| format!("cannot install the metrics exporter: {e}"))?;
+    crate::view::describe_metrics();
+    Ok((server, prometheus))
+}
+
 /// Runs `swim-agent serf agent ARGS`.
 pub fn run(args: &[String]) -> ExitCode {
     let flags = match flags::parse(args) {
@@ -194,6 +222,12 @@ async fn agent(flags: Flags, mut eff: Effective, logs: Logs) -> ExitCode {
             Err(e) => return ui_error(&format!("Failed to setup the Serf agent: {e}")),
         }
     }
+    // The HTTP listener is bound before the node starts, so a taken port
+    // is reported first, and the recorder catches the node's first metrics.
+    let http = match c.http.as_deref().map(bind_http).transpose() {
+        Ok(h) => h,
+        Err(e) => return ui_error(&e),
+    };
     let mut sc = SerfConfig::new(name.clone());
     sc.tags = tags;
     sc.protocol_version = eff.protocol;
@@ -232,6 +266,21 @@ async fn agent(flags: Flags, mut eff: Effective, logs: Logs) -> ExitCode {
     let listener = match tokio::net::TcpListener::bind(rpc_addr).await {
         Ok(l) => l,
         Err(e) => return ui_error(&format!("Error starting RPC listener: {e}")),
+    };
+    let lifecycle = Arc::new(Lifecycle::default());
+    let observer = match http {
+        Some((server, prometheus)) => {
+            match server.start(serf.node().clone(), lifecycle.clone(), prometheus) {
+                Ok(o) => Some(o),
+                Err(e) => return ui_error(&format!("-http: cannot start the listener: {e}")),
+            }
+        }
+        None => None,
+    };
+    let note = |text: &str| {
+        if let Some(o) = &observer {
+            o.send(Observed::Agent(text.to_owned()));
+        }
     };
     let scripts = Scripts::new(&c.event_handlers);
     let agent = Arc::new(Agent::new(
@@ -273,7 +322,11 @@ async fn agent(flags: Flags, mut eff: Effective, logs: Logs) -> ExitCode {
             .join(c.start_join.iter().map(String::as_str), !c.replay_on_join)
             .await
         {
-            Ok(n) => say!("    Join completed. Synced with {n} initial agents"),
+            Ok(n) => {
+                say!("    Join completed. Synced with {n} initial agents");
+                lifecycle.set_join(JoinState::Joined, 1, None);
+                note(&format!("joined through {n} seed(s)"));
+            }
             Err(e) => {
                 agent.serf.shutdown().await;
                 return ui_error(&e.to_string());
@@ -285,7 +338,13 @@ async fn agent(flags: Flags, mut eff: Effective, logs: Logs) -> ExitCode {
 
     let (gave_up_tx, gave_up) = async_channel::bounded::<()>(1);
     if !c.retry_join.is_empty() {
-        tokio::spawn(retry_join(agent.clone(), eff.clone(), gave_up_tx));
+        tokio::spawn(retry_join(
+            agent.clone(),
+            eff.clone(),
+            gave_up_tx,
+            lifecycle.clone(),
+            observer.clone(),
+        ));
     }
     let signals = match signals::watch() {
         Ok(s) => s,
@@ -310,6 +369,8 @@ async fn agent(flags: Flags, mut eff: Effective, logs: Logs) -> ExitCode {
             break 1;
         }
         say!("==> Gracefully shutting down agent...");
+        lifecycle.set(Phase::Leaving);
+        note("leaving");
         let leave = async {
             match agent.leave().await {
                 Ok(()) => 0,
@@ -326,6 +387,7 @@ async fn agent(flags: Flags, mut eff: Effective, logs: Logs) -> ExitCode {
             _ = tokio::time::sleep(GRACEFUL_TIMEOUT) => 1,
         };
     };
+    lifecycle.set(Phase::Stopping);
     agent.serf.shutdown().await;
     info!(target: "agent", "shutdown complete");
     ExitCode::from(code)
@@ -423,10 +485,17 @@ fn run_scripts(
 }
 
 /// Go's `retryJoin`: until one join works, or `retry_max` failed.
-async fn retry_join(agent: Arc<Agent>, eff: Effective, gave_up: async_channel::Sender<()>) {
+async fn retry_join(
+    agent: Arc<Agent>,
+    eff: Effective,
+    gave_up: async_channel::Sender<()>,
+    lifecycle: Arc<Lifecycle>,
+    observer: Option<Observer>,
+) {
     let c = &eff.merged;
     let mut attempt = 0u32;
     loop {
+        lifecycle.set_join(JoinState::Joining, u64::from(attempt) + 1, None);
         info!(target: "agent", "Joining cluster...(replay: {})", c.replay_on_join);
         match agent
             .serf
@@ -435,10 +504,19 @@ async fn retry_join(agent: Arc<Agent>, eff: Effective, gave_up: async_channel::S
         {
             Ok(n) => {
                 info!(target: "agent", "Join completed. Synced with {n} initial agents");
+                lifecycle.set_join(JoinState::Joined, u64::from(attempt) + 1, None);
+                if let Some(o) = &observer {
+                    o.send(Observed::Agent(format!("joined through {n} seed(s)")));
+                }
                 return;
             }
             Err(e) => {
                 attempt += 1;
+                let state = match c.retry_max_attempts.is_some_and(|max| attempt > max) {
+                    true => JoinState::Failed,
+                    false => JoinState::Joining,
+                };
+                lifecycle.set_join(state, u64::from(attempt), Some(e.to_string()));
                 if c.retry_max_attempts.is_some_and(|max| attempt > max) {
                     error!(target: "agent", "maximum retry join attempts made, exiting");
                     let _ = gave_up.try_send(());
