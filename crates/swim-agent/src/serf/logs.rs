@@ -95,25 +95,25 @@ struct Shared {
 /// The log: the [`Layer`] to install, and monitors to subscribe.
 #[derive(Clone)]
 pub struct Logs {
-    stderr_level: Arc<AtomicU8>,
+    output_level: Arc<AtomicU8>,
     shared: Arc<Mutex<Shared>>,
     /// Lines a slow monitor lost.
     pub dropped: Arc<AtomicU64>,
 }
 
 impl Logs {
-    /// Logs at `level` on stderr.
+    /// Logs at `level` on stdout.
     pub fn new(level: GoLevel) -> Logs {
         Logs {
-            stderr_level: Arc::new(AtomicU8::new(level as u8)),
+            output_level: Arc::new(AtomicU8::new(level as u8)),
             shared: Arc::default(),
             dropped: Arc::default(),
         }
     }
 
-    /// Changes the stderr level (a reload).
+    /// Changes the stdout level (a reload).
     pub fn set_level(&self, level: GoLevel) {
-        self.stderr_level.store(level as u8, Ordering::Relaxed);
+        self.output_level.store(level as u8, Ordering::Relaxed);
     }
 
     /// A monitor at `level`: the buffered lines at that level first, then
@@ -146,8 +146,8 @@ impl Logs {
         if level >= GoLevel::Debug {
             return true;
         }
-        let stderr = GoLevel::from_u8(self.stderr_level.load(Ordering::Relaxed));
-        if level >= stderr {
+        let output = GoLevel::from_u8(self.output_level.load(Ordering::Relaxed));
+        if level >= output {
             return true;
         }
         let shared = self.shared.lock().unwrap_or_else(|e| e.into_inner());
@@ -227,7 +227,7 @@ impl<S: Subscriber> Layer<S> for Logs {
             line.message,
             line.fields
         );
-        if level >= GoLevel::from_u8(self.stderr_level.load(Ordering::Relaxed)) {
+        if level >= GoLevel::from_u8(self.output_level.load(Ordering::Relaxed)) {
             // Go's agent logs on stdout, indented as its UI's info lines.
             use std::io::Write as _;
             let _ = writeln!(std::io::stdout(), "    {text}");
