@@ -799,6 +799,16 @@ fn rolling_replacement_of_go_agents() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// A process killed when dropped, a failed assertion included.
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// Minimal msgpack for a raw client: maps of strings and integers.
 fn put_str(out: &mut Vec<u8>, s: &str) {
     assert!(s.len() < 32);
@@ -870,7 +880,7 @@ fn bad_rpc_input_gets_go_errors_and_changes_nothing() {
     let rpc = format!("127.0.0.1:{}", free_port());
     let http = format!("127.0.0.1:{}", free_port());
     let log = std::fs::File::create(dir.join("agent.log")).unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_swim-agent"))
+    let child = Command::new(env!("CARGO_BIN_EXE_swim-agent"))
         .args(["serf", "agent", "-node=lonely", "-log-level=warn"])
         .arg(format!("-bind=127.0.0.1:{}", free_port()))
         .arg(format!("-rpc-addr={rpc}"))
@@ -885,6 +895,7 @@ fn bad_rpc_input_gets_go_errors_and_changes_nothing() {
         .stderr(log)
         .spawn()
         .unwrap();
+    let child = Killed(child);
     let connect = || {
         let start = Instant::now();
         loop {
@@ -1023,8 +1034,7 @@ fn bad_rpc_input_gets_go_errors_and_changes_nothing() {
     assert!(metrics.contains("memberlist_"), "{metrics}");
     let members = get("/v1/members");
     assert!(members.contains("\"name\":\"lonely\""), "{members}");
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(child);
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -1033,7 +1043,7 @@ fn a_client_that_does_not_read_is_closed_and_others_are_served() {
     let dir = temp_dir("slow");
     let rpc = format!("127.0.0.1:{}", free_port());
     let log = std::fs::File::create(dir.join("agent.log")).unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_swim-agent"))
+    let child = Command::new(env!("CARGO_BIN_EXE_swim-agent"))
         .args(["serf", "agent", "-node=busy", "-log-level=warn"])
         .arg(format!("-bind=127.0.0.1:{}", free_port()))
         .arg(format!("-rpc-addr={rpc}"))
@@ -1041,6 +1051,7 @@ fn a_client_that_does_not_read_is_closed_and_others_are_served() {
         .stderr(log)
         .spawn()
         .unwrap();
+    let child = Killed(child);
     let connect = || {
         let start = Instant::now();
         loop {
@@ -1088,7 +1099,6 @@ fn a_client_that_does_not_read_is_closed_and_others_are_served() {
     drop(slow);
     let log = std::fs::read_to_string(dir.join("agent.log")).unwrap();
     assert!(log.contains("Closing a client that does not read"), "{log}");
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(child);
     let _ = std::fs::remove_dir_all(&dir);
 }
