@@ -17,6 +17,9 @@
 //!   service when it is /dev/null) speaks `interop/AGENT-PROTOCOL.md` on
 //!   stdin/stdout ([`lines`]); logs go to stderr.
 //!
+//! * `swim-agent serf agent [Go serf agent flags]`: a drop-in for Go's
+//!   `serf agent`, driven by Go's `serf` CLI over its RPC ([`serf`]).
+//!
 //! Exit status: 0 after a stop; 2 for a command line that cannot be parsed
 //! or a required setting given nowhere; 1 for an invalid setting or a node
 //! that cannot start; 128 + N after a second signal N.
@@ -30,6 +33,7 @@ mod http;
 mod lines;
 mod logging;
 mod run;
+mod serf;
 mod settings;
 mod signals;
 mod view;
@@ -42,6 +46,11 @@ use metrics_exporter_prometheus::PrometheusBuilder;
 use crate::settings::{Sources, AGENT_ENV_PREFIX, NODE_ENV_PREFIX};
 
 fn main() -> ExitCode {
+    // `swim-agent serf agent …`: Go's `serf agent`, its own command line.
+    let argv: Vec<String> = std::env::args().collect();
+    if argv.get(1).map(String::as_str) == Some("serf") {
+        return serf::main(&argv[2..]);
+    }
     let args = cli::Args::parse();
     let flags = match args.command_line() {
         Ok(flags) => flags,
