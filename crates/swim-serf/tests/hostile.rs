@@ -559,3 +559,32 @@ fn answered_queries_are_forgotten_once_older_than_the_query_buffer() {
     // answer per node).
     assert_eq!(s.respond(T0, &old, b"a"), Ok(()));
 }
+
+#[test]
+fn a_key_query_whose_payload_does_not_decode_is_counted_and_answered_failed() {
+    let mut s = serf();
+    let Message::Query(mut q) = Message::decode(&query(1, 1)).unwrap() else {
+        unreachable!()
+    };
+    q.name = "_serf_install-key".into();
+    for (payload, kind) in [
+        (vec![7, 0xc1], "unexpected_value"),
+        (join(1, "x"), "unknown_type"),
+    ] {
+        q.id += 1;
+        q.payload = Some(payload);
+        let errors = s.stats().decode_errors;
+        s.handle_message(T0, &Message::Query(q.clone()).to_bytes())
+            .unwrap();
+        assert_eq!(s.stats().decode_errors, errors + 1);
+        assert_eq!(s.stats().last_decode_error, Some(kind));
+        // Go's answer: a failed key response, no keyring work.
+        let outs = outputs(&mut s);
+        assert!(!outs
+            .iter()
+            .any(|o| matches!(o, SerfOutput::KeyQuery { .. })));
+        assert!(outs
+            .iter()
+            .any(|o| matches!(o, SerfOutput::SendTo { node, .. } if node == "b")));
+    }
+}
