@@ -8,6 +8,8 @@
 //!   with bounds (docs/serf.md describes the wire).
 //! * [`tags`]: tags in node metadata.
 //! * [`LamportClock`]: Serf's clocks and their witness rule.
+//! * [`SerfStats`]: what Serf refused from its peers, and why
+//!   ([`SerfRejection`]); [`bounds`]: where it bounds more than Go.
 //! * [`coordinate`]: network coordinates (Vivaldi) and the ack payload
 //!   that carries them.
 //! * [`Serf`]: the sans-IO state, fed a Swim's events.
@@ -16,6 +18,7 @@
 //! * [`SerfNode`]: Serf running on a swim-node `Node`, on any runtime
 //!   (swim-tokio, swim-async-std), with its events as [`SerfEvents`].
 
+pub mod bounds;
 mod clock;
 mod coalesce;
 pub mod coordinate;
@@ -26,6 +29,9 @@ pub use clock::{LamportClock, LamportTime};
 mod node;
 mod serf;
 pub mod snapshot;
+mod stats;
+
+pub use stats::{SerfRejection, SerfStats};
 
 pub use node::{
     ClusterKeyResponse, NodeError, NodeResponse, QueryResponses, SerfEvents, SerfNode,

@@ -103,6 +103,23 @@ impl fmt::Display for DecodeError {
 
 impl std::error::Error for DecodeError {}
 
+impl DecodeError {
+    /// A stable snake_case name of the error's kind, for metric labels
+    /// and logs ([`SerfStats::last_decode_error`](crate::SerfStats::last_decode_error)).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            DecodeError::Empty => "empty",
+            DecodeError::UnknownType(_) => "unknown_type",
+            DecodeError::Truncated => "truncated",
+            DecodeError::Unexpected { .. } => "unexpected_value",
+            DecodeError::OutOfRange { .. } => "out_of_range",
+            DecodeError::TooLarge { .. } => "too_large",
+            DecodeError::MessageTooLarge(_) => "message_too_large",
+            DecodeError::TooDeep => "too_deep",
+        }
+    }
+}
+
 /// The first byte of every Serf message (Go's `messageType`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[repr(u8)]

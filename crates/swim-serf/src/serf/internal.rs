@@ -9,7 +9,7 @@
 use swim_core::Instant;
 
 use super::{IncomingQuery, QueryId, QueryParams, QueryProgress, Serf, SerfError, SerfOutput};
-use crate::messages::{KeyResponse, MemberInfo, Message};
+use crate::messages::{DecodeError, KeyResponse, MemberInfo, Message};
 
 /// The tally of our `_serf_conflict` query (Go's `resolveNodeConflict`).
 #[derive(Debug)]
@@ -46,12 +46,12 @@ impl Serf {
         let Some(name) = query.name.strip_prefix(INTERNAL_QUERY_PREFIX) else {
             return false;
         };
-        let op = |key: fn(Vec<u8>) -> KeyOp| -> Option<KeyOp> {
+        let op = |key: fn(Vec<u8>) -> KeyOp| -> Result<KeyOp, DecodeError> {
             // Go decodes the payload after its type byte; a bad one gets a
             // failed answer with no message.
-            match Message::decode(&query.payload) {
-                Ok(Message::KeyRequest(r)) => Some(key(r.key.unwrap_or_default())),
-                _ => None,
+            match Message::decode(&query.payload)? {
+                Message::KeyRequest(r) => Ok(key(r.key.unwrap_or_default())),
+                other => Err(DecodeError::UnknownType(other.message_type() as u8)),
             }
         };
         let request = match name {
@@ -63,15 +63,16 @@ impl Serf {
             "install-key" => op(KeyOp::Install),
             "use-key" => op(KeyOp::Use),
             "remove-key" => op(KeyOp::Remove),
-            "list-keys" => Some(KeyOp::List),
+            "list-keys" => Ok(KeyOp::List),
             _ => return true, // Go logs an unhandled internal query
         };
         match request {
-            Some(op) => self.outputs.push_back(SerfOutput::KeyQuery {
+            Ok(op) => self.outputs.push_back(SerfOutput::KeyQuery {
                 query: query.clone(),
                 op,
             }),
-            None => {
+            Err(e) => {
+                self.stats.count_decode_error(&e);
                 let _ = self.respond_key(now, query, KeyResponse::default());
             }
         }
@@ -112,8 +113,17 @@ impl Serf {
             QueryProgress::Response { payload, .. } => {
                 // Go counts a readable answer, nil included; it matches
                 // when it names our address.
-                let Ok(Message::ConflictResponse(member)) = Message::decode(&payload) else {
-                    return;
+                let member = match Message::decode(&payload) {
+                    Ok(Message::ConflictResponse(member)) => member,
+                    Ok(other) => {
+                        let e = DecodeError::UnknownType(other.message_type() as u8);
+                        self.stats.count_decode_error(&e);
+                        return;
+                    }
+                    Err(e) => {
+                        self.stats.count_decode_error(&e);
+                        return;
+                    }
                 };
                 vote.responses += 1;
                 let theirs = member.and_then(|m| {

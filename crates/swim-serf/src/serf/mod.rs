@@ -16,12 +16,14 @@ use std::time::Duration;
 
 use swim_core::{Event, Instant};
 
+use crate::bounds::{EVENTS_PER_LTIME_MAX, LAMPORT_TIME_LIMIT, RECENT_INTENTS_MAX};
 use crate::clock::{LamportClock, LamportTime};
 use crate::coalesce::Coalescer;
 use crate::coordinate::{Coordinate, CoordinateClient, CoordinateConfig};
 use crate::messages::{
     DecodeError, EventRecord, EventsAt, Join, Leave, Message, PushPull, UserEvent,
 };
+use crate::stats::{SerfRejection, SerfStats};
 use crate::tags::{decode_tags, encode_tags, Tags, TagsTooLarge};
 
 mod broadcast;
@@ -437,6 +439,8 @@ pub struct Serf {
     /// What waits to be gossiped.
     broadcasts: broadcast::Broadcasts,
     outputs: VecDeque<SerfOutput>,
+    /// What was refused from peers.
+    stats: SerfStats,
 }
 
 impl Serf {
@@ -501,6 +505,7 @@ impl Serf {
             recent_intents: HashMap::new(),
             event_min_time: LamportTime(0),
             outputs: VecDeque::new(),
+            stats: SerfStats::default(),
         })
     }
 
@@ -527,6 +532,11 @@ impl Serf {
     /// The query clock.
     pub fn query_clock(&self) -> LamportTime {
         self.query_clock.time()
+    }
+
+    /// What this node refused from its peers, and why.
+    pub fn stats(&self) -> &SerfStats {
+        &self.stats
     }
 
     /// Every member known, any status, sorted by name.
@@ -601,7 +611,8 @@ impl Serf {
             Event::MemberUpdated(m) => self.handle_node_update(m),
             Event::MemberLeft(m) | Event::MemberFailed(m) => self.handle_node_leave(now, &m.name),
             Event::UserMessage { payload, .. } => {
-                // Malformed messages are dropped, as Go drops them (it logs).
+                // Malformed messages are dropped, as Go drops them (it
+                // logs); handle_message counts them.
                 let _ = self.handle_message(now, payload);
             }
             Event::RemoteState { join, state } => {
@@ -638,15 +649,22 @@ impl Serf {
     /// `NotifyPingComplete`): its coordinate updates ours and is cached.
     /// [`handle_event`](Self::handle_event) calls it for
     /// [`Event::ProbeAcked`]. An empty, unknown or refused payload is
-    /// ignored, as Go ignores it (it logs).
+    /// ignored, as Go ignores it (it logs), and the last two are counted
+    /// ([`SerfRejection::CoordinateRefused`]).
     pub fn ping_completed(&mut self, node: &str, rtt: Duration, payload: &[u8]) {
         let Some(client) = self.coord_client.as_mut() else {
             return;
         };
-        let Ok(Some(coord)) = Coordinate::from_ping_payload(payload) else {
-            return;
+        let coord = match Coordinate::from_ping_payload(payload) {
+            Ok(Some(coord)) => coord,
+            Ok(None) => return, // a node without coordinates
+            Err(_) => {
+                self.stats.count_rejected(SerfRejection::CoordinateRefused);
+                return;
+            }
         };
         if client.update(node, &coord, rtt).is_err() {
+            self.stats.count_rejected(SerfRejection::CoordinateRefused);
             return;
         }
         let ours = client.coordinate().clone();
@@ -705,10 +723,17 @@ impl Serf {
     }
 
     /// Handles a Serf message received as a memberlist user message (Go's
-    /// `NotifyMsg`); a new one is re-broadcast as it came.
+    /// `NotifyMsg`); a new one is re-broadcast as it came. One that does
+    /// not decode is the error; one a rule refuses changes nothing but
+    /// [`stats`](Self::stats). Both are counted there.
     pub fn handle_message(&mut self, now: Instant, buf: &[u8]) -> Result<(), DecodeError> {
         self.at(now);
-        let rebroadcast = match Message::decode(buf)? {
+        let msg = Message::decode(buf).inspect_err(|e| self.stats.count_decode_error(e))?;
+        if let Some(why) = refusal(&msg, buf.len()) {
+            self.stats.count_rejected(why);
+            return Ok(());
+        }
+        let rebroadcast = match msg {
             Message::Leave(m) => self.handle_leave_intent(now, &m),
             Message::Join(m) => self.handle_join_intent(now, &m),
             Message::UserEvent(m) => self.handle_user_event(m),
@@ -721,8 +746,7 @@ impl Serf {
                 self.handle_relay(now, m);
                 false
             }
-            // The other types never come as user messages (Go ignores
-            // them too).
+            // The other types never come as user messages: refused above.
             _ => false,
         };
         if rebroadcast {
@@ -751,6 +775,9 @@ impl Serf {
     /// Merges a peer's push/pull state (Go's `MergeRemoteState`): its clocks
     /// are witnessed, its left members and status times taken as intents,
     /// its buffered events as received events (each still delivered once).
+    /// A state with a Lamport time past [`LAMPORT_TIME_LIMIT`] is refused
+    /// whole; each intent and event in it is refused, or not, as one sent
+    /// alone would be.
     pub fn merge_remote_state(
         &mut self,
         now: Instant,
@@ -758,10 +785,16 @@ impl Serf {
         join: bool,
     ) -> Result<(), DecodeError> {
         self.at(now);
-        let pp = match Message::decode(buf)? {
-            Message::PushPull(pp) => pp,
-            other => return Err(DecodeError::UnknownType(other.message_type() as u8)),
-        };
+        let pp = match Message::decode(buf) {
+            Ok(Message::PushPull(pp)) => Ok(pp),
+            Ok(other) => Err(DecodeError::UnknownType(other.message_type() as u8)),
+            Err(e) => Err(e),
+        }
+        .inspect_err(|e| self.stats.count_decode_error(e))?;
+        if push_pull_times(&pp).any(|t| t.0 >= LAMPORT_TIME_LIMIT) {
+            self.stats.count_rejected(SerfRejection::ClockOutOfRange);
+            return Ok(());
+        }
         if self
             .join_ignore
             .is_some_and(|i| i.expected.is_some_and(|(_, until)| until < now))
@@ -936,8 +969,23 @@ impl Serf {
             .map(|i| i.ltime)
     }
 
+    /// Whether an intent about `node` may be taken: it is a member, or has
+    /// an intent already, or the table has room (counted if not).
+    fn intent_room(&mut self, node: &str) -> bool {
+        let room = self.members.contains_key(node)
+            || self.recent_intents.contains_key(node)
+            || self.recent_intents.len() < RECENT_INTENTS_MAX;
+        if !room {
+            self.stats.count_rejected(SerfRejection::IntentTableFull);
+        }
+        room
+    }
+
     /// Go's `handleNodeLeaveIntent`: true to re-broadcast.
     fn handle_leave_intent(&mut self, now: Instant, msg: &Leave) -> bool {
+        if !self.intent_room(&msg.node) {
+            return false;
+        }
         self.clock.witness(msg.ltime);
         let Some(entry) = self.members.get_mut(&msg.node) else {
             return self.upsert_intent(now, &msg.node, IntentKind::Leave, msg.ltime);
@@ -977,6 +1025,9 @@ impl Serf {
 
     /// Go's `handleNodeJoinIntent`: true to re-broadcast.
     fn handle_join_intent(&mut self, now: Instant, msg: &Join) -> bool {
+        if !self.intent_room(&msg.node) {
+            return false;
+        }
         self.clock.witness(msg.ltime);
         let Some(entry) = self.members.get_mut(&msg.node) else {
             return self.upsert_intent(now, &msg.node, IntentKind::Join, msg.ltime);
@@ -994,14 +1045,21 @@ impl Serf {
     /// Go's `handleUserEvent`: true to re-broadcast (it was new, and was
     /// delivered).
     fn handle_user_event(&mut self, msg: UserEvent) -> bool {
-        self.event_clock.witness(msg.ltime);
-        if msg.ltime < self.event_min_time {
+        // Go's sender refuses more (UserEventSizeLimit); a push/pull's
+        // events come without their encoding, so this is the check both
+        // paths share.
+        let size = msg.name.len() + msg.payload.as_ref().map_or(0, Vec::len);
+        if size > USER_EVENT_SIZE_MAX {
+            self.stats.count_rejected(SerfRejection::EventTooLarge);
             return false;
         }
+        self.event_clock.witness(msg.ltime);
         let len = self.event_buffer.len() as u64;
         let now = self.event_clock.time().0;
-        if now > len && msg.ltime.0 < now - len {
-            return false; // older than the buffer remembers
+        // Before the minimum, or older than the buffer remembers.
+        if msg.ltime < self.event_min_time || (now > len && msg.ltime.0 < now - len) {
+            self.stats.count_rejected(SerfRejection::EventTooOld);
+            return false;
         }
         let record = EventRecord {
             name: msg.name.clone(),
@@ -1017,6 +1075,10 @@ impl Serf {
                             == record.payload.as_deref().unwrap_or_default()
                 };
                 if at.events.iter().any(same) {
+                    return false;
+                }
+                if at.events.len() >= EVENTS_PER_LTIME_MAX {
+                    self.stats.count_rejected(SerfRejection::EventTimeFull);
                     return false;
                 }
                 at.events.push(record);
@@ -1115,6 +1177,41 @@ impl Serf {
         let member = entry.member.clone();
         self.emit(event(member));
     }
+}
+
+/// Why a decoded user message is refused before it touches any state, if
+/// it is: a type that never comes as one, a Lamport time a clock must not
+/// witness, a user event no Go node sends (`len`: its encoding's size).
+fn refusal(msg: &Message, len: usize) -> Option<SerfRejection> {
+    let ltime = match msg {
+        Message::Leave(m) => m.ltime,
+        Message::Join(m) => m.ltime,
+        Message::UserEvent(_) if len > USER_EVENT_SIZE_MAX => {
+            return Some(SerfRejection::EventTooLarge)
+        }
+        Message::UserEvent(m) => m.ltime,
+        Message::Query(m) => m.ltime,
+        Message::QueryResponse(_) | Message::Relay(_) => return None,
+        Message::PushPull(_)
+        | Message::ConflictResponse(_)
+        | Message::KeyRequest(_)
+        | Message::KeyResponse(_) => return Some(SerfRejection::UnexpectedType),
+    };
+    (ltime.0 >= LAMPORT_TIME_LIMIT).then_some(SerfRejection::ClockOutOfRange)
+}
+
+/// Every Lamport time merging `pp` would witness: its clocks, its status
+/// times (a left member's one past it), its events'.
+fn push_pull_times(pp: &PushPull) -> impl Iterator<Item = LamportTime> + '_ {
+    let left = pp.left_members.iter().map(|name| {
+        let t = pp.status_ltimes.get(name).copied().unwrap_or_default();
+        LamportTime(t.0.saturating_add(1))
+    });
+    [pp.ltime, pp.event_ltime, pp.query_ltime]
+        .into_iter()
+        .chain(pp.status_ltimes.values().copied())
+        .chain(left)
+        .chain(pp.events.iter().flatten().map(|at| at.ltime))
 }
 
 /// The [`Delegate`](swim_core::Delegate) a Serf node's Swim runs with: its

@@ -9,10 +9,12 @@ use std::time::Duration;
 use swim_core::Instant;
 
 use super::{MemberStatus, Serf, SerfError, SerfEvent, SerfOutput};
+use crate::bounds::QUERIES_PER_LTIME_MAX;
 use crate::clock::LamportTime;
 use crate::messages::{
     Filter, Message, Query, QueryResponse, Relay, QUERY_FLAG_ACK, QUERY_FLAG_NO_BROADCAST,
 };
+use crate::stats::SerfRejection;
 
 /// How a query is sent (Go's `QueryParam`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -93,6 +95,9 @@ pub(super) struct OpenQuery {
     deadline: Instant,
     acks: HashSet<String>,
     responses: HashSet<String>,
+    /// Most acks, and most responses, taken: the members alive or leaving
+    /// when it was sent (Go sizes its channels by its member count).
+    capacity: usize,
 }
 
 /// Ids of the queries seen at one query clock time (Go's `queries`).
@@ -220,11 +225,17 @@ impl Serf {
             ltime: q.ltime,
             id: q.id,
         };
+        let capacity = self
+            .members
+            .values()
+            .filter(|e| matches!(e.member.status, MemberStatus::Alive | MemberStatus::Leaving))
+            .count();
         let open = OpenQuery {
             id: q.id,
             deadline: now + timeout,
             acks: HashSet::new(),
             responses: HashSet::new(),
+            capacity,
         };
         self.queries.open.insert(q.ltime, open);
         self.handle_query(now, q);
@@ -261,6 +272,15 @@ impl Serf {
         if now > query.deadline {
             return Err(SerfError::QueryExpired);
         }
+        // Go keeps no such table (the deadline lives in the query the
+        // application holds); ours forgets queries older than the query
+        // buffer covers, so a peer's queries with centuries-long timeouts
+        // cannot grow it. A second answer to one would be deduplicated by
+        // the asker.
+        let (len, cur) = (self.queries.buffer.len() as u64, self.query_clock.time().0);
+        if cur > len {
+            self.queries.answered.retain(|q, _| q.ltime.0 >= cur - len);
+        }
         self.queries.answered.insert(query.query, query.deadline);
         self.send_response(
             now,
@@ -294,18 +314,21 @@ impl Serf {
     /// the sender allows it).
     pub(super) fn handle_query(&mut self, now: Instant, query: Query) -> bool {
         self.query_clock.witness(query.ltime);
-        if query.ltime < self.queries.min_time {
-            return false;
-        }
         let len = self.queries.buffer.len() as u64;
         let cur = self.query_clock.time().0;
-        if cur > len && query.ltime.0 < cur - len {
-            return false; // older than the buffer remembers
+        // Before the minimum, or older than the buffer remembers.
+        if query.ltime < self.queries.min_time || (cur > len && query.ltime.0 < cur - len) {
+            self.stats.count_rejected(SerfRejection::QueryTooOld);
+            return false;
         }
         let slot = &mut self.queries.buffer[(query.ltime.0 % len) as usize];
         match slot {
             Some(seen) if seen.ltime == query.ltime => {
                 if seen.ids.contains(&query.id) {
+                    return false;
+                }
+                if seen.ids.len() >= QUERIES_PER_LTIME_MAX {
+                    self.stats.count_rejected(SerfRejection::QueryTimeFull);
                     return false;
                 }
                 seen.ids.push(query.id);
@@ -363,30 +386,44 @@ impl Serf {
     }
 
     /// Go's `handleQueryResponse`: an ack or answer to an open query of
-    /// ours, reported once per node.
+    /// ours, reported once per node, up to the query's capacity.
     pub(super) fn handle_query_response(&mut self, now: Instant, resp: QueryResponse) {
-        let Some(open) = self.queries.open.get_mut(&resp.ltime) else {
-            return; // not running (Go logs it)
-        };
-        if open.id != resp.id || open.deadline <= now {
+        // Not running (Go logs it).
+        let Some(open) = self
+            .queries
+            .open
+            .get_mut(&resp.ltime)
+            .filter(|q| q.id == resp.id && q.deadline > now)
+        else {
+            self.stats
+                .count_rejected(SerfRejection::ResponseUnknownQuery);
             return;
-        }
+        };
         let query = QueryId {
             ltime: resp.ltime,
             id: resp.id,
         };
-        let progress = if resp.flags & QUERY_FLAG_ACK != 0 {
-            if !open.acks.insert(resp.from.clone()) {
-                return;
-            }
+        let ack = resp.flags & QUERY_FLAG_ACK != 0;
+        let seen = if ack {
+            &mut open.acks
+        } else {
+            &mut open.responses
+        };
+        if seen.contains(&resp.from) {
+            self.stats.count_rejected(SerfRejection::ResponseDuplicate);
+            return;
+        }
+        if seen.len() >= open.capacity {
+            self.stats.count_rejected(SerfRejection::ResponseOverflow);
+            return;
+        }
+        seen.insert(resp.from.clone());
+        let progress = if ack {
             QueryProgress::Ack {
                 query,
                 from: resp.from,
             }
         } else {
-            if !open.responses.insert(resp.from.clone()) {
-                return;
-            }
             QueryProgress::Response {
                 query,
                 from: resp.from,
@@ -397,10 +434,20 @@ impl Serf {
     }
 
     /// A relayed message: forwarded to its destination (Go's
-    /// `messageRelayType` case), or handled if that is us.
+    /// `messageRelayType` case), or handled if that is us. Go relays
+    /// whatever it carries; it only ever wraps a query response, so that
+    /// is all we forward — a relay inside a relay addressed to us would
+    /// recurse as deep as the message is long.
     pub(super) fn handle_relay(&mut self, now: Instant, relay: Relay) {
+        if relay.message.first() != Some(&(crate::messages::MessageType::QueryResponse as u8)) {
+            self.stats.count_rejected(SerfRejection::RelayNotResponse);
+            return;
+        }
         let dest = relay.dest_addr();
-        self.send_to(now, &relay.dest_name, dest, relay.message);
+        if !self.send_to(now, &relay.dest_name, dest, relay.message) {
+            self.stats
+                .count_rejected(SerfRejection::RelayUnknownDestination);
+        }
     }
 
     /// Go's `shouldProcessQuery`: every filter passes.
@@ -452,7 +499,14 @@ impl Serf {
 
     /// Sends `raw` to a member known by `name` (or else by `addr`, for
     /// senders that do not name themselves); to ourselves, handles it.
-    fn send_to(&mut self, now: Instant, name: &str, addr: Option<SocketAddr>, raw: Vec<u8>) {
+    /// False if no member is either.
+    fn send_to(
+        &mut self,
+        now: Instant,
+        name: &str,
+        addr: Option<SocketAddr>,
+        raw: Vec<u8>,
+    ) -> bool {
         let node = if self.members.contains_key(name) {
             Some(name.to_owned())
         } else {
@@ -470,8 +524,9 @@ impl Serf {
             Some(node) => self
                 .outputs
                 .push_back(SerfOutput::SendTo { node, payload: raw }),
-            None => {} // Go would send to the address; we only know members
+            None => return false, // Go would send to the address; we only know members
         }
+        true
     }
 
     /// Up to `k` distinct alive members other than us, speaking protocol 5

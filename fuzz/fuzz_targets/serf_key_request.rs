@@ -1,0 +1,13 @@
+//! The payload of a key-management query, type byte 7
+//! (Go's `decodeMessage` into `keyRequest`). See `serf_message.rs` for
+//! what is checked.
+#![no_main]
+
+mod serf_message;
+
+use libfuzzer_sys::fuzz_target;
+use swim_serf::messages::MessageType;
+
+fuzz_target!(|body: &[u8]| {
+    serf_message::check(MessageType::KeyRequest, body);
+});

@@ -1,0 +1,13 @@
+//! A query from a peer, type byte 4
+//! (Go's `decodeMessage` into `messageQuery`). See `serf_message.rs` for
+//! what is checked.
+#![no_main]
+
+mod serf_message;
+
+use libfuzzer_sys::fuzz_target;
+use swim_serf::messages::MessageType;
+
+fuzz_target!(|body: &[u8]| {
+    serf_message::check(MessageType::Query, body);
+});

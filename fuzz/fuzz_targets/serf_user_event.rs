@@ -1,0 +1,13 @@
+//! A user event from a peer, type byte 3
+//! (Go's `decodeMessage` into `messageUserEvent`). See `serf_message.rs` for
+//! what is checked.
+#![no_main]
+
+mod serf_message;
+
+use libfuzzer_sys::fuzz_target;
+use swim_serf::messages::MessageType;
+
+fuzz_target!(|body: &[u8]| {
+    serf_message::check(MessageType::UserEvent, body);
+});
