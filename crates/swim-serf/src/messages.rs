@@ -116,6 +116,7 @@ impl DecodeError {
             DecodeError::TooLarge { .. } => "too_large",
             DecodeError::MessageTooLarge(_) => "message_too_large",
             DecodeError::TooDeep => "too_deep",
+            DecodeError::Wire(_) => "wire",
         }
     }
 }
