@@ -69,7 +69,8 @@ const EXTERNAL_NAMES: &str = "
     RemoveFailedNode forceLeave handlePrune eraseNode ReconnectTimeout TombstoneTimeout
     ReapInterval ReconnectInterval handleNodeConflict resolveNodeConflict RejoinAfterLeave
     NumNodes MaxQueueDepth MinQueueDepth QueueCheckInterval QueueDepthWarning checkQueueDepth
-    getQueueMax
+    getQueueMax UserEventSizeLimit QueryBuffer
+    event_time query_time intent_queue event_queue query_queue coordinate_resets
 
     VmRSS
 ";
