@@ -9,8 +9,14 @@ use swim_core::wire::{
 };
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&config, stream)) = data.split_first() else { return };
-    let role = if config & 1 == 0 { StreamRole::Accept } else { StreamRole::Reply };
+    let Some((&config, stream)) = data.split_first() else {
+        return;
+    };
+    let role = if config & 1 == 0 {
+        StreamRole::Accept
+    } else {
+        StreamRole::Reply
+    };
     let mut envelope = Envelope::new();
     if config & 2 != 0 {
         envelope = envelope.with_label(b"prod").unwrap();
@@ -56,7 +62,10 @@ fuzz_target!(|data: &[u8]| {
             if let Ok(m) = Message::decode(&message, Transport::Stream, &limits) {
                 let mut again = Vec::new();
                 m.encode(Transport::Stream, &mut again);
-                assert_eq!(Message::decode(&again, Transport::Stream, &limits).as_ref(), Ok(&m));
+                assert_eq!(
+                    Message::decode(&again, Transport::Stream, &limits).as_ref(),
+                    Ok(&m)
+                );
             }
         }
     }

@@ -16,9 +16,17 @@ fuzz_target!(|data: &[u8]| {
 
     // Seal with a key chosen by the input, open with the whole ring.
     let mut sealer = keyring.clone();
-    let chosen = sealer.keys().nth(data.first().map_or(0, |b| *b as usize % 3)).unwrap().clone();
+    let chosen = sealer
+        .keys()
+        .nth(data.first().map_or(0, |b| *b as usize % 3))
+        .unwrap()
+        .clone();
     sealer.use_key(&chosen).unwrap();
-    let version = if data.len() % 2 == 0 { EncryptionVersion::V0 } else { EncryptionVersion::V1 };
+    let version = if data.len() % 2 == 0 {
+        EncryptionVersion::V0
+    } else {
+        EncryptionVersion::V1
+    };
     let mut sealed = Vec::new();
     sealer.seal(version, [0x5a; 12], payload, aad, &mut sealed);
     assert_eq!(sealed.len(), version.sealed_len(payload.len()));
