@@ -896,22 +896,7 @@ fn bad_rpc_input_gets_go_errors_and_changes_nothing() {
         .spawn()
         .unwrap();
     let child = Killed(child);
-    let connect = || {
-        let start = Instant::now();
-        loop {
-            if let Ok(c) = TcpStream::connect(&rpc) {
-                c.set_read_timeout(Some(T)).unwrap();
-                return c;
-            }
-            assert!(start.elapsed() < T, "no RPC listener");
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    };
-    let handshake = |c: &mut TcpStream| {
-        c.write_all(&request("handshake", 1, &[("Version", Field::Int(1))]))
-            .unwrap();
-        assert_eq!(read_header(c).as_deref(), Some(""));
-    };
+    let connect = || connect_rpc(&rpc);
 
     // Before the handshake: Go's error, then the connection closes.
     let mut c = connect();
@@ -1052,22 +1037,7 @@ fn a_client_that_does_not_read_is_closed_and_others_are_served() {
         .spawn()
         .unwrap();
     let child = Killed(child);
-    let connect = || {
-        let start = Instant::now();
-        loop {
-            if let Ok(c) = TcpStream::connect(&rpc) {
-                c.set_read_timeout(Some(T)).unwrap();
-                return c;
-            }
-            assert!(start.elapsed() < T, "no RPC listener");
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    };
-    let handshake = |c: &mut TcpStream| {
-        c.write_all(&request("handshake", 1, &[("Version", Field::Int(1))]))
-            .unwrap();
-        assert_eq!(read_header(c).as_deref(), Some(""));
-    };
+    let connect = || connect_rpc(&rpc);
     // Pipelined `members` requests, never reading an answer: the agent's
     // queue and the socket buffers fill, its writes stall.
     let mut slow = connect();
@@ -1101,4 +1071,24 @@ fn a_client_that_does_not_read_is_closed_and_others_are_served() {
     assert!(log.contains("Closing a client that does not read"), "{log}");
     drop(child);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A connection to the agent's RPC address, once it listens.
+fn connect_rpc(rpc: &str) -> TcpStream {
+    let start = Instant::now();
+    loop {
+        if let Ok(c) = TcpStream::connect(rpc) {
+            c.set_read_timeout(Some(T)).unwrap();
+            return c;
+        }
+        assert!(start.elapsed() < T, "no RPC listener");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Serf's RPC handshake, version 1, answered without error.
+fn handshake(c: &mut TcpStream) {
+    c.write_all(&request("handshake", 1, &[("Version", Field::Int(1))]))
+        .unwrap();
+    assert_eq!(read_header(c).as_deref(), Some(""));
 }

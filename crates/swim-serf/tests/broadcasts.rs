@@ -3,15 +3,15 @@
 //! the Serf members), a packet filled from the intents, then the queries,
 //! then the events, a queue over its bound pruned.
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use swim_core::{BroadcastOutcome, Event, Instant, MemberState};
-use swim_serf::messages::{Join, Message, Query, UserEvent};
-use swim_serf::tags::{encode_tags, Tags};
+use swim_core::BroadcastOutcome;
+use swim_serf::messages::{Join, Message, Query};
 use swim_serf::{LamportTime, QueueDepth, Serf, SerfConfig, SerfOutput};
 
-const T0: Instant = Instant::ZERO;
+mod common;
+
+use common::{event, member_joins, T0};
 
 /// Serf for `a` with `members` members (`a` among them).
 fn serf_with(config: SerfConfig, members: usize) -> Serf {
@@ -22,15 +22,7 @@ fn serf_with(config: SerfConfig, members: usize) -> Serf {
         } else {
             format!("m{i}")
         };
-        let m = swim_core::Member {
-            name: Arc::from(name),
-            addr: format!("127.0.0.1:{}", 7000 + i).parse().unwrap(),
-            meta: Arc::from(encode_tags(&Tags::new()).unwrap()),
-            incarnation: 1,
-            state: MemberState::Alive,
-            vsn: [1, 5, 2, 2, 5, 5],
-        };
-        s.handle_event(T0, &Event::MemberJoined(m));
+        member_joins(&mut s, &name, &format!("127.0.0.1:{}", 7000 + i));
     }
     while s.poll_output().is_some() {}
     s
@@ -45,16 +37,6 @@ fn intent(node: &str, t: u64) -> Vec<u8> {
     Message::Join(Join {
         ltime: LamportTime(t),
         node: node.into(),
-    })
-    .to_bytes()
-}
-
-fn event(t: u64, name: &str, payload: &[u8]) -> Vec<u8> {
-    Message::UserEvent(UserEvent {
-        ltime: LamportTime(t),
-        name: name.into(),
-        payload: Some(payload.to_vec()),
-        coalesce: false,
     })
     .to_bytes()
 }

@@ -5,24 +5,24 @@
 //! Go's bound or, where Go has none, ours (`swim_serf::bounds`,
 //! docs/serf.md "Bounds beyond Go's").
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use swim_core::{Event, Instant, MemberState};
+use swim_core::Instant;
 use swim_serf::bounds::{
     EVENTS_PER_LTIME_MAX, LAMPORT_TIME_LIMIT, QUERIES_PER_LTIME_MAX, RECENT_INTENTS_MAX,
 };
 use swim_serf::messages::{
-    EventRecord, EventsAt, Join, KeyRequest, Leave, Message, PushPull, Query, QueryResponse, Relay,
+    EventRecord, EventsAt, KeyRequest, Leave, Message, PushPull, Query, QueryResponse, Relay,
     UserEvent, MAX_MESSAGE_LEN,
 };
-use swim_serf::tags::{encode_tags, Tags};
 use swim_serf::{
     LamportTime, Member, QueryParams, QueryProgress, Serf, SerfConfig, SerfEvent, SerfOutput,
     SerfRejection, USER_EVENT_SIZE_MAX,
 };
 
-const T0: Instant = Instant::ZERO;
+mod common;
+
+use common::{event, golden, join, member_joins, T0};
 
 /// Node "me" with members "me", "b", "c", "d"; outputs drained.
 fn serf() -> Serf {
@@ -34,15 +34,7 @@ fn serf_with(mut config: SerfConfig) -> Serf {
     config.seed = 7;
     let mut s = Serf::new(config).unwrap();
     for (i, name) in ["me", "b", "c", "d"].iter().enumerate() {
-        let m = swim_core::Member {
-            name: Arc::from(*name),
-            addr: format!("127.0.0.{}:7946", i + 1).parse().unwrap(),
-            meta: Arc::from(encode_tags(&Tags::new()).unwrap()),
-            incarnation: 1,
-            state: MemberState::Alive,
-            vsn: [1, 5, 2, 2, 5, 5],
-        };
-        s.handle_event(T0, &Event::MemberJoined(m));
+        member_joins(&mut s, name, &format!("127.0.0.{}:7946", i + 1));
     }
     outputs(&mut s);
     s
@@ -96,25 +88,6 @@ fn refused(s: &mut Serf, raw: &[u8], why: SerfRejection) {
     );
 }
 
-fn golden() -> Vec<Vec<u8>> {
-    let json: serde_json::Value = serde_json::from_str(include_str!("golden.json")).unwrap();
-    json.as_array()
-        .unwrap()
-        .iter()
-        .map(|v| hex::decode(v["hex"].as_str().unwrap()).unwrap())
-        .collect()
-}
-
-fn event(t: u64, name: &str, payload: &[u8]) -> Vec<u8> {
-    Message::UserEvent(UserEvent {
-        ltime: LamportTime(t),
-        name: name.into(),
-        payload: Some(payload.to_vec()),
-        coalesce: false,
-    })
-    .to_bytes()
-}
-
 fn query(t: u64, id: u32) -> Vec<u8> {
     Message::Query(Query {
         ltime: LamportTime(t),
@@ -126,14 +99,6 @@ fn query(t: u64, id: u32) -> Vec<u8> {
         name: "q".into(),
         payload: Some(b"x".to_vec()),
         ..Query::default()
-    })
-    .to_bytes()
-}
-
-fn join(t: u64, node: &str) -> Vec<u8> {
-    Message::Join(Join {
-        ltime: LamportTime(t),
-        node: node.into(),
     })
     .to_bytes()
 }

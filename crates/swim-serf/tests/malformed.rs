@@ -3,14 +3,9 @@
 
 use swim_serf::messages::{DecodeError, Message, MAX_MESSAGE_LEN};
 
-fn golden() -> Vec<Vec<u8>> {
-    let json: serde_json::Value = serde_json::from_str(include_str!("golden.json")).unwrap();
-    json.as_array()
-        .unwrap()
-        .iter()
-        .map(|v| hex::decode(v["hex"].as_str().unwrap()).unwrap())
-        .collect()
-}
+mod common;
+
+use common::golden;
 
 #[test]
 fn every_truncation_and_every_single_byte_change_of_go_messages_is_survived() {

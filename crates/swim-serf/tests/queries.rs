@@ -5,18 +5,19 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use swim_core::{Event, Instant, MemberState};
+use swim_core::{Event, MemberState};
 use swim_serf::messages::{
     Filter, KeyRequest, KeyResponse, Message, Query, QueryResponse, Relay, QUERY_FLAG_ACK,
     QUERY_FLAG_NO_BROADCAST,
 };
-use swim_serf::tags::{encode_tags, Tags};
 use swim_serf::{
     IncomingQuery, KeyOp, LamportTime, QueryParams, QueryProgress, Serf, SerfConfig, SerfError,
     SerfEvent, SerfOutput,
 };
 
-const T0: Instant = Instant::ZERO;
+mod common;
+
+use common::{member_joins, T0};
 
 fn serf(name: &str, tags: &[(&str, &str)]) -> Serf {
     let mut c = SerfConfig::new(name);
@@ -30,15 +31,7 @@ fn serf(name: &str, tags: &[(&str, &str)]) -> Serf {
         if i > 0 && *n == name {
             continue;
         }
-        let m = swim_core::Member {
-            name: Arc::from(*n),
-            addr: format!("127.0.0.{}:7946", i + 1).parse().unwrap(),
-            meta: Arc::from(encode_tags(&Tags::new()).unwrap()),
-            incarnation: 1,
-            state: MemberState::Alive,
-            vsn: [1, 5, 2, 2, 5, 5],
-        };
-        s.handle_event(T0, &Event::MemberJoined(m));
+        member_joins(&mut s, n, &format!("127.0.0.{}:7946", i + 1));
     }
     outputs(&mut s);
     s
