@@ -34,6 +34,8 @@ use std::sync::mpsc;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+mod common;
+
 const T: Duration = Duration::from_secs(30);
 const KEY: &str = "AAECAwQFBgcICQoLDA0ODw==";
 const NEW_KEY: &str = "EBESExQVFhcYGRobHB0eHw==";
@@ -63,25 +65,10 @@ fn rpc_client() -> PathBuf {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
     BUILT
         .get_or_init(|| {
-            let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../interop/serf-rpc-client");
-            let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("serf-rpc-client");
-            let status = Command::new("go")
-                .args(["build", "-o"])
-                .arg(&out)
-                .arg(".")
-                .current_dir(&src)
-                .env("GO111MODULE", "off")
-                .env("GOPATH", "/usr/share/gocode")
-                .env(
-                    "GOCACHE",
-                    Path::new(env!("CARGO_TARGET_TMPDIR")).join("go-cache"),
-                )
-                .status()
-                .expect(
-                    "`go` not found: apt-get install golang-go golang-github-hashicorp-serf-dev",
-                );
-            assert!(status.success(), "building interop/serf-rpc-client failed");
-            out
+            common::build_go(
+                "serf-rpc-client",
+                "golang-go golang-github-hashicorp-serf-dev",
+            )
         })
         .clone()
 }

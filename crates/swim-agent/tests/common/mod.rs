@@ -24,24 +24,35 @@ pub fn go_peer() -> PathBuf {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
     BUILT
         .get_or_init(|| {
-            let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../interop/go-peer");
-            let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("go-peer");
-            let status = Command::new("go")
-                .args(["build", "-o"])
-                .arg(&out)
-                .arg(".")
-                .current_dir(&src)
-                .env("GO111MODULE", "off")
-                .env("GOPATH", "/usr/share/gocode")
-                .env("GOCACHE", Path::new(env!("CARGO_TARGET_TMPDIR")).join("go-cache"))
-                .status()
-                .expect(
-                    "`go` not found: apt-get install golang-go golang-github-hashicorp-memberlist-dev",
-                );
-            assert!(status.success(), "building the Go peer failed");
-            out
+            build_go(
+                "go-peer",
+                "golang-go golang-github-hashicorp-memberlist-dev",
+            )
         })
         .clone()
+}
+
+/// Builds the Go program in `interop/NAME` offline against Debian's Go
+/// packages (`debian_packages` named when `go` is missing) and returns the
+/// binary's path.
+pub fn build_go(name: &str, debian_packages: &str) -> PathBuf {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../interop")
+        .join(name);
+    let tmp = Path::new(env!("CARGO_TARGET_TMPDIR"));
+    let out = tmp.join(name);
+    let status = Command::new("go")
+        .args(["build", "-o"])
+        .arg(&out)
+        .arg(".")
+        .current_dir(&src)
+        .env("GO111MODULE", "off")
+        .env("GOPATH", "/usr/share/gocode")
+        .env("GOCACHE", tmp.join("go-cache"))
+        .status()
+        .unwrap_or_else(|e| panic!("`go` not found ({e}): apt-get install {debian_packages}"));
+    assert!(status.success(), "building interop/{name} failed");
+    out
 }
 
 /// One running agent.
