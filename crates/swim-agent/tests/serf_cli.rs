@@ -168,9 +168,12 @@ impl Agent {
         cmd.arg("agent")
             .arg(format!("-node={name}"))
             .arg(format!("-bind={bind}"))
-            .arg(format!("-rpc-addr={rpc}"))
-            .arg(format!("-encrypt={KEY}"))
-            .args(role.map(|r| format!("-tag=role={r}")))
+            .arg(format!("-rpc-addr={rpc}"));
+        // Go refuses `-encrypt` beside a keyring file.
+        if !extra.iter().any(|f| f.starts_with("-keyring-file")) {
+            cmd.arg(format!("-encrypt={KEY}"));
+        }
+        cmd            .args(role.map(|r| format!("-tag=role={r}")))
             .args(extra)
             .arg(format!(
                 "-event-handler=user=echo \"$SERF_SELF_NAME $SERF_USER_EVENT $(cat)\" >> {}",
@@ -322,8 +325,31 @@ fn go_cli_drives_a_mixed_cluster() {
     let dir = temp_dir("mixed");
     let go1 = Agent::start(Kind::Go, &dir, "go1", "go", None);
     let rs1 = Agent::start(Kind::Ours, &dir, "rs1", "rust", Some(&go1));
-    let go2 = Agent::start(Kind::Go, &dir, "go2", "go", Some(&rs1));
-    let rs2 = Agent::start(Kind::Ours, &dir, "rs2", "rust", Some(&go2));
+    // go2 and rs2 keep their keys in a keyring file, which key rotations
+    // rewrite.
+    let keyring_file = |name: &str| {
+        let path = dir.join(format!("{name}.keyring"));
+        std::fs::write(&path, format!("[\"{KEY}\"]")).unwrap();
+        vec![format!("-keyring-file={}", path.display())]
+    };
+    let go2 = Agent::start_with(
+        Kind::Go,
+        &dir,
+        "go2",
+        Some("go"),
+        Some(&rs1),
+        &keyring_file("go2"),
+        None,
+    );
+    let rs2 = Agent::start_with(
+        Kind::Ours,
+        &dir,
+        "rs2",
+        Some("rust"),
+        Some(&go2),
+        &keyring_file("rs2"),
+        None,
+    );
     let all = [&go1, &rs1, &go2, &rs2];
     for a in all {
         wait_until(&format!("{} to see four alive", a.name), || {
@@ -480,6 +506,14 @@ fn go_cli_drives_a_mixed_cluster() {
     assert!(!ok_ours && !ok_go);
     assert_eq!(sorted_lines(&out_ours), sorted_lines(&out_go));
     println!("keys: {}", rs1.cli("keys", &["-list"]));
+    // Each rotation rewrote the keyring files: ours holds what Go's holds,
+    // byte for byte (the new primary alone).
+    let go_file = std::fs::read_to_string(dir.join("go2.keyring")).unwrap();
+    assert_eq!(go_file, format!("[\n  \"{NEW_KEY}\"\n]"));
+    assert_eq!(
+        std::fs::read_to_string(dir.join("rs2.keyring")).unwrap(),
+        go_file
+    );
 
     // tags: set and deleted through each kind, seen by the other.
     for (a, seer) in [(&rs2, &go1), (&go2, &rs1)] {
@@ -492,6 +526,30 @@ fn go_cli_drives_a_mixed_cluster() {
             seer.members(&["-tag", "env=prod"]).is_empty()
         });
     }
+
+    // info: the same figures under the same names; the clocks agree once
+    // the events and queries above have spread.
+    let info = |a: &Agent| -> serde_json::Value {
+        serde_json::from_str(&a.cli("info", &["-format=json"])).unwrap()
+    };
+    let keys = |v: &serde_json::Value, section: &str| -> BTreeSet<String> {
+        v[section].as_object().unwrap().keys().cloned().collect()
+    };
+    let (ours, theirs) = (info(&rs1), info(&go1));
+    for section in ["agent", "serf", "runtime", "tags"] {
+        assert_eq!(
+            keys(&ours, section),
+            keys(&theirs, section),
+            "info {section}"
+        );
+    }
+    wait_until("the clocks to agree", || {
+        let (ours, theirs) = (info(&rs1), info(&go1));
+        ["members", "failed", "left", "event_time", "query_time"]
+            .iter()
+            .all(|k| ours["serf"][k] == theirs["serf"][k])
+    });
+    println!("info: {}", rs1.cli("info", &[]));
 
     // monitor: Go's log format, filtered at the level asked.
     let format =

@@ -247,6 +247,8 @@ struct Inner {
     keyring: Mutex<Option<Keyring>>,
     /// The snapshot file, if Serf keeps one.
     snapshot: Mutex<Option<SnapshotFile>>,
+    /// Where key queries' changes to the keyring are written.
+    keyring_file: Option<std::path::PathBuf>,
     /// The runtime's clock and timers.
     now: fn() -> std::time::Instant,
     timer_at: fn(std::time::Instant) -> BoxFuture,
@@ -400,7 +402,17 @@ impl Inner {
                 }
             }
         }
+        let written = self
+            .keyring_file
+            .as_deref()
+            .map(|path| write_keyring_file(path, &ring));
         *self.keyring.lock().unwrap_or_else(|e| e.into_inner()) = Some(ring);
+        // Go answers a keyring it changed but could not write with the
+        // error, and a failure.
+        if let Some(Err(e)) = written {
+            tracing::error!(error = %e, "failed to write keyring file");
+            return fail(resp, &e);
+        }
         resp.result = true;
         Ok(resp)
     }
@@ -772,6 +784,26 @@ impl SerfNode {
         self.inner.serf().clock()
     }
 
+    /// The user-event clock's time (Go's `Serf.EventClock`).
+    pub fn event_clock(&self) -> crate::LamportTime {
+        self.inner.serf().event_clock()
+    }
+
+    /// The query clock's time (Go's `Serf.QueryClock`).
+    pub fn query_clock(&self) -> crate::LamportTime {
+        self.inner.serf().query_clock()
+    }
+
+    /// How full Serf's broadcast queues are ([`Serf::queue_depths`]).
+    pub fn queue_depths(&self) -> QueueDepths {
+        self.inner.serf().queue_depths()
+    }
+
+    /// Times our coordinate was reset ([`Serf::coordinate_resets`]).
+    pub fn coordinate_resets(&self) -> Option<u64> {
+        self.inner.serf().coordinate_resets()
+    }
+
     /// Whether the node runs, is leaving or has left.
     pub fn state(&self) -> crate::SerfState {
         self.inner.serf().state()
@@ -839,6 +871,31 @@ impl SerfNode {
     }
 }
 
+/// Writes `ring` where Go Serf keeps its keyring file: a JSON list of
+/// base64 keys, the primary first, two-space indented, readable by the
+/// owner only (Go's `writeKeyringFile`).
+fn write_keyring_file(path: &std::path::Path, ring: &Keyring) -> Result<(), String> {
+    use base64::Engine;
+    use std::io::Write;
+    // Base64 needs no JSON escaping.
+    let keys: Vec<String> = ring
+        .keys()
+        .map(|k| {
+            let key = base64::engine::general_purpose::STANDARD.encode(k.as_bytes());
+            format!("  \"{key}\"")
+        })
+        .collect();
+    let json = format!("[\n{}\n]", keys.join(",\n"));
+    let write = || -> std::io::Result<()> {
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        options.open(path)?.write_all(json.as_bytes())
+    };
+    write().map_err(|e| format!("Failed to write keyring file: {e}"))
+}
+
 /// `builder` set up for Serf, and the Serf its delegate shares.
 /// What [`launch`] needs besides the bound node.
 struct Prepared {
@@ -846,6 +903,7 @@ struct Prepared {
     /// The pump's wake-up, which the delegate shares.
     wake: (async_channel::Sender<()>, async_channel::Receiver<()>),
     keyring: Option<Keyring>,
+    keyring_file: Option<std::path::PathBuf>,
     /// The snapshot file, and the nodes it said were alive.
     snapshot: Option<(SnapshotFile, Vec<(String, String)>)>,
 }
@@ -871,6 +929,7 @@ fn prepare<R: Runtime, T>(
         None => None,
     };
     let name = config.name.clone();
+    let keyring_file = config.keyring_file.clone();
     let mut serf = Serf::new(config).map_err(SerfStartError::Serf)?;
     let snapshot = snapshot.map(|(file, previous)| {
         serf.restore(&previous);
@@ -887,6 +946,7 @@ fn prepare<R: Runtime, T>(
         serf,
         wake,
         keyring,
+        keyring_file,
         snapshot,
     };
     Ok((builder.delegate(delegate), prepared))
@@ -899,6 +959,7 @@ fn launch<R: Runtime>(
         serf,
         wake: (wake_tx, wake_rx),
         keyring,
+        keyring_file,
         snapshot,
     }: Prepared,
     (node, swim_events, driver): (Node, Events, impl Future<Output = ()> + Send + 'static),
@@ -931,6 +992,7 @@ fn launch<R: Runtime>(
         queries: Mutex::default(),
         keyring: Mutex::new(keyring),
         snapshot: Mutex::new(snapshot),
+        keyring_file,
         now: R::now,
         timer_at: |at| Box::pin(R::timer_at(at)),
         spawn: |task| R::spawn(task),
@@ -982,5 +1044,36 @@ async fn pump(inner: Weak<Inner>, events: Events, wake: async_channel::Receiver<
         };
         // Failing only when the node stopped, which ends the loop above.
         let _ = inner.apply(work).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keyring_file_is_gos_json_primary_first() {
+        let dir = std::env::temp_dir().join(format!("swim-serf-keyring-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("keyring");
+        let mut ring = Keyring::new(SecretKey::new(&[1; 16]).unwrap());
+        ring.add(SecretKey::new(&[2; 32]).unwrap());
+        ring.use_key(&SecretKey::new(&[2; 32]).unwrap()).unwrap();
+        write_keyring_file(&path, &ring).unwrap();
+        // What Go's `json.MarshalIndent(keys, "", "  ")` writes.
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            "[\n  \"AgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgI=\",\n  \"AQEBAQEBAQEBAQEBAQEBAQ==\"\n]"
+        );
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600, "key data readable by the owner only");
+        }
+        // A file that cannot be written is an error, not a panic.
+        let err = write_keyring_file(&dir.join("missing").join("keyring"), &ring).unwrap_err();
+        assert!(err.starts_with("Failed to write keyring file: "), "{err}");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -186,7 +186,16 @@ impl Agent {
         put("left", count(MemberStatus::Left).to_string());
         put("health_score", self.serf.node().health_score().to_string());
         put("member_time", self.serf.clock().0.to_string());
+        put("event_time", self.serf.event_clock().0.to_string());
+        put("query_time", self.serf.query_clock().0.to_string());
+        let queues = self.serf.queue_depths();
+        put("intent_queue", queues.intent.depth.to_string());
+        put("event_queue", queues.event.depth.to_string());
+        put("query_queue", queues.query.depth.to_string());
         put("encrypted", self.encrypted.to_string());
+        if let Some(resets) = self.serf.coordinate_resets() {
+            put("coordinate_resets", resets.to_string());
+        }
         let mut agent = BTreeMap::new();
         agent.insert("name".to_owned(), self.name.clone());
         let mut handlers = BTreeMap::new();
@@ -200,6 +209,18 @@ impl Agent {
             "version".to_owned(),
             format!("swim-agent {}", env!("CARGO_PKG_VERSION")),
         );
+        // Go's goroutines and GOMAXPROCS are the runtime's tasks and
+        // workers here.
+        let cpus = std::thread::available_parallelism().map_or(1, usize::from);
+        runtime.insert("cpu_count".to_owned(), cpus.to_string());
+        if let Ok(handle) = tokio::runtime::Handle::try_current() {
+            let metrics = handle.metrics();
+            runtime.insert("max_procs".to_owned(), metrics.num_workers().to_string());
+            runtime.insert(
+                "goroutines".to_owned(),
+                metrics.num_alive_tasks().to_string(),
+            );
+        }
         let c = &self.counters;
         let mut rpc = BTreeMap::new();
         for (k, v) in [

@@ -251,6 +251,7 @@ async fn agent(flags: Flags, mut eff: Effective, logs: Logs) -> ExitCode {
     sc.enable_name_conflict_resolution = !c.disable_name_resolution;
     sc.disable_coordinates = c.disable_coordinates;
     sc.snapshot_path = c.snapshot_path.as_ref().map(Into::into);
+    sc.keyring_file = c.keyring_file.as_ref().map(Into::into);
     sc.rejoin_after_leave = c.rejoin_after_leave;
     sc.broadcast_timeout = eff.broadcast_timeout;
 

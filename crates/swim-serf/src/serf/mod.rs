@@ -106,6 +106,10 @@ pub struct SerfConfig {
     /// Where `SerfNode` keeps a snapshot, replayed at start (Go's
     /// `SnapshotPath`; none by default).
     pub snapshot_path: Option<std::path::PathBuf>,
+    /// Where `SerfNode` writes the keyring each time a key query changes it
+    /// (Go's `KeyringFile`: a JSON list of base64 keys, the primary first,
+    /// mode 0600; none by default). Reading it at start is the caller's.
+    pub keyring_file: Option<std::path::PathBuf>,
     /// Rejoin the snapshot's nodes even after a graceful leave (Go's
     /// `RejoinAfterLeave`).
     pub rejoin_after_leave: bool,
@@ -159,6 +163,7 @@ impl SerfConfig {
             coordinate: CoordinateConfig::default(),
             enable_name_conflict_resolution: true,
             snapshot_path: None,
+            keyring_file: None,
             rejoin_after_leave: false,
             coalesce_period: Duration::ZERO,
             quiescent_period: Duration::ZERO,
@@ -676,6 +681,13 @@ impl Serf {
     /// disabled.
     pub fn coordinate(&self) -> Option<&Coordinate> {
         self.coord_client.as_ref().map(CoordinateClient::coordinate)
+    }
+
+    /// Times our coordinate became invalid and was reset to the origin
+    /// (Go's `coordinate_resets` stat); `None` when coordinates are
+    /// disabled.
+    pub fn coordinate_resets(&self) -> Option<u64> {
+        self.coord_client.as_ref().map(CoordinateClient::resets)
     }
 
     /// The coordinate `node` last sent us (Go's `GetCachedCoordinate`).
