@@ -10,13 +10,19 @@
 //!   the same command against a Go agent.
 //!   Go Serf's RPC client library (`interop/serf-rpc-client`) answers
 //!   queries from an event stream (`stream`, `respond`) and calls `stats`,
-//!   `get-coordinate` and `stop`, on one of ours as on a Go agent.
+//!   `get-coordinate` and `stop`, on one of ours as on a Go agent; so
+//!   does PyPI's `serfclient` (`interop/serf-python`: `members`,
+//!   `members-filtered`, `event`, `stream`, `query`, `stats`; needs
+//!   `SERF_PYTHON`, a Python with serfclient). A key rotation rewrites
+//!   our keyring file as it rewrites Go's; `serf info` names the same
+//!   figures.
 //! * `signals_reload_and_snapshot_restart_as_go_documents` (ignored too):
 //!   SIGHUP, SIGTERM, SIGINT, and a restart from a snapshot.
 //! * `rolling_replacement_of_go_agents` (ignored too): five Go agents,
 //!   each in turn stopped and replaced by ours on its address and
-//!   snapshot, while events and queries keep flowing; every handler sees
-//!   every event once.
+//!   snapshot, while events and queries keep flowing; then one of ours
+//!   replaced by Go's on the snapshot ours wrote; every handler sees every
+//!   event once.
 //! * `bad_rpc_input_gets_go_errors_and_changes_nothing`: a raw client
 //!   sending what Go's agent refuses; needs nothing but our binary.
 //!   Past 32 connections from one address the next is closed. The HTTP
@@ -71,6 +77,26 @@ fn rpc_client() -> PathBuf {
             )
         })
         .clone()
+}
+
+/// The repository's root.
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// A Python with PyPI's `serfclient` (`SERF_PYTHON`, else `python3`).
+fn serf_python() -> String {
+    let python = std::env::var("SERF_PYTHON").unwrap_or_else(|_| "python3".into());
+    let found = Command::new(&python)
+        .args(["-c", "import serfclient"])
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(
+        found,
+        "{python} lacks serfclient: `python3 -m venv V && V/bin/pip install serfclient`, \
+         then SERF_PYTHON=V/bin/python"
+    );
+    python
 }
 
 /// The Go RPC client on `agent`, and its output lines.
@@ -483,6 +509,52 @@ fn go_cli_drives_a_mixed_cluster() {
         c.stop();
     }
 
+    // A client from another ecosystem, PyPI's serfclient: members (plain
+    // and filtered), event seen on a stream, query, stats — the same
+    // answers from our agent as from Go's.
+    let python = |a: &Agent| -> serde_json::Value {
+        let out = Command::new(serf_python())
+            .arg(repo().join("interop/serf-python/client.py"))
+            .arg(&a.rpc)
+            .arg(&a.name)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "serfclient on {}: {}",
+            a.name,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let (mut ours, mut theirs) = (python(&rs1), python(&go1));
+    println!("serfclient on rs1: {ours}");
+    for (v, name) in [(&mut ours, "rs1"), (&mut theirs, "go1")] {
+        assert_eq!(
+            v["event"],
+            serde_json::json!({"Event": "user", "Name": format!("py-{name}"),
+                "Payload": format!("payload-{name}"), "Coalesce": false, "LTime": true}),
+            "serfclient's stream on {name}"
+        );
+        let answers: serde_json::Map<String, serde_json::Value> =
+            answers(&["go1", "rs1", "go2", "rs2"])
+                .into_iter()
+                .map(|(from, hi)| (from, hi.replace(" hi", " py").into()))
+                .collect();
+        assert_eq!(v["query"]["acks"], serde_json::json!(everyone), "{name}");
+        assert_eq!(
+            v["query"]["responses"],
+            serde_json::Value::Object(answers),
+            "{name}"
+        );
+        // Ours counts RPC clients in a section of its own.
+        v["stats"].as_object_mut().unwrap().remove("rpc");
+    }
+    assert_eq!(ours["members"], theirs["members"]);
+    assert_eq!(ours["filtered"], serde_json::json!(["rs1", "rs2"]));
+    assert_eq!(ours["filtered"], theirs["filtered"]);
+    assert_eq!(ours["stats"], theirs["stats"]);
+
     // keys: rotate through our agents and Go's; listings agree.
     let list = |a: &Agent| sorted_lines(&a.cli("keys", &["-list"]));
     assert_eq!(list(&rs1), list(&go1));
@@ -817,6 +889,27 @@ fn rolling_replacement_of_go_agents() {
             sent.len()
         );
     }
+    // And back: a Go agent on the snapshot ours wrote rejoins without
+    // `-join`, with its clocks (its handler, appending to n0's file, runs
+    // for no event twice).
+    signal(&agents[0], "TERM");
+    let _ = exit_code(&mut agents[0]);
+    let (bind, rpc) = (agents[0].bind.clone(), agents[0].rpc.clone());
+    agents[0] = Agent::start_with(
+        Kind::Go,
+        &dir,
+        "n0",
+        Some("node"),
+        None,
+        &snapshot(0),
+        Some((bind, rpc)),
+    );
+    wait_until("n0 back, as Go's, from our snapshot", || {
+        agents[0].members(&["-status=alive"]).len() == 5
+            && agents[1].status_of("n0").as_deref() == Some("alive")
+    });
+    send(&mut sent, &agents[0]);
+    println!("n0 back as a Go agent from our snapshot");
     let expected: Vec<String> = {
         let mut v = sent.clone();
         v.sort();
