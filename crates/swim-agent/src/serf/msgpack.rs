@@ -1,7 +1,10 @@
 //! The msgpack Go's Serf RPC speaks (go-msgpack, `RawToString`,
-//! `WriteExt`): a stream of values with no framing, so a value is read only
-//! once all of its bytes arrived. swim-core's msgpack module is crate
-//! private in this tree; this is the minimum the RPC needs.
+//! `WriteExt`). Writing is swim-core's writer in the RPC's forms. Reading is
+//! a value decoder of its own: the RPC is a stream of values with no
+//! framing, so a value is read only once all of its bytes arrived, which
+//! swim-core's reader (for whole datagrams and streams) does not tell.
+
+use swim_node::swim_core::wire::msgpack as mp;
 
 /// One msgpack value. Strings and binaries are both bytes: Go's clients
 /// send either for a string or a `[]byte` field, and its decoder takes both.
@@ -301,7 +304,8 @@ impl Value {
 }
 
 /// Writes values as Go's encoder does with `WriteExt`: strings as str,
-/// byte slices as bin, integers in their shortest form.
+/// byte slices as bin, integers in their shortest form (swim-core's
+/// writer, chained).
 #[derive(Debug, Default)]
 pub struct Encoder {
     /// The bytes written so far.
@@ -311,97 +315,49 @@ pub struct Encoder {
 impl Encoder {
     /// A map header of `n` entries.
     pub fn map(&mut self, n: usize) -> &mut Self {
-        self.len(n, 0x80, 0xde, 0xdf)
+        mp::put_map_len(&mut self.out, n);
+        self
     }
 
     /// An array header of `n` items.
     pub fn array(&mut self, n: usize) -> &mut Self {
-        self.len(n, 0x90, 0xdc, 0xdd)
-    }
-
-    fn len(&mut self, n: usize, fix: u8, b16: u8, b32: u8) -> &mut Self {
-        if n < 16 {
-            self.out.push(fix | n as u8);
-        } else if n <= 0xffff {
-            self.out.push(b16);
-            self.out.extend_from_slice(&(n as u16).to_be_bytes());
-        } else {
-            self.out.push(b32);
-            self.out.extend_from_slice(&(n as u32).to_be_bytes());
-        }
+        mp::put_array_len(&mut self.out, n);
         self
     }
 
     /// A string.
     pub fn str(&mut self, s: &str) -> &mut Self {
-        let n = s.len();
-        if n < 32 {
-            self.out.push(0xa0 | n as u8);
-        } else if n <= 0xff {
-            self.out.extend_from_slice(&[0xd9, n as u8]);
-        } else if n <= 0xffff {
-            self.out.push(0xda);
-            self.out.extend_from_slice(&(n as u16).to_be_bytes());
-        } else {
-            self.out.push(0xdb);
-            self.out.extend_from_slice(&(n as u32).to_be_bytes());
-        }
-        self.out.extend_from_slice(s.as_bytes());
+        mp::put_str_ext(&mut self.out, s);
         self
     }
 
     /// A byte slice (`nil` for none, as Go writes a nil slice).
     pub fn bin(&mut self, b: Option<&[u8]>) -> &mut Self {
-        let Some(b) = b else { return self.nil() };
-        let n = b.len();
-        if n <= 0xff {
-            self.out.extend_from_slice(&[0xc4, n as u8]);
-        } else if n <= 0xffff {
-            self.out.push(0xc5);
-            self.out.extend_from_slice(&(n as u16).to_be_bytes());
-        } else {
-            self.out.push(0xc6);
-            self.out.extend_from_slice(&(n as u32).to_be_bytes());
-        }
-        self.out.extend_from_slice(b);
+        mp::put_bin_ext(&mut self.out, b);
         self
     }
 
     /// `nil`.
     pub fn nil(&mut self) -> &mut Self {
-        self.out.push(0xc0);
+        mp::put_nil(&mut self.out);
         self
     }
 
     /// A boolean.
     pub fn bool(&mut self, b: bool) -> &mut Self {
-        self.out.push(if b { 0xc3 } else { 0xc2 });
+        mp::put_bool(&mut self.out, b);
         self
     }
 
     /// A non-negative integer.
     pub fn uint(&mut self, n: u64) -> &mut Self {
-        if n < 0x80 {
-            self.out.push(n as u8);
-        } else if n <= 0xff {
-            self.out.extend_from_slice(&[0xcc, n as u8]);
-        } else if n <= 0xffff {
-            self.out.push(0xcd);
-            self.out.extend_from_slice(&(n as u16).to_be_bytes());
-        } else if n <= 0xffff_ffff {
-            self.out.push(0xce);
-            self.out.extend_from_slice(&(n as u32).to_be_bytes());
-        } else {
-            self.out.push(0xcf);
-            self.out.extend_from_slice(&n.to_be_bytes());
-        }
+        mp::put_uint(&mut self.out, n);
         self
     }
 
     /// A float64.
     pub fn f64(&mut self, v: f64) -> &mut Self {
-        self.out.push(0xcb);
-        self.out.extend_from_slice(&v.to_bits().to_be_bytes());
+        mp::put_f64(&mut self.out, v);
         self
     }
 

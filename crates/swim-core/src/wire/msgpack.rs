@@ -109,6 +109,33 @@ pub fn put_bytes(out: &mut Vec<u8>, bytes: Option<&[u8]>) {
     }
 }
 
+/// Appends a string as go-msgpack writes one with `WriteExt` (Serf's RPC):
+/// the new spec's forms, str8 included.
+pub fn put_str_ext(out: &mut Vec<u8>, s: &str) {
+    if (32..=u8::MAX as usize).contains(&s.len()) {
+        out.extend_from_slice(&[0xd9, s.len() as u8]);
+        out.extend_from_slice(s.as_bytes());
+    } else {
+        put_raw(out, s.as_bytes());
+    }
+}
+
+/// Appends a `[]byte` as go-msgpack writes one with `WriteExt` (Serf's
+/// RPC): `None` is a nil slice, `Some` bin8, bin16 or bin32.
+pub fn put_bin_ext(out: &mut Vec<u8>, bytes: Option<&[u8]>) {
+    let Some(b) = bytes else { return put_nil(out) };
+    if b.len() <= u8::MAX as usize {
+        out.extend_from_slice(&[0xc4, b.len() as u8]);
+    } else if b.len() <= u16::MAX as usize {
+        out.push(0xc5);
+        out.extend_from_slice(&(b.len() as u16).to_be_bytes());
+    } else {
+        out.push(0xc6);
+        out.extend_from_slice(&(b.len() as u32).to_be_bytes());
+    }
+    out.extend_from_slice(b);
+}
+
 /// Appends `nil`: a nil slice, map or pointer.
 pub fn put_nil(out: &mut Vec<u8>) {
     out.push(0xc0);
@@ -718,6 +745,48 @@ mod tests {
         ));
         assert_eq!(Reader::new(&[0x93, 1, 2, 3]).array_len("Vec"), Ok(3));
         assert_eq!(Reader::new(&[0xc0]).map_len("Tags"), Ok(0));
+    }
+
+    #[test]
+    fn write_ext_forms_are_the_new_specs() {
+        let header = |f: fn(&mut Vec<u8>, usize)| {
+            [0, 31, 32, 255, 256, 65_536].map(|n| {
+                let mut out = Vec::new();
+                f(&mut out, n);
+                out[..out.len() - n].to_vec()
+            })
+        };
+        let strs = header(|out, n| put_str_ext(out, &"x".repeat(n)));
+        assert_eq!(
+            strs,
+            [
+                vec![0xa0],
+                vec![0xbf],
+                vec![0xd9, 32],
+                vec![0xd9, 255],
+                vec![0xda, 1, 0],
+                vec![0xdb, 0, 1, 0, 0]
+            ]
+        );
+        let bins = header(|out, n| put_bin_ext(out, Some(&vec![7; n])));
+        assert_eq!(
+            bins,
+            [
+                vec![0xc4, 0],
+                vec![0xc4, 31],
+                vec![0xc4, 32],
+                vec![0xc4, 255],
+                vec![0xc5, 1, 0],
+                vec![0xc6, 0, 1, 0, 0]
+            ]
+        );
+        let mut out = Vec::new();
+        put_bin_ext(&mut out, None);
+        assert_eq!(out, [0xc0]);
+        // What the reader of this module reads back.
+        let mut out = Vec::new();
+        put_str_ext(&mut out, &"y".repeat(40));
+        assert_eq!(Reader::new(&out).str("s").unwrap(), "y".repeat(40));
     }
 
     #[test]
