@@ -17,7 +17,7 @@
 //!   our keyring file as it rewrites Go's; `serf info` names the same
 //!   figures.
 //! * `signals_reload_and_snapshot_restart_as_go_documents` (ignored too):
-//!   SIGHUP, SIGTERM, SIGINT, and a restart from a snapshot.
+//!   SIGHUP, SIGUSR1, SIGTERM, SIGINT, and a restart from a snapshot.
 //! * `rolling_replacement_of_go_agents` (ignored too): five Go agents,
 //!   each in turn stopped and replaced by ours on its address and
 //!   snapshot, while events and queries keep flowing; then one of ours
@@ -770,6 +770,22 @@ fn signals_reload_and_snapshot_restart_as_go_documents() {
         go1.members(&["-tag", "tier=two", "-name=rs1"]).len() == 1
     });
     assert!(rs1.child.try_wait().unwrap().is_none(), "HUP does not stop");
+
+    // SIGUSR1: the figures dumped to stderr, the agent still running.
+    signal(&rs1, "USR1");
+    let dumped = || std::fs::read_to_string(dir.join("rs1.log")).unwrap_or_default();
+    wait_until("rs1's dump", || {
+        dumped().contains("[G] 'serf.members': 4.000")
+    });
+    assert!(
+        dumped().contains("[G] 'tags.tier': \"two\""),
+        "{}",
+        dumped()
+    );
+    assert!(
+        rs1.child.try_wait().unwrap().is_none(),
+        "USR1 does not stop"
+    );
 
     // kill -9 and a restart on the same addresses without -join: the
     // snapshot brings rs3 back.

@@ -156,7 +156,7 @@ impl Logs {
 }
 
 /// `2026/12/07 05:31:12`, UTC.
-fn timestamp() -> String {
+pub fn timestamp() -> String {
     let secs = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())

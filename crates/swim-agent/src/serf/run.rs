@@ -357,6 +357,12 @@ async fn agent(flags: Flags, mut eff: Effective, logs: Logs) -> ExitCode {
             _ = agent.stopped() => break 0,
             _ = gave_up.recv() => break 1,
         };
+        if signal == Signal::Dump {
+            // Go's dump comes from its metrics library, outside the
+            // signal loop: no "Caught signal" line.
+            dump(&agent.stats());
+            continue;
+        }
         say!("==> Caught signal: {signal}");
         if signal == Signal::Hangup {
             reload(&flags, &mut eff, &agent).await;
@@ -392,6 +398,25 @@ async fn agent(flags: Flags, mut eff: Effective, logs: Logs) -> ExitCode {
     agent.serf.shutdown().await;
     info!(target: "agent", "shutdown complete");
     ExitCode::from(code)
+}
+
+/// SIGUSR1: the figures `serf info` shows, one per line on stderr, in the
+/// shape of Go's telemetry dump (`[time][G] 'serf.members': 4.000`); what
+/// is not a number is quoted.
+fn dump(stats: &std::collections::BTreeMap<String, std::collections::BTreeMap<String, String>>) {
+    use std::io::Write;
+    let now = crate::serf::logs::timestamp();
+    let mut out = String::new();
+    for (section, figures) in stats {
+        for (name, value) in figures {
+            let value = match value.parse::<f64>() {
+                Ok(v) => format!("{v:.3}"),
+                Err(_) => format!("{value:?}"),
+            };
+            out.push_str(&format!("[{now}][G] '{section}.{name}': {value}\n"));
+        }
+    }
+    let _ = std::io::stderr().write_all(out.as_bytes());
 }
 
 /// Go's `Event.String()` as its event loop logs it.

@@ -1,9 +1,10 @@
 //! The signals Go's `serf agent` handles (`handleSignals`): SIGINT and
 //! SIGTERM stop it (leaving first as `skip_leave_on_interrupt` and
-//! `leave_on_terminate` say), SIGHUP reloads. Others keep their default
+//! `leave_on_terminate` say), SIGHUP reloads, SIGUSR1 dumps the agent's
+//! figures to stderr (Go's telemetry dump). Others keep their default
 //! action, as in Go.
 
-use signal_hook::consts::signal::{SIGHUP, SIGINT, SIGTERM};
+use signal_hook::consts::signal::{SIGHUP, SIGINT, SIGTERM, SIGUSR1};
 use signal_hook::iterator::Signals;
 
 /// A signal the agent acts on.
@@ -15,6 +16,8 @@ pub enum Signal {
     Terminate,
     /// SIGHUP.
     Hangup,
+    /// SIGUSR1.
+    Dump,
 }
 
 impl std::fmt::Display for Signal {
@@ -23,13 +26,14 @@ impl std::fmt::Display for Signal {
             Signal::Interrupt => "interrupt",
             Signal::Terminate => "terminated",
             Signal::Hangup => "hangup",
+            Signal::Dump => "user defined signal 1",
         })
     }
 }
 
 /// Installs the handlers; signals arrive on the channel returned.
 pub fn watch() -> std::io::Result<async_channel::Receiver<Signal>> {
-    let mut signals = Signals::new([SIGINT, SIGTERM, SIGHUP])?;
+    let mut signals = Signals::new([SIGINT, SIGTERM, SIGHUP, SIGUSR1])?;
     let (tx, rx) = async_channel::unbounded();
     std::thread::Builder::new()
         .name("serf-agent-signals".into())
@@ -38,6 +42,7 @@ pub fn watch() -> std::io::Result<async_channel::Receiver<Signal>> {
                 let s = match s {
                     SIGINT => Signal::Interrupt,
                     SIGTERM => Signal::Terminate,
+                    SIGUSR1 => Signal::Dump,
                     _ => Signal::Hangup,
                 };
                 if tx.try_send(s).is_err() {
