@@ -53,6 +53,9 @@ pub struct PhaseReport {
     pub faults: Vec<String>,
     /// Healthy nodes declared dead.
     pub false_positives: usize,
+    /// Nodes declared dead after the cut that had taken them away healed.
+    #[serde(default)]
+    pub deaths_after_heal: usize,
     /// Healthy nodes seen suspect (episodes).
     pub false_suspicions: usize,
     /// Seconds from the end of its last fault to full convergence; `None`:
@@ -105,6 +108,12 @@ pub struct Report {
     pub faults: Vec<FaultReport>,
     /// Every false positive.
     pub false_positives: Vec<Declaration>,
+    /// Every declaration about a node made after the cut that had taken it
+    /// away healed, within the cut's grace (which excuses it as a false
+    /// positive): the node was reachable again when declared, what a
+    /// partition heal must not cause.
+    #[serde(default)]
+    pub deaths_after_heal: Vec<Declaration>,
     /// False suspicion episodes in all.
     pub false_suspicions: usize,
     /// Final views that differ from the truth.
@@ -141,6 +150,16 @@ impl Judge<'_> {
     /// Whether `x` is a healthy live member at `t`.
     fn healthy(&self, x: usize, t: i64) -> bool {
         self.r.up(x, t) && !self.excused(x, t)
+    }
+
+    /// Whether a declaration about `x` at `t`, excused, is excused only by
+    /// the grace after a cut healed: `x` was up and reachable again.
+    fn after_heal(&self, x: usize, t: i64) -> bool {
+        let away = self.r.plan.windows.iter().any(|w| {
+            let end = Self::ms(w.end) + if w.kind == "partition" { 0 } else { self.grace };
+            w.excused.contains(&x) && Self::ms(w.start) <= t && t <= end
+        });
+        self.r.up(x, t) && self.excused(x, t) && !away
     }
 
     fn phase_of(&self, t: i64) -> String {
@@ -278,21 +297,29 @@ pub fn analyze(r: &Record) -> Report {
         }
     }
 
-    // False positives.
+    // False positives, and declarations after a heal.
     let mut false_positives = Vec::new();
+    let mut deaths_after_heal = Vec::new();
     for e in &r.events {
         if e.kind != EventKind::Failed {
             continue;
         }
         let observer_live = r.life_at(e.observer, e.t).is_some_and(|l| l.gen == e.gen);
-        if observer_live && j.healthy(e.subject, e.t) {
-            false_positives.push(Declaration {
-                t: secs(e.t),
-                observer: node_name(e.observer),
-                subject: node_name(e.subject),
-                phase: j.phase_of(e.t),
-            });
-        }
+        let list = if !observer_live {
+            continue;
+        } else if j.healthy(e.subject, e.t) {
+            &mut false_positives
+        } else if j.after_heal(e.subject, e.t) {
+            &mut deaths_after_heal
+        } else {
+            continue;
+        };
+        list.push(Declaration {
+            t: secs(e.t),
+            observer: node_name(e.observer),
+            subject: node_name(e.subject),
+            phase: j.phase_of(e.t),
+        });
     }
     // False suspicions, by episode.
     let mut episodes: HashMap<String, usize> = HashMap::new();
@@ -345,7 +372,13 @@ pub fn analyze(r: &Record) -> Report {
                 .find(|&k| j.converged(k, &by_round))
                 .map(|k| secs(r.rounds[k] - quiet));
             let fp = false_positives.iter().filter(|d| d.phase == p.name).count();
-            if p.benign && fp > 0 {
+            let healed = deaths_after_heal.iter().filter(|d| d.phase == p.name).count();
+            if r.meta.no_false_deaths && fp + healed > 0 {
+                failures.push(format!(
+                    "phase {:?}: {fp} healthy node(s) declared dead, {healed} declared after a cut healed",
+                    p.name
+                ));
+            } else if p.benign && fp > 0 {
                 failures.push(format!(
                     "{fp} false positive(s) in phase {:?}, which has no fault but loss or key rotation",
                     p.name
@@ -359,6 +392,7 @@ pub fn analyze(r: &Record) -> Report {
                 benign: p.benign,
                 faults: p.faults.clone(),
                 false_positives: fp,
+                deaths_after_heal: healed,
                 false_suspicions: episodes.get(&p.name).copied().unwrap_or(0),
                 converged_after,
             }
@@ -479,6 +513,7 @@ pub fn analyze(r: &Record) -> Report {
         faults,
         false_suspicions: episodes.values().sum(),
         false_positives,
+        deaths_after_heal,
         final_mismatches,
         lost_events,
         problems,
@@ -545,6 +580,7 @@ mod tests {
                 lifeguard: true,
                 preset: "lan".into(),
                 grace: 5_000,
+                no_false_deaths: false,
                 formed_in: 1_000,
             },
             plan: Plan {
@@ -657,6 +693,53 @@ mod tests {
         assert_eq!(report.phases[0].false_suspicions, 2);
         assert!(
             report.failures.iter().any(|f| f.contains("calm")),
+            "{:?}",
+            report.failures
+        );
+    }
+
+    #[test]
+    fn a_declaration_after_a_cut_healed_is_a_death_after_heal() {
+        let mut events = joins();
+        events.push(ev(16_000, 0, EventKind::Failed, 2));
+        events.push(ev(18_000, 1, EventKind::Failed, 2));
+        // n1 cut from n0 from 20 to 24 s: n0 declares n1 dead at 23 s (while
+        // cut: excused) and, once rejoined, again at 26 s (healed: not).
+        events.push(ev(23_000, 0, EventKind::Failed, 1));
+        events.push(ev(23_500, 0, EventKind::Join, 1));
+        events.push(ev(26_000, 0, EventKind::Failed, 1));
+        events.push(ev(26_500, 0, EventKind::Join, 1));
+        let mut r = record(good_view, events);
+        r.plan.windows.push(Window {
+            phase: 1,
+            kind: "partition".into(),
+            label: "partition n01".into(),
+            targets: vec![1],
+            observers: vec![0],
+            mutual: true,
+            excused: vec![0, 1, 2],
+            start: Duration::from_secs(20),
+            end: Duration::from_secs(24),
+        });
+        let report = analyze(&r);
+        assert!(report.false_positives.is_empty());
+        assert_eq!(report.deaths_after_heal.len(), 1);
+        assert_eq!(report.deaths_after_heal[0].t, 26.0);
+        assert_eq!(report.phases[1].deaths_after_heal, 1);
+        assert!(
+            !report
+                .failures
+                .iter()
+                .any(|f| f.contains("after a cut healed")),
+            "counted, not failed, unless the scenario asks"
+        );
+        r.meta.no_false_deaths = true;
+        let report = analyze(&r);
+        assert!(
+            report
+                .failures
+                .iter()
+                .any(|f| f.contains("1 declared after a cut healed")),
             "{:?}",
             report.failures
         );

@@ -553,6 +553,7 @@ pub fn run(opts: &Options, stop: &AtomicBool) -> Result<Record, String> {
                 lifeguard: opts.lifeguard,
                 preset: opts.scenario.preset.name().into(),
                 grace,
+                no_false_deaths: opts.scenario.no_false_deaths,
                 formed_in: 0,
             },
             plan: plan.clone(),

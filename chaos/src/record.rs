@@ -111,6 +111,9 @@ pub struct Meta {
     pub preset: String,
     /// Grace after a fault (ms), see the scenario's `grace`.
     pub grace: i64,
+    /// Any false death fails the run (the scenario's `no_false_deaths`).
+    #[serde(default)]
+    pub no_false_deaths: bool,
     /// How long the cluster took to form (ms).
     pub formed_in: i64,
 }

@@ -41,8 +41,8 @@ pub fn run_table(r: &Report) -> String {
     );
     let _ = writeln!(
         s,
-        "\n{:<28} {:<30} {:>4} {:>11} {:>10}",
-        "phase", "faults", "FP", "false susp", "converged"
+        "\n{:<28} {:<30} {:>4} {:>6} {:>11} {:>10}",
+        "phase", "faults", "FP", "healed", "false susp", "converged"
     );
     for p in &r.phases {
         let faults = if p.faults.is_empty() {
@@ -52,10 +52,11 @@ pub fn run_table(r: &Report) -> String {
         };
         let _ = writeln!(
             s,
-            "{:<28} {:<30} {:>4} {:>11} {:>10}",
+            "{:<28} {:<30} {:>4} {:>6} {:>11} {:>10}",
             p.name,
             faults,
             p.false_positives,
+            p.deaths_after_heal,
             p.false_suspicions,
             opt(p.converged_after)
         );
@@ -84,6 +85,13 @@ pub fn run_table(r: &Report) -> String {
             s,
             "false positive: {} declared {} dead at {:.1}s ({})",
             fp.observer, fp.subject, fp.t, fp.phase
+        );
+    }
+    for d in &r.deaths_after_heal {
+        let _ = writeln!(
+            s,
+            "after the cut healed: {} declared {} dead at {:.1}s ({})",
+            d.observer, d.subject, d.t, d.phase
         );
     }
     for x in r
@@ -157,11 +165,11 @@ pub fn summary(reports: &[Report]) -> String {
     let mut s = String::new();
     let _ = writeln!(
         s,
-        "| scenario | nodes | mix | Lifeguard | seeds | crash: suspect p50/max | crash: 1st dead p50/max | crash: all dead p50/max | full partition: 1st dead p50/max | stalled/starved: declared dead (observer pairs) | FP per run min/med/max | false susp. per run | converged after heal p50/max | failed checks |"
+        "| scenario | nodes | mix | Lifeguard | seeds | crash: suspect p50/max | crash: 1st dead p50/max | crash: all dead p50/max | full partition: 1st dead p50/max | stalled/starved: declared dead (observer pairs) | FP per run min/med/max | dead after a heal per run | false susp. per run | converged after heal p50/max | failed checks |"
     );
     let _ = writeln!(
         s,
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
     );
     for ((scenario, n, mix, lifeguard), runs) in groups {
         let faults = |kind: &'static str| {
@@ -189,6 +197,10 @@ pub fn summary(reports: &[Report]) -> String {
             .map(|r| r.false_positives.len() as f64)
             .collect();
         let fs: Vec<f64> = runs.iter().map(|r| r.false_suspicions as f64).collect();
+        let healed: Vec<f64> = runs
+            .iter()
+            .map(|r| r.deaths_after_heal.len() as f64)
+            .collect();
         let conv: Vec<f64> = runs
             .iter()
             .flat_map(|r| &r.phases)
@@ -217,7 +229,7 @@ pub fn summary(reports: &[Report]) -> String {
         };
         let _ = writeln!(
             s,
-            "| {scenario} | {n} | {mix} | {} | {} | {} | {} | {crash_all} | {} | {} | {} | {} | {conv} | {failed} of {} |",
+            "| {scenario} | {n} | {mix} | {} | {} | {} | {} | {crash_all} | {} | {} | {} | {} | {} | {conv} | {failed} of {} |",
             if lifeguard { "on" } else { "off" },
             seeds.join(","),
             p50_max(crash_s),
@@ -234,6 +246,7 @@ pub fn summary(reports: &[Report]) -> String {
                 )
             },
             min_med_max(fp),
+            min_med_max(healed),
             min_med_max(fs),
             runs.len()
         );

@@ -58,6 +58,11 @@ pub struct Scenario {
     /// implied by it).
     #[serde(default)]
     pub encrypt: bool,
+    /// Fail the run on any healthy node declared dead, in any phase, and on
+    /// any declaration made after a cut healed (the false-death battery);
+    /// otherwise only false positives in benign phases fail it.
+    #[serde(default)]
+    pub no_false_deaths: bool,
     /// The phases, run one after the other.
     #[serde(rename = "phase")]
     pub phases: Vec<Phase>,
