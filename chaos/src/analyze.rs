@@ -53,7 +53,12 @@ pub struct PhaseReport {
     pub faults: Vec<String>,
     /// Healthy nodes declared dead.
     pub false_positives: usize,
-    /// Nodes declared dead after the cut that had taken them away healed.
+    /// Nodes declared dead after the cut that had taken them away healed,
+    /// within the heal allowance: on evidence from before the heal.
+    #[serde(default)]
+    pub deaths_at_heal: usize,
+    /// Nodes declared dead after the cut that had taken them away healed,
+    /// past the heal allowance: false deaths.
     #[serde(default)]
     pub deaths_after_heal: usize,
     /// Healthy nodes seen suspect (episodes).
@@ -109,11 +114,15 @@ pub struct Report {
     /// Every false positive.
     pub false_positives: Vec<Declaration>,
     /// Every declaration about a node made after the cut that had taken it
-    /// away healed, within the cut's grace (which excuses it as a false
-    /// positive): the node was reachable again when declared, what a
-    /// partition heal must not cause.
+    /// away healed and its heal allowance passed, within the cut's grace
+    /// (which excuses it as a false positive): the node had been reachable
+    /// for a whole probe round when declared, what a partition heal must
+    /// not cause.
     #[serde(default)]
     pub deaths_after_heal: Vec<Declaration>,
+    /// Declarations in the heal allowance (on evidence from the cut).
+    #[serde(default)]
+    pub deaths_at_heal: Vec<Declaration>,
     /// False suspicion episodes in all.
     pub false_suspicions: usize,
     /// Final views that differ from the truth.
@@ -153,10 +162,16 @@ impl Judge<'_> {
     }
 
     /// Whether a declaration about `x` at `t`, excused, is excused only by
-    /// the grace after a cut healed: `x` was up and reachable again.
-    fn after_heal(&self, x: usize, t: i64) -> bool {
+    /// the grace after a cut healed, `allowance` ms after it: `x` was up
+    /// and reachable again.
+    fn after_heal(&self, x: usize, t: i64, allowance: i64) -> bool {
         let away = self.r.plan.windows.iter().any(|w| {
-            let end = Self::ms(w.end) + if w.kind == "partition" { 0 } else { self.grace };
+            let end = Self::ms(w.end)
+                + if w.kind == "partition" {
+                    allowance
+                } else {
+                    self.grace
+                };
             w.excused.contains(&x) && Self::ms(w.start) <= t && t <= end
         });
         self.r.up(x, t) && self.excused(x, t) && !away
@@ -300,6 +315,7 @@ pub fn analyze(r: &Record) -> Report {
     // False positives, and declarations after a heal.
     let mut false_positives = Vec::new();
     let mut deaths_after_heal = Vec::new();
+    let mut deaths_at_heal = Vec::new();
     for e in &r.events {
         if e.kind != EventKind::Failed {
             continue;
@@ -309,8 +325,10 @@ pub fn analyze(r: &Record) -> Report {
             continue;
         } else if j.healthy(e.subject, e.t) {
             &mut false_positives
-        } else if j.after_heal(e.subject, e.t) {
+        } else if j.after_heal(e.subject, e.t, r.meta.heal_allowance) {
             &mut deaths_after_heal
+        } else if j.after_heal(e.subject, e.t, 0) {
+            &mut deaths_at_heal
         } else {
             continue;
         };
@@ -373,6 +391,7 @@ pub fn analyze(r: &Record) -> Report {
                 .map(|k| secs(r.rounds[k] - quiet));
             let fp = false_positives.iter().filter(|d| d.phase == p.name).count();
             let healed = deaths_after_heal.iter().filter(|d| d.phase == p.name).count();
+            let at_heal = deaths_at_heal.iter().filter(|d| d.phase == p.name).count();
             if r.meta.no_false_deaths && fp + healed > 0 {
                 failures.push(format!(
                     "phase {:?}: {fp} healthy node(s) declared dead, {healed} declared after a cut healed",
@@ -392,6 +411,7 @@ pub fn analyze(r: &Record) -> Report {
                 benign: p.benign,
                 faults: p.faults.clone(),
                 false_positives: fp,
+                deaths_at_heal: at_heal,
                 deaths_after_heal: healed,
                 false_suspicions: episodes.get(&p.name).copied().unwrap_or(0),
                 converged_after,
@@ -514,6 +534,7 @@ pub fn analyze(r: &Record) -> Report {
         false_suspicions: episodes.values().sum(),
         false_positives,
         deaths_after_heal,
+        deaths_at_heal,
         final_mismatches,
         lost_events,
         problems,
@@ -581,6 +602,7 @@ mod tests {
                 preset: "lan".into(),
                 grace: 5_000,
                 no_false_deaths: false,
+                heal_allowance: 1_500,
                 formed_in: 1_000,
             },
             plan: Plan {
@@ -704,9 +726,12 @@ mod tests {
         events.push(ev(16_000, 0, EventKind::Failed, 2));
         events.push(ev(18_000, 1, EventKind::Failed, 2));
         // n1 cut from n0 from 20 to 24 s: n0 declares n1 dead at 23 s (while
-        // cut: excused) and, once rejoined, again at 26 s (healed: not).
+        // cut: excused), at 25 s (in the 1.5 s allowance: at the heal) and
+        // at 26 s (healed: not excused).
         events.push(ev(23_000, 0, EventKind::Failed, 1));
         events.push(ev(23_500, 0, EventKind::Join, 1));
+        events.push(ev(25_000, 0, EventKind::Failed, 1));
+        events.push(ev(25_200, 0, EventKind::Join, 1));
         events.push(ev(26_000, 0, EventKind::Failed, 1));
         events.push(ev(26_500, 0, EventKind::Join, 1));
         let mut r = record(good_view, events);
@@ -725,6 +750,8 @@ mod tests {
         assert!(report.false_positives.is_empty());
         assert_eq!(report.deaths_after_heal.len(), 1);
         assert_eq!(report.deaths_after_heal[0].t, 26.0);
+        assert_eq!(report.deaths_at_heal.len(), 1);
+        assert_eq!(report.deaths_at_heal[0].t, 25.0);
         assert_eq!(report.phases[1].deaths_after_heal, 1);
         assert!(
             !report

@@ -554,6 +554,7 @@ pub fn run(opts: &Options, stop: &AtomicBool) -> Result<Record, String> {
                 preset: opts.scenario.preset.name().into(),
                 grace,
                 no_false_deaths: opts.scenario.no_false_deaths,
+                heal_allowance: opts.scenario.heal_allowance().as_millis() as i64,
                 formed_in: 0,
             },
             plan: plan.clone(),

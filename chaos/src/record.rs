@@ -114,6 +114,10 @@ pub struct Meta {
     /// Any false death fails the run (the scenario's `no_false_deaths`).
     #[serde(default)]
     pub no_false_deaths: bool,
+    /// After a cut heals, how long (ms) a declaration is still taken to
+    /// rest on what was seen during it (`Scenario::heal_allowance`).
+    #[serde(default)]
+    pub heal_allowance: i64,
     /// How long the cluster took to form (ms).
     pub formed_in: i64,
 }

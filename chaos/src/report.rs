@@ -41,8 +41,8 @@ pub fn run_table(r: &Report) -> String {
     );
     let _ = writeln!(
         s,
-        "\n{:<28} {:<30} {:>4} {:>6} {:>11} {:>10}",
-        "phase", "faults", "FP", "healed", "false susp", "converged"
+        "\n{:<28} {:<30} {:>4} {:>7} {:>6} {:>11} {:>10}",
+        "phase", "faults", "FP", "at heal", "healed", "false susp", "converged"
     );
     for p in &r.phases {
         let faults = if p.faults.is_empty() {
@@ -52,10 +52,11 @@ pub fn run_table(r: &Report) -> String {
         };
         let _ = writeln!(
             s,
-            "{:<28} {:<30} {:>4} {:>6} {:>11} {:>10}",
+            "{:<28} {:<30} {:>4} {:>7} {:>6} {:>11} {:>10}",
             p.name,
             faults,
             p.false_positives,
+            p.deaths_at_heal,
             p.deaths_after_heal,
             p.false_suspicions,
             opt(p.converged_after)
@@ -92,6 +93,14 @@ pub fn run_table(r: &Report) -> String {
             s,
             "after the cut healed: {} declared {} dead at {:.1}s ({})",
             d.observer, d.subject, d.t, d.phase
+        );
+    }
+    if !r.deaths_at_heal.is_empty() {
+        let _ = writeln!(
+            s,
+            "at a heal (within {:.1}s of it, on evidence from the cut): {} declaration(s)",
+            r.meta.heal_allowance as f64 / 1000.0,
+            r.deaths_at_heal.len()
         );
     }
     for x in r
@@ -165,11 +174,11 @@ pub fn summary(reports: &[Report]) -> String {
     let mut s = String::new();
     let _ = writeln!(
         s,
-        "| scenario | nodes | mix | Lifeguard | seeds | crash: suspect p50/max | crash: 1st dead p50/max | crash: all dead p50/max | full partition: 1st dead p50/max | stalled/starved: declared dead (observer pairs) | FP per run min/med/max | dead after a heal per run | false susp. per run | converged after heal p50/max | failed checks |"
+        "| scenario | nodes | mix | Lifeguard | seeds | crash: suspect p50/max | crash: 1st dead p50/max | crash: all dead p50/max | full partition: 1st dead p50/max | stalled/starved: declared dead (observer pairs) | FP per run min/med/max | dead at a heal per run | dead after a heal per run | false susp. per run | converged after heal p50/max | failed checks |"
     );
     let _ = writeln!(
         s,
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
     );
     for ((scenario, n, mix, lifeguard), runs) in groups {
         let faults = |kind: &'static str| {
@@ -201,6 +210,7 @@ pub fn summary(reports: &[Report]) -> String {
             .iter()
             .map(|r| r.deaths_after_heal.len() as f64)
             .collect();
+        let at_heal: Vec<f64> = runs.iter().map(|r| r.deaths_at_heal.len() as f64).collect();
         let conv: Vec<f64> = runs
             .iter()
             .flat_map(|r| &r.phases)
@@ -229,7 +239,7 @@ pub fn summary(reports: &[Report]) -> String {
         };
         let _ = writeln!(
             s,
-            "| {scenario} | {n} | {mix} | {} | {} | {} | {} | {crash_all} | {} | {} | {} | {} | {} | {conv} | {failed} of {} |",
+            "| {scenario} | {n} | {mix} | {} | {} | {} | {} | {crash_all} | {} | {} | {} | {} | {} | {} | {conv} | {failed} of {} |",
             if lifeguard { "on" } else { "off" },
             seeds.join(","),
             p50_max(crash_s),
@@ -246,6 +256,7 @@ pub fn summary(reports: &[Report]) -> String {
                 )
             },
             min_med_max(fp),
+            min_med_max(at_heal),
             min_med_max(healed),
             min_med_max(fs),
             runs.len()

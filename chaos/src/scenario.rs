@@ -424,6 +424,15 @@ impl Scenario {
             .unwrap_or_else(|| self.max_suspicion(n) + Duration::from_secs(5))
     }
 
+    /// How long after a cut heals a declaration may still rest on what was
+    /// seen during the cut: one probe interval and one probe timeout of the
+    /// preset, the time a detector needs to probe the node afresh.
+    pub fn heal_allowance(&self) -> Duration {
+        let anywhere = SocketAddr::from(([127, 0, 0, 1], 0));
+        let config = self.preset.config("bed", anywhere);
+        config.probe_interval + config.probe_timeout
+    }
+
     /// The longest suspicion timeout in a cluster of `n` on the preset's
     /// timings, Lifeguard on: Go's formula, as swim-core computes it.
     pub fn max_suspicion(&self, n: usize) -> Duration {
@@ -558,6 +567,12 @@ mod tests {
         assert!(bad("nodes = 8\n", "nodes = 1\n").contains("2 to"));
         assert!(bad("fraction = 0.1", "fraction = 1.5").contains("fraction"));
         assert!(bad("duration = \"5s\"", "duration = \"5 parsecs\"").contains("duration"));
+    }
+
+    #[test]
+    fn heal_allowance_is_a_probe_round() {
+        let s = Scenario::parse(&GOOD.replace("\"local\"", "\"lan\"")).unwrap();
+        assert_eq!(s.heal_allowance(), Duration::from_millis(1500));
     }
 
     #[test]
