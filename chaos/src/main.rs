@@ -61,7 +61,8 @@ enum Cmd {
         #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..16))]
         slot: u8,
     },
-    /// Judge saved records (record.json) again and print their tables.
+    /// Judge saved records (record.json) again, print their tables and
+    /// rewrite the report.json beside each.
     Analyze {
         /// record.json files.
         records: Vec<PathBuf>,
@@ -273,6 +274,8 @@ fn main() -> ExitCode {
             .map(|p| {
                 let report = analyze(&read_json::<Record>(p)?);
                 println!("{}", run_table(&report));
+                let dir = p.parent().unwrap_or(Path::new("."));
+                write_json(&dir.join("report.json"), &report)?;
                 Ok(report.failures.is_empty())
             })
             .collect::<Result<Vec<bool>, String>>()
