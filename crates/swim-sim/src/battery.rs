@@ -135,6 +135,38 @@ fn partition(nodes: usize, fraction: f64, one_way: bool, links: f64, heal: u64) 
 pub fn kinds() -> Vec<Kind> {
     vec![
         Kind {
+            name: "crashes only, 100 nodes",
+            command: "--nodes 100 --formed --crash 5%@60s --duration 120s",
+            short_seeds: 20,
+            long_seeds: 200,
+            long_only: false,
+            build: || {
+                Scenario::new(100, 1, Preset::Lan)
+                    .formed()
+                    .duration(s(120))
+                    .fault(Fault::Crash {
+                        amount: Amount::Fraction(0.05),
+                        at: s(60),
+                    })
+            },
+        },
+        Kind {
+            name: "crashes only, 1,000 nodes",
+            command: "--nodes 1000 --formed --crash 1%@60s --duration 120s",
+            short_seeds: 2,
+            long_seeds: 20,
+            long_only: false,
+            build: || {
+                Scenario::new(1000, 1, Preset::Lan)
+                    .formed()
+                    .duration(s(120))
+                    .fault(Fault::Crash {
+                        amount: Amount::Fraction(0.01),
+                        at: s(60),
+                    })
+            },
+        },
+        Kind {
             name: "loss 20 %, 30 nodes",
             command: "--nodes 30 --formed --loss 20% --stream-loss 20% --crash 1@100s --duration 200s",
             short_seeds: 200,
@@ -220,7 +252,7 @@ pub fn kinds() -> Vec<Kind> {
         Kind {
             name: "asymmetric: 2 % heard by none, hearing all",
             command: "--nodes 100 --formed --crash 1@60s --partition 2%@70s+30s,oneway --duration 160s",
-            short_seeds: 10,
+            short_seeds: 20,
             long_seeds: 100,
             long_only: false,
             build: || {
@@ -243,7 +275,7 @@ pub fn kinds() -> Vec<Kind> {
         Kind {
             name: "stalls: 10 % of nodes, 3 s every 12 s",
             command: "--nodes 100 --formed --crash 1@50s --stall 10%@10s+3s,every=12s --duration 120s",
-            short_seeds: 10,
+            short_seeds: 20,
             long_seeds: 100,
             long_only: false,
             build: || {
@@ -265,7 +297,7 @@ pub fn kinds() -> Vec<Kind> {
         Kind {
             name: "slow: 10 % of nodes 1.5 s late",
             command: "--nodes 100 --formed --crash 1@50s --slow 10%@10s+100s,delay=1500ms --duration 140s",
-            short_seeds: 10,
+            short_seeds: 20,
             long_seeds: 100,
             long_only: false,
             build: || {
@@ -287,7 +319,7 @@ pub fn kinds() -> Vec<Kind> {
         Kind {
             name: "join storm with a loss burst",
             command: "--nodes 100 --bootstrap --loss-burst 25%@2s+15s --crash 1@40s --duration 120s",
-            short_seeds: 10,
+            short_seeds: 20,
             long_seeds: 100,
             long_only: false,
             build: || {
