@@ -48,6 +48,9 @@ pub struct Stats {
     pub last_probes: u64,
     /// Of the last probes, those the suspect answered: a death not declared.
     pub last_probes_answered: u64,
+    /// Death notices taken as suspicions: their accuser was held dead (see
+    /// [`CatchUp`](crate::CatchUp)).
+    pub doubted_deaths: u64,
     /// Stream exchanges opened.
     pub streams_opened: u64,
     /// Stream exchanges that failed.

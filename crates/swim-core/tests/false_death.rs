@@ -1,6 +1,7 @@
 //! The guards against declaring a healthy member dead (issue 32,
 //! docs/protocol.md §15.8): an accusation against us answered straight to
-//! its accuser and sender, and a last probe of a suspect before its death.
+//! its accuser and sender, a last probe of a suspect before its death, and a
+//! death notice from an accuser held dead taken as a suspicion.
 //! Each is switched off by its setting, and `CatchUp::off` is Go's
 //! behaviour.
 
@@ -250,4 +251,31 @@ fn the_last_probe_carries_the_accusation_and_asks_other_members() {
     }
     assert_eq!(me.member("b").unwrap().state, MemberState::Dead);
     assert_eq!(t, probed + secs(1));
+}
+
+#[test]
+fn a_death_notice_from_an_accuser_held_dead_is_only_a_suspicion() {
+    for (catch_up, doubted) in [(local_catch_up(), true), (CatchUp::off(), false)] {
+        let mut me = node(catch_up, Duration::from_secs(3600));
+        let t = Instant::ZERO + ms(100);
+        for (i, name) in [(1u16, "b"), (2, "m"), (3, "c")] {
+            me.handle_packet(t, addr(9), &alive_packet(name, [127, 0, 0, 1], 7000 + i, 1));
+        }
+        // m was declared dead here (it was across a partition).
+        me.handle_packet(t, addr(9), &accusation(true, "m", 1, "c"));
+        assert_eq!(me.member("m").unwrap().state, MemberState::Dead);
+        // m's verdict about b, once the partition heals: a suspicion here,
+        // where Go takes it as b's death.
+        me.handle_packet(t, addr(2), &accusation(true, "b", 1, "m"));
+        let want = if doubted {
+            MemberState::Suspect
+        } else {
+            MemberState::Dead
+        };
+        assert_eq!(me.member("b").unwrap().state, want);
+        assert_eq!(me.stats().doubted_deaths, u64::from(doubted));
+        // An accuser held alive is believed, as in Go.
+        me.handle_packet(t, addr(3), &accusation(true, "b", 1, "c"));
+        assert_eq!(me.member("b").unwrap().state, MemberState::Dead);
+    }
 }

@@ -33,7 +33,9 @@ pub enum Mode {
     NoLastProbe,
     /// Ours without direct refutations.
     NoDirectRefutation,
-    /// Ours with neither guard (catch-up as before issue 32).
+    /// Ours taking death notices from accusers held dead as deaths.
+    NoDoubt,
+    /// Ours with no guard (catch-up as before issue 32).
     NoGuards,
     /// Go memberlist's behaviour: catch-up off (`swim_core::CatchUp::off`).
     Go,
@@ -41,10 +43,11 @@ pub enum Mode {
 
 impl Mode {
     /// Every mode, ours first.
-    pub const ALL: [Mode; 5] = [
+    pub const ALL: [Mode; 6] = [
         Mode::Ours,
         Mode::NoLastProbe,
         Mode::NoDirectRefutation,
+        Mode::NoDoubt,
         Mode::NoGuards,
         Mode::Go,
     ];
@@ -55,7 +58,8 @@ impl Mode {
             Mode::Ours => "ours",
             Mode::NoLastProbe => "no last probe",
             Mode::NoDirectRefutation => "no direct refutation",
-            Mode::NoGuards => "neither guard",
+            Mode::NoDoubt => "no doubt",
+            Mode::NoGuards => "no guard",
             Mode::Go => "Go model",
         }
     }
@@ -66,7 +70,8 @@ impl Mode {
             Mode::Ours => "",
             Mode::NoLastProbe => " --no-last-probe",
             Mode::NoDirectRefutation => " --no-direct-refutation",
-            Mode::NoGuards => " --no-last-probe --no-direct-refutation",
+            Mode::NoDoubt => " --no-doubt",
+            Mode::NoGuards => " --no-last-probe --no-direct-refutation --no-doubt",
             Mode::Go => " --no-catch-up",
         }
     }
@@ -76,7 +81,11 @@ impl Mode {
             Mode::Ours => sc,
             Mode::NoLastProbe => sc.last_probes(false),
             Mode::NoDirectRefutation => sc.direct_refutations(false),
-            Mode::NoGuards => sc.last_probes(false).direct_refutations(false),
+            Mode::NoDoubt => sc.doubt_dead_accusers(false),
+            Mode::NoGuards => sc
+                .last_probes(false)
+                .direct_refutations(false)
+                .doubt_dead_accusers(false),
             Mode::Go => sc.catch_up(false),
         }
     }

@@ -239,6 +239,9 @@ pub struct Scenario {
     /// to the accuser and sender (`swim_core::CatchUp::refutations_per_second`;
     /// off: zero).
     pub direct_refutations: bool,
+    /// With catch-up on: a death notice from an accuser held dead is a
+    /// suspicion (`swim_core::CatchUp::doubt_dead_accusers`).
+    pub doubt_dead_accusers: bool,
     /// LZW compression of packets and streams (Go's default: on).
     pub compression: bool,
     /// How the cluster forms.
@@ -339,6 +342,7 @@ impl fmt::Debug for Scenario {
             .field("catch_up", &self.catch_up)
             .field("last_probes", &self.last_probes)
             .field("direct_refutations", &self.direct_refutations)
+            .field("doubt_dead_accusers", &self.doubt_dead_accusers)
             .field("compression", &self.compression)
             .field("start", &self.start)
             .field("network", &self.network)
@@ -369,6 +373,7 @@ impl Scenario {
             catch_up: true,
             last_probes: true,
             direct_refutations: true,
+            doubt_dead_accusers: true,
             compression: true,
             start: Start::Warm,
             network: NetworkModel::default(),
@@ -439,6 +444,12 @@ impl Scenario {
     /// Turns refutations sent straight to the accuser on or off.
     pub fn direct_refutations(mut self, on: bool) -> Self {
         self.direct_refutations = on;
+        self
+    }
+
+    /// Turns the doubt of death notices from accusers held dead on or off.
+    pub fn doubt_dead_accusers(mut self, on: bool) -> Self {
+        self.doubt_dead_accusers = on;
         self
     }
 
@@ -573,6 +584,9 @@ impl Scenario {
         }
         if !self.direct_refutations {
             c.catch_up.refutations_per_second = 0;
+        }
+        if !self.doubt_dead_accusers {
+            c.catch_up.doubt_dead_accusers = false;
         }
         if let Some(h) = &self.config_hook {
             h(i, &mut c);

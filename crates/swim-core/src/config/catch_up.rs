@@ -37,7 +37,9 @@ use core::time::Duration;
 /// and a suspicion about to become a death first sends the suspect one last
 /// probe, a ping carrying the accusation plus indirect pings, and a suspect
 /// that answers is not declared dead
-/// ([`last_probes_per_second`](Self::last_probes_per_second)).
+/// ([`last_probes_per_second`](Self::last_probes_per_second)); a death
+/// notice from an accuser this node holds dead, a partition healing, is
+/// only a suspicion here ([`doubt_dead_accusers`](Self::doubt_dead_accusers)).
 ///
 /// A reconnect reaches whatever now listens at a dead member's address:
 /// clusters that share a network and reuse addresses should be told apart
@@ -46,7 +48,8 @@ use core::time::Duration;
 /// To turn it off: [`CatchUp::off`] (Go memberlist's behaviour);
 /// `per_minute = 0` turns off the push/pulls, `corrections_per_second = 0`
 /// the corrections, `refutations_per_second = 0` the direct refutations and
-/// `last_probes_per_second = 0` the last probes.
+/// `last_probes_per_second = 0` the last probes, `doubt_dead_accusers =
+/// false` the doubt.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct CatchUp {
@@ -76,6 +79,11 @@ pub struct CatchUp {
     /// answers is not declared dead. A suspicion that finds no budget left
     /// becomes a death at once. Zero: no last probe, as in Go.
     pub last_probes_per_second: u32,
+    /// A death notice whose accuser this node holds dead or gone, about a
+    /// member it holds alive, is taken as a suspicion: it comes from across
+    /// a partition that is healing, where each side declared the other
+    /// dead. Off: taken as a death at once, as in Go.
+    pub doubt_dead_accusers: bool,
 }
 
 impl CatchUp {
@@ -93,6 +101,7 @@ impl CatchUp {
             corrections_per_second: 10,
             refutations_per_second: 10,
             last_probes_per_second: 20,
+            doubt_dead_accusers: true,
         }
     }
 
@@ -103,6 +112,7 @@ impl CatchUp {
             corrections_per_second: 0,
             refutations_per_second: 0,
             last_probes_per_second: 0,
+            doubt_dead_accusers: false,
             ..CatchUp::for_preset(Duration::from_millis(200), Duration::from_secs(30))
         }
     }

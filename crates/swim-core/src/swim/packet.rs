@@ -96,6 +96,10 @@ impl<D: Delegate> Swim<D> {
                     self.refute_directly(now, from, s.from);
                 }
             }
+            Message::Dead(d) if self.doubts(&d) => {
+                self.stats.doubted_deaths += 1;
+                self.with_rules_from(now, Some(from), |m, ctx| m.suspect(Claim::from(&d), ctx));
+            }
             Message::Dead(d) => {
                 self.with_rules_from(now, Some(from), |m, ctx| m.dead(Claim::from(&d), ctx));
                 if d.node == &**self.members.local_name() && d.from != d.node {

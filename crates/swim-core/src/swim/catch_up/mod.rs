@@ -4,8 +4,9 @@
 //! it or suspect it ([`contact`]), with members declared dead
 //! ([`reconnect`]); and a correction, one datagram, to the sender of an
 //! outdated accusation ([`correction`]). Against false deaths: an accusation
-//! against this node answered straight to its accuser ([`refute`]), and a
-//! last probe of a suspect before its death ([`last_probe`]). Every
+//! against this node answered straight to its accuser ([`refute`]), a
+//! last probe of a suspect before its death ([`last_probe`]), and a death
+//! notice from an accuser held dead taken as a suspicion ([`doubt`]). Every
 //! exchange is ordinary memberlist traffic.
 //!
 //! The rest of the node only reports what [`Happened`], through one call,
@@ -16,6 +17,7 @@
 
 mod contact;
 mod correction;
+mod doubt;
 mod last_probe;
 mod reconnect;
 mod refute;

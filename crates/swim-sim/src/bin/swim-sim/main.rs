@@ -42,6 +42,8 @@ RUN OPTIONS:
     --no-last-probe        no last probe of a suspect before its death
     --no-direct-refutation refute accusations by gossip alone, not also
                            straight to the accuser and sender
+    --no-doubt             take a death notice from an accuser held dead as a
+                           death, not a suspicion
     --no-compression       LZW compression off (Go's default is on)
   Start
     --bootstrap            form the cluster by joining: seeds start at 0 s, every
@@ -120,7 +122,8 @@ BATTERY OPTIONS:
     --short                CI's form (the default): a few minutes on 2 cores
     --long                 more seeds per kind, and 1,000-node heals
     --modes M              comma-separated: ours, no-last-probe,
-                           no-direct-refutation, no-guards, go (default: all;
+                           no-direct-refutation, no-doubt, no-guards, go
+                           (default: all;
                            CI: ours,go)
     --only NAME            only kinds whose name contains NAME (repeatable)
     --seeds N              seeds per kind instead of the form's
@@ -211,6 +214,7 @@ fn cmd_run(argv: &[String]) -> Result<bool, String> {
             "--no-catch-up" => sc.catch_up = false,
             "--no-last-probe" => sc.last_probes = false,
             "--no-direct-refutation" => sc.direct_refutations = false,
+            "--no-doubt" => sc.doubt_dead_accusers = false,
             "--no-compression" => sc.compression = false,
             "--bootstrap" => bootstrap = true,
             "--formed" => formed = true,
@@ -387,6 +391,7 @@ fn cmd_battery(argv: &[String]) -> Result<bool, String> {
                         "no-last-probe" => Ok(battery::Mode::NoLastProbe),
                         "no-direct-refutation" => Ok(battery::Mode::NoDirectRefutation),
                         "no-guards" => Ok(battery::Mode::NoGuards),
+                        "no-doubt" => Ok(battery::Mode::NoDoubt),
                         "go" => Ok(battery::Mode::Go),
                         _ => Err(format!("--modes: unknown mode `{m}`")),
                     })
