@@ -40,6 +40,17 @@ pub struct Stats {
     /// Outdated accusations answered with the accused's alive message (see
     /// [`CatchUp`](crate::CatchUp)).
     pub corrections: u64,
+    /// Refutations sent straight to an accuser or the sender of an
+    /// accusation (see [`CatchUp`](crate::CatchUp)).
+    pub direct_refutations: u64,
+    /// Last probes of a suspect before its death (see
+    /// [`CatchUp`](crate::CatchUp)).
+    pub last_probes: u64,
+    /// Of the last probes, those the suspect answered: a death not declared.
+    pub last_probes_answered: u64,
+    /// Death notices taken as suspicions: their accuser was held dead (see
+    /// [`CatchUp`](crate::CatchUp)).
+    pub doubted_deaths: u64,
     /// Stream exchanges opened.
     pub streams_opened: u64,
     /// Stream exchanges that failed.

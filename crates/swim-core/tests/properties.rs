@@ -106,6 +106,10 @@ impl Params {
         c.dead_node_reclaim_time = self.reclaim;
         c.gossip_to_the_dead_time = self.dead_time;
         c.relay_user_broadcasts = self.relay;
+        // The model is §10's rules, Go's: a death notice is a death whoever
+        // sent it. The doubt of accusers held dead (§15.8) is tested in
+        // false_death.rs.
+        c.catch_up.doubt_dead_accusers = false;
         c
     }
 }

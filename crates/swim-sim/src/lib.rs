@@ -102,6 +102,7 @@
 //! report field.
 
 mod app;
+pub mod battery;
 mod clock;
 mod disk;
 mod engine;

@@ -232,6 +232,16 @@ pub struct Scenario {
     /// Catch-up push/pulls and corrections on (the preset's values) or off
     /// (Go's behaviour: `swim_core::CatchUp::off`).
     pub catch_up: bool,
+    /// With catch-up on: a suspect gets a last probe before its death
+    /// (`swim_core::CatchUp::last_probes_per_second`; off: zero).
+    pub last_probes: bool,
+    /// With catch-up on: accusations against a node are answered straight
+    /// to the accuser and sender (`swim_core::CatchUp::refutations_per_second`;
+    /// off: zero).
+    pub direct_refutations: bool,
+    /// With catch-up on: a death notice from an accuser held dead is a
+    /// suspicion (`swim_core::CatchUp::doubt_dead_accusers`).
+    pub doubt_dead_accusers: bool,
     /// LZW compression of packets and streams (Go's default: on).
     pub compression: bool,
     /// How the cluster forms.
@@ -330,6 +340,9 @@ impl fmt::Debug for Scenario {
             .field("preset", &self.preset)
             .field("lifeguard", &self.lifeguard)
             .field("catch_up", &self.catch_up)
+            .field("last_probes", &self.last_probes)
+            .field("direct_refutations", &self.direct_refutations)
+            .field("doubt_dead_accusers", &self.doubt_dead_accusers)
             .field("compression", &self.compression)
             .field("start", &self.start)
             .field("network", &self.network)
@@ -358,6 +371,9 @@ impl Scenario {
             preset,
             lifeguard: true,
             catch_up: true,
+            last_probes: true,
+            direct_refutations: true,
+            doubt_dead_accusers: true,
             compression: true,
             start: Start::Warm,
             network: NetworkModel::default(),
@@ -416,6 +432,24 @@ impl Scenario {
     /// Turns catch-up push/pulls and corrections on or off.
     pub fn catch_up(mut self, on: bool) -> Self {
         self.catch_up = on;
+        self
+    }
+
+    /// Turns the last probe of a suspect before its death on or off.
+    pub fn last_probes(mut self, on: bool) -> Self {
+        self.last_probes = on;
+        self
+    }
+
+    /// Turns refutations sent straight to the accuser on or off.
+    pub fn direct_refutations(mut self, on: bool) -> Self {
+        self.direct_refutations = on;
+        self
+    }
+
+    /// Turns the doubt of death notices from accusers held dead on or off.
+    pub fn doubt_dead_accusers(mut self, on: bool) -> Self {
+        self.doubt_dead_accusers = on;
         self
     }
 
@@ -544,6 +578,15 @@ impl Scenario {
         }
         if !self.catch_up {
             c.catch_up = swim_core::CatchUp::off();
+        }
+        if !self.last_probes {
+            c.catch_up.last_probes_per_second = 0;
+        }
+        if !self.direct_refutations {
+            c.catch_up.refutations_per_second = 0;
+        }
+        if !self.doubt_dead_accusers {
+            c.catch_up.doubt_dead_accusers = false;
         }
         if let Some(h) = &self.config_hook {
             h(i, &mut c);

@@ -30,13 +30,26 @@ use core::time::Duration;
 /// and corrections wait while many members are suspect, as when a
 /// partition heals.
 ///
+/// Two more guard against declaring a healthy member dead (docs/protocol.md
+/// §15.8): an accusation against this node is answered with its alive
+/// message sent straight to the accuser and to the datagram's sender, not
+/// only gossiped ([`refutations_per_second`](Self::refutations_per_second));
+/// and a suspicion about to become a death first sends the suspect one last
+/// probe, a ping carrying the accusation plus indirect pings, and a suspect
+/// that answers is not declared dead
+/// ([`last_probes_per_second`](Self::last_probes_per_second)); a death
+/// notice from an accuser this node holds dead, a partition healing, is
+/// only a suspicion here ([`doubt_dead_accusers`](Self::doubt_dead_accusers)).
+///
 /// A reconnect reaches whatever now listens at a dead member's address:
 /// clusters that share a network and reuse addresses should be told apart
 /// by a label or keys, or set `reconnect_interval` to zero.
 ///
 /// To turn it off: [`CatchUp::off`] (Go memberlist's behaviour);
 /// `per_minute = 0` turns off the push/pulls, `corrections_per_second = 0`
-/// the corrections.
+/// the corrections, `refutations_per_second = 0` the direct refutations and
+/// `last_probes_per_second = 0` the last probes, `doubt_dead_accusers =
+/// false` the doubt.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct CatchUp {
@@ -55,6 +68,22 @@ pub struct CatchUp {
     pub reconnect_timeout: Duration,
     /// Most corrections a node sends per second (a second's worth at once).
     pub corrections_per_second: u32,
+    /// Most direct refutations a node sends per second (a second's worth at
+    /// once): its alive message, one datagram, to the accuser and the
+    /// sender of each suspect or dead message about itself. Zero: refute by
+    /// gossip alone, as Go does.
+    pub refutations_per_second: u32,
+    /// Most last probes a node starts per second (a second's worth at
+    /// once): before a suspicion becomes a death, one probe interval of a
+    /// ping carrying the accusation and indirect pings; a suspect that
+    /// answers is not declared dead. A suspicion that finds no budget left
+    /// becomes a death at once. Zero: no last probe, as in Go.
+    pub last_probes_per_second: u32,
+    /// A death notice whose accuser this node holds dead or gone, about a
+    /// member it holds alive, is taken as a suspicion: it comes from across
+    /// a partition that is healing, where each side declared the other
+    /// dead. Off: taken as a death at once, as in Go.
+    pub doubt_dead_accusers: bool,
 }
 
 impl CatchUp {
@@ -70,6 +99,9 @@ impl CatchUp {
             reconnect_interval: push_pull / 2,
             reconnect_timeout: Duration::from_secs(3600),
             corrections_per_second: 10,
+            refutations_per_second: 10,
+            last_probes_per_second: 20,
+            doubt_dead_accusers: true,
         }
     }
 
@@ -78,6 +110,9 @@ impl CatchUp {
         CatchUp {
             per_minute: 0,
             corrections_per_second: 0,
+            refutations_per_second: 0,
+            last_probes_per_second: 0,
+            doubt_dead_accusers: false,
             ..CatchUp::for_preset(Duration::from_millis(200), Duration::from_secs(30))
         }
     }

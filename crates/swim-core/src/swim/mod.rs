@@ -447,6 +447,7 @@ impl<D: Delegate> Swim<D> {
                 self.awareness.apply(1);
             }
             Effect::SuspicionDeadline { node, deadline } => {
+                self.schedule_last_probe(now, &node, deadline);
                 self.timers
                     .schedule(deadline.max(now), Timer::Suspicion(node));
             }

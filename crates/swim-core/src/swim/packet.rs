@@ -92,9 +92,19 @@ impl<D: Delegate> Swim<D> {
             }
             Message::Suspect(s) => {
                 self.with_rules_from(now, Some(from), |m, ctx| m.suspect(Claim::from(&s), ctx));
+                if s.node == &**self.members.local_name() {
+                    self.refute_directly(now, from, s.from);
+                }
+            }
+            Message::Dead(d) if self.doubts(&d) => {
+                self.stats.doubted_deaths += 1;
+                self.with_rules_from(now, Some(from), |m, ctx| m.suspect(Claim::from(&d), ctx));
             }
             Message::Dead(d) => {
                 self.with_rules_from(now, Some(from), |m, ctx| m.dead(Claim::from(&d), ctx));
+                if d.node == &**self.members.local_name() && d.from != d.node {
+                    self.refute_directly(now, from, d.from);
+                }
             }
             Message::User(payload) => self.receive_user_message(from, payload, Transport::Packet),
             // Stream-only messages are refused by the packet decoder.

@@ -61,6 +61,9 @@ enum AckHandler {
         origin: SocketAddr,
         nack: bool,
     },
+    /// The last probe of a suspect before its death (catch-up's
+    /// `last_probe.rs`).
+    LastProbe,
     /// [`Swim::ping`] by the application.
     UserPing {
         id: PingId,
@@ -145,26 +148,31 @@ impl<D: Delegate> Swim<D> {
         });
         self.probing.acks.insert(seq, AckHandler::Probe);
         self.stats.probes += 1;
-        let ping = self.ping_message(seq, &target);
         if state == MemberState::Alive {
+            let ping = self.ping_message(seq, &target);
             self.send_msg(to, ping);
         } else {
-            // A suspect hears the accusation with the ping, so it can refute
-            // at once (the buddy system).
-            let suspect = encode_packet(&Message::Suspect(Accusation {
-                incarnation,
-                node: &target,
-                from: &self.config.name,
-            }));
-            let mut compound = Vec::with_capacity(ping.len() + suspect.len() + 6);
-            if encode_compound(&[&ping, &suspect], &mut compound).is_ok() {
-                self.send_packet(to, &compound, pmax >= 5);
-            }
+            self.ping_accused(to, seq, &target, incarnation, pmax);
         }
         self.timers
             .schedule(now + self.config.probe_timeout, Timer::ProbeIndirect(seq));
         self.timers
             .schedule(now + scaled, Timer::ProbeDeadline(seq));
+    }
+
+    /// Pings suspect `target` at `to` with the accusation beside the ping,
+    /// so it can refute at once (the buddy system).
+    fn ping_accused(&mut self, to: SocketAddr, seq: u32, target: &str, incarnation: u32, pmax: u8) {
+        let ping = self.ping_message(seq, target);
+        let suspect = encode_packet(&Message::Suspect(Accusation {
+            incarnation,
+            node: target,
+            from: &self.config.name,
+        }));
+        let mut compound = Vec::with_capacity(ping.len() + suspect.len() + 6);
+        if encode_compound(&[&ping, &suspect], &mut compound).is_ok() {
+            self.send_packet(to, &compound, pmax >= 5);
+        }
     }
 
     /// No direct ack within the probe timeout: ask other members to ping
@@ -177,7 +185,33 @@ impl<D: Delegate> Swim<D> {
         let Some(r) = self.members.get(&target) else {
             return;
         };
-        let (addr, port, pmax) = (r.addr, r.port, r.pmax());
+        let pmax = r.pmax();
+        let expected = self.ask_helpers(seq, &target, true);
+        let tcp = !self.config.disable_tcp_pings && pmax >= 3;
+        let deadline = self.probing.current.as_ref().map_or(now, |p| p.deadline);
+        if let Some(p) = &mut self.probing.current {
+            p.expected_nacks = expected;
+            if tcp {
+                p.fallback = Fallback::Pending;
+            }
+        }
+        if tcp {
+            if let Some(to) = self.members.get(&target).and_then(|r| r.socket_addr()) {
+                let ping = self.ping_message(seq, &target);
+                self.connect(now, to, &ping, true, deadline, Exchange::TcpPing { seq });
+            }
+        }
+    }
+
+    /// Asks `indirect_checks` random alive members to ping `target` for us
+    /// under `seq`, with gossip piggybacked if `piggyback`; returns how many
+    /// will nack if they get no answer.
+    fn ask_helpers(&mut self, seq: u32, target: &Arc<str>, piggyback: bool) -> u32 {
+        let Some(r) = self.members.get(target) else {
+            return 0;
+        };
+        let (addr, port) = (r.addr, r.port);
+        let target = target.clone();
         let local = self.local_name();
         let helpers =
             self.members
@@ -208,22 +242,41 @@ impl<D: Delegate> Swim<D> {
             sends.push((to, buf));
         }
         for (to, buf) in sends {
-            self.send_msg(to, buf);
-        }
-        let tcp = !self.config.disable_tcp_pings && pmax >= 3;
-        let deadline = self.probing.current.as_ref().map_or(now, |p| p.deadline);
-        if let Some(p) = &mut self.probing.current {
-            p.expected_nacks = expected;
-            if tcp {
-                p.fallback = Fallback::Pending;
+            if piggyback {
+                self.send_msg(to, buf);
+            } else {
+                self.send_packet(to, &buf, false);
             }
         }
-        if tcp {
-            if let Some(to) = self.members.get(&target).and_then(|r| r.socket_addr()) {
-                let ping = self.ping_message(seq, &target);
-                self.connect(now, to, &ping, true, deadline, Exchange::TcpPing { seq });
-            }
+        expected
+    }
+
+    /// The last probe of suspect `target` before its death (catch-up's
+    /// `last_probe.rs`): a ping carrying the accusation at `incarnation`,
+    /// and the same ping asked of `indirect_checks` members, answered
+    /// within `wait`. Its sequence number, if the suspect has an address.
+    pub(super) fn send_last_probe(
+        &mut self,
+        now: Instant,
+        target: &Arc<str>,
+        incarnation: u32,
+        wait: core::time::Duration,
+    ) -> Option<u32> {
+        let r = self.members.get(target)?;
+        let to = r.socket_addr()?;
+        let pmax = r.pmax();
+        if self.probing.acks.len() >= MAX_PENDING_ACKS {
+            return None;
         }
+        let seq = self.probing.next_seq();
+        self.probing.acks.insert(seq, AckHandler::LastProbe);
+        self.timers.schedule(now + wait, Timer::AckExpiry(seq));
+        self.ping_accused(to, seq, target, incarnation, pmax);
+        // No gossip rides on these: a partition makes many last probes at
+        // once, and gossip sent with them into the cut would spend its
+        // retransmissions where they cannot arrive.
+        self.ask_helpers(seq, target, false);
+        Some(seq)
     }
 
     /// The probe's deadline passed.
@@ -327,6 +380,7 @@ impl<D: Delegate> Swim<D> {
                 }));
                 self.send_msg(origin, ack);
             }
+            AckHandler::LastProbe => self.last_probe_answered(now, seq),
             AckHandler::UserPing { id, node, sent } => {
                 self.emit(Event::PingCompleted {
                     id,
@@ -348,7 +402,9 @@ impl<D: Delegate> Swim<D> {
     /// it asked), fail the ping. (The probe's handler ends with the probe.)
     pub(super) fn ack_expired(&mut self, seq: u32) {
         match self.probing.acks.get(&seq) {
-            Some(AckHandler::Relay { .. }) | Some(AckHandler::UserPing { .. }) => {}
+            Some(
+                AckHandler::Relay { .. } | AckHandler::UserPing { .. } | AckHandler::LastProbe,
+            ) => {}
             _ => return,
         }
         match self.probing.acks.remove(&seq) {

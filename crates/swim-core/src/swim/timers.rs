@@ -22,7 +22,7 @@ pub(super) enum Timer {
     ProbeDeadline(u32),
     /// A relay or user-ping ack handler expires.
     AckExpiry(u32),
-    /// A suspicion may have run out.
+    /// A suspicion may have run out, or its last probe be due.
     Suspicion(Arc<str>),
     /// The random initial stagger of periodic push/pulls is over; the first waits a whole
     /// interval more (as Go's `pushPullTrigger` does).
@@ -181,9 +181,7 @@ impl<D: Delegate> Swim<D> {
             Timer::ProbeIndirect(seq) => self.probe_indirect(now, seq),
             Timer::ProbeDeadline(seq) => self.probe_deadline(now, seq),
             Timer::AckExpiry(seq) => self.ack_expired(seq),
-            Timer::Suspicion(node) => {
-                self.with_rules(now, |m, ctx| m.suspicion_expired(&node, ctx))
-            }
+            Timer::Suspicion(node) => self.suspicion_due(now, &node),
             Timer::PushPullStaggered => self.push_pull_tick(now, false),
             Timer::PushPullTick => self.push_pull_tick(now, true),
             Timer::CatchUp(t) => self.catch_up_on(now, Happened::Due(t)),

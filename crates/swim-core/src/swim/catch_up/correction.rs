@@ -25,6 +25,9 @@ impl<D: Delegate> Swim<D> {
         let Some(at) = self.members.index_of(node) else {
             return;
         };
+        if node == &**self.members.local_name() && self.config.catch_up.refutations_per_second > 0 {
+            return; // answered by `refute_directly`, under its own budget
+        }
         if !self.few_suspects() || self.members.counts().dead > FEW_DEAD {
             return;
         }

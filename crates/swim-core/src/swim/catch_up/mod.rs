@@ -3,8 +3,11 @@
 //! settles ([`settle`]), with a node that contacts us while we do not know
 //! it or suspect it ([`contact`]), with members declared dead
 //! ([`reconnect`]); and a correction, one datagram, to the sender of an
-//! outdated accusation ([`correction`]). Every exchange is ordinary
-//! memberlist traffic.
+//! outdated accusation ([`correction`]). Against false deaths: an accusation
+//! against this node answered straight to its accuser ([`refute`]), a
+//! last probe of a suspect before its death ([`last_probe`]), and a death
+//! notice from an accuser held dead taken as a suspicion ([`doubt`]). Every
+//! exchange is ordinary memberlist traffic.
 //!
 //! The rest of the node only reports what [`Happened`], through one call,
 //! [`Swim::catch_up_on`]: the member-table rules' effects (news, a failure,
@@ -14,7 +17,10 @@
 
 mod contact;
 mod correction;
+mod doubt;
+mod last_probe;
 mod reconnect;
+mod refute;
 mod settle;
 
 use alloc::sync::Arc;
@@ -27,6 +33,7 @@ use crate::delegate::Delegate;
 use crate::time::Instant;
 
 use contact::Contacts;
+use last_probe::LastProbes;
 use reconnect::Reconnects;
 use settle::Settle;
 
@@ -107,6 +114,12 @@ pub(super) struct CatchUpState {
     push_pulls: Budget,
     /// Corrections sent: `corrections_per_second`, a second's worth at once.
     corrections: Budget,
+    /// Direct refutations sent: `refutations_per_second`.
+    refutations: Budget,
+    /// Last probes of suspects outstanding or answered.
+    last_probes: LastProbes,
+    /// Last probes started: `last_probes_per_second`.
+    last_probe_budget: Budget,
 }
 
 impl<D: Delegate> Swim<D> {

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use swim_sim::{plot, sweep, Preset, Report, Scenario, Simulation};
+use swim_sim::{battery, plot, sweep, Preset, Report, Scenario, Simulation};
 
 const USAGE: &str = "\
 swim-sim: a deterministic simulator of swim-core (memberlist) clusters
@@ -16,6 +16,9 @@ swim-sim: a deterministic simulator of swim-core (memberlist) clusters
 USAGE:
     swim-sim run   [OPTIONS]     simulate one scenario and report
     swim-sim sweep [OPTIONS]     many seeds of small chaotic clusters
+    swim-sim battery [OPTIONS]   the false-death battery: healthy nodes
+                                 declared dead per fault kind and seed,
+                                 ours and Go's behaviour side by side
     swim-sim help                this text
 
 A run is a pure function of (scenario, seed): the same command prints the
@@ -34,7 +37,13 @@ RUN OPTIONS:
     --no-catch-up          catch-up off (Go's behaviour): no push/pull when news
                            of members settles, when an unknown node makes
                            contact, or with members declared dead, and no
-                           corrections of outdated accusations
+                           corrections of outdated accusations, no direct
+                           refutations, no last probe before a death
+    --no-last-probe        no last probe of a suspect before its death
+    --no-direct-refutation refute accusations by gossip alone, not also
+                           straight to the accuser and sender
+    --no-doubt             take a death notice from an accuser held dead as a
+                           death, not a suspicion
     --no-compression       LZW compression off (Go's default is on)
   Start
     --bootstrap            form the cluster by joining: seeds start at 0 s, every
@@ -109,6 +118,20 @@ SWEEP OPTIONS:
     --plots DIR            with --replay: write its plots
     --quiet                only the final line and the failures
 
+BATTERY OPTIONS:
+    --short                CI's form (the default): a few minutes on 2 cores
+    --long                 more seeds per kind, and 1,000-node heals
+    --modes M              comma-separated: ours, no-last-probe,
+                           no-direct-refutation, no-doubt, no-guards, go
+                           (default: all;
+                           CI: ours,go)
+    --only NAME            only kinds whose name contains NAME (repeatable)
+    --seeds N              seeds per kind instead of the form's
+    --first-seed S         the first seed (default 1)
+  Prints one Markdown table row per kind and mode, then the command that
+  reruns every seed where our default behaviour declared a healthy node
+  dead. Exit status 1 if it did.
+
 Every sweep seed draws its own scenario: 5-64 nodes on the local preset,
 random crashes, restarts, leaves, stalls, partitions (full, one-way, partial),
 loss, duplication, reordering and metadata updates, all healing in time for
@@ -121,6 +144,7 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("run") => cmd_run(&args[1..]),
         Some("sweep") => cmd_sweep(&args[1..]),
+        Some("battery") => cmd_battery(&args[1..]),
         Some("help" | "--help" | "-h") | None => {
             print!("{USAGE}");
             return ExitCode::SUCCESS;
@@ -188,6 +212,9 @@ fn cmd_run(argv: &[String]) -> Result<bool, String> {
             "--preset" => sc.preset = a.value(flag)?.parse()?,
             "--no-lifeguard" => sc.lifeguard = false,
             "--no-catch-up" => sc.catch_up = false,
+            "--no-last-probe" => sc.last_probes = false,
+            "--no-direct-refutation" => sc.direct_refutations = false,
+            "--no-doubt" => sc.doubt_dead_accusers = false,
             "--no-compression" => sc.compression = false,
             "--bootstrap" => bootstrap = true,
             "--formed" => formed = true,
@@ -335,4 +362,63 @@ fn cmd_sweep(argv: &[String]) -> Result<bool, String> {
         }
     }
     Ok(summary.failed.is_empty())
+}
+
+fn cmd_battery(argv: &[String]) -> Result<bool, String> {
+    let mut opts = battery::Options {
+        long: false,
+        modes: battery::Mode::ALL.to_vec(),
+        only: Vec::new(),
+        first_seed: 1,
+        seeds: None,
+    };
+    let mut a = Args { rest: argv.iter() };
+    while let Some(flag) = a.rest.next() {
+        let flag = flag.as_str();
+        match flag {
+            "--help" | "-h" => {
+                print!("{USAGE}");
+                return Ok(true);
+            }
+            "--short" => opts.long = false,
+            "--long" => opts.long = true,
+            "--modes" => {
+                opts.modes = a
+                    .value(flag)?
+                    .split(',')
+                    .map(|m| match m {
+                        "ours" => Ok(battery::Mode::Ours),
+                        "no-last-probe" => Ok(battery::Mode::NoLastProbe),
+                        "no-direct-refutation" => Ok(battery::Mode::NoDirectRefutation),
+                        "no-guards" => Ok(battery::Mode::NoGuards),
+                        "no-doubt" => Ok(battery::Mode::NoDoubt),
+                        "go" => Ok(battery::Mode::Go),
+                        _ => Err(format!("--modes: unknown mode `{m}`")),
+                    })
+                    .collect::<Result<_, _>>()?;
+            }
+            "--only" => opts.only.push(a.value(flag)?.to_string()),
+            "--seeds" => opts.seeds = Some(parse(flag, a.value(flag)?)?),
+            "--first-seed" => opts.first_seed = parse(flag, a.value(flag)?)?,
+            other => return Err(format!("battery: unknown option `{other}`")),
+        }
+    }
+    println!("{}", battery::HEADER);
+    let rows = battery::run(&opts, |row| println!("{}", row.line()));
+    let ours = rows
+        .iter()
+        .filter(|r| r.mode == battery::Mode::Ours.name())
+        .map(|r| r.false_deaths)
+        .sum::<u64>();
+    let replays = battery::replays(&rows);
+    if !replays.is_empty() {
+        print!("\n{replays}");
+    }
+    let ran_ours = opts.modes.contains(&battery::Mode::Ours);
+    println!(
+        "\nbattery: {} healthy nodes declared dead with our defaults{}",
+        ours,
+        if ran_ours { "" } else { " (not run)" }
+    );
+    Ok(ours == 0)
 }

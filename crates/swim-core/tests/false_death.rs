@@ -1,0 +1,281 @@
+//! The guards against declaring a healthy member dead (issue 32,
+//! docs/protocol.md §15.8): an accusation against us answered straight to
+//! its accuser and sender, a last probe of a suspect before its death, and a
+//! death notice from an accuser held dead taken as a suspicion.
+//! Each is switched off by its setting, and `CatchUp::off` is Go's
+//! behaviour.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use swim_core::wire::{for_each_message, Accusation, Ack, Limits, Message};
+use swim_core::{CatchUp, Config, Event, Instant, MemberState, Output, Swim};
+
+mod common;
+
+use common::*;
+
+fn ms(x: u64) -> Duration {
+    Duration::from_millis(x)
+}
+
+fn local_catch_up() -> CatchUp {
+    Config::local("x", addr(0)).catch_up
+}
+
+/// A node on the Local preset with its periodic push/pull far away and no
+/// TCP pings.
+fn node(catch_up: CatchUp, probe_interval: Duration) -> Swim {
+    let mut c = Config::local("me", addr(0));
+    c.push_pull_interval = Duration::from_secs(3600);
+    c.disable_tcp_pings = true;
+    c.probe_interval = probe_interval;
+    c.catch_up = catch_up;
+    Swim::new(c, 7, Instant::ZERO).unwrap()
+}
+
+fn accusation(dead: bool, node: &str, incarnation: u32, from: &str) -> Vec<u8> {
+    let a = Accusation {
+        incarnation,
+        node,
+        from,
+    };
+    packet(if dead {
+        Message::Dead(a)
+    } else {
+        Message::Suspect(a)
+    })
+}
+
+/// Every message of the datagrams `me` sent since outputs were last taken,
+/// with where each went, handed to `f`.
+fn sent(me: &mut Swim, mut f: impl FnMut(SocketAddr, &Message<'_>)) -> Vec<Event> {
+    let outs: Vec<Output> = std::iter::from_fn(|| me.poll_output()).collect();
+    let mut events = Vec::new();
+    for o in outs {
+        match o {
+            Output::Packet { to, data } => {
+                let body = me.envelope().open_packet(&data).unwrap().into_owned();
+                for_each_message(&body, &Limits::default(), &mut |m| {
+                    if let Ok(m) = m {
+                        f(to, &m);
+                    }
+                });
+            }
+            Output::Event(e) => events.push(e),
+            _ => {}
+        }
+    }
+    events
+}
+
+/// Our own alive messages sent straight to each address.
+fn own_alives(me: &mut Swim) -> Vec<(SocketAddr, u32)> {
+    let mut alives = Vec::new();
+    sent(me, |to, m| {
+        if let Message::Alive(a) = m {
+            if a.node == "me" {
+                alives.push((to, a.incarnation));
+            }
+        }
+    });
+    alives
+}
+
+#[test]
+fn an_accusation_is_refuted_straight_to_its_accuser_and_sender() {
+    for (catch_up, direct) in [(local_catch_up(), true), (CatchUp::off(), false)] {
+        let mut me = node(catch_up, Duration::from_secs(3600));
+        let t = Instant::ZERO + ms(100);
+        me.handle_packet(t, addr(9), &alive_packet("acc", [127, 0, 0, 1], 7003, 1));
+        let _ = own_alives(&mut me);
+        // A suspicion from "acc", relayed by the node at addr(5): both hear
+        // our refutation at once, besides its gossip.
+        me.handle_packet(t, addr(5), &accusation(false, "me", 1, "acc"));
+        let alives = own_alives(&mut me);
+        if direct {
+            assert_eq!(alives, [(addr(5), 2), (addr(3), 2)]);
+        } else {
+            assert!(alives.is_empty(), "{alives:?}");
+        }
+        // A death notice from a node we do not know: its sender hears.
+        me.handle_packet(t, addr(6), &accusation(true, "me", 2, "stranger"));
+        let alives = own_alives(&mut me);
+        if direct {
+            assert_eq!(alives, [(addr(6), 3)]);
+        } else {
+            assert!(alives.is_empty(), "{alives:?}");
+        }
+        assert_eq!(me.stats().direct_refutations, if direct { 3 } else { 0 });
+        assert_eq!(me.member("me").unwrap().incarnation, 3);
+    }
+}
+
+#[test]
+fn direct_refutations_are_budgeted() {
+    let mut catch_up = local_catch_up();
+    catch_up.refutations_per_second = 4;
+    let mut me = node(catch_up, Duration::from_secs(3600));
+    let t = Instant::ZERO + ms(100);
+    for i in 0..10 {
+        me.handle_packet(t, addr(5), &accusation(false, "me", i, "x"));
+    }
+    assert_eq!(own_alives(&mut me).len(), 4);
+    // A second later, a second's worth again.
+    for i in 10..20 {
+        me.handle_packet(t + secs(1), addr(5), &accusation(false, "me", i, "x"));
+    }
+    assert_eq!(own_alives(&mut me).len(), 4);
+}
+
+/// Runs `me` with members b (addr 1, the suspect), c and d (addrs 2 and 3,
+/// which answer every ping), b suspected at 1 s by another node; when
+/// `b_answers`, every ping to b, and every indirect ping about it, is acked
+/// too. Returns when b was declared dead (if by 60 s), the last probes
+/// started and those answered.
+fn suspect_b(catch_up: CatchUp, b_answers: bool) -> (Option<Instant>, u64, u64) {
+    let mut me = node(catch_up, Duration::from_secs(1));
+    let t0 = Instant::ZERO + ms(10);
+    for (i, name) in [(1u16, "b"), (2, "c"), (3, "d")] {
+        me.handle_packet(
+            t0,
+            addr(9),
+            &alive_packet(name, [127, 0, 0, 1], 7000 + i, 1),
+        );
+    }
+    let accused_at = Instant::ZERO + secs(1);
+    let mut dead_at = None;
+    let mut t = t0;
+    while t < Instant::ZERO + secs(60) {
+        if t == accused_at {
+            me.handle_packet(t, addr(9), &accusation(false, "b", 1, "x"));
+        }
+        me.handle_timeout(t);
+        let mut acks = Vec::new();
+        let events = sent(&mut me, |to, m| match m {
+            Message::Ping(p) if to != addr(1) || b_answers => acks.push((to, p.seq_no)),
+            Message::IndirectPing(ind) if ind.node != "b" || b_answers => {
+                acks.push((to, ind.seq_no))
+            }
+            _ => {}
+        });
+        for e in events {
+            if let Event::MemberFailed(m) = e {
+                assert_eq!(&*m.name, "b");
+                dead_at.get_or_insert(t);
+            }
+        }
+        for (from, seq_no) in acks {
+            let ack = packet(Message::Ack(Ack {
+                seq_no,
+                payload: (&[][..]).into(),
+            }));
+            me.handle_packet(t + ms(1), from, &ack);
+        }
+        t = t + ms(10);
+    }
+    let s = me.stats();
+    (dead_at, s.last_probes, s.last_probes_answered)
+}
+
+#[test]
+fn a_suspect_that_answers_its_last_probe_is_not_declared_dead() {
+    // Go: an ack does not end a suspicion; only a refutation does.
+    let (go_dead, _, _) = suspect_b(CatchUp::off(), true);
+    assert!(go_dead.is_some());
+    let (dead, probes, answered) = suspect_b(local_catch_up(), true);
+    assert_eq!(dead, None, "declared dead though it answered");
+    assert!(probes >= 2 && answered == probes, "{probes} {answered}");
+}
+
+#[test]
+fn a_silent_suspect_is_declared_dead_no_later_than_without_the_last_probe() {
+    let (go_dead, _, _) = suspect_b(CatchUp::off(), false);
+    let mut no_last_probe = local_catch_up();
+    no_last_probe.last_probes_per_second = 0;
+    let (plain, probes, _) = suspect_b(no_last_probe, false);
+    assert_eq!(probes, 0);
+    let (dead, probes, answered) = suspect_b(local_catch_up(), false);
+    assert_eq!((probes, answered), (1, 0));
+    let (go_dead, plain, dead) = (go_dead.unwrap(), plain.unwrap(), dead.unwrap());
+    assert_eq!(dead, plain);
+    assert_eq!(dead, go_dead);
+}
+
+#[test]
+fn the_last_probe_carries_the_accusation_and_asks_other_members() {
+    let mut me = node(local_catch_up(), Duration::from_secs(1));
+    let t0 = Instant::ZERO + ms(10);
+    for (i, name) in [(1u16, "b"), (2, "c")] {
+        me.handle_packet(
+            t0,
+            addr(9),
+            &alive_packet(name, [127, 0, 0, 1], 7000 + i, 1),
+        );
+    }
+    me.handle_packet(t0, addr(9), &accusation(false, "b", 1, "x"));
+    assert_eq!(me.member("b").unwrap().state, MemberState::Suspect);
+    let _ = sent(&mut me, |_, _| {});
+    // A probe interval before the deadline: the ping with the accusation
+    // beside it, and an indirect ping through c (Local asks one member).
+    let mut seen = Vec::new();
+    let mut t = t0;
+    while me.stats().last_probes == 0 {
+        t = t + ms(10);
+        seen.clear();
+        me.handle_timeout(t);
+        sent(&mut me, |to, m| match m {
+            Message::Ping(p) => seen.push((to, "ping", p.node.to_string())),
+            Message::Suspect(s) => seen.push((to, "suspect", s.node.to_string())),
+            Message::IndirectPing(ind) => seen.push((to, "indirect", ind.node.to_string())),
+            _ => {}
+        });
+    }
+    for want in [
+        (addr(1), "ping"),
+        (addr(1), "suspect"),
+        (addr(2), "indirect"),
+    ] {
+        assert!(
+            seen.iter().any(|(to, k, n)| (*to, *k) == want && n == "b"),
+            "{want:?} not in {seen:?}"
+        );
+    }
+    assert_eq!(me.stats().last_probes, 1);
+    // Unanswered, it ends in the death at the deadline, a probe interval
+    // later.
+    let probed = t;
+    while me.member("b").unwrap().state == MemberState::Suspect {
+        t = t + ms(10);
+        me.handle_timeout(t);
+    }
+    assert_eq!(me.member("b").unwrap().state, MemberState::Dead);
+    assert_eq!(t, probed + secs(1));
+}
+
+#[test]
+fn a_death_notice_from_an_accuser_held_dead_is_only_a_suspicion() {
+    for (catch_up, doubted) in [(local_catch_up(), true), (CatchUp::off(), false)] {
+        let mut me = node(catch_up, Duration::from_secs(3600));
+        let t = Instant::ZERO + ms(100);
+        for (i, name) in [(1u16, "b"), (2, "m"), (3, "c")] {
+            me.handle_packet(t, addr(9), &alive_packet(name, [127, 0, 0, 1], 7000 + i, 1));
+        }
+        // m was declared dead here (it was across a partition).
+        me.handle_packet(t, addr(9), &accusation(true, "m", 1, "c"));
+        assert_eq!(me.member("m").unwrap().state, MemberState::Dead);
+        // m's verdict about b, once the partition heals: a suspicion here,
+        // where Go takes it as b's death.
+        me.handle_packet(t, addr(2), &accusation(true, "b", 1, "m"));
+        let want = if doubted {
+            MemberState::Suspect
+        } else {
+            MemberState::Dead
+        };
+        assert_eq!(me.member("b").unwrap().state, want);
+        assert_eq!(me.stats().doubted_deaths, u64::from(doubted));
+        // An accuser held alive is believed, as in Go.
+        me.handle_packet(t, addr(3), &accusation(true, "b", 1, "c"));
+        assert_eq!(me.member("b").unwrap().state, MemberState::Dead);
+    }
+}
