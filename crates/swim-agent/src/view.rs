@@ -602,7 +602,7 @@ fn iso8601(t: SystemTime) -> String {
 /// The names memberlist's metrics are known by, what each counts, and
 /// whether it is a gauge; a name not listed still gets a HELP line (see
 /// [`with_help`]).
-const HELP: [(&str, &str, bool); 24] = [
+const HELP: [(&str, &str, bool); 28] = [
     ("memberlist.udp.sent", "Bytes sent in UDP packets.", false),
     (
         "memberlist.udp.received",
@@ -668,6 +668,26 @@ const HELP: [(&str, &str, bool); 24] = [
     (
         "memberlist.catch_up.corrections",
         "Outdated accusations corrected.",
+        false,
+    ),
+    (
+        "memberlist.catch_up.direct_refutations",
+        "Refutations sent straight to an accuser or its messenger.",
+        false,
+    ),
+    (
+        "memberlist.catch_up.last_probes",
+        "Last probes of a suspect before its death.",
+        false,
+    ),
+    (
+        "memberlist.catch_up.last_probes_answered",
+        "Last probes the suspect answered: deaths not declared.",
+        false,
+    ),
+    (
+        "memberlist.catch_up.doubted_deaths",
+        "Death notices from an accuser held dead, taken as suspicions.",
         false,
     ),
     (

@@ -318,6 +318,18 @@ pub struct NodeSettings {
     /// Most corrections per second; 0 turns them off, as in Go
     /// ([`CatchUp::corrections_per_second`](swim_core::CatchUp::corrections_per_second)).
     pub corrections_per_second: Option<u32>,
+    /// Most direct refutations per second; 0 refutes by gossip alone, as
+    /// in Go
+    /// ([`CatchUp::refutations_per_second`](swim_core::CatchUp::refutations_per_second)).
+    pub refutations_per_second: Option<u32>,
+    /// Most last probes before a death per second; 0 turns them off, as in
+    /// Go
+    /// ([`CatchUp::last_probes_per_second`](swim_core::CatchUp::last_probes_per_second)).
+    pub last_probes_per_second: Option<u32>,
+    /// Whether a death notice from an accuser held dead is only a
+    /// suspicion; false is Go's behaviour
+    /// ([`CatchUp::doubt_dead_accusers`](swim_core::CatchUp::doubt_dead_accusers)).
+    pub doubt_dead_accusers: Option<bool>,
     /// How long a dead member's name stays its own: a node claiming it from
     /// another address sooner is a name conflict
     /// ([`Config::dead_node_reclaim_time`](swim_core::Config::dead_node_reclaim_time)).
@@ -420,6 +432,9 @@ impl NodeSettings {
             reconnect_interval: _,
             reconnect_timeout: _,
             corrections_per_second: _,
+            refutations_per_second: _,
+            last_probes_per_second: _,
+            doubt_dead_accusers: _,
             dead_node_reclaim_time: _,
         } = self.clone();
         let settled = |a: SocketAddr| a.port() != 0 && !a.ip().is_unspecified();
@@ -459,6 +474,9 @@ impl NodeSettings {
             reconnect_interval: Some(swim.catch_up.reconnect_interval),
             reconnect_timeout: Some(swim.catch_up.reconnect_timeout),
             corrections_per_second: Some(swim.catch_up.corrections_per_second),
+            refutations_per_second: Some(swim.catch_up.refutations_per_second),
+            last_probes_per_second: Some(swim.catch_up.last_probes_per_second),
+            doubt_dead_accusers: Some(swim.catch_up.doubt_dead_accusers),
             dead_node_reclaim_time: Some(swim.dead_node_reclaim_time),
         })
     }
@@ -511,6 +529,15 @@ impl NodeSettings {
         catch_up.corrections_per_second = self
             .corrections_per_second
             .unwrap_or(catch_up.corrections_per_second);
+        catch_up.refutations_per_second = self
+            .refutations_per_second
+            .unwrap_or(catch_up.refutations_per_second);
+        catch_up.last_probes_per_second = self
+            .last_probes_per_second
+            .unwrap_or(catch_up.last_probes_per_second);
+        catch_up.doubt_dead_accusers = self
+            .doubt_dead_accusers
+            .unwrap_or(catch_up.doubt_dead_accusers);
         swim.enable_compression = self.compression.unwrap_or(swim.enable_compression);
         swim.relay_user_broadcasts = self
             .relay_user_broadcasts
@@ -576,6 +603,22 @@ mod tests {
         assert!(serde_json::from_str::<NodeSettings>(r#"{"nmae":"a"}"#).is_err());
         let off = parse(r#"{"name":"a","bind":"127.0.0.1:1","catch_up_per_minute":0}"#).unwrap();
         assert!(!off.swim.catch_up.enabled(), "Go's behaviour on request");
+        let guards = parse(
+            r#"{"name":"a","bind":"127.0.0.1:1","refutations_per_second":0,
+                "last_probes_per_second":0,"doubt_dead_accusers":false}"#,
+        )
+        .unwrap();
+        let c = &guards.swim.catch_up;
+        assert_eq!(
+            (
+                c.refutations_per_second,
+                c.last_probes_per_second,
+                c.doubt_dead_accusers
+            ),
+            (0, 0, false),
+            "each false-death guard off on request"
+        );
+        assert!(c.enabled(), "catch-up itself stays on");
     }
 
     #[test]

@@ -126,6 +126,16 @@ impl Metrics {
             p.count("memberlist.catch_up.limited", stats.catch_up_limited);
             p.count("memberlist.catch_up.reconnects", stats.reconnects);
             p.count("memberlist.catch_up.corrections", stats.corrections);
+            p.count(
+                "memberlist.catch_up.direct_refutations",
+                stats.direct_refutations,
+            );
+            p.count("memberlist.catch_up.last_probes", stats.last_probes);
+            p.count(
+                "memberlist.catch_up.last_probes_answered",
+                stats.last_probes_answered,
+            );
+            p.count("memberlist.catch_up.doubted_deaths", stats.doubted_deaths);
             p.count("memberlist.invalid_input", stats.wire_errors);
             p.count("memberlist.tcp.at_capacity", node.streams_at_capacity);
             p.count("memberlist.tcp.errors", node.stream_errors);
