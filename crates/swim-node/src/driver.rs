@@ -250,6 +250,8 @@ impl<R: Runtime, T: Transport> Driver<R, T> {
         stats.core = self.swim.stats().clone();
         stats.incoming_streams = self.incoming;
         stats.events_dropped = self.events.dropped();
+        stats.broadcast_queue_len = self.swim.broadcast_queue_len();
+        stats.user_broadcast_queue_len = self.swim.user_broadcast_queue_len();
         stats
     }
 
