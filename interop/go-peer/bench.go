@@ -70,6 +70,7 @@ type benchResult struct {
 	DetectAllS         *float64 `json:"detect_all_s"`
 
 	ConvergeAfterLastJoinS   *float64  `json:"converge_after_last_join_s"`
+	RSSStartedPerNode        int64     `json:"rss_started_bytes_per_node"`
 	UDPPayloadPerNodePerS    float64   `json:"udp_payload_bytes_per_node_per_s"`
 	StreamBytesPerNodePerS   float64   `json:"stream_bytes_per_node_per_s"`
 	TCPSentPerNodePerS       float64   `json:"tcp_sent_bytes_per_node_per_s"`
@@ -169,6 +170,10 @@ func bench(n int, duration, joinWindow, settle time.Duration, configName string,
 			return nil, fmt.Errorf("creating %s: %v", conf.Name, err)
 		}
 		list = append(list, m)
+	}
+	startedRSS, err := vmRSS()
+	if err != nil {
+		return nil, err
 	}
 	seed := list[0].LocalNode().Address()
 	// Node 1's user queue, set up as an application sets up its own.
@@ -331,6 +336,7 @@ func bench(n int, duration, joinWindow, settle time.Duration, configName string,
 
 	return &benchResult{
 		ConvergeAfterLastJoinS:   afterLast,
+		RSSStartedPerNode:        (startedRSS - baseRSS) / int64(n),
 		UDPPayloadPerNodePerS:    sig(float64(udpPayload) / perNodeSec),
 		StreamBytesPerNodePerS:   sig(stream / perNodeSec),
 		TCPSentPerNodePerS:       sig(float64(sinkAfter.tcpSent-sinkBefore.tcpSent) / perNodeSec),

@@ -376,18 +376,10 @@ impl<R: Runtime, T: Transport> Driver<R, T> {
                 MemberChange::Updated(m) => {
                     view.record(&m, at);
                     if m.name == view.local.name {
-                        view.local = m.clone();
-                    }
-                    if m.state.is_member() {
-                        view.members.insert(m.name.clone(), m);
-                    } else {
-                        view.members.remove(&m.name);
+                        view.local = m;
                     }
                 }
-                MemberChange::Removed(name) => {
-                    view.table.remove(&name);
-                    view.members.remove(&name);
-                }
+                MemberChange::Removed(name) => view.remove(&name),
             }
         }
     }

@@ -34,7 +34,8 @@
 //! the last, anything else is a false positive; the nodes' UDP payload
 //! bytes, so that the stream (TCP) bytes are the loopback bytes less the
 //! datagrams with their 28 bytes of headers; `detect_first_s`, until the
-//! first node dropped the crashed one. `--give-up 120s` bounds each wait and
+//! first node dropped the crashed one; `rss_started_bytes_per_node`, the
+//! growth once every node is started, before any join. `--give-up 120s` bounds each wait and
 //! `--poll 10ms` is the interval of the convergence and detection polls
 //! (they read every node's count, so at thousands of nodes poll less often).
 //!
@@ -298,6 +299,8 @@ async fn main() {
         }
         nodes.push(node);
     }
+    // Before any join: what a node costs before it knows anyone.
+    let rss_started = rss_bytes().saturating_sub(rss_before);
     let seed = nodes[0].bound_addr();
     let t0 = Instant::now();
     let failures = Arc::new(AtomicU32::new(0));
@@ -453,7 +456,7 @@ async fn main() {
         .saturating_sub(datagrams * UDP_FRAME_OVERHEAD);
     let exchanges = (after.push_pulls - before.push_pulls) as f64 / 2.0;
     println!(
-        "{{\"impl\":\"rust\",\"nodes\":{n},\"preset\":\"{}\",\"join_window_s\":{:.1},\"join_failures\":{},\"converge_s\":{},\"converge_p50_s\":{},\"last_join_s\":{},\"converge_after_last_join_s\":{},\"window_s\":{secs:.1},\"cpu_s_per_node_per_s\":{:.6},\"rss_bytes_per_node\":{},\"packets_per_node_per_s\":{:.2},\"bytes_per_node_per_s\":{:.1},\"udp_payload_bytes_per_node_per_s\":{:.1},\"stream_bytes_per_node_per_s\":{:.1},\"push_pull_merges_per_node_per_s\":{:.4},\"stream_bytes_per_push_pull\":{},\"catch_up_push_pulls\":{},\"storm_catch_up_push_pulls\":{},\"queue_at_convergence_mean\":{:.1},\"queue_at_convergence_max\":{},\"queue_storm_max_node1\":{},\"queue_steady_mean\":{:.2},\"queue_steady_max\":{},\"user_broadcast_wait_s\":[{}],\"members_failed_storm\":{},\"members_failed_window\":{},\"members_failed_crash\":{},\"detect_first_s\":{},\"detect_all_s\":{}}}",
+        "{{\"impl\":\"rust\",\"nodes\":{n},\"preset\":\"{}\",\"join_window_s\":{:.1},\"join_failures\":{},\"converge_s\":{},\"converge_p50_s\":{},\"last_join_s\":{},\"converge_after_last_join_s\":{},\"window_s\":{secs:.1},\"cpu_s_per_node_per_s\":{:.6},\"rss_bytes_per_node\":{},\"rss_started_bytes_per_node\":{},\"packets_per_node_per_s\":{:.2},\"bytes_per_node_per_s\":{:.1},\"udp_payload_bytes_per_node_per_s\":{:.1},\"stream_bytes_per_node_per_s\":{:.1},\"push_pull_merges_per_node_per_s\":{:.4},\"stream_bytes_per_push_pull\":{},\"catch_up_push_pulls\":{},\"storm_catch_up_push_pulls\":{},\"queue_at_convergence_mean\":{:.1},\"queue_at_convergence_max\":{},\"queue_storm_max_node1\":{},\"queue_steady_mean\":{:.2},\"queue_steady_max\":{},\"user_broadcast_wait_s\":[{}],\"members_failed_storm\":{},\"members_failed_window\":{},\"members_failed_crash\":{},\"detect_first_s\":{},\"detect_all_s\":{}}}",
         args.preset.name(),
         args.join_window.as_secs_f64(),
         failures.load(Ordering::Relaxed),
@@ -463,6 +466,7 @@ async fn main() {
         opt(converge.zip(last_join_s).map(|(c, l)| c - l)),
         per(cpu1 - cpu0),
         rss / n as u64,
+        rss_started / n as u64,
         per(datagrams as f64),
         per(lo1.saturating_sub(lo0) as f64),
         per((after.udp_payload_bytes - before.udp_payload_bytes) as f64),
