@@ -37,7 +37,8 @@
 //! first node dropped the crashed one; `rss_started_bytes_per_node`, the
 //! growth once every node is started, before any join. `--give-up 120s` bounds each wait and
 //! `--poll 10ms` is the interval of the convergence and detection polls
-//! (they read every node's count, so at thousands of nodes poll less often).
+//! (they read every node's count, so at thousands of nodes poll less often);
+//! without convergence the crash is not timed.
 //!
 //! `--explain 5s`: while waiting for convergence, every 5 s, print to stderr
 //! up to five nodes that lack members, what they lack (the record they hold,
@@ -412,8 +413,22 @@ async fn main() {
     })
     .await;
     let converge = converge.map(|_| t0.elapsed().as_secs_f64());
+    // Milestones on stderr, so that a run stopped from outside still says
+    // how far it got.
+    let listing = nodes.iter().filter(|m| m.num_members() == n).count();
+    eprintln!(
+        "cluster_bench: t={:.1} s converged {} ({listing} of {n} nodes list every node; members declared dead so far follow)",
+        t0.elapsed().as_secs_f64(),
+        opt(converge),
+    );
     let converged_queues = queues(&nodes).await;
     let storm = totals(&nodes).await;
+    eprintln!(
+        "cluster_bench: t={:.1} s members declared dead during the joins: {}, catch-up push/pulls {}",
+        t0.elapsed().as_secs_f64(),
+        storm.members_failed,
+        storm.catch_up_push_pulls
+    );
     let mut firsts: Vec<f64> = first_full.iter().flatten().copied().collect();
     firsts.sort_by(f64::total_cmp);
     let p50 = (firsts.len() * 2 > n).then(|| firsts[n / 2]);
@@ -431,13 +446,24 @@ async fn main() {
     let (cpu1, udp1, lo1) = (cpu_seconds(), udp_out_datagrams(), loopback_tx_bytes());
     let after = totals(&nodes).await;
     let steady_queues = queues(&nodes).await;
+    eprintln!(
+        "cluster_bench: t={:.1} s window done: CPU {:.6} s per node per s",
+        t0.elapsed().as_secs_f64(),
+        (cpu1 - cpu0) / n as f64 / secs
+    );
     let rss = rss_bytes().saturating_sub(rss_before);
 
     let crashed = nodes.pop().unwrap();
     crashed.shutdown().await;
     let t1 = Instant::now();
     let mut detect_first = None;
-    let detect = wait("detection", args.give_up, args.poll, || {
+    // Without convergence there is no cluster whose detection to time.
+    let give_up = if converge.is_some() {
+        args.give_up
+    } else {
+        Duration::ZERO
+    };
+    let detect = wait("detection", give_up, args.poll, || {
         let dropped = nodes.iter().filter(|m| m.num_members() < n).count();
         if dropped > 0 && detect_first.is_none() {
             detect_first = Some(t1.elapsed().as_secs_f64());
