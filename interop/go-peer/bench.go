@@ -16,7 +16,11 @@ package main
 //    rates are per node per second of the window; RSS is (VmRSS at the end of
 //    the window - baseline) / N.
 // 4. Shut the last node down without leaving, t1; detect_all_s = until no
-//    other node lists it in Members() (10 ms polls, 120 s cap).
+//    other node lists it (NumMembers() < N, --poll, --give-up cap),
+//    detect_first_s = until the first did.
+//
+// curve.go adds what bench/curve reads: queues, user broadcasts under the
+// joins' churn (--user-broadcasts K), members declared dead, push/pulls.
 
 import (
 	"bufio"
@@ -30,6 +34,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -37,9 +42,15 @@ import (
 )
 
 const (
-	benchPoll    = 10 * time.Millisecond
-	benchGiveUp  = 120 * time.Second
 	joinAttempts = 5
+	// Bytes a datagram adds on lo beyond its payload: IPv4 and UDP headers
+	// (lo counts a frame after its Ethernet header is pulled).
+	udpFrameOverhead = 20 + 8
+)
+
+var (
+	benchPoll   = 10 * time.Millisecond
+	benchGiveUp = 120 * time.Second
 )
 
 type benchResult struct {
@@ -57,6 +68,27 @@ type benchResult struct {
 	PacketsPerNodePerS float64  `json:"packets_per_node_per_s"`
 	BytesPerNodePerS   float64  `json:"bytes_per_node_per_s"`
 	DetectAllS         *float64 `json:"detect_all_s"`
+
+	ConvergeAfterLastJoinS   *float64  `json:"converge_after_last_join_s"`
+	RSSStartedPerNode        int64     `json:"rss_started_bytes_per_node"`
+	UDPPayloadPerNodePerS    float64   `json:"udp_payload_bytes_per_node_per_s"`
+	StreamBytesPerNodePerS   float64   `json:"stream_bytes_per_node_per_s"`
+	TCPSentPerNodePerS       float64   `json:"tcp_sent_bytes_per_node_per_s"`
+	PushPullsPerNodePerS     float64   `json:"push_pulls_started_per_node_per_s"`
+	StreamBytesPerPushPull   *float64  `json:"stream_bytes_per_push_pull"`
+	PushPullMeanMs           *float64  `json:"push_pull_mean_ms"`
+	PushPullMaxMs            float64   `json:"push_pull_max_ms"`
+	QueueAtConvergenceMean   float64   `json:"queue_at_convergence_mean"`
+	QueueAtConvergenceMax    int       `json:"queue_at_convergence_max"`
+	QueueStormMaxNode1       int       `json:"queue_storm_max_node1"`
+	QueueSteadyMean          float64   `json:"queue_steady_mean"`
+	QueueSteadyMax           int       `json:"queue_steady_max"`
+	UserBroadcastWaitS       []float64 `json:"user_broadcast_wait_s"`
+	UserBroadcastsUnfinished int       `json:"user_broadcasts_unfinished"`
+	MembersFailedStorm       int64     `json:"members_failed_storm"`
+	MembersFailedWindow      int64     `json:"members_failed_window"`
+	MembersFailedCrash       int64     `json:"members_failed_crash"`
+	DetectFirstS             *float64  `json:"detect_first_s"`
 }
 
 func runBench(args []string) int {
@@ -68,6 +100,9 @@ func runBench(args []string) int {
 	fs.StringVar(configName, "config", "local", "") // --preset's old name, for one release
 	joinWindow := fs.Duration("join-window", 0, "")
 	settle := fs.Duration("settle", 2*time.Second, "")
+	fs.DurationVar(&benchGiveUp, "give-up", benchGiveUp, "")
+	fs.DurationVar(&benchPoll, "poll", benchPoll, "")
+	userBroadcasts := fs.Int("user-broadcasts", 0, "")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			fmt.Fprint(os.Stderr, usageText)
@@ -93,7 +128,7 @@ func runBench(args []string) int {
 	if _, err := configPreset(*configName); err != nil {
 		return usageError("bench: %v", err)
 	}
-	res, err := bench(*nodes, *duration, *joinWindow, *settle, *configName)
+	res, err := bench(*nodes, *duration, *joinWindow, *settle, *configName, *userBroadcasts)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "go-peer bench: %v\n", err)
 		return 1
@@ -102,7 +137,11 @@ func runBench(args []string) int {
 	return 0
 }
 
-func bench(n int, duration, joinWindow, settle time.Duration, configName string) (*benchResult, error) {
+func bench(n int, duration, joinWindow, settle time.Duration, configName string, userBroadcasts int) (*benchResult, error) {
+	sink := &counterSink{}
+	installSink(sink)
+	failed := &failedCounter{}
+	user := &userQueue{}
 	baseRSS, err := vmRSS()
 	if err != nil {
 		return nil, err
@@ -122,13 +161,25 @@ func bench(n int, duration, joinWindow, settle time.Duration, configName string)
 		conf.BindPort = 0
 		conf.AdvertiseAddr = ""
 		conf.LogOutput = io.Discard
+		conf.Events = failed
+		if i == 1 {
+			conf.Delegate = user
+		}
 		m, err := memberlist.Create(conf)
 		if err != nil {
 			return nil, fmt.Errorf("creating %s: %v", conf.Name, err)
 		}
 		list = append(list, m)
 	}
+	startedRSS, err := vmRSS()
+	if err != nil {
+		return nil, err
+	}
 	seed := list[0].LocalNode().Address()
+	// Node 1's user queue, set up as an application sets up its own.
+	preset, _ := configPreset(configName)
+	user.q.NumNodes = list[1].NumMembers
+	user.q.RetransmitMult = preset.RetransmitMult
 
 	// Join, each node from its own goroutine like independent processes.
 	t0 := time.Now()
@@ -159,6 +210,25 @@ func bench(n int, duration, joinWindow, settle time.Duration, configName string)
 				m.LocalNode().Name, err)
 		}(m, at)
 	}
+	var stormQueueMax int64
+	stormDone := make(chan struct{})
+	go func() { // node 1's membership queue while the others join
+		for time.Since(t0) < joinWindow+time.Second {
+			q := int64(membershipQueued(list[1]))
+			if q > atomic.LoadInt64(&stormQueueMax) {
+				atomic.StoreInt64(&stormQueueMax, q)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		close(stormDone)
+	}()
+	for j := 0; j < userBroadcasts; j++ {
+		at := t0.Add(time.Duration(float64(joinWindow) * float64(j+1) / float64(userBroadcasts+1)))
+		go func(j int, at time.Time) {
+			time.Sleep(time.Until(at))
+			user.queue([]byte(fmt.Sprintf("user broadcast %d from node-001 under churn", j)))
+		}(j, at)
+	}
 	firstFull := make([]float64, n)
 	converge := pollUntil(t0, func() bool {
 		all := true
@@ -187,9 +257,13 @@ func bench(n int, duration, joinWindow, settle time.Duration, configName string)
 	if converge == nil {
 		fmt.Fprintf(os.Stderr, "go-peer bench: no convergence within %v\n", benchGiveUp)
 	}
+	convergedQMean, convergedQMax := queues(list)
+	failedStorm := failed.load()
 
 	// Measurement window.
 	time.Sleep(settle)
+	failedBefore := failed.load()
+	sinkBefore := sink.totals()
 	before, err := readCounters()
 	if err != nil {
 		return nil, err
@@ -199,6 +273,9 @@ func bench(n int, duration, joinWindow, settle time.Duration, configName string)
 	if err != nil {
 		return nil, err
 	}
+	sinkAfter := sink.totals()
+	failedAfter := failed.load()
+	steadyQMean, steadyQMax := queues(list)
 	endRSS, err := vmRSS()
 	if err != nil {
 		return nil, err
@@ -219,21 +296,66 @@ func bench(n int, duration, joinWindow, settle time.Duration, configName string)
 	victim.Shutdown()
 	list = list[:n-1] // the deferred Shutdown skips it
 	t1 := time.Now()
+	var detectFirst *float64
 	detect := pollUntil(t1, func() bool {
+		dropped := 0
 		for _, m := range list {
-			for _, node := range m.Members() {
-				if node.Name == victimName {
-					return false
-				}
+			if m.NumMembers() < n {
+				dropped++
 			}
 		}
-		return true
+		if dropped > 0 && detectFirst == nil {
+			v := round(time.Since(t1).Seconds(), 3)
+			detectFirst = &v
+		}
+		return dropped == len(list)
 	})
+	failedCrash := failed.load() - failedAfter
 	if detect == nil {
 		fmt.Fprintf(os.Stderr, "go-peer bench: %s still listed after %v\n", victimName, benchGiveUp)
 	}
 
+	var afterLast *float64
+	if converge != nil && lastJoinS != nil {
+		v := round(*converge-*lastJoinS, 3)
+		afterLast = &v
+	}
+	datagrams := after.udpOut - before.udpOut
+	udpPayload := sinkAfter.udpSent - sinkBefore.udpSent
+	stream := float64(after.loTx-before.loTx) - float64(udpPayload) - float64(datagrams*udpFrameOverhead)
+	started := sinkAfter.pushPulls - sinkBefore.pushPulls
+	var perPushPull, ppMean *float64
+	if started > 0 {
+		v := math.Round(stream / float64(started))
+		perPushPull = &v
+		m := round(float64(sinkAfter.pushPullUs-sinkBefore.pushPullUs)/float64(started)/1000, 3)
+		ppMean = &m
+	}
+	<-stormDone
+	waits := user.waited()
+
 	return &benchResult{
+		ConvergeAfterLastJoinS:   afterLast,
+		RSSStartedPerNode:        (startedRSS - baseRSS) / int64(n),
+		UDPPayloadPerNodePerS:    sig(float64(udpPayload) / perNodeSec),
+		StreamBytesPerNodePerS:   sig(stream / perNodeSec),
+		TCPSentPerNodePerS:       sig(float64(sinkAfter.tcpSent-sinkBefore.tcpSent) / perNodeSec),
+		PushPullsPerNodePerS:     sig(float64(started) / perNodeSec),
+		StreamBytesPerPushPull:   perPushPull,
+		PushPullMeanMs:           ppMean,
+		PushPullMaxMs:            float64(atomic.LoadInt64(&sink.maxPPUs)) / 1000,
+		QueueAtConvergenceMean:   round(convergedQMean, 1),
+		QueueAtConvergenceMax:    convergedQMax,
+		QueueStormMaxNode1:       int(atomic.LoadInt64(&stormQueueMax)),
+		QueueSteadyMean:          round(steadyQMean, 2),
+		QueueSteadyMax:           steadyQMax,
+		UserBroadcastWaitS:       waits,
+		UserBroadcastsUnfinished: userBroadcasts - len(waits),
+		MembersFailedStorm:       failedStorm,
+		MembersFailedWindow:      failedAfter - failedBefore,
+		MembersFailedCrash:       failedCrash,
+		DetectFirstS:             detectFirst,
+
 		Impl:               "go",
 		Nodes:              n,
 		Preset:             configName,

@@ -311,6 +311,7 @@ func parseKey(s string) ([]byte, error) {
 
 const usageText = `usage: go-peer --name NAME --bind HOST:PORT [options]
        go-peer bench [--nodes N] [--duration D] [--preset lan|wan|local] [--join-window D] [--settle D]
+                     [--give-up D] [--poll D] [--user-broadcasts K]
 
 Runs one memberlist v0.2.2 node speaking the agent line protocol
 (interop/AGENT-PROTOCOL.md).

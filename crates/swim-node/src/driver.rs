@@ -250,6 +250,8 @@ impl<R: Runtime, T: Transport> Driver<R, T> {
         stats.core = self.swim.stats().clone();
         stats.incoming_streams = self.incoming;
         stats.events_dropped = self.events.dropped();
+        stats.broadcast_queue_len = self.swim.broadcast_queue_len();
+        stats.user_broadcast_queue_len = self.swim.user_broadcast_queue_len();
         stats
     }
 
@@ -374,18 +376,10 @@ impl<R: Runtime, T: Transport> Driver<R, T> {
                 MemberChange::Updated(m) => {
                     view.record(&m, at);
                     if m.name == view.local.name {
-                        view.local = m.clone();
-                    }
-                    if m.state.is_member() {
-                        view.members.insert(m.name.clone(), m);
-                    } else {
-                        view.members.remove(&m.name);
+                        view.local = m;
                     }
                 }
-                MemberChange::Removed(name) => {
-                    view.table.remove(&name);
-                    view.members.remove(&name);
-                }
+                MemberChange::Removed(name) => view.remove(&name),
             }
         }
     }

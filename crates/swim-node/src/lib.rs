@@ -106,6 +106,10 @@ pub struct NodeStats {
     pub send_errors: u64,
     /// Events dropped because the reader was behind.
     pub events_dropped: u64,
+    /// Membership broadcasts queued now (Go's `memberlist.queue.broadcasts`).
+    pub broadcast_queue_len: usize,
+    /// User broadcasts queued now.
+    pub user_broadcast_queue_len: usize,
 }
 
 /// Why a node could not start.

@@ -261,13 +261,19 @@ pub struct MemberStatus {
 }
 
 /// What the driver keeps current for synchronous reads.
+///
+/// One record per member: the members (Go's `Members`) are the records not
+/// dead or left, counted as they change. A second map of them cost about
+/// 140 bytes per member per node (a `Member` and its key in a B-tree), a
+/// quarter of a node's memory at 1,000 members (BENCHMARKS.md, "The cost
+/// curve").
 #[derive(Debug)]
 pub(crate) struct View {
-    /// Members not dead or left, the local node included (Go's `Members`).
-    pub(crate) members: BTreeMap<Arc<str>, Member>,
     /// Every record of the core's member table, dead and left ones until
     /// they are reaped, with when each entered its state.
     pub(crate) table: BTreeMap<Arc<str>, MemberStatus>,
+    /// How many records of `table` are members (not dead or left).
+    members: usize,
     pub(crate) local: Member,
     pub(crate) health: u32,
 }
@@ -280,18 +286,40 @@ impl View {
             since: at,
         };
         View {
-            members: [(local.name.clone(), local.clone())].into(),
             table: [(local.name.clone(), status)].into(),
+            members: usize::from(local.state.is_member()),
             local,
             health,
+        }
+    }
+
+    /// Members not dead or left, the local node included, by name.
+    pub(crate) fn members(&self) -> impl Iterator<Item = &Member> {
+        self.table
+            .values()
+            .map(|s| &s.member)
+            .filter(|m| m.state.is_member())
+    }
+
+    /// How many [`members`](View::members) there are.
+    pub(crate) fn num_members(&self) -> usize {
+        self.members
+    }
+
+    /// Forgets a reaped record.
+    pub(crate) fn remove(&mut self, name: &str) {
+        if let Some(status) = self.table.remove(name) {
+            self.members -= usize::from(status.member.state.is_member());
         }
     }
 
     /// Records `member`'s record as of `at` in the table; the time it
     /// entered its state moves only when the state changed.
     pub(crate) fn record(&mut self, member: &Member, at: std::time::Instant) {
+        self.members += usize::from(member.state.is_member());
         match self.table.get_mut(&member.name) {
             Some(status) => {
+                self.members -= usize::from(status.member.state.is_member());
                 if status.member.state != member.state {
                     status.since = at;
                 }
@@ -609,7 +637,7 @@ impl Node {
     /// `state` tells alive from suspect.
     #[doc(alias = "Members")]
     pub fn members(&self) -> Vec<Member> {
-        self.shared.view().members.values().cloned().collect()
+        self.shared.view().members().cloned().collect()
     }
 
     /// Every record of this node's member table by name — alive, suspect,
@@ -627,7 +655,7 @@ impl Node {
     /// How many members [`members`](Node::members) lists.
     #[doc(alias = "NumMembers")]
     pub fn num_members(&self) -> usize {
-        self.shared.view().members.len()
+        self.shared.view().num_members()
     }
 
     /// This node as the cluster sees it.
