@@ -167,7 +167,10 @@ impl Runtime for TokioRuntime {
     async fn unblock<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> T {
         match tokio::task::spawn_blocking(work).await {
             Ok(out) => out,
-            Err(e) => std::panic::resume_unwind(e.into_panic()),
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            // Cancelled: the runtime is shutting down and drops this task
+            // next; there is no result to give.
+            Err(_) => std::future::pending().await,
         }
     }
 
