@@ -510,7 +510,6 @@ impl NodeSettings {
             .map(|c| parse_cidr(c))
             .collect::<Result<_, _>>()
             .map_err(|e| invalid("cidrs_allowed", e))?;
-        let set = |field: &mut Duration, v: Option<Duration>| *field = v.unwrap_or(*field);
         set(&mut swim.probe_interval, self.probe_interval);
         set(&mut swim.probe_timeout, self.probe_timeout);
         set(&mut swim.gossip_interval, self.gossip_interval);
@@ -522,49 +521,46 @@ impl NodeSettings {
             self.dead_node_reclaim_time,
         );
         let catch_up = &mut swim.catch_up;
-        catch_up.per_minute = self.catch_up_per_minute.unwrap_or(catch_up.per_minute);
+        set(&mut catch_up.per_minute, self.catch_up_per_minute);
         set(&mut catch_up.settle, self.catch_up_settle);
         set(&mut catch_up.reconnect_interval, self.reconnect_interval);
         set(&mut catch_up.reconnect_timeout, self.reconnect_timeout);
-        catch_up.corrections_per_second = self
-            .corrections_per_second
-            .unwrap_or(catch_up.corrections_per_second);
-        catch_up.refutations_per_second = self
-            .refutations_per_second
-            .unwrap_or(catch_up.refutations_per_second);
-        catch_up.last_probes_per_second = self
-            .last_probes_per_second
-            .unwrap_or(catch_up.last_probes_per_second);
-        catch_up.doubt_dead_accusers = self
-            .doubt_dead_accusers
-            .unwrap_or(catch_up.doubt_dead_accusers);
-        swim.enable_compression = self.compression.unwrap_or(swim.enable_compression);
-        swim.relay_user_broadcasts = self
-            .relay_user_broadcasts
-            .unwrap_or(swim.relay_user_broadcasts);
-        swim.suspicion_mult = self.suspicion_mult.unwrap_or(swim.suspicion_mult);
-        swim.suspicion_max_timeout_mult = self
-            .suspicion_max_timeout_mult
-            .unwrap_or(swim.suspicion_max_timeout_mult);
-        swim.awareness_max_multiplier = self
-            .awareness_max_multiplier
-            .unwrap_or(swim.awareness_max_multiplier);
-        swim.retransmit_mult = self.retransmit_mult.unwrap_or(swim.retransmit_mult);
-        swim.gossip_nodes = self.gossip_nodes.unwrap_or(swim.gossip_nodes);
-        swim.indirect_checks = self.indirect_checks.unwrap_or(swim.indirect_checks);
+        set(
+            &mut catch_up.corrections_per_second,
+            self.corrections_per_second,
+        );
+        set(
+            &mut catch_up.refutations_per_second,
+            self.refutations_per_second,
+        );
+        set(
+            &mut catch_up.last_probes_per_second,
+            self.last_probes_per_second,
+        );
+        set(&mut catch_up.doubt_dead_accusers, self.doubt_dead_accusers);
+        set(&mut swim.enable_compression, self.compression);
+        set(&mut swim.relay_user_broadcasts, self.relay_user_broadcasts);
+        set(&mut swim.suspicion_mult, self.suspicion_mult);
+        set(
+            &mut swim.suspicion_max_timeout_mult,
+            self.suspicion_max_timeout_mult,
+        );
+        set(
+            &mut swim.awareness_max_multiplier,
+            self.awareness_max_multiplier,
+        );
+        set(&mut swim.retransmit_mult, self.retransmit_mult);
+        set(&mut swim.gossip_nodes, self.gossip_nodes);
+        set(&mut swim.indirect_checks, self.indirect_checks);
         let mut config = NodeConfig::new(bind, swim);
-        config.max_incoming_streams = self
-            .max_incoming_streams
-            .unwrap_or(config.max_incoming_streams);
-        config.event_capacity = self.event_capacity.unwrap_or(config.event_capacity);
-        config.event_bytes = self.event_bytes.unwrap_or(config.event_bytes);
+        set(&mut config.max_incoming_streams, self.max_incoming_streams);
+        set(&mut config.event_capacity, self.event_capacity);
+        set(&mut config.event_bytes, self.event_bytes);
         config.default_port = self.default_port;
         config.dns_servers = self.dns_servers;
-        config.join_retries = self.join_retries.unwrap_or(config.join_retries);
-        config.join_retry_delay = self.join_retry_delay.unwrap_or(config.join_retry_delay);
-        config.join_retry_max_delay = self
-            .join_retry_max_delay
-            .unwrap_or(config.join_retry_max_delay);
+        set(&mut config.join_retries, self.join_retries);
+        set(&mut config.join_retry_delay, self.join_retry_delay);
+        set(&mut config.join_retry_max_delay, self.join_retry_max_delay);
         if config.join_retries == JoinRetries::Forever
             && config
                 .join_retry_delay
@@ -577,6 +573,13 @@ impl NodeSettings {
             ));
         }
         Ok(config)
+    }
+}
+
+/// `field` takes `value` if one was given, else keeps its preset's.
+fn set<T>(field: &mut T, value: Option<T>) {
+    if let Some(v) = value {
+        *field = v;
     }
 }
 
