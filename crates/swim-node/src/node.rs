@@ -1,8 +1,8 @@
 //! The handle applications hold: cheap to clone, usable from many tasks.
 
-use std::collections::BTreeMap;
 use std::fmt;
 use std::future::Future;
+use std::hash::BuildHasher;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use futures_channel::oneshot;
+use hashbrown::HashTable;
 use swim_core::wire::SecretKey;
 use swim_core::{BroadcastId, CommandError, ExchangeError, Member};
 
@@ -262,17 +263,21 @@ pub struct MemberStatus {
 
 /// What the driver keeps current for synchronous reads.
 ///
-/// One record per member: the members (Go's `Members`) are the records not
-/// dead or left, counted as they change. A second map of them cost about
-/// 140 bytes per member per node (a `Member` and its key in a B-tree), a
-/// quarter of a node's memory at 1,000 members (BENCHMARKS.md, "The cost
-/// curve").
+/// One record per member, in a vector with an index by name (as the core's
+/// own table): the members (Go's `Members`) are the records not dead or
+/// left, counted as they change; reads sort by name. A B-tree of them held
+/// each record and its key at about 200 bytes per member per node (its
+/// leaves half full under a join storm's inserts), two thirds of a node's
+/// heap per member (BENCHMARKS.md, "The cost curve", memory).
 #[derive(Debug)]
 pub(crate) struct View {
     /// Every record of the core's member table, dead and left ones until
-    /// they are reaped, with when each entered its state.
-    pub(crate) table: BTreeMap<Arc<str>, MemberStatus>,
-    /// How many records of `table` are members (not dead or left).
+    /// they are reaped, with when each entered its state; in no order.
+    statuses: Vec<MemberStatus>,
+    /// Positions in `statuses`, by the name's hash.
+    index: HashTable<u32>,
+    hasher: foldhash::fast::RandomState,
+    /// How many records of `statuses` are members (not dead or left).
     members: usize,
     pub(crate) local: Member,
     pub(crate) health: u32,
@@ -281,24 +286,45 @@ pub(crate) struct View {
 impl View {
     /// A view of a node that knows only itself, started at `at`.
     pub(crate) fn new(local: Member, health: u32, at: std::time::Instant) -> View {
-        let status = MemberStatus {
-            member: local.clone(),
-            since: at,
-        };
-        View {
-            table: [(local.name.clone(), status)].into(),
-            members: usize::from(local.state.is_member()),
-            local,
+        let mut view = View {
+            statuses: Vec::new(),
+            index: HashTable::new(),
+            hasher: foldhash::fast::RandomState::default(),
+            members: 0,
+            local: local.clone(),
             health,
-        }
+        };
+        view.record(&local, at);
+        view
     }
 
-    /// Members not dead or left, the local node included, by name.
-    pub(crate) fn members(&self) -> impl Iterator<Item = &Member> {
-        self.table
-            .values()
+    fn hash(&self, name: &str) -> u64 {
+        self.hasher.hash_one(name)
+    }
+
+    /// Where `name`'s record is in `statuses`.
+    fn position(&self, name: &str) -> Option<usize> {
+        let statuses = &self.statuses;
+        self.index
+            .find(self.hash(name), |&i| {
+                &*statuses[i as usize].member.name == name
+            })
+            .map(|&i| i as usize)
+    }
+
+    /// Members not dead or left, the local node included, in no order.
+    pub(crate) fn members(&self) -> Vec<Member> {
+        self.statuses
+            .iter()
             .map(|s| &s.member)
             .filter(|m| m.state.is_member())
+            .cloned()
+            .collect()
+    }
+
+    /// Every record, in no order.
+    pub(crate) fn table(&self) -> Vec<MemberStatus> {
+        self.statuses.clone()
     }
 
     /// How many [`members`](View::members) there are.
@@ -308,8 +334,21 @@ impl View {
 
     /// Forgets a reaped record.
     pub(crate) fn remove(&mut self, name: &str) {
-        if let Some(status) = self.table.remove(name) {
-            self.members -= usize::from(status.member.state.is_member());
+        let Some(at) = self.position(name) else {
+            return;
+        };
+        let hash = self.hash(name);
+        if let Ok(entry) = self.index.find_entry(hash, |&i| i as usize == at) {
+            entry.remove();
+        }
+        let status = self.statuses.swap_remove(at);
+        self.members -= usize::from(status.member.state.is_member());
+        // The last record moved into the hole: point its index there.
+        if let Some(moved) = self.statuses.get(at) {
+            let (from, hash) = (self.statuses.len() as u32, self.hash(&moved.member.name));
+            if let Some(i) = self.index.find_mut(hash, |&i| i == from) {
+                *i = at as u32;
+            }
         }
     }
 
@@ -317,8 +356,9 @@ impl View {
     /// entered its state moves only when the state changed.
     pub(crate) fn record(&mut self, member: &Member, at: std::time::Instant) {
         self.members += usize::from(member.state.is_member());
-        match self.table.get_mut(&member.name) {
-            Some(status) => {
+        match self.position(&member.name) {
+            Some(i) => {
+                let status = &mut self.statuses[i];
                 self.members -= usize::from(status.member.state.is_member());
                 if status.member.state != member.state {
                     status.since = at;
@@ -326,11 +366,22 @@ impl View {
                 status.member = member.clone();
             }
             None => {
-                let status = MemberStatus {
+                let i = self.statuses.len() as u32;
+                let hash = self.hash(&member.name);
+                if self.statuses.len() == self.statuses.capacity() {
+                    // By a quarter, as the core's table grows: doubling
+                    // leaves up to half of it unused.
+                    self.statuses
+                        .reserve_exact((self.statuses.len() / 4).max(16));
+                }
+                let (statuses, hasher) = (&self.statuses, &self.hasher);
+                self.index.insert_unique(hash, i, |&j| {
+                    hasher.hash_one(&*statuses[j as usize].member.name)
+                });
+                self.statuses.push(MemberStatus {
                     member: member.clone(),
                     since: at,
-                };
-                self.table.insert(member.name.clone(), status);
+                });
             }
         }
     }
@@ -637,7 +688,10 @@ impl Node {
     /// `state` tells alive from suspect.
     #[doc(alias = "Members")]
     pub fn members(&self) -> Vec<Member> {
-        self.shared.view().members().cloned().collect()
+        // Sorted once the view is unlocked: the driver waits on the lock.
+        let mut members = self.shared.view().members();
+        members.sort_unstable_by(|a, b| a.name.cmp(&b.name));
+        members
     }
 
     /// Every record of this node's member table by name — alive, suspect,
@@ -649,7 +703,9 @@ impl Node {
     /// It follows the core's change log, so a suspicion, which raises no
     /// [`Event`](swim_core::Event), shows here too.
     pub fn member_table(&self) -> Vec<MemberStatus> {
-        self.shared.view().table.values().cloned().collect()
+        let mut table = self.shared.view().table();
+        table.sort_unstable_by(|a, b| a.member.name.cmp(&b.member.name));
+        table
     }
 
     /// How many members [`members`](Node::members) lists.
