@@ -264,11 +264,11 @@ pub struct MemberStatus {
 /// What the driver keeps current for synchronous reads.
 ///
 /// One record per member, in a vector with an index by name (as the core's
-/// own table): the members (Go's `Members`) are the records not dead or
-/// left, counted as they change; reads sort by name. A B-tree of them held
-/// each record and its key at about 200 bytes per member per node (its
-/// leaves half full under a join storm's inserts), two thirds of a node's
-/// heap per member (BENCHMARKS.md, "The cost curve", memory).
+/// own table), grown by a quarter: the members (Go's `Members`) are the
+/// records not dead or left, counted as they change; reads sort by name. A
+/// B-tree keyed by name cost 47 B more per member per node (290 → 243 B of
+/// live heap per member, `tests/tests/memory.rs`; BENCHMARKS.md, "The cost
+/// curve", memory).
 #[derive(Debug)]
 pub(crate) struct View {
     /// Every record of the core's member table, dead and left ones until
