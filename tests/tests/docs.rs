@@ -72,7 +72,7 @@ const EXTERNAL_NAMES: &str = "
     getQueueMax UserEventSizeLimit QueryBuffer
     event_time query_time intent_queue event_queue query_queue coordinate_resets
 
-    VmRSS
+    VmRSS stats_alloc
 ";
 /// One name in a document that resolves to nothing.
 #[derive(Debug, PartialEq)]
