@@ -738,3 +738,69 @@ impl Node {
         !self.shared.commands.is_closed()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use swim_core::MemberState;
+
+    fn member(name: &str, state: MemberState) -> Member {
+        Member {
+            name: name.into(),
+            addr: "10.0.0.1:7946".parse().unwrap(),
+            meta: Arc::from(&b""[..]),
+            incarnation: 1,
+            state,
+            vsn: [1, 5, 2, 0, 0, 0],
+        }
+    }
+
+    fn names(members: &[Member]) -> Vec<&str> {
+        let mut names: Vec<&str> = members.iter().map(|m| &*m.name).collect();
+        names.sort_unstable();
+        names
+    }
+
+    /// Records found by name after removals move others, the members
+    /// counted, and the time in a state kept across updates.
+    #[test]
+    fn view_index_follows_removals_and_counts_members() {
+        let t0 = std::time::Instant::now();
+        let t1 = t0 + Duration::from_secs(1);
+        let mut view = View::new(member("a", MemberState::Alive), 0, t0);
+        for name in ["b", "c", "d", "e"] {
+            view.record(&member(name, MemberState::Alive), t0);
+        }
+        view.record(&member("c", MemberState::Dead), t1);
+        assert_eq!(view.num_members(), 4);
+        assert_eq!(names(&view.members()), ["a", "b", "d", "e"]);
+        // Removing "b" moves the last record ("e") into its place.
+        view.remove("b");
+        view.remove("nobody");
+        assert_eq!(view.num_members(), 3);
+        view.record(&member("e", MemberState::Suspect), t1);
+        view.record(
+            &member("e", MemberState::Suspect),
+            t1 + Duration::from_secs(1),
+        );
+        let table = view.table();
+        assert_eq!(table.len(), 4);
+        let e = table.iter().find(|s| &*s.member.name == "e").unwrap();
+        assert_eq!((e.member.state, e.since), (MemberState::Suspect, t1));
+        // Many records: each still found after every other one is removed.
+        for i in 0..100 {
+            view.record(&member(&format!("n{i}"), MemberState::Alive), t0);
+        }
+        for i in (0..100).step_by(2) {
+            view.remove(&format!("n{i}"));
+        }
+        for i in 0..100 {
+            assert_eq!(
+                view.position(&format!("n{i}")).is_some(),
+                i % 2 == 1,
+                "n{i}"
+            );
+        }
+        assert_eq!(view.num_members(), 3 + 50);
+    }
+}
