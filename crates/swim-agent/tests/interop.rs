@@ -123,6 +123,19 @@ fn join_storm(go_nodes: usize, rust_nodes: usize, runtime: &str) -> (Vec<Duratio
             .collect();
         let at = agent.joined_all_at(&others, Duration::from_secs(90));
         let took = at.saturating_duration_since(t0);
+        if took > Duration::from_secs(5) {
+            // Which member it lacked, and when it learnt each one.
+            let learnt: Vec<String> = others
+                .iter()
+                .map(|o| {
+                    format!(
+                        "{o}@{:.2?}",
+                        agent.joined_at(o).saturating_duration_since(t0)
+                    )
+                })
+                .collect();
+            eprintln!("  {} lagged {took:.2?}: {}", agent.name, learnt.join(" "));
+        }
         if agent.name.starts_with('g') {
             times.0.push(took);
         } else {
