@@ -35,6 +35,10 @@ pub struct Stats {
     /// Catch-up push/pulls not started: the budget or the limit on
     /// concurrent push/pulls was spent.
     pub catch_up_limited: u64,
+    /// Of the catch-up push/pulls, the settle push/pulls of a small
+    /// cluster's cover: with each member not pushed/pulled with since the
+    /// news (see [`CatchUp::cover`](crate::CatchUp::cover)).
+    pub cover_push_pulls: u64,
     /// Of the catch-up push/pulls, those with a member declared dead.
     pub reconnects: u64,
     /// Outdated accusations answered with the accused's alive message (see

@@ -307,6 +307,10 @@ pub struct NodeSettings {
     /// ([`CatchUp::settle`](swim_core::CatchUp::settle)).
     #[serde(with = "humantime_serde")]
     pub catch_up_settle: Option<Duration>,
+    /// Largest cluster whose settle push/pull goes to every member not
+    /// pushed/pulled with since the news; 0 one at random, as before
+    /// ([`CatchUp::cover`](swim_core::CatchUp::cover)).
+    pub catch_up_cover: Option<usize>,
     /// How often a failed member is tried again; 0 never
     /// ([`CatchUp::reconnect_interval`](swim_core::CatchUp::reconnect_interval)).
     #[serde(with = "humantime_serde")]
@@ -429,6 +433,7 @@ impl NodeSettings {
             join_retry_max_delay: _,
             catch_up_per_minute: _,
             catch_up_settle: _,
+            catch_up_cover: _,
             reconnect_interval: _,
             reconnect_timeout: _,
             corrections_per_second: _,
@@ -471,6 +476,7 @@ impl NodeSettings {
             join_retry_max_delay: Some(config.join_retry_max_delay),
             catch_up_per_minute: Some(swim.catch_up.per_minute),
             catch_up_settle: Some(swim.catch_up.settle),
+            catch_up_cover: Some(swim.catch_up.cover),
             reconnect_interval: Some(swim.catch_up.reconnect_interval),
             reconnect_timeout: Some(swim.catch_up.reconnect_timeout),
             corrections_per_second: Some(swim.catch_up.corrections_per_second),
@@ -523,6 +529,7 @@ impl NodeSettings {
         let catch_up = &mut swim.catch_up;
         set(&mut catch_up.per_minute, self.catch_up_per_minute);
         set(&mut catch_up.settle, self.catch_up_settle);
+        set(&mut catch_up.cover, self.catch_up_cover);
         set(&mut catch_up.reconnect_interval, self.reconnect_interval);
         set(&mut catch_up.reconnect_timeout, self.reconnect_timeout);
         set(
@@ -606,6 +613,11 @@ mod tests {
         assert!(serde_json::from_str::<NodeSettings>(r#"{"nmae":"a"}"#).is_err());
         let off = parse(r#"{"name":"a","bind":"127.0.0.1:1","catch_up_per_minute":0}"#).unwrap();
         assert!(!off.swim.catch_up.enabled(), "Go's behaviour on request");
+        let random = parse(r#"{"name":"a","bind":"127.0.0.1:1","catch_up_cover":0}"#).unwrap();
+        assert_eq!(
+            random.swim.catch_up.cover, 0,
+            "one settle push/pull at random"
+        );
         let guards = parse(
             r#"{"name":"a","bind":"127.0.0.1:1","refutations_per_second":0,
                 "last_probes_per_second":0,"doubt_dead_accusers":false}"#,
@@ -641,6 +653,7 @@ mod tests {
         assert_eq!(effective.max_incoming_streams, Some(64));
         assert_eq!(effective.catch_up_settle, Some(wan.catch_up.settle));
         assert_eq!(effective.catch_up_per_minute, Some(wan.catch_up.per_minute));
+        assert_eq!(effective.catch_up_cover, Some(wan.catch_up.cover));
         // Written out and read back, it is a fixed point and the same node.
         let json = serde_json::to_string(&effective).unwrap();
         let reread: NodeSettings = serde_json::from_str(&json).unwrap();

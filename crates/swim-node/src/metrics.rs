@@ -124,6 +124,7 @@ impl Metrics {
             p.count("memberlist.push_pulls", stats.push_pulls);
             p.count("memberlist.catch_up.push_pulls", stats.catch_up_push_pulls);
             p.count("memberlist.catch_up.limited", stats.catch_up_limited);
+            p.count("memberlist.catch_up.covers", stats.cover_push_pulls);
             p.count("memberlist.catch_up.reconnects", stats.reconnects);
             p.count("memberlist.catch_up.corrections", stats.corrections);
             p.count(

@@ -305,6 +305,17 @@ impl Agent {
         }
     }
 
+    /// When this agent first reported `other` joining (call after
+    /// [`joined_all_at`](Self::joined_all_at) found it).
+    pub fn joined_at(&self, other: &str) -> Instant {
+        let i = self
+            .seen
+            .iter()
+            .position(|v| v["event"] == "join" && v["node"] == other)
+            .expect("a join event for it");
+        self.arrived[i]
+    }
+
     /// Whether a line matching `matches` was read so far.
     pub fn saw(&self, matches: impl Fn(&Value) -> bool) -> bool {
         self.seen.iter().any(matches)

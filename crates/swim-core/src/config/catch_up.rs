@@ -15,7 +15,9 @@ use core::time::Duration;
 /// * with a random member once news of members (joins, returns) has
 ///   stopped for [`settle`](Self::settle), then a confirming one with
 ///   another member (or another try if no full state came), so that a
-///   member whose rumour missed some nodes reaches them;
+///   member whose rumour missed some nodes reaches them; in a cluster of at
+///   most [`cover`](Self::cover) members, with every member not
+///   pushed/pulled with since the news instead of one at random;
 /// * with a node that pings us while we do not know it, or suspect it, or
 ///   a suspect that acks our probe: it is alive, and a push/pull fetches a
 ///   refutation that missed us;
@@ -62,6 +64,14 @@ pub struct CatchUp {
     /// About how many nodes of the cluster run a settle push/pull after one
     /// burst of news: each does with probability `min(1, nodes / members)`.
     pub nodes: usize,
+    /// In a cluster of at most this many members, the settle push/pull goes
+    /// to every alive member this node has not pushed/pulled with since the
+    /// news, not to one at random: there a rumour is sent only
+    /// `retransmit_mult` times in all (`ceil(log10(n + 1))` is 1 up to 9
+    /// members), a Go node may miss a join, and it does not relay what a
+    /// push/pull taught it, so only a push/pull with it mends it before its
+    /// own periodic one. Zero: one at random, whatever the size.
+    pub cover: usize,
     /// How often a failed member is tried again (zero: never).
     pub reconnect_interval: Duration,
     /// How long after its death a failed member is tried again.
@@ -96,6 +106,7 @@ impl CatchUp {
             per_minute: 6,
             settle: gossip * 3,
             nodes: 1024,
+            cover: 9,
             reconnect_interval: push_pull / 2,
             reconnect_timeout: Duration::from_secs(3600),
             corrections_per_second: 10,
@@ -109,6 +120,7 @@ impl CatchUp {
     pub fn off() -> CatchUp {
         CatchUp {
             per_minute: 0,
+            cover: 0,
             corrections_per_second: 0,
             refutations_per_second: 0,
             last_probes_per_second: 0,

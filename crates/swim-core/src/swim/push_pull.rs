@@ -252,7 +252,7 @@ impl<D: Delegate> Swim<D> {
         let join = pp.join;
         match self.merge_remote(now, pp, join) {
             // A joiner's state is its own: not the cluster's.
-            Ok(()) if !join => self.catch_up_on(now, Happened::Synced),
+            Ok(()) if !join => self.catch_up_on(now, Happened::Synced { with: None }),
             Ok(()) => {}
             Err(why) => self.stats.count_rejected(why),
         }
@@ -266,6 +266,7 @@ impl<D: Delegate> Swim<D> {
     pub(super) fn merge_reply(
         &mut self,
         now: Instant,
+        to: SocketAddr,
         reply: &[u8],
         join: bool,
         check: Option<u8>,
@@ -294,7 +295,7 @@ impl<D: Delegate> Swim<D> {
                 }
                 self.merge_remote(now, pp, join)
                     .map_err(ExchangeError::Refused)?;
-                self.catch_up_on(now, Happened::Synced);
+                self.catch_up_on(now, Happened::Synced { with: Some(to) });
                 Ok(again)
             }
             Ok(Message::Error(ErrorResponse { error })) => {

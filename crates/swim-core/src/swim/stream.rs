@@ -151,7 +151,8 @@ impl<D: Delegate> Swim<D> {
             }
             Exchange::PushPull { join, to, confirm } => {
                 let check = join.filter(|&id| self.join_is_checked(id)).map(|_| confirm);
-                let result = self.merge_reply(now, reply, join.is_some() && confirm == 0, check);
+                let result =
+                    self.merge_reply(now, to, reply, join.is_some() && confirm == 0, check);
                 if result.is_err() {
                     self.stats.streams_failed += 1;
                 }

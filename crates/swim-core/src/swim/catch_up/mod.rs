@@ -1,6 +1,7 @@
 //! Catch-up: anti-entropy out of turn (see [`CatchUp`](crate::CatchUp) for
 //! the settings and how to turn it off). A push/pull when news of members
-//! settles ([`settle`]), with a node that contacts us while we do not know
+//! settles ([`settle`]; in a small cluster, with every member not
+//! pushed/pulled with since the news), with a node that contacts us while we do not know
 //! it or suspect it ([`contact`]), with members declared dead
 //! ([`reconnect`]); and a correction, one datagram, to the sender of an
 //! outdated accusation ([`correction`]). Against false deaths: an accusation
@@ -87,7 +88,11 @@ pub(super) enum Happened<'a> {
     },
     /// A push/pull brought a full state (a reply, or one we answered that
     /// was not a join).
-    Synced,
+    Synced {
+        /// The member we opened it with (none for one we answered: a
+        /// stream's peer address does not say which member opened it).
+        with: Option<SocketAddr>,
+    },
     /// One of catch-up's timers is due.
     Due(CatchUpTimer),
 }
@@ -112,6 +117,10 @@ pub(super) struct CatchUpState {
     reconnects: Reconnects,
     /// Push/pulls started: `per_minute`, a minute's worth at once.
     push_pulls: Budget,
+    /// A small cluster's cover push/pulls: `cover` per minute, one whole
+    /// cover at once (not taken from `push_pulls`, which contact in a
+    /// join storm spends).
+    covers: Budget,
     /// Corrections sent: `corrections_per_second`, a second's worth at once.
     corrections: Budget,
     /// Direct refutations sent: `refutations_per_second`.
@@ -135,7 +144,7 @@ impl<D: Delegate> Swim<D> {
             Happened::Outdated { node, sender } => self.correct(now, sender, node),
             Happened::Contact { node, addr, port } => self.note_contact(now, node, addr, port),
             Happened::ProbeAcked { node } => self.note_probe_acked(now, node),
-            Happened::Synced => self.note_synced(now),
+            Happened::Synced { with } => self.note_synced(now, with),
             Happened::Due(CatchUpTimer::Settle) => self.catch_up_settle(now),
             Happened::Due(CatchUpTimer::Confirm) => self.catch_up_confirm(now),
             Happened::Due(CatchUpTimer::Reconnect) => self.reconnect(now),
@@ -160,16 +169,25 @@ impl<D: Delegate> Swim<D> {
     /// Starts a catch-up push/pull with `to` if the budget and the limit on
     /// concurrent push/pulls allow; whether it did.
     fn start_catch_up(&mut self, now: Instant, to: SocketAddr) -> bool {
+        self.start_catch_up_from(now, to, false)
+    }
+
+    /// [`start_catch_up`](Self::start_catch_up), from the cover budget
+    /// with `cover`.
+    fn start_catch_up_from(&mut self, now: Instant, to: SocketAddr, cover: bool) -> bool {
         if self.exchanges.push_pulls() >= self.config.max_concurrent_push_pulls {
             self.stats.catch_up_limited += 1;
             return false;
         }
-        let per_minute = self.config.catch_up.per_minute;
-        if !self
-            .catch_up
-            .push_pulls
-            .take(now, per_minute, Duration::from_secs(60))
-        {
+        let c = &self.config.catch_up;
+        let (budget, per_minute) = match cover {
+            true => (
+                &mut self.catch_up.covers,
+                u32::try_from(c.cover).unwrap_or(u32::MAX),
+            ),
+            false => (&mut self.catch_up.push_pulls, c.per_minute),
+        };
+        if !budget.take(now, per_minute, Duration::from_secs(60)) {
             self.stats.catch_up_limited += 1;
             return false;
         }

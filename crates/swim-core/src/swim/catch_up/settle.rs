@@ -1,11 +1,16 @@
 //! The settle push/pull: once news of members stops, a push/pull with a
 //! random member mends what gossip missed; a confirming one follows, or
-//! another try if no full state came.
+//! another try if no full state came. In a small cluster (at most
+//! [`cover`](crate::CatchUp::cover) members) it covers: a push/pull with
+//! every alive member not pushed/pulled with since the news.
 
+use alloc::vec::Vec;
+use core::net::SocketAddr;
 use core::time::Duration;
 
 use super::CatchUpTimer;
 use crate::delegate::Delegate;
+use crate::member::MemberState;
 use crate::swim::timers::Timer;
 use crate::swim::Swim;
 use crate::time::Instant;
@@ -13,6 +18,8 @@ use crate::time::Instant;
 /// How many `settle`s news may go on before a settle push/pull runs
 /// anyway, and how many after it a confirming one follows.
 const SETTLE_ROUNDS: u32 = 4;
+/// Most partners remembered for a cover (more than a small cluster has).
+const COVER_MEMORY: usize = 32;
 
 /// What the settle push/pull remembers.
 #[derive(Debug, Default)]
@@ -32,6 +39,11 @@ pub(super) struct Settle {
     synced: Option<Instant>,
     /// When a push/pull last brought us a full state, storm or not.
     merged: Option<Instant>,
+    /// In a small cluster, the members our own push/pulls brought a full
+    /// state from (so taught ours), and when, latest last.
+    pushed: Vec<(SocketAddr, Instant)>,
+    /// While a cover is under way: when the news it covers last came.
+    cover_since: Option<Instant>,
 }
 
 impl<D: Delegate> Swim<D> {
@@ -61,10 +73,57 @@ impl<D: Delegate> Swim<D> {
     /// miss a member for a minute and more, in about one 1,000-node
     /// bootstrap in five). Any full state ends the tries of a settle
     /// push/pull, though.
-    pub(super) fn note_synced(&mut self, now: Instant) {
+    pub(super) fn note_synced(&mut self, now: Instant, with: Option<SocketAddr>) {
         self.catch_up.settle.merged = Some(now);
         if self.gossip.membership_len() == 0 {
             self.catch_up.settle.synced = Some(now);
+        }
+        if let Some(to) = with.filter(|_| self.covers()) {
+            let pushed = &mut self.catch_up.settle.pushed;
+            pushed.retain(|(a, _)| *a != to);
+            if pushed.len() >= COVER_MEMORY {
+                pushed.remove(0);
+            }
+            pushed.push((to, now));
+        }
+    }
+
+    /// Whether the cluster is small enough for the settle push/pull to
+    /// cover every member (never with catch-up off: `cover` is zero).
+    fn covers(&self) -> bool {
+        self.config.catch_up.enabled()
+            && self.members.counts().members() <= self.config.catch_up.cover
+    }
+
+    /// Alive members not pushed/pulled with since `since`, at most
+    /// `cover` of them; suspects too while few are (one may only be slow,
+    /// and a push/pull tells it to refute; many are a partition).
+    fn uncovered(&self, since: Instant) -> Vec<SocketAddr> {
+        let local = self.members.local_name();
+        let pushed = &self.catch_up.settle.pushed;
+        let suspects = self.few_suspects();
+        self.members
+            .records()
+            .iter()
+            .filter(|r| match r.state {
+                MemberState::Alive => true,
+                MemberState::Suspect => suspects,
+                MemberState::Dead | MemberState::Left => false,
+            })
+            .filter(|r| r.name != *local)
+            .filter_map(|r| r.socket_addr())
+            .filter(|to| !pushed.iter().any(|(a, at)| a == to && *at >= since))
+            .take(self.config.catch_up.cover)
+            .collect()
+    }
+
+    /// A cover: a push/pull with every alive member not pushed/pulled with
+    /// since the news of `since` (as far as the budget goes).
+    fn cover(&mut self, now: Instant, since: Instant) {
+        for to in self.uncovered(since) {
+            if self.start_catch_up_from(now, to, true) {
+                self.stats.cover_push_pulls += 1;
+            }
         }
     }
 
@@ -98,13 +157,18 @@ impl<D: Delegate> Swim<D> {
             return;
         }
         self.catch_up.settle.news = None;
+        // In a small cluster, cover: a full state that came to us says we
+        // are up to date, not that the others are.
+        let cover = self.covers();
+        self.catch_up.settle.cover_since = cover.then_some(last);
         // A full state that came once the news had settled (one that came
         // sooner is a snapshot of a storm still spreading).
-        if self
-            .catch_up
-            .settle
-            .synced
-            .is_some_and(|synced| synced >= due)
+        if !cover
+            && self
+                .catch_up
+                .settle
+                .synced
+                .is_some_and(|synced| synced >= due)
         {
             return;
         }
@@ -119,7 +183,12 @@ impl<D: Delegate> Swim<D> {
     /// failed, or the budget was spent: in a storm that starves the host,
     /// many time out).
     fn try_settle(&mut self, now: Instant) {
-        self.catch_up_with_random_peer(now);
+        match self.catch_up.settle.cover_since.filter(|_| self.covers()) {
+            Some(since) => self.cover(now, since),
+            None => {
+                self.catch_up_with_random_peer(now);
+            }
+        }
         let due = now + self.config.catch_up.settle * SETTLE_ROUNDS;
         self.catch_up.settle.settled = Some((now, due));
         self.timers
@@ -138,9 +207,10 @@ impl<D: Delegate> Swim<D> {
     /// confirming push/pull: the partner of that one may have lacked what
     /// we lack (a member whose rumour was still spreading, say), and
     /// nothing else would tell us. If none came, the settle push/pull
-    /// again (`SETTLE_ROUNDS` times at most). Only after the last settle
-    /// push/pull, and not while news waits to settle (its own settle
-    /// push/pull comes first).
+    /// again (`SETTLE_ROUNDS` times at most). After a cover, the members
+    /// it missed again, if any (none: no confirming push/pull is needed).
+    /// Only after the last settle push/pull, and not while news waits to
+    /// settle (its own settle push/pull comes first).
     pub(super) fn catch_up_confirm(&mut self, now: Instant) {
         let Some((tried, due)) = self.catch_up.settle.settled else {
             return;
@@ -152,19 +222,39 @@ impl<D: Delegate> Swim<D> {
         if self.catch_up.settle.news.is_some() {
             return;
         }
-        if self
+        let cover = self.catch_up.settle.cover_since.take();
+        if let Some(since) = cover.filter(|_| self.covers()) {
+            if self.uncovered(since).is_empty() {
+                // Every member's state came, and every member has ours:
+                // nothing for a confirming push/pull to find.
+                return;
+            }
+            // Some push/pulls failed or found no budget: those again.
+            self.catch_up.settle.cover_since = Some(since);
+        } else if self
             .catch_up
             .settle
             .merged
             .is_some_and(|merged| merged >= tried)
         {
             self.catch_up_with_random_peer(now);
-        } else if self.catch_up.settle.retries > 0 {
-            let per_minute = self.config.catch_up.per_minute;
-            let refilled = self
-                .catch_up
-                .push_pulls
-                .ready_at(per_minute, Duration::from_secs(60));
+            return;
+        }
+        if self.catch_up.settle.retries > 0 {
+            let refilled = match self.catch_up.settle.cover_since {
+                Some(_) => {
+                    let per_minute = u32::try_from(self.config.catch_up.cover).unwrap_or(u32::MAX);
+                    self.catch_up
+                        .covers
+                        .ready_at(per_minute, Duration::from_secs(60))
+                }
+                None => {
+                    let per_minute = self.config.catch_up.per_minute;
+                    self.catch_up
+                        .push_pulls
+                        .ready_at(per_minute, Duration::from_secs(60))
+                }
+            };
             if refilled > now {
                 // Tried when the budget allows, not dropped.
                 self.catch_up.settle.settled = Some((tried, refilled));
