@@ -150,6 +150,7 @@ fn metrics_are_scraped_with_memberlist_names_and_move_under_traffic() {
         "memberlist_catch_up_doubted_deaths_total",
         "memberlist_catch_up_raised_for_returning_total",
         "memberlist_catch_up_alive_to_returning_total",
+        "memberlist_catch_up_back_over_udp_total",
         "memberlist_health_score",
         "memberlist_members_alive",
         "memberlist_members_suspect",

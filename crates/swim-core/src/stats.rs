@@ -57,6 +57,9 @@ pub struct Stats {
     /// Our alive message sent straight to a member returning from the dead
     /// (see [`CatchUp`](crate::CatchUp)).
     pub alive_to_returning: u64,
+    /// Members acked over UDP again after a probe only TCP answered (back
+    /// from a one-way cut; see [`CatchUp`](crate::CatchUp)).
+    pub back_over_udp: u64,
     /// Stream exchanges opened.
     pub streams_opened: u64,
     /// Stream exchanges that failed.

@@ -144,6 +144,7 @@ impl Metrics {
                 "memberlist.catch_up.alive_to_returning",
                 stats.alive_to_returning,
             );
+            p.count("memberlist.catch_up.back_over_udp", stats.back_over_udp);
             p.count("memberlist.invalid_input", stats.wire_errors);
             p.count("memberlist.tcp.at_capacity", node.streams_at_capacity);
             p.count("memberlist.tcp.errors", node.stream_errors);

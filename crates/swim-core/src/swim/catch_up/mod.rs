@@ -91,7 +91,13 @@ pub(super) enum Happened<'a> {
         /// Its port as it announced it.
         port: u16,
     },
-    /// Our probe of `node` was acked directly.
+    /// Our probe of `node` was answered only by the TCP ping: no ack came
+    /// over UDP, direct or relayed.
+    OnlyTcp {
+        /// The member probed.
+        node: &'a str,
+    },
+    /// Our probe of `node` was acked over UDP (directly or relayed).
     ProbeAcked {
         /// The member probed.
         node: &'a str,
@@ -133,6 +139,8 @@ pub(super) struct CatchUpState {
     last_probe_budget: Budget,
     /// Alive messages sent to returning members: `refute_returning_per_second`.
     returning: Budget,
+    /// Members our probes reached only by TCP, and since when.
+    only_tcp: returning::OnlyTcp,
 }
 
 impl<D: Delegate> Swim<D> {
@@ -150,7 +158,11 @@ impl<D: Delegate> Swim<D> {
             Happened::Left { node } => self.forget_failed(node),
             Happened::Outdated { node, sender } => self.correct(now, sender, node),
             Happened::Contact { node, addr, port } => self.note_contact(now, node, addr, port),
-            Happened::ProbeAcked { node } => self.note_probe_acked(now, node),
+            Happened::OnlyTcp { node } => self.note_only_tcp(now, node),
+            Happened::ProbeAcked { node } => {
+                self.note_back_over_udp(now, node);
+                self.note_probe_acked(now, node);
+            }
             Happened::Synced => self.note_synced(now),
             Happened::Due(CatchUpTimer::Settle) => self.catch_up_settle(now),
             Happened::Due(CatchUpTimer::Confirm) => self.catch_up_confirm(now),

@@ -9,13 +9,30 @@
 //! refutation's raise, gossiped like one) unless ours has risen since it
 //! went down here. One raise covers every member that went down before it:
 //! a healing partition returns hundreds at once.
+//!
+//! A one-way cut hides the cut-off member without a death: it hears us, so
+//! our UDP probes reach it, but its acks do not come back, and our TCP ping
+//! (its answer rides on our connection) keeps it alive here. Meanwhile its
+//! own probes of us fail and it suspects us, unheard. A probe answered
+//! only by TCP marks the member; the first UDP ack from it afterwards is
+//! its return: besides the refutation in advance, a push/pull with it
+//! (catch-up's budget) fetches its suspicions of every member, which this
+//! node then gossips as its own, so each suspect hears and refutes.
 
+use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::time::Duration;
 
 use crate::delegate::Delegate;
 use crate::swim::Swim;
 use crate::time::Instant;
+
+/// Most members remembered as reached only by TCP (more are not marked).
+const ONLY_TCP_MAX: usize = 64;
+
+/// Members our probes reached only by TCP, and since when.
+#[derive(Debug, Default)]
+pub(super) struct OnlyTcp(Vec<(Arc<str>, Instant)>);
 
 impl<D: Delegate> Swim<D> {
     /// `node`, down here since `down_since`, is alive again: raise our
@@ -53,5 +70,47 @@ impl<D: Delegate> Swim<D> {
         self.members.encode_alive(at, &mut alive);
         self.stats.alive_to_returning += 1;
         self.send_packet(to, &alive, false);
+    }
+
+    /// Our probe of `node` was answered only by the TCP ping: its datagrams
+    /// may not reach us, nor its accusations of us.
+    pub(super) fn note_only_tcp(&mut self, now: Instant, node: &str) {
+        self.forget_old_only_tcp(now);
+        let marked = &mut self.catch_up.only_tcp.0;
+        if self.config.catch_up.refute_returning_per_second == 0
+            || marked.len() >= ONLY_TCP_MAX
+            || marked.iter().any(|(n, _)| &**n == node)
+        {
+            return;
+        }
+        marked.push((Arc::from(node), now));
+    }
+
+    /// A UDP ack from `node`: if only TCP reached it before, it is back
+    /// from a one-way cut.
+    pub(super) fn note_back_over_udp(&mut self, now: Instant, node: &str) {
+        self.forget_old_only_tcp(now);
+        let marked = &mut self.catch_up.only_tcp.0;
+        let Some(i) = marked.iter().position(|(n, _)| &**n == node) else {
+            return;
+        };
+        let (_, since) = marked.swap_remove(i);
+        self.stats.back_over_udp += 1;
+        self.refute_in_advance(now, node, since);
+        let to = self.members.get(node).and_then(|r| r.socket_addr());
+        if let Some(to) = to.filter(|_| self.config.catch_up.enabled() && self.few_suspects()) {
+            self.start_catch_up(now, to);
+        }
+    }
+
+    /// Marks older than the longest suspicion are forgotten: any suspicion
+    /// of us the member held then has run out by now.
+    fn forget_old_only_tcp(&mut self, now: Instant) {
+        let marked = &mut self.catch_up.only_tcp.0;
+        if marked.is_empty() {
+            return;
+        }
+        let longest = self.config.suspicion_timeouts(self.members.len()).max;
+        marked.retain(|(_, since)| now.saturating_duration_since(*since) < longest);
     }
 }
