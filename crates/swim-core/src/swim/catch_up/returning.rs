@@ -30,9 +30,21 @@ use crate::time::Instant;
 /// Most members remembered as reached only by TCP (more are not marked).
 const ONLY_TCP_MAX: usize = 64;
 
-/// Members our probes reached only by TCP, and since when.
+/// Members our probes reached only by TCP.
 #[derive(Debug, Default)]
-pub(super) struct OnlyTcp(Vec<(Arc<str>, Instant)>);
+pub(super) struct OnlyTcp(Vec<Mark>);
+
+/// A member our probes reached only by TCP.
+#[derive(Debug)]
+struct Mark {
+    node: Arc<str>,
+    /// The first probe only TCP answered.
+    since: Instant,
+    /// The last one.
+    last: Instant,
+    /// A UDP ack has come since.
+    back: bool,
+}
 
 impl<D: Delegate> Swim<D> {
     /// `node`, down here since `down_since`, is alive again: raise our
@@ -75,26 +87,43 @@ impl<D: Delegate> Swim<D> {
     /// Our probe of `node` was answered only by the TCP ping: its datagrams
     /// may not reach us, nor its accusations of us.
     pub(super) fn note_only_tcp(&mut self, now: Instant, node: &str) {
-        self.forget_old_only_tcp(now);
-        let marked = &mut self.catch_up.only_tcp.0;
-        if self.config.catch_up.refute_returning_per_second == 0
-            || marked.len() >= ONLY_TCP_MAX
-            || marked.iter().any(|(n, _)| &**n == node)
-        {
+        if self.config.catch_up.refute_returning_per_second == 0 {
             return;
         }
-        marked.push((Arc::from(node), now));
+        self.forget_old_only_tcp(now);
+        let marks = &mut self.catch_up.only_tcp.0;
+        let full = marks.len() >= ONLY_TCP_MAX;
+        match marks.iter_mut().find(|m| &*m.node == node) {
+            Some(m) if m.back => {
+                // Cut off again: a new episode.
+                (m.since, m.last, m.back) = (now, now, false);
+            }
+            Some(m) => m.last = now,
+            None if !full => marks.push(Mark {
+                node: Arc::from(node),
+                since: now,
+                last: now,
+                back: false,
+            }),
+            None => {}
+        }
     }
 
     /// A UDP ack from `node`: if only TCP reached it before, it is back
     /// from a one-way cut.
     pub(super) fn note_back_over_udp(&mut self, now: Instant, node: &str) {
         self.forget_old_only_tcp(now);
-        let marked = &mut self.catch_up.only_tcp.0;
-        let Some(i) = marked.iter().position(|(n, _)| &**n == node) else {
+        let Some(m) = self
+            .catch_up
+            .only_tcp
+            .0
+            .iter_mut()
+            .find(|m| &*m.node == node && !m.back)
+        else {
             return;
         };
-        let (_, since) = marked.swap_remove(i);
+        m.back = true;
+        let since = m.since;
         self.stats.back_over_udp += 1;
         self.refute_in_advance(now, node, since);
         let to = self.members.get(node).and_then(|r| r.socket_addr());
@@ -103,14 +132,20 @@ impl<D: Delegate> Swim<D> {
         }
     }
 
-    /// Marks older than the longest suspicion are forgotten: any suspicion
-    /// of us the member held then has run out by now.
+    /// Whether our probes reached `node` only by TCP within the longest
+    /// suspicion: its verdicts may rest on a cut (see `doubt.rs`).
+    pub(in crate::swim) fn cut_off_lately(&self, node: &str) -> bool {
+        self.catch_up.only_tcp.0.iter().any(|m| &*m.node == node)
+    }
+
+    /// Marks whose last TCP-only probe is older than the longest suspicion
+    /// are forgotten: any suspicion the member raised then has run out.
     fn forget_old_only_tcp(&mut self, now: Instant) {
-        let marked = &mut self.catch_up.only_tcp.0;
-        if marked.is_empty() {
+        let marks = &mut self.catch_up.only_tcp.0;
+        if marks.is_empty() {
             return;
         }
         let longest = self.config.suspicion_timeouts(self.members.len()).max;
-        marked.retain(|(_, since)| now.saturating_duration_since(*since) < longest);
+        marks.retain(|m| now.saturating_duration_since(m.last) < longest);
     }
 }
