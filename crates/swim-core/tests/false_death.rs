@@ -315,7 +315,11 @@ fn a_member_back_from_the_dead_gets_our_alive_above_one_raise() {
         // d goes down after that raise: its return needs another.
         let t = t + secs(1);
         me.handle_packet(t, addr(1), &accusation(true, "d", 1, "b"));
-        me.handle_packet(t + secs(1), addr(3), &alive_packet("d", [127, 0, 0, 1], 7003, 2));
+        me.handle_packet(
+            t + secs(1),
+            addr(3),
+            &alive_packet("d", [127, 0, 0, 1], 7003, 2),
+        );
         let alives = own_alives(&mut me);
         if on {
             assert_eq!(alives, [(addr(3), 3)]);
@@ -324,12 +328,20 @@ fn a_member_back_from_the_dead_gets_our_alive_above_one_raise() {
         }
         // A member back from someone else's suspicion is no return.
         me.handle_packet(t + secs(2), addr(1), &accusation(false, "c", 2, "b"));
-        me.handle_packet(t + secs(2), addr(2), &alive_packet("c", [127, 0, 0, 1], 7002, 3));
+        me.handle_packet(
+            t + secs(2),
+            addr(2),
+            &alive_packet("c", [127, 0, 0, 1], 7002, 3),
+        );
         assert!(own_alives(&mut me).is_empty());
         let s = me.stats();
         let want = if on { (2, 3, 3) } else { (0, 0, 1) };
         assert_eq!(
-            (s.raised_for_returning, s.alive_to_returning, me.member("me").unwrap().incarnation),
+            (
+                s.raised_for_returning,
+                s.alive_to_returning,
+                me.member("me").unwrap().incarnation
+            ),
             want
         );
         // Not a refutation: the awareness score stays.
@@ -358,7 +370,11 @@ fn a_member_back_from_our_own_suspicion_gets_our_alive() {
         "c" => 2,
         _ => 3,
     };
-    me.handle_packet(t, addr(i), &alive_packet(suspect, [127, 0, 0, 1], 7000 + i as u16, 2));
+    me.handle_packet(
+        t,
+        addr(i),
+        &alive_packet(suspect, [127, 0, 0, 1], 7000 + i as u16, 2),
+    );
     assert_eq!(own_alives(&mut me), [(addr(i), 2)]);
     assert_eq!(me.stats().raised_for_returning, 1);
 }
@@ -379,4 +395,54 @@ fn alives_to_returning_members_are_budgeted() {
     assert_eq!(own_alives(&mut me).len(), 2);
     let s = me.stats();
     assert_eq!((s.raised_for_returning, s.alive_to_returning), (1, 2));
+}
+
+/// Twenty Local nodes, node 19 with `go` (a Go node), the others with
+/// `ours`; node 19 cut one way (it hears everyone, nobody hears it) from
+/// 10 s to 16 s: long enough to suspect a few members, and after the heal
+/// it probes them in turn, one a probe interval, slower than its
+/// suspicions run out. Returns the deaths declared after 17 s (every node
+/// is healthy) and how often ours found node 19 back over UDP.
+fn one_way_cut(go: CatchUp, ours: CatchUp, offset: Duration) -> (Vec<(usize, String)>, u64) {
+    const N: usize = 20;
+    let mut c = Cluster::new(N, |i| {
+        let mut cfg = Config::local(format!("node-{i}"), addr(i));
+        cfg.catch_up = if i == N - 1 { go.clone() } else { ours.clone() };
+        cfg
+    });
+    c.bootstrap();
+    let start = c.now + offset;
+    c.run_until(start + secs(10));
+    c.muted = vec![N - 1];
+    c.run_until(start + secs(16));
+    c.muted.clear();
+    c.run_until(start + secs(80));
+    let mut deaths = Vec::new();
+    for (i, n) in c.nodes.iter().enumerate() {
+        for (t, e) in &n.events {
+            if let Event::MemberFailed(m) = e {
+                if *t > start + secs(17) {
+                    deaths.push((i, m.name.to_string()));
+                }
+            }
+        }
+    }
+    let back = (0..N - 1)
+        .map(|i| c.nodes[i].swim.stats().back_over_udp)
+        .sum();
+    (deaths, back)
+}
+
+#[test]
+fn a_member_back_from_a_one_way_cut_is_found_back_over_udp() {
+    // Ours reach the cut node by TCP meanwhile, so none holds it dead or
+    // suspect; the first UDP ack after the heal is its return. (Whether
+    // its suspicions still become deaths depends on more than this: see
+    // docs/protocol.md §15.8.)
+    let mut no_returning = local_catch_up();
+    no_returning.refute_returning_per_second = 0;
+    let (_, back) = one_way_cut(CatchUp::off(), no_returning, Duration::ZERO);
+    assert_eq!(back, 0);
+    let (_, back) = one_way_cut(CatchUp::off(), local_catch_up(), Duration::ZERO);
+    assert!(back >= 1, "nobody found the cut node back over UDP");
 }

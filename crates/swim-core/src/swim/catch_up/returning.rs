@@ -15,9 +15,8 @@
 //! (its answer rides on our connection) keeps it alive here. Meanwhile its
 //! own probes of us fail and it suspects us, unheard. A probe answered
 //! only by TCP marks the member; the first UDP ack from it afterwards is
-//! its return: besides the refutation in advance, a push/pull with it
-//! (catch-up's budget) fetches its suspicions of every member, which this
-//! node then gossips as its own, so each suspect hears and refutes.
+//! its return, answered by a refutation in advance; and its death notices
+//! meanwhile are doubted (`doubt.rs`).
 
 use alloc::sync::Arc;
 use alloc::vec::Vec;
@@ -125,11 +124,10 @@ impl<D: Delegate> Swim<D> {
         m.back = true;
         let since = m.since;
         self.stats.back_over_udp += 1;
+        // No push/pull to fetch its suspicions of others: gossiped on as
+        // ours, they come back to it as confirmations, and Lifeguard then
+        // brings its deadlines forward (its deaths came sooner, tested).
         self.refute_in_advance(now, node, since);
-        let to = self.members.get(node).and_then(|r| r.socket_addr());
-        if let Some(to) = to.filter(|_| self.config.catch_up.enabled() && self.few_suspects()) {
-            self.start_catch_up(now, to);
-        }
     }
 
     /// Whether our probes reached `node` only by TCP within the longest
