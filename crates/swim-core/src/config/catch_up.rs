@@ -95,7 +95,10 @@ pub struct CatchUp {
     /// from a suspicion of its own): refutations in advance of suspicions
     /// they may hold of us. Our incarnation is raised first, once for
     /// every member that went down since it last rose, and gossiped like a
-    /// refutation. Zero: neither, as in Go.
+    /// refutation. A member our probes reached only by TCP (a one-way cut)
+    /// returns with its next UDP ack, and meanwhile its death notices are
+    /// doubted if [`doubt_dead_accusers`](Self::doubt_dead_accusers) is on.
+    /// Zero: none of this, as in Go.
     pub refute_returning_per_second: u32,
 }
 
