@@ -243,7 +243,8 @@ pub struct Scenario {
     /// suspicion (`swim_core::CatchUp::doubt_dead_accusers`).
     pub doubt_dead_accusers: bool,
     /// Refutations in advance for members returning from the dead
-    /// (`swim_core::CatchUp::refute_returning_per_second`).
+    /// (`swim_core::CatchUp::refute_returning_per_second`, 10 when on; off
+    /// by default, as in the presets for now).
     pub refute_returning: bool,
     /// LZW compression of packets and streams (Go's default: on).
     pub compression: bool,
@@ -378,7 +379,7 @@ impl Scenario {
             last_probes: true,
             direct_refutations: true,
             doubt_dead_accusers: true,
-            refute_returning: true,
+            refute_returning: false,
             compression: true,
             start: Start::Warm,
             network: NetworkModel::default(),
@@ -601,6 +602,8 @@ impl Scenario {
         }
         if !self.refute_returning {
             c.catch_up.refute_returning_per_second = 0;
+        } else if self.catch_up {
+            c.catch_up.refute_returning_per_second = 10;
         }
         if let Some(h) = &self.config_hook {
             h(i, &mut c);

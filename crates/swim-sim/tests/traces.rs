@@ -73,19 +73,19 @@ fn recorded_traces_are_unchanged() {
                 one_way: false,
                 links: 1.0,
             }),
-            ["da9eb37616127aeb", "0e03ced2174c09fe"],
+            ["da9eb37616127aeb", "9fc96996cd5dd3de"],
         ),
         (
             // --nodes 60 --preset local --stall 10%@10s+3s,every=12s --duration 60s --seed 7
             "stalls, Lifeguard on",
             stalls(true),
-            ["15c1d3eac23dcc88", "be6ac3f61147a787"],
+            ["15c1d3eac23dcc88", "6d13f06b74179207"],
         ),
         (
             // the same with --no-lifeguard
             "stalls, Lifeguard off",
             stalls(false),
-            ["eb2e929f6ed2bf6c", "da0a27e486cd36fe"],
+            ["eb2e929f6ed2bf6c", "63c35f0f48e890a7"],
         ),
         (
             // --nodes 60 --preset local --bootstrap --restart 5%@20s+5s --duration 60s --seed 9
@@ -97,7 +97,7 @@ fn recorded_traces_are_unchanged() {
                     at: s(20),
                     down_for: s(5),
                 }),
-            ["7eb97d7b985a4865", "d71cba8decf7de09"],
+            ["7eb97d7b985a4865", "325855924bc3805f"],
         ),
         (
             // --nodes 40 --preset local --leave 2@20s --update-meta 5%@25s --loss 2%
@@ -120,7 +120,7 @@ fn recorded_traces_are_unchanged() {
                     at: s(25),
                 })
                 .disseminate_at(s(30)),
-            ["748edddaf08c6a2d", "9a34e9fdcb122243"],
+            ["748edddaf08c6a2d", "7e66dde01b731a28"],
         ),
     ];
     let changed: Vec<String> = cases
@@ -142,8 +142,8 @@ fn recorded_traces_are_unchanged() {
 /// either guard declares a healthy node dead (a refutation that missed the
 /// last node suspecting it). Commands: `swim-sim run --nodes 30 --formed
 /// --loss 20% --stream-loss 20% --duration 200s --seed 7`, with the flags
-/// named, and `--no-refute-returning` (the refutation in advance, pinned
-/// last, would hide what each guard does alone).
+/// named (the refutation in advance, pinned last with `--refute-returning`,
+/// would hide what each guard does alone).
 #[test]
 fn false_death_guards_traces_are_unchanged() {
     let sc = Scenario::new(30, 7, Preset::Lan)
@@ -198,8 +198,8 @@ fn false_death_guards_traces_are_unchanged() {
 /// death notice from the cut-off side about a member of this side arrives
 /// 0.8 s after the heal and is believed at once. Command: `swim-sim run
 /// --nodes 200 --crash 1%@60s --partition 10%@70s+30s --duration 160s
-/// --seed 14 --no-direct-refutation --no-refute-returning`, and with
-/// `--no-doubt`; then with the refutation in advance, with `--no-doubt`
+/// --seed 14 --no-direct-refutation`, and with `--no-doubt`; then with
+/// `--refute-returning --no-doubt`
 /// (the member returning answers its accuser's suspicion beforehand).
 #[test]
 fn doubt_of_dead_accusers_traces_are_unchanged() {
