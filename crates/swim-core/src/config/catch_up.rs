@@ -44,7 +44,8 @@ use core::time::Duration;
 /// suspect on its own failed probes, was cut off from us and may hold
 /// suspicions of us we never heard: it gets our alive message straight
 /// away, above an incarnation raised for it if ours has not risen since it
-/// went down ([`refute_returning_per_second`](Self::refute_returning_per_second)).
+/// went down ([`refute_returning_per_second`](Self::refute_returning_per_second);
+/// off by default for now).
 ///
 /// A reconnect reaches whatever now listens at a dead member's address:
 /// clusters that share a network and reuse addresses should be told apart
