@@ -602,7 +602,7 @@ fn iso8601(t: SystemTime) -> String {
 /// The names memberlist's metrics are known by, what each counts, and
 /// whether it is a gauge; a name not listed still gets a HELP line (see
 /// [`with_help`]).
-const HELP: [(&str, &str, bool); 28] = [
+const HELP: [(&str, &str, bool); 31] = [
     ("memberlist.udp.sent", "Bytes sent in UDP packets.", false),
     (
         "memberlist.udp.received",
@@ -688,6 +688,21 @@ const HELP: [(&str, &str, bool); 28] = [
     (
         "memberlist.catch_up.doubted_deaths",
         "Death notices from an accuser held dead, taken as suspicions.",
+        false,
+    ),
+    (
+        "memberlist.catch_up.raised_for_returning",
+        "Incarnation raises for members returning from the dead.",
+        false,
+    ),
+    (
+        "memberlist.catch_up.alive_to_returning",
+        "Alive messages sent straight to members returning from the dead.",
+        false,
+    ),
+    (
+        "memberlist.catch_up.back_over_udp",
+        "Members acked over UDP again after a probe only TCP answered.",
         false,
     ),
     (

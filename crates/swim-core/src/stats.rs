@@ -55,6 +55,15 @@ pub struct Stats {
     /// Death notices taken as suspicions: their accuser was held dead (see
     /// [`CatchUp`](crate::CatchUp)).
     pub doubted_deaths: u64,
+    /// Raises of our incarnation for a member returning from the dead, a
+    /// refutation in advance (see [`CatchUp`](crate::CatchUp)).
+    pub raised_for_returning: u64,
+    /// Our alive message sent straight to a member returning from the dead
+    /// (see [`CatchUp`](crate::CatchUp)).
+    pub alive_to_returning: u64,
+    /// Members acked over UDP again after a probe only TCP answered (back
+    /// from a one-way cut; see [`CatchUp`](crate::CatchUp)).
+    pub back_over_udp: u64,
     /// Stream exchanges opened.
     pub streams_opened: u64,
     /// Stream exchanges that failed.

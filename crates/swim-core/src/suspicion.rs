@@ -67,6 +67,12 @@ impl Suspicion {
         true
     }
 
+    /// Whether `who` raised the suspicion or confirmed it (while
+    /// confirmations were still counted).
+    pub(crate) fn raised_or_confirmed_by(&self, who: &str) -> bool {
+        *self.accuser == *who || self.confirmed.contains(who)
+    }
+
     /// Confirmations counted so far.
     pub(crate) fn confirmations(&self) -> u32 {
         // At most k (a u32) names are ever stored, so this never saturates.

@@ -1,7 +1,8 @@
 //! The guards against declaring a healthy member dead (issue 32,
 //! docs/protocol.md §15.8): an accusation against us answered straight to
 //! its accuser and sender, a last probe of a suspect before its death, and a
-//! death notice from an accuser held dead taken as a suspicion.
+//! death notice from an accuser held dead taken as a suspicion, and our
+//! alive message sent ahead to a member returning from the dead.
 //! Each is switched off by its setting, and `CatchUp::off` is Go's
 //! behaviour.
 
@@ -20,7 +21,10 @@ fn ms(x: u64) -> Duration {
 }
 
 fn local_catch_up() -> CatchUp {
-    Config::local("x", addr(0)).catch_up
+    let mut c = Config::local("x", addr(0)).catch_up;
+    // Off by default for now (docs/protocol.md §15.8); tested on.
+    c.refute_returning_per_second = 10;
+    c
 }
 
 /// A node on the Local preset with its periodic push/pull far away and no
@@ -278,4 +282,170 @@ fn a_death_notice_from_an_accuser_held_dead_is_only_a_suspicion() {
         me.handle_packet(t, addr(3), &accusation(true, "b", 1, "c"));
         assert_eq!(me.member("b").unwrap().state, MemberState::Dead);
     }
+}
+
+/// `me` with members b, c and d at addrs 1, 2 and 3, incarnation 1.
+fn me_with_bcd(catch_up: CatchUp, probe_interval: Duration) -> Swim {
+    let mut me = node(catch_up, probe_interval);
+    let t = Instant::ZERO + ms(10);
+    for (i, name) in [(1u16, "b"), (2, "c"), (3, "d")] {
+        me.handle_packet(t, addr(9), &alive_packet(name, [127, 0, 0, 1], 7000 + i, 1));
+    }
+    me
+}
+
+#[test]
+fn a_member_back_from_the_dead_gets_our_alive_above_one_raise() {
+    for (catch_up, on) in [(local_catch_up(), true), (CatchUp::off(), false)] {
+        let mut me = me_with_bcd(catch_up, Duration::from_secs(3600));
+        // Joins are no return.
+        assert!(own_alives(&mut me).is_empty());
+        // b and c die here (cut off from us), then come back together, as
+        // a partition heals: one raise covers both.
+        let t = Instant::ZERO + ms(100);
+        me.handle_packet(t, addr(3), &accusation(true, "b", 1, "d"));
+        me.handle_packet(t, addr(3), &accusation(true, "c", 1, "d"));
+        let _ = own_alives(&mut me);
+        let t = t + secs(5);
+        me.handle_packet(t, addr(1), &alive_packet("b", [127, 0, 0, 1], 7001, 2));
+        me.handle_packet(t, addr(2), &alive_packet("c", [127, 0, 0, 1], 7002, 2));
+        let alives = own_alives(&mut me);
+        if on {
+            assert_eq!(alives, [(addr(1), 2), (addr(2), 2)]);
+        } else {
+            assert!(alives.is_empty(), "{alives:?}");
+        }
+        // d goes down after that raise: its return needs another.
+        let t = t + secs(1);
+        me.handle_packet(t, addr(1), &accusation(true, "d", 1, "b"));
+        me.handle_packet(
+            t + secs(1),
+            addr(3),
+            &alive_packet("d", [127, 0, 0, 1], 7003, 2),
+        );
+        let alives = own_alives(&mut me);
+        if on {
+            assert_eq!(alives, [(addr(3), 3)]);
+        } else {
+            assert!(alives.is_empty(), "{alives:?}");
+        }
+        // A member back from someone else's suspicion is no return.
+        me.handle_packet(t + secs(2), addr(1), &accusation(false, "c", 2, "b"));
+        me.handle_packet(
+            t + secs(2),
+            addr(2),
+            &alive_packet("c", [127, 0, 0, 1], 7002, 3),
+        );
+        assert!(own_alives(&mut me).is_empty());
+        let s = me.stats();
+        let want = if on { (2, 3, 3) } else { (0, 0, 1) };
+        assert_eq!(
+            (
+                s.raised_for_returning,
+                s.alive_to_returning,
+                me.member("me").unwrap().incarnation
+            ),
+            want
+        );
+        // Not a refutation: the awareness score stays.
+        assert_eq!((s.refutations, me.health_score()), (0, 0));
+    }
+}
+
+#[test]
+fn a_member_back_from_our_own_suspicion_gets_our_alive() {
+    let mut me = me_with_bcd(local_catch_up(), Duration::from_secs(1));
+    // Nobody answers: our probes make suspects.
+    let mut t = Instant::ZERO + ms(10);
+    let suspect = loop {
+        t = t + ms(10);
+        me.handle_timeout(t);
+        let _ = own_alives(&mut me);
+        let found = ["b", "c", "d"]
+            .into_iter()
+            .find(|n| me.member(n).unwrap().state == MemberState::Suspect);
+        if let Some(n) = found {
+            break n;
+        }
+    };
+    let i = match suspect {
+        "b" => 1,
+        "c" => 2,
+        _ => 3,
+    };
+    me.handle_packet(
+        t,
+        addr(i),
+        &alive_packet(suspect, [127, 0, 0, 1], 7000 + i as u16, 2),
+    );
+    assert_eq!(own_alives(&mut me), [(addr(i), 2)]);
+    assert_eq!(me.stats().raised_for_returning, 1);
+}
+
+#[test]
+fn alives_to_returning_members_are_budgeted() {
+    let mut catch_up = local_catch_up();
+    catch_up.refute_returning_per_second = 2;
+    let mut me = me_with_bcd(catch_up, Duration::from_secs(3600));
+    let t = Instant::ZERO + ms(100);
+    for n in ["b", "c", "d"] {
+        me.handle_packet(t, addr(9), &accusation(true, n, 1, "x"));
+    }
+    let t = t + secs(1);
+    for (i, n) in [(1u16, "b"), (2, "c"), (3, "d")] {
+        me.handle_packet(t, addr(9), &alive_packet(n, [127, 0, 0, 1], 7000 + i, 2));
+    }
+    assert_eq!(own_alives(&mut me).len(), 2);
+    let s = me.stats();
+    assert_eq!((s.raised_for_returning, s.alive_to_returning), (1, 2));
+}
+
+/// Twenty Local nodes, node 19 with `go` (a Go node), the others with
+/// `ours`; node 19 cut one way (it hears everyone, nobody hears it) from
+/// 10 s to 16 s: long enough to suspect a few members, and after the heal
+/// it probes them in turn, one a probe interval, slower than its
+/// suspicions run out. Returns the deaths declared after 17 s (every node
+/// is healthy) and how often ours found node 19 back over UDP.
+fn one_way_cut(go: CatchUp, ours: CatchUp, offset: Duration) -> (Vec<(usize, String)>, u64) {
+    const N: usize = 20;
+    let mut c = Cluster::new(N, |i| {
+        let mut cfg = Config::local(format!("node-{i}"), addr(i));
+        cfg.catch_up = if i == N - 1 { go.clone() } else { ours.clone() };
+        cfg
+    });
+    c.bootstrap();
+    let start = c.now + offset;
+    c.run_until(start + secs(10));
+    c.muted = vec![N - 1];
+    c.run_until(start + secs(16));
+    c.muted.clear();
+    c.run_until(start + secs(80));
+    let mut deaths = Vec::new();
+    for (i, n) in c.nodes.iter().enumerate() {
+        for (t, e) in &n.events {
+            if let Event::MemberFailed(m) = e {
+                if *t > start + secs(17) {
+                    deaths.push((i, m.name.to_string()));
+                }
+            }
+        }
+    }
+    let back = (0..N - 1)
+        .map(|i| c.nodes[i].swim.stats().back_over_udp)
+        .sum();
+    (deaths, back)
+}
+
+#[test]
+fn a_member_back_from_a_one_way_cut_is_found_back_over_udp() {
+    // Ours reach the cut node by TCP meanwhile, so none holds it dead or
+    // suspect; the first UDP ack after the heal is its return. (Whether
+    // its suspicions still become deaths depends on more than this: see
+    // docs/protocol.md §15.8.)
+    let mut no_returning = local_catch_up();
+    no_returning.refute_returning_per_second = 0;
+    let (_, back) = one_way_cut(CatchUp::off(), no_returning, Duration::ZERO);
+    assert_eq!(back, 0);
+    let (_, back) = one_way_cut(CatchUp::off(), local_catch_up(), Duration::ZERO);
+    assert!(back >= 1, "nobody found the cut node back over UDP");
 }

@@ -108,8 +108,10 @@ impl Params {
         c.relay_user_broadcasts = self.relay;
         // The model is §10's rules, Go's: a death notice is a death whoever
         // sent it. The doubt of accusers held dead (§15.8) is tested in
-        // false_death.rs.
+        // false_death.rs, and so is the refutation in advance to a member
+        // returning (it raises our incarnation unasked).
         c.catch_up.doubt_dead_accusers = false;
+        c.catch_up.refute_returning_per_second = 0;
         c
     }
 }

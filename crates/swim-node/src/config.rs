@@ -334,6 +334,10 @@ pub struct NodeSettings {
     /// suspicion; false is Go's behaviour
     /// ([`CatchUp::doubt_dead_accusers`](swim_core::CatchUp::doubt_dead_accusers)).
     pub doubt_dead_accusers: Option<bool>,
+    /// Most alive messages per second sent to members returning from the
+    /// dead, after one raise of our incarnation; 0 turns them off, as in Go
+    /// ([`CatchUp::refute_returning_per_second`](swim_core::CatchUp::refute_returning_per_second)).
+    pub refute_returning_per_second: Option<u32>,
     /// How long a dead member's name stays its own: a node claiming it from
     /// another address sooner is a name conflict
     /// ([`Config::dead_node_reclaim_time`](swim_core::Config::dead_node_reclaim_time)).
@@ -440,6 +444,7 @@ impl NodeSettings {
             refutations_per_second: _,
             last_probes_per_second: _,
             doubt_dead_accusers: _,
+            refute_returning_per_second: _,
             dead_node_reclaim_time: _,
         } = self.clone();
         let settled = |a: SocketAddr| a.port() != 0 && !a.ip().is_unspecified();
@@ -483,6 +488,7 @@ impl NodeSettings {
             refutations_per_second: Some(swim.catch_up.refutations_per_second),
             last_probes_per_second: Some(swim.catch_up.last_probes_per_second),
             doubt_dead_accusers: Some(swim.catch_up.doubt_dead_accusers),
+            refute_returning_per_second: Some(swim.catch_up.refute_returning_per_second),
             dead_node_reclaim_time: Some(swim.dead_node_reclaim_time),
         })
     }
@@ -545,6 +551,10 @@ impl NodeSettings {
             self.last_probes_per_second,
         );
         set(&mut catch_up.doubt_dead_accusers, self.doubt_dead_accusers);
+        set(
+            &mut catch_up.refute_returning_per_second,
+            self.refute_returning_per_second,
+        );
         set(&mut swim.enable_compression, self.compression);
         set(&mut swim.relay_user_broadcasts, self.relay_user_broadcasts);
         set(&mut swim.suspicion_mult, self.suspicion_mult);
@@ -620,7 +630,8 @@ mod tests {
         );
         let guards = parse(
             r#"{"name":"a","bind":"127.0.0.1:1","refutations_per_second":0,
-                "last_probes_per_second":0,"doubt_dead_accusers":false}"#,
+                "last_probes_per_second":0,"doubt_dead_accusers":false,
+                "refute_returning_per_second":0}"#,
         )
         .unwrap();
         let c = &guards.swim.catch_up;
@@ -628,9 +639,10 @@ mod tests {
             (
                 c.refutations_per_second,
                 c.last_probes_per_second,
-                c.doubt_dead_accusers
+                c.doubt_dead_accusers,
+                c.refute_returning_per_second
             ),
-            (0, 0, false),
+            (0, 0, false, 0),
             "each false-death guard off on request"
         );
         assert!(c.enabled(), "catch-up itself stays on");

@@ -137,6 +137,15 @@ impl Metrics {
                 stats.last_probes_answered,
             );
             p.count("memberlist.catch_up.doubted_deaths", stats.doubted_deaths);
+            p.count(
+                "memberlist.catch_up.raised_for_returning",
+                stats.raised_for_returning,
+            );
+            p.count(
+                "memberlist.catch_up.alive_to_returning",
+                stats.alive_to_returning,
+            );
+            p.count("memberlist.catch_up.back_over_udp", stats.back_over_udp);
             p.count("memberlist.invalid_input", stats.wire_errors);
             p.count("memberlist.tcp.at_capacity", node.streams_at_capacity);
             p.count("memberlist.tcp.errors", node.stream_errors);

@@ -242,6 +242,10 @@ pub struct Scenario {
     /// With catch-up on: a death notice from an accuser held dead is a
     /// suspicion (`swim_core::CatchUp::doubt_dead_accusers`).
     pub doubt_dead_accusers: bool,
+    /// Refutations in advance for members returning from the dead
+    /// (`swim_core::CatchUp::refute_returning_per_second`, 10 when on; off
+    /// by default, as in the presets for now).
+    pub refute_returning: bool,
     /// LZW compression of packets and streams (Go's default: on).
     pub compression: bool,
     /// How the cluster forms.
@@ -343,6 +347,7 @@ impl fmt::Debug for Scenario {
             .field("last_probes", &self.last_probes)
             .field("direct_refutations", &self.direct_refutations)
             .field("doubt_dead_accusers", &self.doubt_dead_accusers)
+            .field("refute_returning", &self.refute_returning)
             .field("compression", &self.compression)
             .field("start", &self.start)
             .field("network", &self.network)
@@ -374,6 +379,7 @@ impl Scenario {
             last_probes: true,
             direct_refutations: true,
             doubt_dead_accusers: true,
+            refute_returning: false,
             compression: true,
             start: Start::Warm,
             network: NetworkModel::default(),
@@ -450,6 +456,12 @@ impl Scenario {
     /// Turns the doubt of death notices from accusers held dead on or off.
     pub fn doubt_dead_accusers(mut self, on: bool) -> Self {
         self.doubt_dead_accusers = on;
+        self
+    }
+
+    /// Turns the refutation in advance for returning members on or off.
+    pub fn refute_returning(mut self, on: bool) -> Self {
+        self.refute_returning = on;
         self
     }
 
@@ -587,6 +599,11 @@ impl Scenario {
         }
         if !self.doubt_dead_accusers {
             c.catch_up.doubt_dead_accusers = false;
+        }
+        if !self.refute_returning {
+            c.catch_up.refute_returning_per_second = 0;
+        } else if self.catch_up {
+            c.catch_up.refute_returning_per_second = 10;
         }
         if let Some(h) = &self.config_hook {
             h(i, &mut c);

@@ -142,10 +142,12 @@ fn recorded_traces_are_unchanged() {
 /// either guard declares a healthy node dead (a refutation that missed the
 /// last node suspecting it). Commands: `swim-sim run --nodes 30 --formed
 /// --loss 20% --stream-loss 20% --duration 200s --seed 7`, with the flags
-/// named.
+/// named (the refutation in advance, pinned last with `--refute-returning`,
+/// would hide what each guard does alone).
 #[test]
 fn false_death_guards_traces_are_unchanged() {
     let sc = Scenario::new(30, 7, Preset::Lan)
+        .refute_returning(false)
         .formed()
         .duration(s(200))
         .network(NetworkModel {
@@ -178,7 +180,15 @@ fn false_death_guards_traces_are_unchanged() {
             "00efaaa72cd24129",
             0,
         ),
-        ("(defaults)", sc, "0c3aef2b012b0cf8", 0),
+        ("(defaults)", sc.clone(), "0c3aef2b012b0cf8", 0),
+        (
+            "--no-last-probe --no-direct-refutation, refutation in advance on",
+            sc.refute_returning(true)
+                .last_probes(false)
+                .direct_refutations(false),
+            "710666e7b472b3a3",
+            0,
+        ),
     ];
     assert_pinned_with_false_deaths(cases);
 }
@@ -188,10 +198,13 @@ fn false_death_guards_traces_are_unchanged() {
 /// death notice from the cut-off side about a member of this side arrives
 /// 0.8 s after the heal and is believed at once. Command: `swim-sim run
 /// --nodes 200 --crash 1%@60s --partition 10%@70s+30s --duration 160s
-/// --seed 14 --no-direct-refutation`, and with `--no-doubt`.
+/// --seed 14 --no-direct-refutation`, and with `--no-doubt`; then with
+/// `--refute-returning --no-doubt`
+/// (the member returning answers its accuser's suspicion beforehand).
 #[test]
 fn doubt_of_dead_accusers_traces_are_unchanged() {
     let sc = Scenario::new(200, 14, Preset::Lan)
+        .refute_returning(false)
         .duration(s(160))
         .direct_refutations(false)
         .fault(Fault::Crash {
@@ -212,7 +225,13 @@ fn doubt_of_dead_accusers_traces_are_unchanged() {
             "b8266f36f2811b22",
             1,
         ),
-        ("(doubt on)", sc, "412cf79b99af3e5b", 0),
+        ("(doubt on)", sc.clone(), "412cf79b99af3e5b", 0),
+        (
+            "--no-doubt, refutation in advance on",
+            sc.refute_returning(true).doubt_dead_accusers(false),
+            "33b5ca405884db2b",
+            0,
+        ),
     ];
     assert_pinned_with_false_deaths(cases);
 }

@@ -103,6 +103,8 @@ pub(crate) struct Members {
     local: Arc<str>,
     /// The local incarnation counter (Go's `m.incarnation`).
     local_incarnation: u32,
+    /// When our incarnation last rose (an announcement or a refutation).
+    local_raised_at: Instant,
     max_members: usize,
     /// Members by state, kept with every state change.
     counts: MemberCounts,
@@ -130,6 +132,7 @@ impl Members {
             index: HashTable::new(),
             local: names.share(local),
             local_incarnation: 0,
+            local_raised_at: Instant::ZERO,
             max_members,
             counts: MemberCounts::default(),
             record_changes,
@@ -230,6 +233,11 @@ impl Members {
         self.index
             .find(hash, |&i| *self.nodes[i as usize].name == *name)
             .map(|&i| i as usize)
+    }
+
+    /// When our incarnation last rose.
+    pub(crate) fn local_raised_at(&self) -> Instant {
+        self.local_raised_at
     }
 
     /// The next local incarnation (Go's `nextIncarnation`).

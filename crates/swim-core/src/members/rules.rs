@@ -81,6 +81,9 @@ pub(crate) enum Effect {
     Failed { node: Arc<str>, addr: SocketAddr },
     /// A member left on purpose.
     Left { node: Arc<str> },
+    /// A member we held dead, or suspect on our own failed probes, is alive
+    /// again at a higher incarnation; it went down here at `down_since`.
+    Returned { node: Arc<str>, down_since: Instant },
     /// An accusation from a datagram's `sender` was older than the alive
     /// record we hold: the sender missed the member's refutation.
     Outdated { node: Arc<str>, sender: SocketAddr },
@@ -237,6 +240,21 @@ impl Members {
         if is_local && a.incarnation < r.incarnation {
             return;
         }
+        // Whether it comes back from the dead or from our own suspicion
+        // (not from a departure, nor a name reclaimed at a new address: a
+        // new process that holds no suspicions of us).
+        let returning = !is_local
+            && existing.is_some()
+            && !updates_node
+            && match r.state {
+                MemberState::Dead => true,
+                MemberState::Suspect => r
+                    .suspicion
+                    .as_ref()
+                    .is_some_and(|s| s.raised_or_confirmed_by(&self.local)),
+                _ => false,
+            };
+        let down_since = r.state_change;
         // A7: any suspicion is over.
         r.suspicion = None;
         let old_state = r.state;
@@ -272,6 +290,12 @@ impl Members {
 
         // A10.
         let r = &self.nodes[idx];
+        if returning && r.state == MemberState::Alive {
+            ctx.effects.push(Effect::Returned {
+                node: r.name.clone(),
+                down_since,
+            });
+        }
         if matches!(old_state, MemberState::Dead | MemberState::Left) {
             if r.state == MemberState::Alive {
                 if *r.name != *self.local {
@@ -416,14 +440,31 @@ impl Members {
 
     /// §10.5: answer an accusation against us with an incarnation above it.
     fn refute(&mut self, idx: usize, accused: u32, ctx: &mut Ctx<'_>) {
+        ctx.effects.push(Effect::Refuted);
+        self.raise_local(idx, accused, ctx);
+    }
+
+    /// A refutation in advance (`catch_up/returning.rs`): the refutation's
+    /// raise and gossip, without an accusation (so without the awareness
+    /// penalty of one).
+    pub(crate) fn refute_in_advance(&mut self, ctx: &mut Ctx<'_>) {
+        let local = self.local.clone();
+        if let Some(idx) = self.index_of(&local) {
+            let accused = self.nodes[idx].incarnation;
+            self.raise_local(idx, accused, ctx);
+        }
+    }
+
+    /// Raises our incarnation above `accused` and gossips it.
+    fn raise_local(&mut self, idx: usize, accused: u32, ctx: &mut Ctx<'_>) {
         let mut inc = self.next_incarnation();
         if accused >= inc {
             inc = accused.saturating_add(1);
             self.local_incarnation = inc;
         }
+        self.local_raised_at = ctx.now;
         let r = &mut self.nodes[idx];
         r.incarnation = inc;
-        ctx.effects.push(Effect::Refuted);
         ctx.effects.push(Effect::GossipAlive {
             node: r.name.clone(),
             at: idx,
@@ -441,6 +482,7 @@ impl Members {
         ctx: &mut Ctx<'_>,
     ) {
         let incarnation = self.next_incarnation();
+        self.local_raised_at = ctx.now;
         let ip = WireIp::from_ip(addr.ip());
         let local = self.local.clone();
         self.alive(

@@ -288,11 +288,15 @@ impl<D: Delegate> Swim<D> {
         if fallback == Fallback::Pending {
             p.expired = true; // decide when TCP reports
         }
+        let target = p.target.clone();
         // The ack handler expires with the probe.
         self.probing.acks.remove(&seq);
         match fallback {
             Fallback::Pending => {}
-            Fallback::Succeeded => self.finish_probe(now, -1),
+            Fallback::Succeeded => {
+                self.finish_probe(now, -1);
+                self.catch_up_on(now, Happened::OnlyTcp { node: &target });
+            }
             Fallback::None | Fallback::Failed => self.fail_probe(now),
         }
     }
@@ -309,7 +313,9 @@ impl<D: Delegate> Swim<D> {
         };
         if p.expired {
             if ok {
+                let target = p.target.clone();
                 self.finish_probe(now, -1);
+                self.catch_up_on(now, Happened::OnlyTcp { node: &target });
             } else {
                 self.fail_probe(now);
             }

@@ -58,6 +58,10 @@ pub struct Cluster {
     pub latency: Duration,
     /// Drop every datagram (streams still work).
     pub drop_udp: bool,
+    /// A one-way cut: these nodes hear everyone, nobody hears them (their
+    /// datagrams and the connections they open are lost; replies on
+    /// connections others open still arrive).
+    pub muted: Vec<usize>,
     /// Incoming stream id → (initiator, its exchange, reply wanted).
     pub streams: BTreeMap<u64, (usize, ExchangeId, bool)>,
     pub trace: std::collections::hash_map::DefaultHasher,
@@ -104,6 +108,7 @@ impl Cluster {
             seq: 0,
             latency: Duration::from_millis(2),
             drop_udp: false,
+            muted: Vec::new(),
             streams: BTreeMap::new(),
             trace: Default::default(),
             probes_of_silenced: Vec::new(),
@@ -141,7 +146,8 @@ impl Cluster {
                     if let Some(t) = self.index(to).filter(|&t| self.woken && self.nodes[t].down) {
                         self.note_probe(i, t, &data);
                     }
-                    if let (Some(to), false) = (self.index(to), self.drop_udp) {
+                    let cut = self.drop_udp || self.muted.contains(&i);
+                    if let (Some(to), false) = (self.index(to), cut) {
                         let from = self.nodes[i].addr;
                         self.send(self.latency, Delivery::Packet { to, from, data });
                     }
@@ -153,7 +159,7 @@ impl Cluster {
                     expect_reply,
                     ..
                 } => match self.index(to) {
-                    Some(t) if !self.nodes[t].down => self.send(
+                    Some(t) if !self.nodes[t].down && !self.muted.contains(&i) => self.send(
                         self.latency,
                         Delivery::Stream {
                             to: t,

@@ -5,6 +5,11 @@
 //! reachable from here. Taken as a suspicion instead, it is confirmed,
 //! refuted or probed (`last_probe.rs`) like any other, where Go would hold
 //! the member dead at once.
+//!
+//! The same holds for an accuser our probes reached only by TCP within the
+//! longest suspicion (`returning.rs`): a one-way cut, where its probes of
+//! everyone failed while we kept it alive, so its verdicts rest on the cut.
+//! (Those marks are kept only while `refute_returning_per_second > 0`.)
 
 use crate::delegate::Delegate;
 use crate::member::MemberState;
@@ -13,8 +18,9 @@ use crate::wire::Accusation;
 
 impl<D: Delegate> Swim<D> {
     /// Whether death notice `d` is only a suspicion here (or a confirmation
-    /// of ours): its accuser is held dead or gone, and the member alive or
-    /// suspect (and it is neither a departure nor about us).
+    /// of ours): its accuser is held dead or gone, or was reached only by
+    /// TCP lately, and the member is alive or suspect (and it is neither a
+    /// departure nor about us).
     pub(in crate::swim) fn doubts(&self, d: &Accusation<'_>) -> bool {
         self.config.catch_up.doubt_dead_accusers
             && d.from != d.node
@@ -23,6 +29,7 @@ impl<D: Delegate> Swim<D> {
                 .members
                 .get(d.node)
                 .is_some_and(|r| matches!(r.state, MemberState::Alive | MemberState::Suspect))
-            && self.members.get(d.from).is_some_and(|r| r.dead_or_left())
+            && (self.members.get(d.from).is_some_and(|r| r.dead_or_left())
+                || self.cut_off_lately(d.from))
     }
 }

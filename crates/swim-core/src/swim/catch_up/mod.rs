@@ -7,8 +7,10 @@
 //! outdated accusation ([`correction`]). Against false deaths: an accusation
 //! against this node answered straight to its accuser ([`refute`]), a
 //! last probe of a suspect before its death ([`last_probe`]), and a death
-//! notice from an accuser held dead taken as a suspicion ([`doubt`]). Every
-//! exchange is ordinary memberlist traffic.
+//! notice from an accuser held dead taken as a suspicion ([`doubt`]), and
+//! our alive message sent ahead to a member returning from the dead, which
+//! may suspect us unheard ([`returning`]). Every exchange is ordinary
+//! memberlist traffic.
 //!
 //! The rest of the node only reports what [`Happened`], through one call,
 //! [`Swim::catch_up_on`]: the member-table rules' effects (news, a failure,
@@ -22,6 +24,7 @@ mod doubt;
 mod last_probe;
 mod reconnect;
 mod refute;
+mod returning;
 mod settle;
 
 use alloc::sync::Arc;
@@ -58,6 +61,14 @@ pub(super) enum Happened<'a> {
         /// Where it was.
         addr: SocketAddr,
     },
+    /// A member held dead, or suspect on our own probes, is alive again at a
+    /// higher incarnation (a rule's effect); it went down at `down_since`.
+    Returned {
+        /// The member.
+        node: &'a str,
+        /// When it went down in our table.
+        down_since: Instant,
+    },
     /// A member left on purpose (a rule's effect).
     Left {
         /// The member.
@@ -81,7 +92,13 @@ pub(super) enum Happened<'a> {
         /// Its port as it announced it.
         port: u16,
     },
-    /// Our probe of `node` was acked directly.
+    /// Our probe of `node` was answered only by the TCP ping: no ack came
+    /// over UDP, direct or relayed.
+    OnlyTcp {
+        /// The member probed.
+        node: &'a str,
+    },
+    /// Our probe of `node` was acked over UDP (directly or relayed).
     ProbeAcked {
         /// The member probed.
         node: &'a str,
@@ -129,6 +146,10 @@ pub(super) struct CatchUpState {
     last_probes: LastProbes,
     /// Last probes started: `last_probes_per_second`.
     last_probe_budget: Budget,
+    /// Alive messages sent to returning members: `refute_returning_per_second`.
+    returning: Budget,
+    /// Members our probes reached only by TCP, and since when.
+    only_tcp: returning::OnlyTcp,
 }
 
 impl<D: Delegate> Swim<D> {
@@ -140,10 +161,17 @@ impl<D: Delegate> Swim<D> {
                 self.note_news(now);
             }
             Happened::Failed { node, addr } => self.note_failed(now, node, addr),
+            Happened::Returned { node, down_since } => {
+                self.refute_in_advance(now, node, down_since)
+            }
             Happened::Left { node } => self.forget_failed(node),
             Happened::Outdated { node, sender } => self.correct(now, sender, node),
             Happened::Contact { node, addr, port } => self.note_contact(now, node, addr, port),
-            Happened::ProbeAcked { node } => self.note_probe_acked(now, node),
+            Happened::OnlyTcp { node } => self.note_only_tcp(now, node),
+            Happened::ProbeAcked { node } => {
+                self.note_back_over_udp(now, node);
+                self.note_probe_acked(now, node);
+            }
             Happened::Synced { with } => self.note_synced(now, with),
             Happened::Due(CatchUpTimer::Settle) => self.catch_up_settle(now),
             Happened::Due(CatchUpTimer::Confirm) => self.catch_up_confirm(now),

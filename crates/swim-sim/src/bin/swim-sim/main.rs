@@ -44,6 +44,8 @@ RUN OPTIONS:
                            straight to the accuser and sender
     --no-doubt             take a death notice from an accuser held dead as a
                            death, not a suspicion
+    --refute-returning     an alive message (above one raise) to a member
+                           returning from the dead (off by default for now)
     --no-compression       LZW compression off (Go's default is on)
   Start
     --bootstrap            form the cluster by joining: seeds start at 0 s, every
@@ -215,6 +217,7 @@ fn cmd_run(argv: &[String]) -> Result<bool, String> {
             "--no-last-probe" => sc.last_probes = false,
             "--no-direct-refutation" => sc.direct_refutations = false,
             "--no-doubt" => sc.doubt_dead_accusers = false,
+            "--refute-returning" => sc.refute_returning = true,
             "--no-compression" => sc.compression = false,
             "--bootstrap" => bootstrap = true,
             "--formed" => formed = true,
