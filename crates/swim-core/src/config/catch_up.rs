@@ -49,7 +49,8 @@ use core::time::Duration;
 /// `per_minute = 0` turns off the push/pulls, `corrections_per_second = 0`
 /// the corrections, `refutations_per_second = 0` the direct refutations and
 /// `last_probes_per_second = 0` the last probes, `doubt_dead_accusers =
-/// false` the doubt.
+/// false` the doubt, `state_gossip = 0` the lower rank of members learned
+/// from full states.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct CatchUp {
@@ -60,7 +61,9 @@ pub struct CatchUp {
     /// times as long before the confirming one).
     pub settle: Duration,
     /// About how many nodes of the cluster run a settle push/pull after one
-    /// burst of news: each does with probability `min(1, nodes / members)`.
+    /// burst of news: each does with probability `min(1, nodes / members)`
+    /// (and the others too, if no full state reaches them: see
+    /// [`settle_unreached`](Self::settle_unreached)).
     pub nodes: usize,
     /// How often a failed member is tried again (zero: never).
     pub reconnect_interval: Duration,
@@ -84,6 +87,22 @@ pub struct CatchUp {
     /// a partition that is healing, where each side declared the other
     /// dead. Off: taken as a death at once, as in Go.
     pub doubt_dead_accusers: bool,
+    /// How many more times an alive message learned from a push/pull's
+    /// full state is gossiped, queued behind fresh news (as if already
+    /// sent the retransmit limit less this many times). A full state
+    /// lists members the cluster already knows: a joiner learns every
+    /// member at once, and gossiping each of them the whole retransmit
+    /// limit, at the same rank as fresh news, buries the news of later
+    /// joins under thousands of stale rumours (every node's queue held
+    /// about N of them in a 2,000-node bootstrap). A joiner's own state,
+    /// answered by its seed, is news and keeps the whole limit. Zero: the
+    /// whole limit at the same rank, as Go does.
+    pub state_gossip: u32,
+    /// A node not picked to settle (see [`nodes`](Self::nodes)) runs the
+    /// settle push/pull after all if no full state reached it by the time
+    /// a confirming push/pull would follow (four `settle`s). Off: only the
+    /// picked nodes settle.
+    pub settle_unreached: bool,
 }
 
 impl CatchUp {
@@ -102,6 +121,8 @@ impl CatchUp {
             refutations_per_second: 10,
             last_probes_per_second: 20,
             doubt_dead_accusers: true,
+            state_gossip: 2,
+            settle_unreached: true,
         }
     }
 
@@ -113,6 +134,8 @@ impl CatchUp {
             refutations_per_second: 0,
             last_probes_per_second: 0,
             doubt_dead_accusers: false,
+            state_gossip: 0,
+            settle_unreached: false,
             ..CatchUp::for_preset(Duration::from_millis(200), Duration::from_secs(30))
         }
     }
