@@ -691,6 +691,16 @@ const HELP: [(&str, &str, bool); 28] = [
         false,
     ),
     (
+        "memberlist.catch_up.state_gossip_lowered",
+        "Members learned from a full state, gossiped behind fresh news.",
+        false,
+    ),
+    (
+        "memberlist.catch_up.settle_unreached",
+        "Settle push/pulls of nodes not picked to settle that no full state reached.",
+        false,
+    ),
+    (
         "memberlist.invalid_input",
         "Packets or streams that could not be decoded.",
         false,

@@ -148,6 +148,8 @@ fn metrics_are_scraped_with_memberlist_names_and_move_under_traffic() {
         "memberlist_catch_up_last_probes_total",
         "memberlist_catch_up_last_probes_answered_total",
         "memberlist_catch_up_doubted_deaths_total",
+        "memberlist_catch_up_state_gossip_lowered_total",
+        "memberlist_catch_up_settle_unreached_total",
         "memberlist_health_score",
         "memberlist_members_alive",
         "memberlist_members_suspect",

@@ -641,9 +641,10 @@ fn a_node_not_picked_to_settle_settles_if_no_full_state_reaches_it() {
     assert!(run(&mut me, t0, t0 + Duration::from_secs(10)).is_empty());
 }
 
-/// How many times `me` gossips the alive message of "c" to "b" once "b"'s
-/// push/pull (a join or not) taught it "c", retransmit limit 6.
-fn gossip_of_c_from_a_state(catch_up: CatchUp, join: bool) -> usize {
+/// How many times `me` gossips the alive message of "c" once "b"'s
+/// push/pull (a join or not) taught it "c" at incarnation 2 (`known`: "c"
+/// was known at incarnation 1, its gossip over), retransmit limit 6.
+fn gossip_of_c_from_a_state(catch_up: CatchUp, join: bool, known: bool) -> usize {
     let mut me = node_with(catch_up, |c| {
         c.retransmit_mult = 6;
         c.probe_interval = Duration::from_secs(3600);
@@ -654,10 +655,18 @@ fn gossip_of_c_from_a_state(catch_up: CatchUp, join: bool) -> usize {
         addr: vec![127, 0, 0, 1].into(),
         port,
         meta: vec![].into(),
-        incarnation: 1,
+        incarnation: 2,
         state: swim_core::wire::NodeState::Alive,
         vsn: vec![1, 5, 2, 0, 0, 0].into(),
     };
+    let t0 = Instant::ZERO + ms(100);
+    if known {
+        learn(&mut me, t0, "c", 7002);
+        learn(&mut me, t0, "b", 7001);
+        run(&mut me, t0, t0 + Duration::from_secs(5));
+        assert_eq!(me.broadcast_queue_len(), 0);
+    }
+    let t0 = t0 + Duration::from_secs(5);
     let mut msg = Vec::new();
     Message::PushPull(PushPull {
         join,
@@ -667,7 +676,6 @@ fn gossip_of_c_from_a_state(catch_up: CatchUp, join: bool) -> usize {
     .encode(Transport::Stream, &mut msg);
     let mut sealed = Vec::new();
     me.envelope().seal_stream(&msg, || [0; 12], &mut sealed);
-    let t0 = Instant::ZERO + ms(100);
     me.handle_stream(t0, StreamId(1), addr(1), &sealed);
     let mut sent = 0;
     let mut t = t0;
@@ -693,12 +701,14 @@ fn members_learned_from_a_full_state_are_gossiped_fewer_times() {
     // A cluster's state: `state_gossip` (2) sends, behind fresh news.
     let ours = local_catch_up();
     assert_eq!(ours.state_gossip, 2);
-    assert_eq!(gossip_of_c_from_a_state(ours.clone(), false), 2);
+    assert_eq!(gossip_of_c_from_a_state(ours.clone(), false, false), 2);
     // A joiner's own state is news: the whole limit.
-    assert_eq!(gossip_of_c_from_a_state(ours.clone(), true), 6);
+    assert_eq!(gossip_of_c_from_a_state(ours.clone(), true, false), 6);
+    // So is a newer record of a member already known.
+    assert_eq!(gossip_of_c_from_a_state(ours.clone(), false, true), 6);
     // Off (Go): the whole limit.
     let mut off = ours;
     off.state_gossip = 0;
-    assert_eq!(gossip_of_c_from_a_state(off, false), 6);
-    assert_eq!(gossip_of_c_from_a_state(CatchUp::off(), false), 6);
+    assert_eq!(gossip_of_c_from_a_state(off, false, false), 6);
+    assert_eq!(gossip_of_c_from_a_state(CatchUp::off(), false, false), 6);
 }

@@ -330,6 +330,14 @@ pub struct NodeSettings {
     /// suspicion; false is Go's behaviour
     /// ([`CatchUp::doubt_dead_accusers`](swim_core::CatchUp::doubt_dead_accusers)).
     pub doubt_dead_accusers: Option<bool>,
+    /// How many times a member learned from a push/pull's full state is
+    /// gossiped, behind fresh news; 0 is the whole retransmit limit, as in
+    /// Go ([`CatchUp::state_gossip`](swim_core::CatchUp::state_gossip)).
+    pub state_gossip: Option<u32>,
+    /// Whether a node not picked to settle after news settles if no full
+    /// state reached it; false: only the picked nodes
+    /// ([`CatchUp::settle_unreached`](swim_core::CatchUp::settle_unreached)).
+    pub settle_unreached: Option<bool>,
     /// How long a dead member's name stays its own: a node claiming it from
     /// another address sooner is a name conflict
     /// ([`Config::dead_node_reclaim_time`](swim_core::Config::dead_node_reclaim_time)).
@@ -435,6 +443,8 @@ impl NodeSettings {
             refutations_per_second: _,
             last_probes_per_second: _,
             doubt_dead_accusers: _,
+            state_gossip: _,
+            settle_unreached: _,
             dead_node_reclaim_time: _,
         } = self.clone();
         let settled = |a: SocketAddr| a.port() != 0 && !a.ip().is_unspecified();
@@ -477,6 +487,8 @@ impl NodeSettings {
             refutations_per_second: Some(swim.catch_up.refutations_per_second),
             last_probes_per_second: Some(swim.catch_up.last_probes_per_second),
             doubt_dead_accusers: Some(swim.catch_up.doubt_dead_accusers),
+            state_gossip: Some(swim.catch_up.state_gossip),
+            settle_unreached: Some(swim.catch_up.settle_unreached),
             dead_node_reclaim_time: Some(swim.dead_node_reclaim_time),
         })
     }
@@ -538,6 +550,8 @@ impl NodeSettings {
             self.last_probes_per_second,
         );
         set(&mut catch_up.doubt_dead_accusers, self.doubt_dead_accusers);
+        set(&mut catch_up.state_gossip, self.state_gossip);
+        set(&mut catch_up.settle_unreached, self.settle_unreached);
         set(&mut swim.enable_compression, self.compression);
         set(&mut swim.relay_user_broadcasts, self.relay_user_broadcasts);
         set(&mut swim.suspicion_mult, self.suspicion_mult);

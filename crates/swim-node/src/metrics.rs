@@ -136,6 +136,14 @@ impl Metrics {
                 stats.last_probes_answered,
             );
             p.count("memberlist.catch_up.doubted_deaths", stats.doubted_deaths);
+            p.count(
+                "memberlist.catch_up.state_gossip_lowered",
+                stats.state_gossip_lowered,
+            );
+            p.count(
+                "memberlist.catch_up.settle_unreached",
+                stats.settle_unreached,
+            );
             p.count("memberlist.invalid_input", stats.wire_errors);
             p.count("memberlist.tcp.at_capacity", node.streams_at_capacity);
             p.count("memberlist.tcp.errors", node.stream_errors);

@@ -87,9 +87,11 @@ pub struct CatchUp {
     /// a partition that is healing, where each side declared the other
     /// dead. Off: taken as a death at once, as in Go.
     pub doubt_dead_accusers: bool,
-    /// How many more times an alive message learned from a push/pull's
-    /// full state is gossiped, queued behind fresh news (as if already
-    /// sent the retransmit limit less this many times). A full state
+    /// How many times a member first learned from a push/pull's full state
+    /// (unknown to this node until then) is gossiped, queued behind fresh
+    /// news (as if already sent the retransmit limit less this many
+    /// times); a newer record of a member already known, a refutation say,
+    /// is news and keeps the whole limit. A full state
     /// lists members the cluster already knows: a joiner learns every
     /// member at once, and gossiping each of them the whole retransmit
     /// limit, at the same rank as fresh news, buries the news of later

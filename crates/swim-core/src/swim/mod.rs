@@ -420,7 +420,7 @@ impl<D: Delegate> Swim<D> {
 
     fn apply(&mut self, now: Instant, effect: Effect) {
         match effect {
-            Effect::GossipAlive { node, at } => self.queue_alive(&node, at),
+            Effect::GossipAlive { node, at, first } => self.queue_alive(&node, at, first),
             Effect::GossipSuspect {
                 node,
                 incarnation,
