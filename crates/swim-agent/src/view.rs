@@ -602,7 +602,7 @@ fn iso8601(t: SystemTime) -> String {
 /// The names memberlist's metrics are known by, what each counts, and
 /// whether it is a gauge; a name not listed still gets a HELP line (see
 /// [`with_help`]).
-const HELP: [(&str, &str, bool); 28] = [
+const HELP: [(&str, &str, bool); 30] = [
     ("memberlist.udp.sent", "Bytes sent in UDP packets.", false),
     (
         "memberlist.udp.received",
