@@ -602,7 +602,7 @@ fn iso8601(t: SystemTime) -> String {
 /// The names memberlist's metrics are known by, what each counts, and
 /// whether it is a gauge; a name not listed still gets a HELP line (see
 /// [`with_help`]).
-const HELP: [(&str, &str, bool); 31] = [
+const HELP: [(&str, &str, bool); 33] = [
     ("memberlist.udp.sent", "Bytes sent in UDP packets.", false),
     (
         "memberlist.udp.received",
@@ -703,6 +703,16 @@ const HELP: [(&str, &str, bool); 31] = [
     (
         "memberlist.catch_up.back_over_udp",
         "Members acked over UDP again after a probe only TCP answered.",
+        false,
+    ),
+    (
+        "memberlist.catch_up.state_gossip_lowered",
+        "Members learned from a full state, gossiped behind fresh news.",
+        false,
+    ),
+    (
+        "memberlist.catch_up.settle_unreached",
+        "Settle push/pulls of nodes not picked to settle that no full state reached.",
         false,
     ),
     (

@@ -64,6 +64,12 @@ pub struct Stats {
     /// Members acked over UDP again after a probe only TCP answered (back
     /// from a one-way cut; see [`CatchUp`](crate::CatchUp)).
     pub back_over_udp: u64,
+    /// Alive messages learned from a push/pull's full state and queued
+    /// behind fresh news (see [`CatchUp::state_gossip`](crate::CatchUp::state_gossip)).
+    pub state_gossip_lowered: u64,
+    /// Settle push/pulls of a node not picked to settle that no full state
+    /// reached (see [`CatchUp::settle_unreached`](crate::CatchUp::settle_unreached)).
+    pub settle_unreached: u64,
     /// Stream exchanges opened.
     pub streams_opened: u64,
     /// Stream exchanges that failed.

@@ -230,6 +230,7 @@ fn in_a_large_cluster_only_some_members_settle() {
     let mut c = local_catch_up();
     c.per_minute = 100_000;
     c.nodes = 10;
+    c.settle_unreached = false;
     let mut me = node(c);
     for k in 0..100u16 {
         learn(&mut me, Instant::ZERO, &format!("m{k}"), 7100 + k);
@@ -606,4 +607,113 @@ fn no_corrections_while_many_members_are_held_dead() {
     assert_eq!(me.member_counts().dead, 4);
     me.handle_packet(t, addr(5), &accusation(true, "b", 1));
     assert!(alives_sent(&mut me, addr(5)).is_empty());
+}
+
+#[test]
+fn a_node_not_picked_to_settle_settles_if_no_full_state_reaches_it() {
+    // `nodes = 0`: never picked. News settles 300 ms after it came; four
+    // settles (1.2 s) later, no full state having come, it settles after
+    // all.
+    let mut c = local_catch_up();
+    c.nodes = 0;
+    let mut me = unprobed(c.clone());
+    let t0 = Instant::ZERO + ms(100);
+    learn(&mut me, t0, "b", 7001);
+    let started = run(&mut me, t0, t0 + Duration::from_secs(10));
+    let at: Vec<u64> = started
+        .iter()
+        .map(|(t, _)| t.saturating_duration_since(t0).as_millis() as u64)
+        .collect();
+    // Unanswered, it is tried again as any settle push/pull is.
+    assert_eq!(at, [1500, 2700, 3900, 5100, 6300], "{started:?}");
+    assert_eq!(me.stats().settle_unreached, 1);
+    // A full state after the news settled reached it: nothing to do.
+    let mut me = unprobed(c.clone());
+    learn(&mut me, t0, "b", 7001);
+    assert!(run(&mut me, t0, t0 + ms(990)).is_empty());
+    push_pull_from_b(&mut me, t0 + Duration::from_secs(1));
+    let started = run(
+        &mut me,
+        t0 + Duration::from_secs(1),
+        t0 + Duration::from_secs(10),
+    );
+    assert!(started.is_empty(), "{started:?}");
+    assert_eq!(me.stats().settle_unreached, 0);
+    // Off: only the picked nodes settle.
+    c.settle_unreached = false;
+    let mut me = unprobed(c);
+    learn(&mut me, t0, "b", 7001);
+    assert!(run(&mut me, t0, t0 + Duration::from_secs(10)).is_empty());
+}
+
+/// How many times `me` gossips the alive message of "c" once "b"'s
+/// push/pull (a join or not) taught it "c" at incarnation 2 (`known`: "c"
+/// was known at incarnation 1, its gossip over), retransmit limit 6.
+fn gossip_of_c_from_a_state(catch_up: CatchUp, join: bool, known: bool) -> usize {
+    let mut me = node_with(catch_up, |c| {
+        c.retransmit_mult = 6;
+        c.probe_interval = Duration::from_secs(3600);
+        c.gossip_nodes = 1;
+    });
+    let entry = |name, port| PushNodeState {
+        name,
+        addr: vec![127, 0, 0, 1].into(),
+        port,
+        meta: vec![].into(),
+        incarnation: 2,
+        state: swim_core::wire::NodeState::Alive,
+        vsn: vec![1, 5, 2, 0, 0, 0].into(),
+    };
+    let t0 = Instant::ZERO + ms(100);
+    if known {
+        learn(&mut me, t0, "c", 7002);
+        learn(&mut me, t0, "b", 7001);
+        run(&mut me, t0, t0 + Duration::from_secs(5));
+        assert_eq!(me.broadcast_queue_len(), 0);
+    }
+    let t0 = t0 + Duration::from_secs(5);
+    let mut msg = Vec::new();
+    Message::PushPull(PushPull {
+        join,
+        nodes: vec![entry("b", 7001), entry("c", 7002)],
+        user_state: &[][..],
+    })
+    .encode(Transport::Stream, &mut msg);
+    let mut sealed = Vec::new();
+    me.envelope().seal_stream(&msg, || [0; 12], &mut sealed);
+    me.handle_stream(t0, StreamId(1), addr(1), &sealed);
+    let mut sent = 0;
+    let mut t = t0;
+    while t <= t0 + Duration::from_secs(10) {
+        me.handle_timeout(t);
+        while let Some(o) = me.poll_output() {
+            if let Output::Packet { data, .. } = o {
+                let body = me.envelope().open_packet(&data).unwrap().into_owned();
+                for_each_message(&body, &Limits::default(), &mut |m| {
+                    if matches!(m, Ok(Message::Alive(a)) if a.node == "c") {
+                        sent += 1;
+                    }
+                });
+            }
+        }
+        t = t + ms(10);
+    }
+    sent
+}
+
+#[test]
+fn members_learned_from_a_full_state_are_gossiped_fewer_times() {
+    // A cluster's state: `state_gossip` (2) sends, behind fresh news.
+    let ours = local_catch_up();
+    assert_eq!(ours.state_gossip, 2);
+    assert_eq!(gossip_of_c_from_a_state(ours.clone(), false, false), 2);
+    // A joiner's own state is news: the whole limit.
+    assert_eq!(gossip_of_c_from_a_state(ours.clone(), true, false), 6);
+    // So is a newer record of a member already known.
+    assert_eq!(gossip_of_c_from_a_state(ours.clone(), false, true), 6);
+    // Off (Go): the whole limit.
+    let mut off = ours;
+    off.state_gossip = 0;
+    assert_eq!(gossip_of_c_from_a_state(off, false, false), 6);
+    assert_eq!(gossip_of_c_from_a_state(CatchUp::off(), false, false), 6);
 }

@@ -338,6 +338,14 @@ pub struct NodeSettings {
     /// dead, after one raise of our incarnation; 0 turns them off, as in Go
     /// ([`CatchUp::refute_returning_per_second`](swim_core::CatchUp::refute_returning_per_second)).
     pub refute_returning_per_second: Option<u32>,
+    /// How many times a member learned from a push/pull's full state is
+    /// gossiped, behind fresh news; 0 is the whole retransmit limit, as in
+    /// Go ([`CatchUp::state_gossip`](swim_core::CatchUp::state_gossip)).
+    pub state_gossip: Option<u32>,
+    /// Whether a node not picked to settle after news settles if no full
+    /// state reached it; false: only the picked nodes
+    /// ([`CatchUp::settle_unreached`](swim_core::CatchUp::settle_unreached)).
+    pub settle_unreached: Option<bool>,
     /// How long a dead member's name stays its own: a node claiming it from
     /// another address sooner is a name conflict
     /// ([`Config::dead_node_reclaim_time`](swim_core::Config::dead_node_reclaim_time)).
@@ -445,6 +453,8 @@ impl NodeSettings {
             last_probes_per_second: _,
             doubt_dead_accusers: _,
             refute_returning_per_second: _,
+            state_gossip: _,
+            settle_unreached: _,
             dead_node_reclaim_time: _,
         } = self.clone();
         let settled = |a: SocketAddr| a.port() != 0 && !a.ip().is_unspecified();
@@ -489,6 +499,8 @@ impl NodeSettings {
             last_probes_per_second: Some(swim.catch_up.last_probes_per_second),
             doubt_dead_accusers: Some(swim.catch_up.doubt_dead_accusers),
             refute_returning_per_second: Some(swim.catch_up.refute_returning_per_second),
+            state_gossip: Some(swim.catch_up.state_gossip),
+            settle_unreached: Some(swim.catch_up.settle_unreached),
             dead_node_reclaim_time: Some(swim.dead_node_reclaim_time),
         })
     }
@@ -555,6 +567,8 @@ impl NodeSettings {
             &mut catch_up.refute_returning_per_second,
             self.refute_returning_per_second,
         );
+        set(&mut catch_up.state_gossip, self.state_gossip);
+        set(&mut catch_up.settle_unreached, self.settle_unreached);
         set(&mut swim.enable_compression, self.compression);
         set(&mut swim.relay_user_broadcasts, self.relay_user_broadcasts);
         set(&mut swim.suspicion_mult, self.suspicion_mult);

@@ -146,6 +146,14 @@ impl Metrics {
                 stats.alive_to_returning,
             );
             p.count("memberlist.catch_up.back_over_udp", stats.back_over_udp);
+            p.count(
+                "memberlist.catch_up.state_gossip_lowered",
+                stats.state_gossip_lowered,
+            );
+            p.count(
+                "memberlist.catch_up.settle_unreached",
+                stats.settle_unreached,
+            );
             p.count("memberlist.invalid_input", stats.wire_errors);
             p.count("memberlist.tcp.at_capacity", node.streams_at_capacity);
             p.count("memberlist.tcp.errors", node.stream_errors);

@@ -50,7 +50,7 @@ fn recorded_traces_are_unchanged() {
             // --nodes 60 --preset local --bootstrap --duration 60s --seed 3
             "bootstrap",
             scenario(60, 3, Preset::Local, 60).bootstrap(3, s(10)),
-            ["b9b306c0a5691156", "a45c83fea92f20db"],
+            ["b9b306c0a5691156", "8edfc1d994faa389"],
         ),
         (
             // --nodes 100 --formed --crash 2%@20s --duration 90s --seed 1
@@ -97,7 +97,7 @@ fn recorded_traces_are_unchanged() {
                     at: s(20),
                     down_for: s(5),
                 }),
-            ["7eb97d7b985a4865", "ae78cf4095cab737"],
+            ["7eb97d7b985a4865", "42bbf7fb32127d41"],
         ),
         (
             // --nodes 40 --preset local --leave 2@20s --update-meta 5%@25s --loss 2%
@@ -120,7 +120,7 @@ fn recorded_traces_are_unchanged() {
                     at: s(25),
                 })
                 .disseminate_at(s(30)),
-            ["748edddaf08c6a2d", "7e66dde01b731a28"],
+            ["748edddaf08c6a2d", "3267a84a4e25c820"],
         ),
     ];
     let changed: Vec<String> = cases

@@ -300,15 +300,23 @@ impl BroadcastQueue {
 
     /// [`push`](Self::push) of a message derived from what `key` names whenever it is sent
     /// (see [`fill_deriving`](Self::fill_deriving)); `len` is its length now, `hint` helps the
-    /// caller find it again.
+    /// caller find it again. `sent`: the transmits it starts with (0 for news; more ranks it
+    /// behind news and leaves it fewer sends).
     pub(crate) fn push_derived(
         &mut self,
         key: &Arc<str>,
         len: usize,
         hint: usize,
+        sent: u32,
         finished: &mut Finished,
     ) {
-        self.insert(Some(key), Content::Derived { len, hint }, None, 0, finished);
+        self.insert(
+            Some(key),
+            Content::Derived { len, hint },
+            None,
+            sent,
+            finished,
+        );
     }
 
     /// [`push`](Self::push) with a chosen starting transmit count (Go's `queueBroadcast`), so

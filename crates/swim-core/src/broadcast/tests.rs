@@ -89,7 +89,7 @@ fn compaction_keeps_stored_and_derived_messages() {
     let text = |i: usize| alloc::format!("{}-m", names[i]);
     for (i, name) in names.iter().enumerate() {
         if i % 2 == 0 {
-            q.push_derived(name, text(i).len(), i, &mut fin);
+            q.push_derived(name, text(i).len(), i, 0, &mut fin);
         } else {
             q.push(Some(name), text(i).as_bytes(), None, &mut fin);
         }
@@ -696,7 +696,7 @@ proptest! {
                     }
                     match &name {
                         Some(name) if derived && token.is_none() => {
-                            q.push_derived(name, len, index, &mut fin)
+                            q.push_derived(name, len, index, 0, &mut fin)
                         }
                         _ => q.push(name.as_ref(), &message, token, &mut fin),
                     }

@@ -58,7 +58,8 @@ use core::time::Duration;
 /// the corrections, `refutations_per_second = 0` the direct refutations and
 /// `last_probes_per_second = 0` the last probes, `doubt_dead_accusers =
 /// false` the doubt, `refute_returning_per_second = 0` the refutations in
-/// advance.
+/// advance, `state_gossip = 0` the lower rank of members learned from full
+/// states, `settle_unreached = false` the settling of nodes not picked.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct CatchUp {
@@ -69,7 +70,9 @@ pub struct CatchUp {
     /// times as long before the confirming one).
     pub settle: Duration,
     /// About how many nodes of the cluster run a settle push/pull after one
-    /// burst of news: each does with probability `min(1, nodes / members)`.
+    /// burst of news: each does with probability `min(1, nodes / members)`
+    /// (and the others too, if no full state reaches them: see
+    /// [`settle_unreached`](Self::settle_unreached)).
     pub nodes: usize,
     /// In a cluster of at most this many members, the settle push/pull goes
     /// to every alive member this node has not pushed/pulled with since the
@@ -112,6 +115,24 @@ pub struct CatchUp {
     /// Zero (the default for now): none of this, as in Go; 10 is what was
     /// measured (docs/protocol.md §15.8).
     pub refute_returning_per_second: u32,
+    /// How many times a member first learned from a push/pull's full state
+    /// (unknown to this node until then) is gossiped, queued behind fresh
+    /// news (as if already sent the retransmit limit less this many
+    /// times); a newer record of a member already known, a refutation say,
+    /// is news and keeps the whole limit. A full state
+    /// lists members the cluster already knows: a joiner learns every
+    /// member at once, and gossiping each of them the whole retransmit
+    /// limit, at the same rank as fresh news, buries the news of later
+    /// joins under thousands of stale rumours (every node's queue held
+    /// about N of them in a 2,000-node bootstrap). A joiner's own state,
+    /// answered by its seed, is news and keeps the whole limit. Zero: the
+    /// whole limit at the same rank, as Go does.
+    pub state_gossip: u32,
+    /// A node not picked to settle (see [`nodes`](Self::nodes)) runs the
+    /// settle push/pull after all if no full state reached it by the time
+    /// a confirming push/pull would follow (four `settle`s). Off: only the
+    /// picked nodes settle.
+    pub settle_unreached: bool,
 }
 
 impl CatchUp {
@@ -134,6 +155,8 @@ impl CatchUp {
             // Off until the healthy death it caused in a 1,000-node
             // partition heal (swim-sim, seed 1) is understood.
             refute_returning_per_second: 0,
+            state_gossip: 2,
+            settle_unreached: true,
         }
     }
 
@@ -147,6 +170,8 @@ impl CatchUp {
             last_probes_per_second: 0,
             doubt_dead_accusers: false,
             refute_returning_per_second: 0,
+            state_gossip: 0,
+            settle_unreached: false,
             ..CatchUp::for_preset(Duration::from_millis(200), Duration::from_secs(30))
         }
     }

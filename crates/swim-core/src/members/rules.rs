@@ -53,7 +53,12 @@ impl<'a> From<&crate::wire::Accusation<'a>> for Claim<'a> {
 pub(crate) enum Effect {
     /// Gossip the member's current alive message (keyed by its name). `at` is where its
     /// record was when the rule ran: later inserts of the same batch may have moved it.
-    GossipAlive { node: Arc<str>, at: usize },
+    /// `first`: the member was unknown until now (no record).
+    GossipAlive {
+        node: Arc<str>,
+        at: usize,
+        first: bool,
+    },
     /// Gossip a suspicion.
     GossipSuspect {
         node: Arc<str>,
@@ -284,6 +289,7 @@ impl Members {
             ctx.effects.push(Effect::GossipAlive {
                 node: r.name.clone(),
                 at: idx,
+                first: existing.is_none(),
             });
             self.note(idx);
         }
@@ -468,6 +474,7 @@ impl Members {
         ctx.effects.push(Effect::GossipAlive {
             node: r.name.clone(),
             at: idx,
+            first: false,
         });
         self.note(idx);
     }

@@ -84,14 +84,25 @@ impl<D: Delegate> Swim<D> {
     ///
     /// It is derived from the record whenever it is sent: every later change
     /// to the record queues a broadcast under the same key, which replaces
-    /// this one.
-    pub(super) fn queue_alive(&mut self, node: &Arc<str>, at: usize) {
+    /// this one. A member first learned (`first`) from a full state ranks
+    /// behind fresh news and is sent `state_gossip` times
+    /// ([`CatchUp::state_gossip`](crate::CatchUp::state_gossip)); a newer
+    /// record of a member already known (a refutation, say) is news.
+    pub(super) fn queue_alive(&mut self, node: &Arc<str>, at: usize, first: bool) {
         if let Some(at) = self.members.position_near(node, at) {
+            let sent = if self.merging_state && first {
+                self.stats.state_gossip_lowered += 1;
+                let limit = self.config.retransmit_limit(self.members.len());
+                let left = self.config.catch_up.state_gossip as usize;
+                u32::try_from(limit.saturating_sub(left)).unwrap_or(u32::MAX)
+            } else {
+                0
+            };
             let g = &mut self.gossip;
             g.scratch.clear();
             let len = self.members.encode_alive(at, &mut g.scratch);
             g.membership
-                .push_derived(node, len, at, &mut g.membership_done);
+                .push_derived(node, len, at, sent, &mut g.membership_done);
             self.finished_broadcasts();
         }
     }

@@ -100,6 +100,9 @@ pub struct Swim<D: Delegate = DefaultDelegate> {
     outputs: VecDeque<Output>,
     /// Where a member-table rule leaves its effects (kept for reuse).
     effects: Vec<Effect>,
+    /// While a full state from a push/pull is merged (not a joiner's own):
+    /// alive messages it teaches are queued behind fresh news.
+    merging_state: bool,
     stats: Stats,
 }
 
@@ -208,6 +211,7 @@ impl<D: Delegate> Builder<D> {
             rng: Rng::new(seed),
             outputs: VecDeque::new(),
             effects: Vec::new(),
+            merging_state: false,
             stats: Stats::default(),
             config,
         };
@@ -416,7 +420,7 @@ impl<D: Delegate> Swim<D> {
 
     fn apply(&mut self, now: Instant, effect: Effect) {
         match effect {
-            Effect::GossipAlive { node, at } => self.queue_alive(&node, at),
+            Effect::GossipAlive { node, at, first } => self.queue_alive(&node, at, first),
             Effect::GossipSuspect {
                 node,
                 incarnation,

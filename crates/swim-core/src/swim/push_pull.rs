@@ -250,7 +250,8 @@ impl<D: Delegate> Swim<D> {
     pub(super) fn answer_push_pull(&mut self, now: Instant, pp: PushPull<'_>) -> Vec<u8> {
         let reply = self.local_push_pull(pp.join);
         let join = pp.join;
-        match self.merge_remote(now, pp, join) {
+        // A joiner's state is news: its seed gossips it the whole limit.
+        match self.merge_remote(now, pp, join, !join) {
             // A joiner's state is its own: not the cluster's.
             Ok(()) if !join => self.catch_up_on(now, Happened::Synced { with: None }),
             Ok(()) => {}
@@ -293,7 +294,7 @@ impl<D: Delegate> Swim<D> {
                         Listed::Elsewhere(..) | Listed::Absent => again = true,
                     }
                 }
-                self.merge_remote(now, pp, join)
+                self.merge_remote(now, pp, join, true)
                     .map_err(ExchangeError::Refused)?;
                 self.catch_up_on(now, Happened::Synced { with: Some(to) });
                 Ok(again)
@@ -323,12 +324,15 @@ impl<D: Delegate> Swim<D> {
     }
 
     /// Go's `mergeRemoteState`: verify versions, ask the delegate (joins),
-    /// merge, hand over the user state.
+    /// merge, hand over the user state. With `cluster_state` (a reply, or
+    /// any push/pull but a join's), members it teaches rank behind fresh
+    /// news ([`CatchUp::state_gossip`](crate::CatchUp::state_gossip)).
     fn merge_remote(
         &mut self,
         now: Instant,
         mut pp: PushPull<'_>,
         join: bool,
+        cluster_state: bool,
     ) -> Result<(), Rejection> {
         for n in &mut pp.nodes {
             n.port = self.fix_port(n.port);
@@ -343,7 +347,9 @@ impl<D: Delegate> Swim<D> {
             }
         }
         self.stats.push_pulls += 1;
+        self.merging_state = cluster_state && self.config.catch_up.state_gossip > 0;
         self.with_rules(now, |m, ctx| m.merge(&pp.nodes, ctx));
+        self.merging_state = false;
         if !pp.user_state.is_empty() {
             self.emit(Event::RemoteState {
                 join,

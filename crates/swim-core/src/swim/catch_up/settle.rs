@@ -34,6 +34,9 @@ pub(super) struct Settle {
     retries: u32,
     /// Whether a settle timer is scheduled.
     scheduled: bool,
+    /// Whether the pending follow-up is that of a node not picked to
+    /// settle: it settles then only if no full state reached it.
+    unpicked: bool,
     /// When a push/pull last brought us a full state (a reply, or a
     /// non-join push/pull we answered) after our own rumours were all sent.
     synced: Option<Instant>,
@@ -175,6 +178,17 @@ impl<D: Delegate> Swim<D> {
         if self.picked_to_settle() {
             self.catch_up.settle.retries = SETTLE_ROUNDS;
             self.try_settle(now);
+        } else if self.config.catch_up.settle_unreached {
+            // The picked nodes' push/pulls reach some of the others (each
+            // exchange is both ways), not all: above `nodes` members, about
+            // a third of those not picked got no full state, and a member
+            // their gossip missed stayed missing until the periodic
+            // push/pull, a minute and more later.
+            let due = now + settle * SETTLE_ROUNDS;
+            self.catch_up.settle.settled = Some((now, due));
+            self.catch_up.settle.unpicked = true;
+            self.timers
+                .schedule(due, Timer::CatchUp(CatchUpTimer::Confirm));
         }
     }
 
@@ -203,7 +217,9 @@ impl<D: Delegate> Swim<D> {
         members <= nodes || self.rng.below(members) < nodes
     }
 
-    /// The follow-up of a settle push/pull. If a full state came since, the
+    /// The follow-up of a settle push/pull, or of a node not picked to run
+    /// one: that node runs it now if no full state reached it meanwhile
+    /// ([`CatchUp::settle_unreached`](crate::CatchUp::settle_unreached)). If a full state came since, the
     /// confirming push/pull: the partner of that one may have lacked what
     /// we lack (a member whose rumour was still spreading, say), and
     /// nothing else would tell us. If none came, the settle push/pull
@@ -219,6 +235,7 @@ impl<D: Delegate> Swim<D> {
             return; // a later settle push/pull's timer is pending
         }
         self.catch_up.settle.settled = None;
+        let unpicked = core::mem::take(&mut self.catch_up.settle.unpicked);
         if self.catch_up.settle.news.is_some() {
             return;
         }
@@ -231,14 +248,25 @@ impl<D: Delegate> Swim<D> {
             }
             // Some push/pulls failed or found no budget: those again.
             self.catch_up.settle.cover_since = Some(since);
-        } else if self
-            .catch_up
-            .settle
-            .merged
-            .is_some_and(|merged| merged >= tried)
-        {
-            self.catch_up_with_random_peer(now);
-            return;
+        } else {
+            let reached = self
+                .catch_up
+                .settle
+                .merged
+                .is_some_and(|merged| merged >= tried);
+            if unpicked {
+                // Not picked to settle: only if no full state reached us.
+                if !reached {
+                    self.stats.settle_unreached += 1;
+                    self.catch_up.settle.retries = SETTLE_ROUNDS;
+                    self.try_settle(now);
+                }
+                return;
+            }
+            if reached {
+                self.catch_up_with_random_peer(now);
+                return;
+            }
         }
         if self.catch_up.settle.retries > 0 {
             let refilled = match self.catch_up.settle.cover_since {
