@@ -5,9 +5,11 @@
 //! The protocol: the lowest-named node that sees a majority alive claims
 //! the lease once it is free, under the next epoch (kept on its disk,
 //! synced before use); it renews every second; every node acknowledges a
-//! renewal of the lease it knows, and none acknowledges another claim
-//! until that lease has expired on its own timer (lease + margin after the
-//! last renewal it acknowledged). The holder holds a lease for 4 s from
+//! renewal of the lease it knows, naming the holder (user messages are
+//! relayed, so an acknowledgement reaches every node), and none
+//! acknowledges another claim until that lease has expired on its own
+//! timer (lease + margin after the last renewal it acknowledged), nor a
+//! rival claim of an epoch no newer than its own claim's. The holder holds a lease for 4 s from
 //! the last renewal a majority acknowledged, on its own clock. Every node
 //! runs on its own clock (offsets up to 1.5 s, drift up to 1000 ppm).
 //!
@@ -202,6 +204,12 @@ impl Lease {
         if holder == node.index() {
             return;
         }
+        // A rival claim under an epoch no newer than our own claim's: two
+        // nodes that claimed at once from the same epoch must not each
+        // count the other's acknowledgement, or both reach a majority.
+        if self.claim.as_ref().is_some_and(|c| c.epoch >= epoch) {
+            return;
+        }
         let same = self
             .known
             .is_some_and(|k| k.epoch == epoch && k.holder == holder);
@@ -220,7 +228,9 @@ impl Lease {
         });
         self.known_seq += 1;
         node.set_timer(LEASE + MARGIN, EXPIRE | self.known_seq);
-        let ack = format!("ack {epoch} {seq} {}", node.index());
+        // Naming the holder: with user messages relayed, an ack reaches
+        // every node, and a rival claim of the same epoch must not count it.
+        let ack = format!("ack {epoch} {seq} {} {holder}", node.index());
         let _ = node.send_best_effort(&node_name(holder), ack.as_bytes());
     }
 
@@ -267,7 +277,9 @@ impl Application for Lease {
                 let expiry = num(4).unwrap_or(0);
                 self.renewal(node, epoch, seq, holder as usize, expiry);
             }
-            (Some("ack"), Some(epoch), Some(seq), Some(from)) => {
+            (Some("ack"), Some(epoch), Some(seq), Some(from))
+                if num(4) == Some(node.index() as u64) =>
+            {
                 self.acked(node, epoch, seq, from as usize)
             }
             _ => {}
@@ -338,6 +350,10 @@ fn main() -> ExitCode {
         // a fault aimed by the application's state.
         let at = Duration::from_millis(10_000 + sc.seed % 20_000);
         let down_for = Duration::from_millis(500 + sc.seed % 3_000);
+        // And cuts off whoever holds it later, for longer than a lease: the
+        // rest claim it anew while the holder still counts down its own.
+        let cut_at = Duration::from_millis(40_000 + sc.seed % 20_000);
+        let cut_for = Duration::from_millis(6_000 + sc.seed % 4_000);
         let holder = |apps: &Apps<'_>| {
             let holds = |(i, l): &(usize, &Lease)| l.holds(apps.clock(*i)).is_some();
             apps.live::<Lease>().filter(holds).map(|(i, _)| i).collect()
@@ -348,6 +364,7 @@ fn main() -> ExitCode {
         let counter = counter.clone();
         sc.config_hook(|_, c| c.relay_user_broadcasts = true)
             .aim(at, Action::Restart { down_for }, holder)
+            .aim(cut_at, Action::Partition { duration: cut_for }, holder)
             .clocks(Clocks {
                 max_offset: Duration::from_millis(1500),
                 max_drift_ppm: 1000,
