@@ -21,7 +21,7 @@ use tracing::{debug, info, warn};
 
 use crate::events::EventQueue;
 use crate::metrics::Metrics;
-use crate::node::{hold, Command, Core, Error, JoinFailure, JoinFailureReason, Reply};
+use crate::node::{hold, Command, Core, Counts, Error, JoinFailure, JoinFailureReason, Reply};
 use crate::runtime::Runtime;
 use crate::stream::{self, ReadError};
 use crate::transport::Transport;
@@ -132,6 +132,8 @@ pub(crate) struct Driver<R: Runtime, T: Transport> {
     /// instead of making a new one each time.
     commands: Pin<Box<async_channel::Receiver<Command>>>,
     events: Arc<EventQueue>,
+    /// Shared with the handles: the member count and health score.
+    counts: Arc<Counts>,
     max_incoming: usize,
     metrics: Metrics,
     /// The last datagram received.
@@ -183,6 +185,7 @@ pub(crate) struct Parts<T> {
     pub(crate) transport: Arc<T>,
     pub(crate) commands: async_channel::Receiver<Command>,
     pub(crate) events: Arc<EventQueue>,
+    pub(crate) counts: Arc<Counts>,
     pub(crate) max_incoming: usize,
     pub(crate) max_event_payload: usize,
     pub(crate) metrics: Metrics,
@@ -196,6 +199,7 @@ impl<R: Runtime, T: Transport> Driver<R, T> {
             transport,
             commands,
             events,
+            counts,
             max_incoming,
             max_event_payload,
             metrics,
@@ -206,6 +210,7 @@ impl<R: Runtime, T: Transport> Driver<R, T> {
             transport,
             commands: Box::pin(commands),
             events,
+            counts,
             max_incoming,
             metrics,
             packet: Vec::new(),
@@ -301,6 +306,8 @@ impl<R: Runtime, T: Transport> Driver<R, T> {
     /// Carries out everything the core asked for. The core is locked for
     /// each output taken, not while it is carried out.
     async fn flush(&mut self) {
+        // First, so an application reacting to an event reads them current.
+        self.counts.update(&hold(&self.swim));
         loop {
             let output = hold(&self.swim).poll_output();
             let Some(output) = output else {

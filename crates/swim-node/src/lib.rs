@@ -213,8 +213,8 @@ impl<R: Runtime, T> NodeBuilder<R, T> {
     /// Answers what the protocol asks while it runs (see [`Delegate`]).
     /// It is called on the node's task with the node's core locked: keep it
     /// quick, and do not call the node's synchronous reads
-    /// ([`Node::members`], [`Node::member_table`], [`Node::num_members`],
-    /// [`Node::local_node`], [`Node::health_score`]) from it — they panic
+    /// ([`Node::members`], [`Node::member_table`], [`Node::local_node`])
+    /// from it — they panic
     /// there rather than wait on the lock forever (Go's `Members` from an
     /// `EventDelegate` or `AliveDelegate` would wait).
     pub fn delegate(mut self, delegate: impl Delegate + Send + 'static) -> Self {
@@ -271,6 +271,8 @@ impl<R: Runtime, T: Transport> NodeBuilder<R, T> {
             Box::pin(R::unblock(move || resolver.resolve(&seed)))
         });
         // Shared: the handles read the member table from the core itself.
+        let counts = Arc::new(node::Counts::default());
+        counts.update(&swim);
         let core = Arc::new(Mutex::new(swim));
         let (commands_tx, commands_rx) = async_channel::bounded(32);
         let events = EventQueue::new(config.event_capacity, config.event_bytes);
@@ -280,6 +282,7 @@ impl<R: Runtime, T: Transport> NodeBuilder<R, T> {
             transport: Arc::new(transport),
             commands: commands_rx,
             events: events.clone(),
+            counts: counts.clone(),
             max_incoming: config.max_incoming_streams,
             max_event_payload: config.event_bytes,
             metrics: metrics::Metrics::new(&config.metric_labels),
@@ -288,6 +291,7 @@ impl<R: Runtime, T: Transport> NodeBuilder<R, T> {
             shared: Arc::new(Shared {
                 commands: commands_tx,
                 core,
+                counts,
                 clock,
                 bound,
                 resolve,

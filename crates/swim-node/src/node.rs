@@ -263,8 +263,8 @@ pub struct MemberStatus {
 /// The core, shared by the driver and the handles (Go's `nodeLock`).
 ///
 /// The handles' synchronous reads ([`Node::members`], [`Node::member_table`],
-/// [`Node::num_members`], [`Node::local_node`], [`Node::health_score`])
-/// read the core's own member table under this lock, so no copy of the table
+/// [`Node::local_node`]) read the core's own member table under this lock
+/// ([`Node::num_members`] and [`Node::health_score`] read [`Counts`]), so no copy of the table
 /// is kept: a copy cost about 125 B per member per node (245 → 117–119 B of
 /// live heap per member, `tests/tests/memory.rs`; BENCHMARKS.md, "The cost
 /// curve", memory). The driver takes the lock for each input it hands the
@@ -277,6 +277,9 @@ pub(crate) type Core = Mutex<Swim<BoxDelegate>>;
 pub(crate) struct Shared {
     pub(crate) commands: async_channel::Sender<Command>,
     pub(crate) core: Arc<Core>,
+    /// The member count and health score, written by the driver after each
+    /// input: read without the lock, as pollers read them often.
+    pub(crate) counts: Arc<Counts>,
     /// The driver's clock, to read the core's times on the runtime's.
     pub(crate) clock: Clock,
     pub(crate) bound: SocketAddr,
@@ -286,6 +289,22 @@ pub(crate) struct Shared {
     /// ([`NodeConfig::join_retries`](crate::NodeConfig::join_retries) and
     /// the delays after it).
     pub(crate) join_pauses: JoinPauses,
+}
+
+/// What the driver publishes for lock-free reads ([`Shared::counts`]).
+#[derive(Debug, Default)]
+pub(crate) struct Counts {
+    pub(crate) members: std::sync::atomic::AtomicUsize,
+    pub(crate) health: std::sync::atomic::AtomicU32,
+}
+
+impl Counts {
+    /// Copies the core's figures.
+    pub(crate) fn update(&self, swim: &Swim<BoxDelegate>) {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.members.store(swim.num_members(), Relaxed);
+        self.health.store(swim.health_score(), Relaxed);
+    }
 }
 
 impl Shared {
@@ -306,7 +325,7 @@ impl Shared {
 fn read(core: &Core) -> MutexGuard<'_, Swim<BoxDelegate>> {
     assert!(
         HELD.get() != core as *const Core as usize,
-        "a Node read (members, member_table, num_members, local_node, health_score) \
+        "a Node read (members, member_table, local_node) \
          called from inside the node's Delegate, which runs with the node's core locked"
     );
     lock(core)
@@ -666,11 +685,14 @@ impl Node {
 
     /// How many members [`members`](Node::members) lists.
     ///
-    /// It locks the node's core briefly; it panics when called from the
-    /// node's delegate ([`NodeBuilder::delegate`](crate::NodeBuilder::delegate)).
+    /// It reads a figure the driver updates after each input, without a
+    /// lock, so it may be called often and from anywhere.
     #[doc(alias = "NumMembers")]
     pub fn num_members(&self) -> usize {
-        self.shared.core().num_members()
+        self.shared
+            .counts
+            .members
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// This node as the cluster sees it.
@@ -691,11 +713,14 @@ impl Node {
     /// Lifeguard's local health score: 0 is healthy, higher means this node
     /// is missing acks it should get and probes more patiently.
     ///
-    /// It locks the node's core briefly; it panics when called from the
-    /// node's delegate ([`NodeBuilder::delegate`](crate::NodeBuilder::delegate)).
+    /// It reads a figure the driver updates after each input, without a
+    /// lock, so it may be called often and from anywhere.
     #[doc(alias = "GetHealthScore")]
     pub fn health_score(&self) -> u32 {
-        self.shared.core().health_score()
+        self.shared
+            .counts
+            .health
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Whether the node is still running.
