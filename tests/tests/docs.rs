@@ -60,7 +60,7 @@ const EXTERNAL_NAMES: &str = "
     GossipToTheDeadTime PushPullInterval IndirectChecks RetransmitMult SuspicionMult
     SuspicionMaxTimeoutMult AwarenessMaxMultiplier DeadNodeReclaimTime EnableCompression
     GossipVerifyIncoming GossipVerifyOutgoing HandoffQueueDepth SkipInboundLabelCheck
-    pushPullScale retransmitLimit
+    pushPullScale retransmitLimit nodeLock
 
     Coordinate Create DefaultQueryTimeout EventBuffer Invalidates MsgpackHandle SetTags
     QueryResponseSizeLimit QuerySizeLimit RecentIntentTimeout SendToAddress decodeTags

@@ -22,11 +22,11 @@ fn live_heap() -> i64 {
     s.bytes_allocated as i64 - s.bytes_deallocated as i64
 }
 
-/// Most heap a node may hold per member it knows: 243 B measured (the
-/// core's record and index, about 100 B; the node's shared view for
-/// synchronous reads, about 120 B; the rest names and queues), with room
-/// for noise. Issue 31's goal is 130 B: it would take the view's copy gone.
-const BOUND_PER_MEMBER: i64 = 280;
+/// Most heap a node may hold per member it knows: 117–119 B measured (the
+/// core's record and index, about 100 B; the rest names and queues; the
+/// handles read the core's table under its lock, no copy), with room for
+/// noise. Issue 31's goal is 130 B.
+const BOUND_PER_MEMBER: i64 = 135;
 
 /// Live heap per node of `n` nodes on loopback, after they joined one seed
 /// and every node lists every node, and their rumours have run out: once

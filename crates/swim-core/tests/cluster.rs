@@ -544,6 +544,55 @@ fn member_changes_are_recorded_for_observers() {
     );
 }
 
+/// The table lists every record with when it entered its state: a
+/// suspicion moves the time, a refutation back to alive moves it again, a
+/// new incarnation in the same state does not.
+#[test]
+fn member_table_times_move_with_the_state_only() {
+    let mut c = Cluster::local(4);
+    c.bootstrap();
+    let since = |c: &Cluster, name: &str| {
+        let table = c.nodes[1].swim.member_table();
+        assert_eq!(table.len(), 4);
+        table
+            .into_iter()
+            .find(|(m, _)| &*m.name == name)
+            .map(|(m, t)| (m.state, m.incarnation, t))
+            .unwrap()
+    };
+    let (state, incarnation, joined) = since(&c, "node-2");
+    assert_eq!(state, MemberState::Alive);
+    c.run_for(secs(1));
+    let mut packet = Vec::new();
+    Message::Suspect(Accusation {
+        incarnation,
+        node: "node-2",
+        from: "node-0",
+    })
+    .encode(Transport::Packet, &mut packet);
+    let suspected_at = c.now;
+    c.nodes[1]
+        .swim
+        .handle_packet(suspected_at, addr(0), &packet);
+    let (state, _, t) = since(&c, "node-2");
+    assert_eq!((state, t), (MemberState::Suspect, suspected_at));
+    assert!(t > joined);
+    // Node 2 hears of it and refutes with a higher incarnation.
+    c.drain(1);
+    c.run_for(secs(10));
+    let (state, refuted, t) = since(&c, "node-2");
+    assert_eq!(state, MemberState::Alive);
+    assert!(refuted > incarnation && t > suspected_at, "{t:?}");
+    // A new incarnation while alive (a metadata update) keeps the time.
+    let now = c.now;
+    c.nodes[2].swim.update_meta(now, b"new").unwrap();
+    c.run_for(secs(5));
+    let (state, updated, t2) = since(&c, "node-2");
+    assert_eq!(state, MemberState::Alive);
+    assert!(updated > refuted);
+    assert_eq!(t2, t);
+}
+
 /// A message in its packet form.
 /// `b` joins through `a` by hand: one push/pull. Returns `b`'s join result.
 fn join_directly<P: swim_core::Delegate, Q: swim_core::Delegate>(

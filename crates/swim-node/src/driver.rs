@@ -7,7 +7,7 @@ use std::future::{poll_fn, Future};
 use std::io;
 use std::net::SocketAddr;
 use std::pin::{pin, Pin};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::task::Poll;
 use std::time::Duration;
 
@@ -15,14 +15,13 @@ use futures_util::stream::FuturesUnordered;
 use futures_util::{Stream, StreamExt};
 use swim_core::wire::StreamRole;
 use swim_core::{
-    Delegate, Event, ExchangeError, ExchangeId, Instant, JoinId, MemberChange, Output, PingId,
-    StreamId, Swim,
+    Delegate, Event, ExchangeError, ExchangeId, Instant, JoinId, Output, PingId, StreamId, Swim,
 };
 use tracing::{debug, info, warn};
 
 use crate::events::EventQueue;
 use crate::metrics::Metrics;
-use crate::node::{lock, Command, Error, JoinFailure, JoinFailureReason, Reply, View};
+use crate::node::{hold, Command, Core, Counts, Error, JoinFailure, JoinFailureReason, Reply};
 use crate::runtime::Runtime;
 use crate::stream::{self, ReadError};
 use crate::transport::Transport;
@@ -70,7 +69,7 @@ impl Clock {
         Instant::from_duration((self.read)().saturating_duration_since(self.origin))
     }
 
-    fn to_std(self, t: Instant) -> std::time::Instant {
+    pub(crate) fn to_std(self, t: Instant) -> std::time::Instant {
         // Far-future deadlines (the core's "never") must not overflow.
         let cap = Duration::from_secs(365 * 24 * 3600);
         self.origin + t.as_duration().min(cap)
@@ -125,14 +124,16 @@ impl LogBudget {
 }
 
 pub(crate) struct Driver<R: Runtime, T: Transport> {
-    swim: Swim<BoxDelegate>,
+    /// The core, locked for each input and output (the handles read it).
+    swim: Arc<Core>,
     clock: Clock,
     transport: Arc<T>,
     /// Pinned: as a stream, the receiver keeps its listener between waits
     /// instead of making a new one each time.
     commands: Pin<Box<async_channel::Receiver<Command>>>,
     events: Arc<EventQueue>,
-    view: Arc<Mutex<View>>,
+    /// Shared with the handles: the member count and health score.
+    counts: Arc<Counts>,
     max_incoming: usize,
     metrics: Metrics,
     /// The last datagram received.
@@ -167,8 +168,6 @@ pub(crate) struct Driver<R: Runtime, T: Transport> {
     stopping: Vec<Reply<()>>,
     stop: bool,
     stats: NodeStats,
-    /// The health score last written to the shared view.
-    health: u32,
     log_budget: LogBudget,
 }
 
@@ -181,12 +180,12 @@ impl<R: Runtime, T: Transport> Drop for Driver<R, T> {
 
 /// What the driver is made of.
 pub(crate) struct Parts<T> {
-    pub(crate) swim: Swim<BoxDelegate>,
+    pub(crate) swim: Arc<Core>,
     pub(crate) clock: Clock,
     pub(crate) transport: Arc<T>,
     pub(crate) commands: async_channel::Receiver<Command>,
     pub(crate) events: Arc<EventQueue>,
-    pub(crate) view: Arc<Mutex<View>>,
+    pub(crate) counts: Arc<Counts>,
     pub(crate) max_incoming: usize,
     pub(crate) max_event_payload: usize,
     pub(crate) metrics: Metrics,
@@ -200,19 +199,18 @@ impl<R: Runtime, T: Transport> Driver<R, T> {
             transport,
             commands,
             events,
-            view,
+            counts,
             max_incoming,
             max_event_payload,
             metrics,
         } = parts;
-        let health = swim.health_score();
         Driver {
             swim,
             clock,
             transport,
             commands: Box::pin(commands),
             events,
-            view,
+            counts,
             max_incoming,
             metrics,
             packet: Vec::new(),
@@ -235,7 +233,6 @@ impl<R: Runtime, T: Transport> Driver<R, T> {
             stopping: Vec::new(),
             stop: false,
             stats: NodeStats::default(),
-            health,
             log_budget: LogBudget {
                 window: Instant::ZERO,
                 used: 0,
@@ -244,21 +241,31 @@ impl<R: Runtime, T: Transport> Driver<R, T> {
         }
     }
 
-    /// The node's counters now.
-    fn stats(&self) -> NodeStats {
+    /// The node's counters now, `swim` the core locked.
+    fn stats(&self, swim: &Swim<BoxDelegate>) -> NodeStats {
         let mut stats = self.stats.clone();
-        stats.core = self.swim.stats().clone();
+        stats.core = swim.stats().clone();
         stats.incoming_streams = self.incoming;
         stats.events_dropped = self.events.dropped();
-        stats.broadcast_queue_len = self.swim.broadcast_queue_len();
-        stats.user_broadcast_queue_len = self.swim.user_broadcast_queue_len();
+        stats.broadcast_queue_len = swim.broadcast_queue_len();
+        stats.user_broadcast_queue_len = swim.user_broadcast_queue_len();
         stats
+    }
+
+    /// Publishes the metrics.
+    fn publish(&mut self) {
+        let swim = hold(&self.swim);
+        let stats = self.stats(&swim);
+        self.metrics.publish(&*swim, &stats);
     }
 
     /// Runs until shutdown or until every handle is dropped.
     pub(crate) async fn run(mut self) {
-        let name = self.swim.local_node().name;
-        info!(node = %name, addr = %self.swim.config().advertise, "node started");
+        let (name, addr) = {
+            let swim = hold(&self.swim);
+            (swim.local_node().name, swim.config().advertise)
+        };
+        info!(node = %name, %addr, "node started");
         loop {
             self.flush().await;
             if self.stop {
@@ -280,11 +287,11 @@ impl<R: Runtime, T: Transport> Driver<R, T> {
                 Wake::Task(done) => self.on_task(now, done),
                 Wake::Timer => {
                     self.armed = None;
-                    self.swim.handle_timeout(now);
+                    hold(&self.swim).handle_timeout(now);
                 }
             }
         }
-        self.metrics.publish(&self.swim, &self.stats());
+        self.publish();
         let stopping = std::mem::take(&mut self.stopping);
         // Dropping the driver closes the sockets and the command channel,
         // ends the stream tasks and answers every other waiting caller with
@@ -296,12 +303,16 @@ impl<R: Runtime, T: Transport> Driver<R, T> {
         }
     }
 
-    /// Carries out everything the core asked for, after bringing the
-    /// shared view up to date so an application reacting to an event finds
-    /// it reflected in `members()`.
+    /// Carries out everything the core asked for. The core is locked for
+    /// each output taken, not while it is carried out.
     async fn flush(&mut self) {
-        self.update_view();
-        while let Some(output) = self.swim.poll_output() {
+        // First, so an application reacting to an event reads them current.
+        self.counts.update(&hold(&self.swim));
+        loop {
+            let output = hold(&self.swim).poll_output();
+            let Some(output) = output else {
+                break;
+            };
             match output {
                 Output::Packet { to, data } => {
                     let result = self.transport.send_to(&data, to).await;
@@ -325,7 +336,7 @@ impl<R: Runtime, T: Transport> Driver<R, T> {
                     deadline,
                 } => {
                     let deadline = self.clock.to_std(deadline);
-                    let limits = self.swim.config().limits.clone();
+                    let limits = hold(&self.swim).config().limits.clone();
                     let transport = self.transport.clone();
                     self.tasks.push(Box::pin(async move {
                         let result = stream::exchange::<R, T>(
@@ -359,42 +370,18 @@ impl<R: Runtime, T: Transport> Driver<R, T> {
         }
     }
 
-    /// Applies the core's member changes to the shared view: every change,
-    /// suspicions included, which raise no event.
-    fn update_view(&mut self) {
-        let Some(changes) = self.swim.drain_member_changes() else {
-            return;
-        };
-        let mut changes = changes.peekable();
-        if changes.peek().is_none() {
-            return;
-        }
-        let mut view = lock(&self.view);
-        let at = R::now();
-        for change in changes {
-            match change {
-                MemberChange::Updated(m) => {
-                    view.record(&m, at);
-                    if m.name == view.local.name {
-                        view.local = m;
-                    }
-                }
-                MemberChange::Removed(name) => view.remove(&name),
-            }
-        }
-    }
-
     /// When an incoming stream must be done: a stream timeout from now, on
     /// the runtime's clock.
     fn stream_deadline(&self) -> std::time::Instant {
         let now = self.clock.now();
-        self.clock.to_std(now + self.swim.config().tcp_timeout)
+        self.clock
+            .to_std(now + hold(&self.swim).config().tcp_timeout)
     }
 
-    /// Keeps the timer on the core's next deadline and the shared view's
-    /// health current.
+    /// Keeps the timer on the core's next deadline, and publishes the
+    /// metrics when due.
     fn refresh(&mut self) {
-        let next = self.swim.poll_timeout();
+        let next = hold(&self.swim).poll_timeout();
         if self.armed != next {
             self.armed = next;
             if let Some(at) = next {
@@ -405,13 +392,8 @@ impl<R: Runtime, T: Transport> Driver<R, T> {
                 }
             }
         }
-        let health = self.swim.health_score();
-        if health != self.health {
-            self.health = health;
-            lock(&self.view).health = health;
-        }
         if self.metrics.due(self.clock.now()) {
-            self.metrics.publish(&self.swim, &self.stats());
+            self.publish();
         }
     }
 
@@ -473,18 +455,22 @@ impl<R: Runtime, T: Transport> Driver<R, T> {
     }
 
     fn on_packet(&mut self, now: Instant, from: SocketAddr) {
-        let errors = self.swim.stats().wire_errors;
-        self.swim.handle_packet(now, from, &self.packet);
-        self.log_refusal(now, errors, from, "packet");
+        let refused = {
+            let mut swim = hold(&self.swim);
+            let errors = swim.stats().wire_errors;
+            swim.handle_packet(now, from, &self.packet);
+            refusal(&swim, errors)
+        };
+        self.log_refusal(now, refused, from, "packet");
     }
 
-    /// Logs why input was refused, if the core counted a decode error since
-    /// it read `errors`; wrong keys and labels show up here.
-    fn log_refusal(&mut self, now: Instant, errors: u64, from: SocketAddr, what: &str) {
-        let stats = self.swim.stats();
-        if stats.wire_errors != errors && self.log_budget.allow(now) {
-            let why = stats.last_wire_error.unwrap_or("invalid");
-            warn!(%from, reason = why, "refused a {what}");
+    /// Logs why input was `refused` ([`refusal`]); wrong keys and labels
+    /// show up here.
+    fn log_refusal(&mut self, now: Instant, refused: Option<&str>, from: SocketAddr, what: &str) {
+        if let Some(why) = refused {
+            if self.log_budget.allow(now) {
+                warn!(%from, reason = why, "refused a {what}");
+            }
         }
     }
 
@@ -498,7 +484,7 @@ impl<R: Runtime, T: Transport> Driver<R, T> {
         }
         let id = StreamId(self.next_stream);
         self.next_stream += 1;
-        let limits = self.swim.config().limits.clone();
+        let limits = hold(&self.swim).config().limits.clone();
         let deadline = self.stream_deadline();
         self.tasks.push(Box::pin(async move {
             let read = stream::read_message(&mut conn, StreamRole::Accept, &limits);
@@ -523,7 +509,7 @@ impl<R: Runtime, T: Transport> Driver<R, T> {
                     );
                 }
                 match result {
-                    Ok(bytes) => self.swim.handle_exchange(now, id, Ok(&bytes)),
+                    Ok(bytes) => hold(&self.swim).handle_exchange(now, id, Ok(&bytes)),
                     Err(e) => {
                         match &e {
                             // A peer that answers with nonsense or an error
@@ -535,15 +521,19 @@ impl<R: Runtime, T: Transport> Driver<R, T> {
                             }
                             _ => debug!(?id, error = %e, "stream exchange failed"),
                         }
-                        self.swim.handle_exchange(now, id, Err(e))
+                        hold(&self.swim).handle_exchange(now, id, Err(e))
                     }
                 }
             }
             Done::Read(id, from, Ok((conn, frame))) => {
                 self.answering.insert(id, conn);
-                let errors = self.swim.stats().wire_errors;
-                self.swim.handle_stream(now, id, from, &frame);
-                self.log_refusal(now, errors, from, "stream");
+                let refused = {
+                    let mut swim = hold(&self.swim);
+                    let errors = swim.stats().wire_errors;
+                    swim.handle_stream(now, id, from, &frame);
+                    refusal(&swim, errors)
+                };
+                self.log_refusal(now, refused, from, "stream");
             }
             Done::Read(_, from, Err(e)) => {
                 self.incoming -= 1;
@@ -641,7 +631,7 @@ impl<R: Runtime, T: Transport> Driver<R, T> {
     }
 
     fn on_command(&mut self, now: Instant, command: Command) {
-        let swim = &mut self.swim;
+        let mut swim = hold(&self.swim);
         match command {
             Command::Join(seeds, reply) => {
                 let addrs: Vec<SocketAddr> = seeds.iter().map(|(_, addr)| *addr).collect();
@@ -662,7 +652,6 @@ impl<R: Runtime, T: Transport> Driver<R, T> {
             }
             Command::UpdateMeta(meta, reply) => {
                 let result = swim.update_meta(now, &meta).map_err(Error::from);
-                self.update_view(); // the caller may read local_node() next
                 let _ = reply.send(result);
             }
             Command::SetLocalState(state, reply) => {
@@ -685,7 +674,7 @@ impl<R: Runtime, T: Transport> Driver<R, T> {
                     let _ = reply.send(Err(e));
                     return;
                 }
-                match self.swim.send_best_effort(now, &node, &payload) {
+                match swim.send_best_effort(now, &node, &payload) {
                     Ok(()) => self.best_effort = Some(reply),
                     Err(e) => {
                         let _ = reply.send(Err(e.into()));
@@ -697,7 +686,6 @@ impl<R: Runtime, T: Transport> Driver<R, T> {
                     let _ = reply.send(Err(e));
                     return;
                 }
-                let swim = &mut self.swim;
                 match swim.send_reliable(now, &node, &payload) {
                     Ok(id) => {
                         self.reliable.insert(id, reply);
@@ -725,7 +713,7 @@ impl<R: Runtime, T: Transport> Driver<R, T> {
                 let _ = reply.send(swim.remove_key(now, &key).map_err(Error::from));
             }
             Command::Stats(reply) => {
-                let _ = reply.send(Ok(self.stats()));
+                let _ = reply.send(Ok(self.stats(&swim)));
             }
             // Nothing to do here: the loop asks the core for its next deadline after every
             // command, and so the delegate whether it has broadcasts.
@@ -738,4 +726,11 @@ impl<R: Runtime, T: Transport> Driver<R, T> {
             }
         }
     }
+}
+
+/// Why the input just handled was refused, if the core counted a decode
+/// error since it read `errors`.
+fn refusal(swim: &Swim<BoxDelegate>, errors: u64) -> Option<&'static str> {
+    let stats = swim.stats();
+    (stats.wire_errors != errors).then(|| stats.last_wire_error.unwrap_or("invalid"))
 }

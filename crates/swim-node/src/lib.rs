@@ -83,7 +83,7 @@ pub use transport::{Transport, UdpTcp};
 
 use driver::{BoxDelegate, Clock, Driver};
 use events::EventQueue;
-use node::{Resolve, Shared, View};
+use node::{Resolve, Shared};
 use seed::Resolver;
 use swim_core::Swim;
 
@@ -211,7 +211,12 @@ impl<R: Runtime, T> NodeBuilder<R, T> {
     }
 
     /// Answers what the protocol asks while it runs (see [`Delegate`]).
-    /// It is called on the node's task, between inputs: keep it quick.
+    /// It is called on the node's task with the node's core locked: keep it
+    /// quick, and do not call the node's synchronous reads
+    /// ([`Node::members`], [`Node::member_table`], [`Node::local_node`])
+    /// from it — they panic
+    /// there rather than wait on the lock forever (Go's `Members` from an
+    /// `EventDelegate` or `AliveDelegate` would wait).
     pub fn delegate(mut self, delegate: impl Delegate + Send + 'static) -> Self {
         self.delegate = Box::new(delegate);
         self
@@ -250,15 +255,10 @@ impl<R: Runtime, T: Transport> NodeBuilder<R, T> {
             .unwrap_or_else(|| std::collections::hash_map::RandomState::new().hash_one(bound));
         let clock = Clock::start::<R>();
         let join_pauses = config.join_pauses();
-        // The shared view follows the core's change log, which records what
-        // events do not (suspicions, refutations).
         let swim = Swim::builder(config.swim, seed)
             .delegate(delegate)
-            .record_member_changes()
             .build(clock.now())
             .map_err(StartError::Config)?;
-        let local = swim.local_node();
-        let view = Arc::new(Mutex::new(View::new(local, swim.health_score(), R::now())));
         let resolver = Resolver {
             servers: config.dns_servers,
             timeout: config.dns_timeout,
@@ -270,15 +270,19 @@ impl<R: Runtime, T: Transport> NodeBuilder<R, T> {
             let resolver = resolver.clone();
             Box::pin(R::unblock(move || resolver.resolve(&seed)))
         });
+        // Shared: the handles read the member table from the core itself.
+        let counts = Arc::new(node::Counts::default());
+        counts.update(&swim);
+        let core = Arc::new(Mutex::new(swim));
         let (commands_tx, commands_rx) = async_channel::bounded(32);
         let events = EventQueue::new(config.event_capacity, config.event_bytes);
         let driver = Driver::<R, T>::new(driver::Parts {
-            swim,
+            swim: core.clone(),
             clock,
             transport: Arc::new(transport),
             commands: commands_rx,
             events: events.clone(),
-            view: view.clone(),
+            counts: counts.clone(),
             max_incoming: config.max_incoming_streams,
             max_event_payload: config.event_bytes,
             metrics: metrics::Metrics::new(&config.metric_labels),
@@ -286,7 +290,9 @@ impl<R: Runtime, T: Transport> NodeBuilder<R, T> {
         let node = Node {
             shared: Arc::new(Shared {
                 commands: commands_tx,
-                view,
+                core,
+                counts,
+                clock,
                 bound,
                 resolve,
                 sleep: Arc::new(|d| Box::pin(R::timer_at(R::now() + d))),

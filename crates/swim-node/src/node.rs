@@ -10,11 +10,11 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use futures_channel::oneshot;
-use hashbrown::HashTable;
 use swim_core::wire::SecretKey;
-use swim_core::{BroadcastId, CommandError, ExchangeError, Member};
+use swim_core::{BroadcastId, CommandError, ExchangeError, Member, Swim};
 
 use crate::config::JoinPauses;
+use crate::driver::{BoxDelegate, Clock};
 use crate::seed::{Seed, SeedError};
 
 /// Why a node operation failed.
@@ -204,7 +204,6 @@ impl IntoSeed for &String {
 
 /// `delay` drawn between half and one and a half of itself.
 fn jittered(delay: Duration) -> Duration {
-    use std::hash::BuildHasher;
     // RandomState's keys differ from call to call: random enough to spread
     // retries, without a dependency.
     let r = std::collections::hash_map::RandomState::new().hash_one(0u8);
@@ -261,135 +260,28 @@ pub struct MemberStatus {
     pub since: std::time::Instant,
 }
 
-/// What the driver keeps current for synchronous reads.
+/// The core, shared by the driver and the handles (Go's `nodeLock`).
 ///
-/// One record per member, in a vector with an index by name (as the core's
-/// own table), grown by a quarter: the members (Go's `Members`) are the
-/// records not dead or left, counted as they change; reads sort by name. A
-/// B-tree keyed by name cost 47 B more per member per node (290 → 243 B of
+/// The handles' synchronous reads ([`Node::members`], [`Node::member_table`],
+/// [`Node::local_node`]) read the core's own member table under this lock
+/// ([`Node::num_members`] and [`Node::health_score`] read [`Counts`]), so no copy of the table
+/// is kept: a copy cost about 125 B per member per node (245 → 117–119 B of
 /// live heap per member, `tests/tests/memory.rs`; BENCHMARKS.md, "The cost
-/// curve", memory).
-#[derive(Debug)]
-pub(crate) struct View {
-    /// Every record of the core's member table, dead and left ones until
-    /// they are reaped, with when each entered its state; in no order.
-    statuses: Vec<MemberStatus>,
-    /// Positions in `statuses`, by the name's hash.
-    index: HashTable<u32>,
-    hasher: foldhash::fast::RandomState,
-    /// How many records of `statuses` are members (not dead or left).
-    members: usize,
-    pub(crate) local: Member,
-    pub(crate) health: u32,
-}
-
-impl View {
-    /// A view of a node that knows only itself, started at `at`.
-    pub(crate) fn new(local: Member, health: u32, at: std::time::Instant) -> View {
-        let mut view = View {
-            statuses: Vec::new(),
-            index: HashTable::new(),
-            hasher: foldhash::fast::RandomState::default(),
-            members: 0,
-            local: local.clone(),
-            health,
-        };
-        view.record(&local, at);
-        view
-    }
-
-    fn hash(&self, name: &str) -> u64 {
-        self.hasher.hash_one(name)
-    }
-
-    /// Where `name`'s record is in `statuses`.
-    fn position(&self, name: &str) -> Option<usize> {
-        let statuses = &self.statuses;
-        self.index
-            .find(self.hash(name), |&i| {
-                &*statuses[i as usize].member.name == name
-            })
-            .map(|&i| i as usize)
-    }
-
-    /// Members not dead or left, the local node included, in no order.
-    pub(crate) fn members(&self) -> Vec<Member> {
-        self.statuses
-            .iter()
-            .map(|s| &s.member)
-            .filter(|m| m.state.is_member())
-            .cloned()
-            .collect()
-    }
-
-    /// Every record, in no order.
-    pub(crate) fn table(&self) -> Vec<MemberStatus> {
-        self.statuses.clone()
-    }
-
-    /// How many [`members`](View::members) there are.
-    pub(crate) fn num_members(&self) -> usize {
-        self.members
-    }
-
-    /// Forgets a reaped record.
-    pub(crate) fn remove(&mut self, name: &str) {
-        let Some(at) = self.position(name) else {
-            return;
-        };
-        let hash = self.hash(name);
-        if let Ok(entry) = self.index.find_entry(hash, |&i| i as usize == at) {
-            entry.remove();
-        }
-        let status = self.statuses.swap_remove(at);
-        self.members -= usize::from(status.member.state.is_member());
-        // The last record moved into the hole: point its index there.
-        if let Some(moved) = self.statuses.get(at) {
-            let (from, hash) = (self.statuses.len() as u32, self.hash(&moved.member.name));
-            if let Some(i) = self.index.find_mut(hash, |&i| i == from) {
-                *i = at as u32;
-            }
-        }
-    }
-
-    /// Records `member`'s record as of `at` in the table; the time it
-    /// entered its state moves only when the state changed.
-    pub(crate) fn record(&mut self, member: &Member, at: std::time::Instant) {
-        self.members += usize::from(member.state.is_member());
-        match self.position(&member.name) {
-            Some(i) => {
-                let status = &mut self.statuses[i];
-                self.members -= usize::from(status.member.state.is_member());
-                if status.member.state != member.state {
-                    status.since = at;
-                }
-                status.member = member.clone();
-            }
-            None => {
-                let i = self.statuses.len() as u32;
-                let hash = self.hash(&member.name);
-                if self.statuses.len() == self.statuses.capacity() {
-                    // By a quarter, as the core's table grows: doubling
-                    // leaves up to half of it unused.
-                    self.statuses
-                        .reserve_exact((self.statuses.len() / 4).max(16));
-                }
-                let (statuses, hasher) = (&self.statuses, &self.hasher);
-                self.index.insert_unique(hash, i, |&j| {
-                    hasher.hash_one(&*statuses[j as usize].member.name)
-                });
-                self.statuses.push(MemberStatus {
-                    member: member.clone(),
-                    since: at,
-                });
-            }
-        }
-    }
-}
+/// curve", memory). The driver takes the lock for each input it hands the
+/// core and for each output it takes, never across an await; a read holds
+/// it while it copies records out, and sorts after. The core calls the
+/// delegate with the lock held, so a read from a delegate method panics
+/// ([`Shared::core`]) rather than wait on itself.
+pub(crate) type Core = Mutex<Swim<BoxDelegate>>;
 
 pub(crate) struct Shared {
     pub(crate) commands: async_channel::Sender<Command>,
-    pub(crate) view: Arc<Mutex<View>>,
+    pub(crate) core: Arc<Core>,
+    /// The member count and health score, written by the driver after each
+    /// input: read without the lock, as pollers read them often.
+    pub(crate) counts: Arc<Counts>,
+    /// The driver's clock, to read the core's times on the runtime's.
+    pub(crate) clock: Clock,
     pub(crate) bound: SocketAddr,
     pub(crate) resolve: Resolve,
     pub(crate) sleep: Sleep,
@@ -399,16 +291,85 @@ pub(crate) struct Shared {
     pub(crate) join_pauses: JoinPauses,
 }
 
-impl Shared {
-    pub(crate) fn view(&self) -> MutexGuard<'_, View> {
-        lock(&self.view)
+/// What the driver publishes for lock-free reads ([`Shared::counts`]).
+#[derive(Debug, Default)]
+pub(crate) struct Counts {
+    pub(crate) members: std::sync::atomic::AtomicUsize,
+    pub(crate) health: std::sync::atomic::AtomicU32,
+}
+
+impl Counts {
+    /// Copies the core's figures.
+    pub(crate) fn update(&self, swim: &Swim<BoxDelegate>) {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.members.store(swim.num_members(), Relaxed);
+        self.health.store(swim.health_score(), Relaxed);
     }
 }
 
-pub(crate) fn lock(view: &Mutex<View>) -> MutexGuard<'_, View> {
-    // Every update of the view is a single insert or assignment, so a panic
-    // elsewhere cannot leave it half-written: poison is harmless.
-    view.lock().unwrap_or_else(|p| p.into_inner())
+impl Shared {
+    /// The core locked for a read of the handle's.
+    ///
+    /// # Panics
+    ///
+    /// On the driver's own thread while it holds the core (a [`Delegate`]
+    /// method calling a synchronous read): waiting would never end.
+    ///
+    /// [`Delegate`]: swim_core::Delegate
+    pub(crate) fn core(&self) -> MutexGuard<'_, Swim<BoxDelegate>> {
+        read(&self.core)
+    }
+}
+
+/// Locks `core` for a read ([`Shared::core`]).
+fn read(core: &Core) -> MutexGuard<'_, Swim<BoxDelegate>> {
+    assert!(
+        HELD.get() != core as *const Core as usize,
+        "a Node read (members, member_table, local_node) \
+         called from inside the node's Delegate, which runs with the node's core locked"
+    );
+    lock(core)
+}
+
+thread_local! {
+    /// The core the driver on this thread holds locked (its address), 0 if
+    /// none: a read of that core from this thread would wait on itself.
+    static HELD: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// The core locked by the driver ([`hold`]).
+pub(crate) struct Held<'a>(MutexGuard<'a, Swim<BoxDelegate>>);
+
+impl std::ops::Deref for Held<'_> {
+    type Target = Swim<BoxDelegate>;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Held<'_> {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.0
+    }
+}
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        HELD.set(0);
+    }
+}
+
+/// Locks the core for the driver, marking this thread as holding it.
+pub(crate) fn hold(core: &Core) -> Held<'_> {
+    let guard = lock(core);
+    HELD.set(core as *const Core as usize);
+    Held(guard)
+}
+
+/// Locks the core. A panic with it held (the delegate's, or the core's)
+/// ends the driver; the handles may still read what the table holds.
+fn lock(core: &Core) -> MutexGuard<'_, Swim<BoxDelegate>> {
+    core.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// A running cluster member.
@@ -686,10 +647,13 @@ impl Node {
 
     /// Members that are not dead or left, this node included, by name;
     /// `state` tells alive from suspect.
+    ///
+    /// It locks the node's core briefly; it panics when called from the
+    /// node's delegate ([`NodeBuilder::delegate`](crate::NodeBuilder::delegate)).
     #[doc(alias = "Members")]
     pub fn members(&self) -> Vec<Member> {
-        // Sorted once the view is unlocked: the driver waits on the lock.
-        let mut members = self.shared.view().members();
+        // Sorted once the core is unlocked: the driver waits on the lock.
+        let mut members = self.shared.core().members();
         members.sort_unstable_by(|a, b| a.name.cmp(&b.name));
         members
     }
@@ -700,24 +664,44 @@ impl Node {
     /// page. [`members`](Node::members) is the list that counts for
     /// membership (Go's `Members`); this one also shows who is gone.
     ///
-    /// It follows the core's change log, so a suspicion, which raises no
+    /// It reads the core's table, so a suspicion, which raises no
     /// [`Event`](swim_core::Event), shows here too.
+    ///
+    /// It locks the node's core briefly; it panics when called from the
+    /// node's delegate ([`NodeBuilder::delegate`](crate::NodeBuilder::delegate)).
     pub fn member_table(&self) -> Vec<MemberStatus> {
-        let mut table = self.shared.view().table();
+        let table = self.shared.core().member_table();
+        let clock = self.shared.clock;
+        let mut table: Vec<MemberStatus> = table
+            .into_iter()
+            .map(|(member, since)| MemberStatus {
+                member,
+                since: clock.to_std(since),
+            })
+            .collect();
         table.sort_unstable_by(|a, b| a.member.name.cmp(&b.member.name));
         table
     }
 
     /// How many members [`members`](Node::members) lists.
+    ///
+    /// It reads a figure the driver updates after each input, without a
+    /// lock, so it may be called often and from anywhere.
     #[doc(alias = "NumMembers")]
     pub fn num_members(&self) -> usize {
-        self.shared.view().num_members()
+        self.shared
+            .counts
+            .members
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// This node as the cluster sees it.
+    ///
+    /// It locks the node's core briefly; it panics when called from the
+    /// node's delegate ([`NodeBuilder::delegate`](crate::NodeBuilder::delegate)).
     #[doc(alias = "LocalNode")]
     pub fn local_node(&self) -> Member {
-        self.shared.view().local.clone()
+        self.shared.core().local_node()
     }
 
     /// The address the sockets are bound to (with the real port when port
@@ -728,9 +712,15 @@ impl Node {
 
     /// Lifeguard's local health score: 0 is healthy, higher means this node
     /// is missing acks it should get and probes more patiently.
+    ///
+    /// It reads a figure the driver updates after each input, without a
+    /// lock, so it may be called often and from anywhere.
     #[doc(alias = "GetHealthScore")]
     pub fn health_score(&self) -> u32 {
-        self.shared.view().health
+        self.shared
+            .counts
+            .health
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Whether the node is still running.
@@ -742,65 +732,32 @@ impl Node {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use swim_core::MemberState;
+    use swim_core::{Config, DefaultDelegate, Instant};
 
-    fn member(name: &str, state: MemberState) -> Member {
-        Member {
-            name: name.into(),
-            addr: "10.0.0.1:7946".parse().unwrap(),
-            meta: Arc::from(&b""[..]),
-            incarnation: 1,
-            state,
-            vsn: [1, 5, 2, 0, 0, 0],
-        }
+    fn new_core() -> Arc<Core> {
+        let config = Config::local("a", "127.0.0.1:7946".parse().unwrap());
+        let swim = Swim::builder(config, 1)
+            .delegate(Box::new(DefaultDelegate) as BoxDelegate)
+            .build(Instant::ZERO)
+            .unwrap();
+        Arc::new(Mutex::new(swim))
     }
 
-    fn names(members: &[Member]) -> Vec<&str> {
-        let mut names: Vec<&str> = members.iter().map(|m| &*m.name).collect();
-        names.sort_unstable();
-        names
-    }
-
-    /// Records found by name after removals move others, the members
-    /// counted, and the time in a state kept across updates.
+    /// A read on the thread holding the core fails at once instead of
+    /// waiting forever; after the hold, and on other threads, it reads.
     #[test]
-    fn view_index_follows_removals_and_counts_members() {
-        let t0 = std::time::Instant::now();
-        let t1 = t0 + Duration::from_secs(1);
-        let mut view = View::new(member("a", MemberState::Alive), 0, t0);
-        for name in ["b", "c", "d", "e"] {
-            view.record(&member(name, MemberState::Alive), t0);
-        }
-        view.record(&member("c", MemberState::Dead), t1);
-        assert_eq!(view.num_members(), 4);
-        assert_eq!(names(&view.members()), ["a", "b", "d", "e"]);
-        // Removing "b" moves the last record ("e") into its place.
-        view.remove("b");
-        view.remove("nobody");
-        assert_eq!(view.num_members(), 3);
-        view.record(&member("e", MemberState::Suspect), t1);
-        view.record(
-            &member("e", MemberState::Suspect),
-            t1 + Duration::from_secs(1),
-        );
-        let table = view.table();
-        assert_eq!(table.len(), 4);
-        let e = table.iter().find(|s| &*s.member.name == "e").unwrap();
-        assert_eq!((e.member.state, e.since), (MemberState::Suspect, t1));
-        // Many records: each still found after every other one is removed.
-        for i in 0..100 {
-            view.record(&member(&format!("n{i}"), MemberState::Alive), t0);
-        }
-        for i in (0..100).step_by(2) {
-            view.remove(&format!("n{i}"));
-        }
-        for i in 0..100 {
-            assert_eq!(
-                view.position(&format!("n{i}")).is_some(),
-                i % 2 == 1,
-                "n{i}"
-            );
-        }
-        assert_eq!(view.num_members(), 3 + 50);
+    fn a_read_from_inside_the_held_core_panics_instead_of_waiting() {
+        let core = new_core();
+        let other = new_core();
+        let read = |c: &Arc<Core>| {
+            let c = c.clone();
+            std::panic::catch_unwind(move || read(&c).num_members())
+        };
+        let held = hold(&core);
+        assert!(read(&core).is_err());
+        // Another node's core on the same thread is not this one.
+        assert_eq!(read(&other).ok(), Some(1));
+        drop(held);
+        assert_eq!(read(&core).ok(), Some(1));
     }
 }

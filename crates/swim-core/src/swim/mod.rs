@@ -296,6 +296,18 @@ impl<D: Delegate> Swim<D> {
             .collect()
     }
 
+    /// Every record in the table, whatever its state, this node included,
+    /// each with when this node recorded the member entering that state (a
+    /// new incarnation or new metadata in the same state does not move it;
+    /// a member reaped and learned again starts afresh).
+    pub fn member_table(&self) -> Vec<(Member, Instant)> {
+        self.members
+            .records()
+            .iter()
+            .map(|r| (r.to_member(), r.state_change))
+            .collect()
+    }
+
     /// One member by name, whatever its state.
     pub fn member(&self, name: &str) -> Option<Member> {
         self.members.get(name).map(|r| r.to_member())
