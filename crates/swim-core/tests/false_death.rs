@@ -284,6 +284,44 @@ fn a_death_notice_from_an_accuser_held_dead_is_only_a_suspicion() {
     }
 }
 
+#[test]
+fn a_death_notice_from_an_accuser_back_from_the_dead_lately_is_only_a_suspicion() {
+    let mut no_returning = local_catch_up();
+    no_returning.refute_returning_per_second = 0;
+    for (catch_up, on) in [(local_catch_up(), true), (no_returning, false)] {
+        let mut me = node(catch_up, Duration::from_secs(1));
+        let t = Instant::ZERO + ms(100);
+        for (i, name) in [(1u16, "b"), (2, "m"), (3, "c"), (4, "d")] {
+            me.handle_packet(t, addr(9), &alive_packet(name, [127, 0, 0, 1], 7000 + i, 1));
+        }
+        // m was across a partition: declared dead here, then back, its
+        // alive message ahead of the verdicts it formed while cut off.
+        me.handle_packet(t, addr(9), &accusation(true, "m", 1, "c"));
+        let t = t + secs(2);
+        me.handle_packet(t, addr(2), &alive_packet("m", [127, 0, 0, 1], 7002, 2));
+        assert_eq!(me.member("m").unwrap().state, MemberState::Alive);
+        // Its verdict about b arrives after its return: a suspicion while
+        // the refutation in advance is on (it would be a death otherwise).
+        me.handle_packet(t + secs(1), addr(2), &accusation(true, "b", 1, "m"));
+        let want = if on {
+            MemberState::Suspect
+        } else {
+            MemberState::Dead
+        };
+        assert_eq!(me.member("b").unwrap().state, want);
+        assert_eq!(me.stats().doubted_deaths, u64::from(on));
+        // A longest suspicion after its return, its verdicts are believed.
+        let longest = me.config().suspicion_timeouts(5).max;
+        me.handle_packet(t + longest, addr(2), &accusation(true, "d", 1, "m"));
+        assert_eq!(me.member("d").unwrap().state, MemberState::Dead);
+        // So are those of a member back from a suspicion, not the dead.
+        me.handle_packet(t, addr(9), &accusation(false, "c", 1, "b"));
+        me.handle_packet(t, addr(3), &alive_packet("c", [127, 0, 0, 1], 7003, 2));
+        me.handle_packet(t + secs(1), addr(3), &accusation(true, "b", 1, "c"));
+        assert_eq!(me.member("b").unwrap().state, MemberState::Dead);
+    }
+}
+
 /// `me` with members b, c and d at addrs 1, 2 and 3, incarnation 1.
 fn me_with_bcd(catch_up: CatchUp, probe_interval: Duration) -> Swim {
     let mut me = node(catch_up, probe_interval);
@@ -315,13 +353,33 @@ fn a_member_back_from_the_dead_gets_our_alive_above_one_raise() {
         } else {
             assert!(alives.is_empty(), "{alives:?}");
         }
-        // d goes down after that raise: its return needs another.
-        let t = t + secs(1);
-        me.handle_packet(t, addr(1), &accusation(true, "d", 1, "b"));
+        // Every death is a suspicion run out: a member declared dead less
+        // than the shortest suspicion timeout after our raise was cut off
+        // before it (a partition's stale verdict running out after the
+        // heal), so its return is covered by that raise. It still gets our
+        // alive message.
+        let shortest = me.config().suspicion_timeouts(4).min;
+        me.handle_packet(t, addr(9), &accusation(true, "d", 1, "x"));
+        me.handle_packet(
+            t + ms(500),
+            addr(3),
+            &alive_packet("d", [127, 0, 0, 1], 7003, 2),
+        );
+        let alives = own_alives(&mut me);
+        if on {
+            assert_eq!(alives, [(addr(3), 2)]);
+        } else {
+            assert!(alives.is_empty(), "{alives:?}");
+        }
+        // d goes down a shortest suspicion timeout after that raise: it may
+        // have learnt of the raise before it was cut off, so its return
+        // needs another.
+        let t = t + shortest + secs(1);
+        me.handle_packet(t, addr(9), &accusation(true, "d", 2, "x"));
         me.handle_packet(
             t + secs(1),
             addr(3),
-            &alive_packet("d", [127, 0, 0, 1], 7003, 2),
+            &alive_packet("d", [127, 0, 0, 1], 7003, 3),
         );
         let alives = own_alives(&mut me);
         if on {
@@ -338,7 +396,7 @@ fn a_member_back_from_the_dead_gets_our_alive_above_one_raise() {
         );
         assert!(own_alives(&mut me).is_empty());
         let s = me.stats();
-        let want = if on { (2, 3, 3) } else { (0, 0, 1) };
+        let want = if on { (2, 4, 3) } else { (0, 0, 1) };
         assert_eq!(
             (
                 s.raised_for_returning,
