@@ -284,44 +284,6 @@ fn a_death_notice_from_an_accuser_held_dead_is_only_a_suspicion() {
     }
 }
 
-#[test]
-fn a_death_notice_from_an_accuser_back_from_the_dead_lately_is_only_a_suspicion() {
-    let mut no_returning = local_catch_up();
-    no_returning.refute_returning_per_second = 0;
-    for (catch_up, on) in [(local_catch_up(), true), (no_returning, false)] {
-        let mut me = node(catch_up, Duration::from_secs(1));
-        let t = Instant::ZERO + ms(100);
-        for (i, name) in [(1u16, "b"), (2, "m"), (3, "c"), (4, "d")] {
-            me.handle_packet(t, addr(9), &alive_packet(name, [127, 0, 0, 1], 7000 + i, 1));
-        }
-        // m was across a partition: declared dead here, then back, its
-        // alive message ahead of the verdicts it formed while cut off.
-        me.handle_packet(t, addr(9), &accusation(true, "m", 1, "c"));
-        let t = t + secs(2);
-        me.handle_packet(t, addr(2), &alive_packet("m", [127, 0, 0, 1], 7002, 2));
-        assert_eq!(me.member("m").unwrap().state, MemberState::Alive);
-        // Its verdict about b arrives after its return: a suspicion while
-        // the refutation in advance is on (it would be a death otherwise).
-        me.handle_packet(t + secs(1), addr(2), &accusation(true, "b", 1, "m"));
-        let want = if on {
-            MemberState::Suspect
-        } else {
-            MemberState::Dead
-        };
-        assert_eq!(me.member("b").unwrap().state, want);
-        assert_eq!(me.stats().doubted_deaths, u64::from(on));
-        // A longest suspicion after its return, its verdicts are believed.
-        let longest = me.config().suspicion_timeouts(5).max;
-        me.handle_packet(t + longest, addr(2), &accusation(true, "d", 1, "m"));
-        assert_eq!(me.member("d").unwrap().state, MemberState::Dead);
-        // So are those of a member back from a suspicion, not the dead.
-        me.handle_packet(t, addr(9), &accusation(false, "c", 1, "b"));
-        me.handle_packet(t, addr(3), &alive_packet("c", [127, 0, 0, 1], 7003, 2));
-        me.handle_packet(t + secs(1), addr(3), &accusation(true, "b", 1, "c"));
-        assert_eq!(me.member("b").unwrap().state, MemberState::Dead);
-    }
-}
-
 /// `me` with members b, c and d at addrs 1, 2 and 3, incarnation 1.
 fn me_with_bcd(catch_up: CatchUp, probe_interval: Duration) -> Swim {
     let mut me = node(catch_up, probe_interval);

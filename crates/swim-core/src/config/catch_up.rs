@@ -111,10 +111,9 @@ pub struct CatchUp {
     /// every member cut off since it last rose (a dead member at least the
     /// shortest suspicion timeout before it went down here), and gossiped
     /// like a refutation. A member our probes reached only by TCP (a
-    /// one-way cut) returns with its next UDP ack. If
-    /// [`doubt_dead_accusers`](Self::doubt_dead_accusers) is on, the death
-    /// notices of a member reached only by TCP, or back from the dead,
-    /// within the longest suspicion timeout are doubted too.
+    /// one-way cut) returns with its next UDP ack, and meanwhile its death
+    /// notices are doubted if
+    /// [`doubt_dead_accusers`](Self::doubt_dead_accusers) is on.
     /// Zero (the default for now): none of this, as in Go; 10 is what was
     /// measured (docs/protocol.md §15.8).
     pub refute_returning_per_second: u32,

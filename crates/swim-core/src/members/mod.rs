@@ -41,10 +41,6 @@ pub(crate) struct Record {
     pub(crate) port: u16,
     pub(crate) vsn: [u8; 6],
     pub(crate) state: MemberState,
-    /// The last state change, at `state_change`, was a return from the
-    /// dead, as `Effect::Returned` reports it
-    /// (in the record's padding: it costs no space).
-    pub(crate) back_from_dead: bool,
 }
 
 impl Record {
@@ -76,7 +72,6 @@ impl Record {
 fn set_state(counts: &mut MemberCounts, r: &mut Record, state: MemberState, now: Instant) {
     *counts.of(r.state) -= 1;
     *counts.of(state) += 1;
-    r.back_from_dead = false;
     r.state = state;
     r.state_change = now;
 }

@@ -209,7 +209,6 @@ impl Members {
                         port: a.port,
                         vsn: vsn.unwrap_or([0; 6]),
                         state: MemberState::Dead,
-                        back_from_dead: false,
                     },
                     ctx.rng,
                 );
@@ -291,7 +290,6 @@ impl Members {
             r.port = a.port;
             if r.state != MemberState::Alive {
                 set_state(&mut self.counts, r, MemberState::Alive, ctx.now);
-                r.back_from_dead = returning && was_dead;
             }
             ctx.effects.push(Effect::GossipAlive {
                 node: r.name.clone(),

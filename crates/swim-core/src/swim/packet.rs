@@ -96,7 +96,7 @@ impl<D: Delegate> Swim<D> {
                     self.refute_directly(now, from, s.from);
                 }
             }
-            Message::Dead(d) if self.doubts(now, &d) => {
+            Message::Dead(d) if self.doubts(&d) => {
                 self.stats.doubted_deaths += 1;
                 self.with_rules_from(now, Some(from), |m, ctx| m.suspect(Claim::from(&d), ctx));
             }

@@ -9,25 +9,19 @@
 //! The same holds for an accuser our probes reached only by TCP within the
 //! longest suspicion (`returning.rs`): a one-way cut, where its probes of
 //! everyone failed while we kept it alive, so its verdicts rest on the cut.
-//! And for an accuser back from the dead here within the longest
-//! suspicion: the suspicions it raised while cut off run out after its
-//! return, and its alive message overtakes its verdicts, all the sooner as
-//! the refutation in advance sends it out at the first return it sees
-//! (measured: a 1,000-node partition heal, docs/protocol.md §15.8).
-//! (Both are doubted only while `refute_returning_per_second > 0`.)
+//! (Those marks are kept only while `refute_returning_per_second > 0`.)
 
 use crate::delegate::Delegate;
 use crate::member::MemberState;
 use crate::swim::Swim;
-use crate::time::Instant;
 use crate::wire::Accusation;
 
 impl<D: Delegate> Swim<D> {
     /// Whether death notice `d` is only a suspicion here (or a confirmation
     /// of ours): its accuser is held dead or gone, or was reached only by
-    /// TCP lately, or came back from the dead lately, and the member is
-    /// alive or suspect (and it is neither a departure nor about us).
-    pub(in crate::swim) fn doubts(&self, now: Instant, d: &Accusation<'_>) -> bool {
+    /// TCP lately, and the member is alive or suspect (and it is neither a
+    /// departure nor about us).
+    pub(in crate::swim) fn doubts(&self, d: &Accusation<'_>) -> bool {
         self.config.catch_up.doubt_dead_accusers
             && d.from != d.node
             && d.node != &**self.members.local_name()
@@ -36,18 +30,6 @@ impl<D: Delegate> Swim<D> {
                 .get(d.node)
                 .is_some_and(|r| matches!(r.state, MemberState::Alive | MemberState::Suspect))
             && (self.members.get(d.from).is_some_and(|r| r.dead_or_left())
-                || self.cut_off_lately(d.from)
-                || self.back_lately(now, d.from))
-    }
-
-    /// Whether `node` came back from the dead here within the longest
-    /// suspicion (tracked while `refute_returning_per_second > 0`).
-    fn back_lately(&self, now: Instant, node: &str) -> bool {
-        self.config.catch_up.refute_returning_per_second > 0
-            && self.members.get(node).is_some_and(|r| {
-                r.back_from_dead
-                    && now.saturating_duration_since(r.state_change)
-                        < self.config.suspicion_timeouts(self.members.len()).max
-            })
+                || self.cut_off_lately(d.from))
     }
 }
