@@ -229,7 +229,7 @@ fn doubt_of_dead_accusers_traces_are_unchanged() {
         (
             "--no-doubt, refutation in advance on",
             sc.refute_returning(true).doubt_dead_accusers(false),
-            "33b5ca405884db2b",
+            "7dd1c408b10c9fdf",
             0,
         ),
     ];

@@ -46,7 +46,7 @@ use core::time::Duration;
 /// suspect on its own failed probes, was cut off from us and may hold
 /// suspicions of us we never heard: it gets our alive message straight
 /// away, above an incarnation raised for it if ours has not risen since it
-/// went down ([`refute_returning_per_second`](Self::refute_returning_per_second);
+/// was cut off ([`refute_returning_per_second`](Self::refute_returning_per_second);
 /// off by default for now).
 ///
 /// A reconnect reaches whatever now listens at a dead member's address:
@@ -108,10 +108,12 @@ pub struct CatchUp {
     /// once), one datagram each, to members returning from the dead (or
     /// from a suspicion of its own): refutations in advance of suspicions
     /// they may hold of us. Our incarnation is raised first, once for
-    /// every member that went down since it last rose, and gossiped like a
-    /// refutation. A member our probes reached only by TCP (a one-way cut)
-    /// returns with its next UDP ack, and meanwhile its death notices are
-    /// doubted if [`doubt_dead_accusers`](Self::doubt_dead_accusers) is on.
+    /// every member cut off since it last rose (a dead member at least the
+    /// shortest suspicion timeout before it went down here), and gossiped
+    /// like a refutation. A member our probes reached only by TCP (a
+    /// one-way cut) returns with its next UDP ack, and meanwhile its death
+    /// notices are doubted if
+    /// [`doubt_dead_accusers`](Self::doubt_dead_accusers) is on.
     /// Zero (the default for now): none of this, as in Go; 10 is what was
     /// measured (docs/protocol.md §15.8).
     pub refute_returning_per_second: u32,

@@ -86,9 +86,14 @@ pub(crate) enum Effect {
     Failed { node: Arc<str>, addr: SocketAddr },
     /// A member left on purpose.
     Left { node: Arc<str> },
-    /// A member we held dead, or suspect on our own failed probes, is alive
-    /// again at a higher incarnation; it went down here at `down_since`.
-    Returned { node: Arc<str>, down_since: Instant },
+    /// A member we held dead (`dead`), or suspect on our own failed probes,
+    /// is alive again at a higher incarnation; it went down here at
+    /// `down_since`.
+    Returned {
+        node: Arc<str>,
+        down_since: Instant,
+        dead: bool,
+    },
     /// An accusation from a datagram's `sender` was older than the alive
     /// record we hold: the sender missed the member's refutation.
     Outdated { node: Arc<str>, sender: SocketAddr },
@@ -259,7 +264,7 @@ impl Members {
                     .is_some_and(|s| s.raised_or_confirmed_by(&self.local)),
                 _ => false,
             };
-        let down_since = r.state_change;
+        let (down_since, was_dead) = (r.state_change, r.state == MemberState::Dead);
         // A7: any suspicion is over.
         r.suspicion = None;
         let old_state = r.state;
@@ -300,6 +305,7 @@ impl Members {
             ctx.effects.push(Effect::Returned {
                 node: r.name.clone(),
                 down_since,
+                dead: was_dead,
             });
         }
         if matches!(old_state, MemberState::Dead | MemberState::Left) {

@@ -481,11 +481,16 @@ impl<D: Delegate> Swim<D> {
                 self.catch_up_on(now, Happened::Failed { node: &node, addr })
             }
             Effect::Left { node } => self.catch_up_on(now, Happened::Left { node: &node }),
-            Effect::Returned { node, down_since } => self.catch_up_on(
+            Effect::Returned {
+                node,
+                down_since,
+                dead,
+            } => self.catch_up_on(
                 now,
                 Happened::Returned {
                     node: &node,
                     down_since,
+                    dead,
                 },
             ),
             Effect::Outdated { node, sender } => self.catch_up_on(

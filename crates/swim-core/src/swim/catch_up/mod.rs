@@ -68,6 +68,8 @@ pub(super) enum Happened<'a> {
         node: &'a str,
         /// When it went down in our table.
         down_since: Instant,
+        /// Whether we held it dead (not suspect).
+        dead: bool,
     },
     /// A member left on purpose (a rule's effect).
     Left {
@@ -161,9 +163,11 @@ impl<D: Delegate> Swim<D> {
                 self.note_news(now);
             }
             Happened::Failed { node, addr } => self.note_failed(now, node, addr),
-            Happened::Returned { node, down_since } => {
-                self.refute_in_advance(now, node, down_since)
-            }
+            Happened::Returned {
+                node,
+                down_since,
+                dead,
+            } => self.note_returned(now, node, down_since, dead),
             Happened::Left { node } => self.forget_failed(node),
             Happened::Outdated { node, sender } => self.correct(now, sender, node),
             Happened::Contact { node, addr, port } => self.note_contact(now, node, addr, port),

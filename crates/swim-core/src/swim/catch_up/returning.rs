@@ -7,8 +7,8 @@
 //! the death notice spreads. So the returning member gets our alive message
 //! straight away, one datagram, above an incarnation raised for it (the
 //! refutation's raise, gossiped like one) unless ours has risen since it
-//! went down here. One raise covers every member that went down before it:
-//! a healing partition returns hundreds at once.
+//! was cut off (see `note_returned`). One raise covers every member cut
+//! off before it: a healing partition returns hundreds at once.
 //!
 //! A one-way cut hides the cut-off member without a death: it hears us, so
 //! our UDP probes reach it, but its acks do not come back, and our TCP ping
@@ -46,20 +46,49 @@ struct Mark {
 }
 
 impl<D: Delegate> Swim<D> {
-    /// `node`, down here since `down_since`, is alive again: raise our
-    /// incarnation if it has not risen since, and send it our alive
-    /// message within `refute_returning_per_second`.
-    pub(in crate::swim) fn refute_in_advance(
+    /// `node`, held dead (`dead`) or suspect on our probes here since
+    /// `down_since`, is alive again: a refutation in advance for it.
+    ///
+    /// It was cut off from us before it went down here: since the
+    /// suspicion began for a suspect; for a dead member, at least the
+    /// shortest suspicion timeout earlier, as every death is a suspicion
+    /// run out. A raise after that is above whatever it formed of us while
+    /// cut off. So members a healing partition brings back a little later
+    /// (their stale suspicions running out here after the heal) need no
+    /// further raise: one per heal, not one for every later return, each
+    /// of which would be gossiped to everyone again, ahead of the
+    /// refutations of members declared dead by the heal's stale verdicts
+    /// (measured: docs/protocol.md §15.8).
+    pub(super) fn note_returned(
         &mut self,
         now: Instant,
         node: &str,
         down_since: Instant,
+        dead: bool,
     ) {
+        let cut_off_by = match dead {
+            true => {
+                let shortest = self.config.suspicion_timeouts(self.members.len()).min;
+                Instant::from_nanos(
+                    down_since
+                        .as_nanos()
+                        .saturating_sub(crate::time::nanos(shortest)),
+                )
+            }
+            false => down_since,
+        };
+        self.refute_in_advance(now, node, cut_off_by);
+    }
+
+    /// `node`, cut off from us by `cut_off_by` at the latest, is alive
+    /// again: raise our incarnation if it has not risen since, and send it
+    /// our alive message within `refute_returning_per_second`.
+    fn refute_in_advance(&mut self, now: Instant, node: &str, cut_off_by: Instant) {
         let per_second = self.config.catch_up.refute_returning_per_second;
         if per_second == 0 || self.leave.is_leaving() {
             return;
         }
-        if self.members.local_raised_at() <= down_since {
+        if self.members.local_raised_at() <= cut_off_by {
             self.stats.raised_for_returning += 1;
             self.with_rules(now, |m, ctx| m.refute_in_advance(ctx));
         }
