@@ -25,7 +25,9 @@ pub(super) const CONFIRM_RETRY: core::time::Duration = core::time::Duration::fro
 use crate::member::{Member, MemberState, WireIp};
 use crate::rejection::Rejection;
 use crate::time::Instant;
-use crate::wire::{ErrorResponse, Message, PushNodeState, PushPull, Transport, WireError};
+use crate::wire::{
+    ErrorResponse, Message, NodeState, PushNodeState, PushPull, Transport, WireError,
+};
 
 /// A join waiting for its seeds.
 #[derive(Debug, Clone, Default)]
@@ -354,7 +356,12 @@ impl<D: Delegate> Swim<D> {
         }
         self.stats.push_pulls += 1;
         self.merging_state = cluster_state && self.config.catch_up.state_gossip > 0;
-        let accuser = self.hearsay_accuser(peer);
+        // Named only when the state holds verdicts: the lookup scans the table.
+        let verdicts = pp
+            .nodes
+            .iter()
+            .any(|n| matches!(n.state, NodeState::Suspect | NodeState::Dead));
+        let accuser = verdicts.then(|| self.hearsay_accuser(peer)).flatten();
         self.with_rules(now, |m, ctx| m.merge(&pp.nodes, accuser.as_deref(), ctx));
         self.merging_state = false;
         if !pp.user_state.is_empty() {
