@@ -602,7 +602,7 @@ fn iso8601(t: SystemTime) -> String {
 /// The names memberlist's metrics are known by, what each counts, and
 /// whether it is a gauge; a name not listed still gets a HELP line (see
 /// [`with_help`]).
-const HELP: [(&str, &str, bool); 33] = [
+const HELP: [(&str, &str, bool); 35] = [
     ("memberlist.udp.sent", "Bytes sent in UDP packets.", false),
     (
         "memberlist.udp.received",
@@ -713,6 +713,16 @@ const HELP: [(&str, &str, bool); 33] = [
     (
         "memberlist.catch_up.settle_unreached",
         "Settle push/pulls of nodes not picked to settle that no full state reached.",
+        false,
+    ),
+    (
+        "memberlist.catch_up.hearsay_suspicions",
+        "Suspicions taken from a push/pull's state as the peer's, not gossiped.",
+        false,
+    ),
+    (
+        "memberlist.catch_up.hearsay_told",
+        "Suspicions from a push/pull's state told to the suspect member.",
         false,
     ),
     (

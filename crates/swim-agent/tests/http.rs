@@ -153,6 +153,8 @@ fn metrics_are_scraped_with_memberlist_names_and_move_under_traffic() {
         "memberlist_catch_up_back_over_udp_total",
         "memberlist_catch_up_state_gossip_lowered_total",
         "memberlist_catch_up_settle_unreached_total",
+        "memberlist_catch_up_hearsay_suspicions_total",
+        "memberlist_catch_up_hearsay_told_total",
         "memberlist_health_score",
         "memberlist_members_alive",
         "memberlist_members_suspect",

@@ -70,6 +70,11 @@ pub struct Stats {
     /// Settle push/pulls of a node not picked to settle that no full state
     /// reached (see [`CatchUp::settle_unreached`](crate::CatchUp::settle_unreached)).
     pub settle_unreached: u64,
+    /// Suspicions taken from a push/pull's state as hearsay: the peer's,
+    /// not gossiped (see [`CatchUp::hearsay_per_second`](crate::CatchUp::hearsay_per_second)).
+    pub hearsay_suspicions: u64,
+    /// Of those, the ones told to their member in a datagram.
+    pub hearsay_told: u64,
     /// Stream exchanges opened.
     pub streams_opened: u64,
     /// Stream exchanges that failed.

@@ -2,15 +2,19 @@
 //! docs/protocol.md §15.8): an accusation against us answered straight to
 //! its accuser and sender, a last probe of a suspect before its death, and a
 //! death notice from an accuser held dead taken as a suspicion, and our
-//! alive message sent ahead to a member returning from the dead.
+//! alive message sent ahead to a member returning from the dead, and a
+//! push/pull state's verdicts taken as hearsay.
 //! Each is switched off by its setting, and `CatchUp::off` is Go's
 //! behaviour.
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use swim_core::wire::{for_each_message, Accusation, Ack, Limits, Message};
-use swim_core::{CatchUp, Config, Event, Instant, MemberState, Output, Swim};
+use swim_core::wire::{
+    for_each_message, Accusation, Ack, Limits, Message, NodeState, PushNodeState, PushPull,
+    Transport,
+};
+use swim_core::{CatchUp, Config, Event, Instant, MemberState, Output, StreamId, Swim};
 
 mod common;
 
@@ -468,4 +472,106 @@ fn a_member_back_from_a_one_way_cut_is_found_back_over_udp() {
     assert_eq!(back, 0);
     let (_, back) = one_way_cut(CatchUp::off(), local_catch_up(), Duration::ZERO);
     assert!(back >= 1, "nobody found the cut node back over UDP");
+}
+
+#[test]
+fn verdicts_in_a_cut_nodes_state_are_hearsay_not_confirmations() {
+    // After the heal, push/pulls with the cut node (and then between ours)
+    // fetch suspicions nobody else heard. Taken as our own and gossiped,
+    // they reach the cut node as new accusers and its deadlines come
+    // forward: healthy deaths. As hearsay they reach only the accused,
+    // which refutes. Twelve cut start times, a second apart.
+    let deaths = |ours: CatchUp| -> usize {
+        (0..12)
+            .map(|k| one_way_cut(CatchUp::off(), ours.clone(), secs(k)).0.len())
+            .sum()
+    };
+    let ours = Config::local("x", addr(0)).catch_up;
+    assert_eq!(deaths(ours.clone()), 0);
+    let mut no_hearsay = ours;
+    no_hearsay.hearsay_per_second = 0;
+    assert!(
+        deaths(no_hearsay) > 0,
+        "the harness no longer shows the cause"
+    );
+}
+
+/// "b" (addr 1) opens a push/pull with `me` whose state lists "c"
+/// (addr 2) suspect at incarnation 1.
+fn state_from_b_suspecting_c(me: &mut Swim, now: Instant) {
+    let entry = |name, port, state| PushNodeState {
+        name,
+        addr: vec![127, 0, 0, 1].into(),
+        port,
+        meta: vec![].into(),
+        incarnation: 1,
+        state,
+        vsn: vec![1, 5, 2, 0, 0, 0].into(),
+    };
+    let mut msg = Vec::new();
+    Message::PushPull(PushPull {
+        join: false,
+        nodes: vec![
+            entry("b", 7001, NodeState::Alive),
+            entry("c", 7002, NodeState::Suspect),
+        ],
+        user_state: &[][..],
+    })
+    .encode(Transport::Stream, &mut msg);
+    let mut sealed = Vec::new();
+    me.envelope().seal_stream(&msg, || [0; 12], &mut sealed);
+    me.handle_stream(now, StreamId(1), addr(1), &sealed);
+}
+
+/// The suspect messages about "c" `me` gossips over the next second.
+fn gossiped_suspicions_of_c(me: &mut Swim, from: Instant) -> usize {
+    let mut n = 0;
+    for i in 1..=10 {
+        me.handle_timeout(from + ms(100 * i));
+        sent(me, |_, m| {
+            n += usize::from(matches!(m, Message::Suspect(a) if a.node == "c"))
+        });
+    }
+    n
+}
+
+#[test]
+fn a_suspicion_in_a_push_pull_state_is_told_to_the_member_as_the_peers() {
+    for on in [true, false] {
+        let mut catch_up = local_catch_up();
+        if !on {
+            catch_up.hearsay_per_second = 0;
+        }
+        let mut me = me_with_bcd(catch_up, Duration::from_secs(3600));
+        let t = Instant::ZERO + ms(20);
+        sent(&mut me, |_, _| {});
+        state_from_b_suspecting_c(&mut me, t);
+        assert_eq!(me.member("c").unwrap().state, MemberState::Suspect);
+        let mut told = Vec::new();
+        sent(&mut me, |to, m| {
+            if let Message::Suspect(a) = m {
+                told.push((to, a.node.to_string(), a.from.to_string()));
+            }
+        });
+        let s = me.stats().clone();
+        if on {
+            // To c alone, in b's name; nothing gossiped.
+            assert_eq!(told, [(addr(2), "c".to_string(), "b".to_string())]);
+            assert_eq!((s.hearsay_suspicions, s.hearsay_told), (1, 1));
+            assert_eq!(gossiped_suspicions_of_c(&mut me, t), 0);
+            // The same verdict again adds nothing: it names no accuser.
+            state_from_b_suspecting_c(&mut me, t + ms(1050));
+            let mut again = 0;
+            sent(&mut me, |_, m| {
+                again += usize::from(matches!(m, Message::Suspect(_)))
+            });
+            assert_eq!(again, 0);
+            assert_eq!(me.stats().hearsay_suspicions, 1);
+        } else {
+            // Go: our own suspicion, gossiped.
+            assert!(told.is_empty());
+            assert_eq!((s.hearsay_suspicions, s.hearsay_told), (0, 0));
+            assert!(gossiped_suspicions_of_c(&mut me, t) > 0);
+        }
+    }
 }

@@ -346,6 +346,10 @@ pub struct NodeSettings {
     /// state reached it; false: only the picked nodes
     /// ([`CatchUp::settle_unreached`](swim_core::CatchUp::settle_unreached)).
     pub settle_unreached: Option<bool>,
+    /// Most suspicions from a push/pull's state told to their member per
+    /// second; 0 takes them as this node's own, gossiped, as in Go
+    /// ([`CatchUp::hearsay_per_second`](swim_core::CatchUp::hearsay_per_second)).
+    pub hearsay_per_second: Option<u32>,
     /// How long a dead member's name stays its own: a node claiming it from
     /// another address sooner is a name conflict
     /// ([`Config::dead_node_reclaim_time`](swim_core::Config::dead_node_reclaim_time)).
@@ -455,6 +459,7 @@ impl NodeSettings {
             refute_returning_per_second: _,
             state_gossip: _,
             settle_unreached: _,
+            hearsay_per_second: _,
             dead_node_reclaim_time: _,
         } = self.clone();
         let settled = |a: SocketAddr| a.port() != 0 && !a.ip().is_unspecified();
@@ -501,6 +506,7 @@ impl NodeSettings {
             refute_returning_per_second: Some(swim.catch_up.refute_returning_per_second),
             state_gossip: Some(swim.catch_up.state_gossip),
             settle_unreached: Some(swim.catch_up.settle_unreached),
+            hearsay_per_second: Some(swim.catch_up.hearsay_per_second),
             dead_node_reclaim_time: Some(swim.dead_node_reclaim_time),
         })
     }
@@ -569,6 +575,7 @@ impl NodeSettings {
         );
         set(&mut catch_up.state_gossip, self.state_gossip);
         set(&mut catch_up.settle_unreached, self.settle_unreached);
+        set(&mut catch_up.hearsay_per_second, self.hearsay_per_second);
         set(&mut swim.enable_compression, self.compression);
         set(&mut swim.relay_user_broadcasts, self.relay_user_broadcasts);
         set(&mut swim.suspicion_mult, self.suspicion_mult);

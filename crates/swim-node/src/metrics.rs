@@ -154,6 +154,11 @@ impl Metrics {
                 "memberlist.catch_up.settle_unreached",
                 stats.settle_unreached,
             );
+            p.count(
+                "memberlist.catch_up.hearsay_suspicions",
+                stats.hearsay_suspicions,
+            );
+            p.count("memberlist.catch_up.hearsay_told", stats.hearsay_told);
             p.count("memberlist.invalid_input", stats.wire_errors);
             p.count("memberlist.tcp.at_capacity", node.streams_at_capacity);
             p.count("memberlist.tcp.errors", node.stream_errors);

@@ -9,7 +9,11 @@
 //! relayed, so an acknowledgement reaches every node), and none
 //! acknowledges another claim until that lease has expired on its own
 //! timer (lease + margin after the last renewal it acknowledged), nor a
-//! rival claim of an epoch no newer than its own claim's. The holder holds a lease for 4 s from
+//! rival claim of an epoch no newer than its own claim's. What a node
+//! acknowledged (epoch and holder; a claimant, its own claim) is its
+//! promise, kept on its disk: a node that restarts must not acknowledge a
+//! second claim of an epoch it already promised to one, or two claims of one
+//! epoch can each gather a majority. The holder holds a lease for 4 s from
 //! the last renewal a majority acknowledged, on its own clock. Every node
 //! runs on its own clock (offsets up to 1.5 s, drift up to 1000 ppm).
 //!
@@ -144,6 +148,7 @@ impl Lease {
         } else if majority && alive.iter().min() == Some(&node.index()) && self.lease_free(now) {
             let epoch = self.epoch_seen + 1;
             node.disk_write(b"epoch", &epoch.to_be_bytes());
+            node.disk_write(b"promised", &promise_bytes(epoch, node.index()));
             if !self.disk_bug {
                 node.disk_sync();
             }
@@ -228,6 +233,10 @@ impl Lease {
         });
         self.known_seq += 1;
         node.set_timer(LEASE + MARGIN, EXPIRE | self.known_seq);
+        if !same {
+            node.disk_write(b"promised", &promise_bytes(epoch, holder));
+            node.disk_sync();
+        }
         // Naming the holder: with user messages relayed, an ack reaches
         // every node, and a rival claim of the same epoch must not count it.
         let ack = format!("ack {epoch} {seq} {} {holder}", node.index());
@@ -253,10 +262,17 @@ impl Application for Lease {
         self.life = node.random();
         let disk = node.disk().read(b"epoch");
         self.epoch_seen = disk.map_or(0, |b| u64::from_be_bytes(b.try_into().unwrap_or([0; 8])));
-        // A fresh process cannot know the lease: it waits one out first.
+        // A fresh process cannot know the lease: it waits one out first,
+        // bound by what it promised before.
+        let (epoch, holder) = node
+            .disk()
+            .read(b"promised")
+            .and_then(|b| Some((read_u64(b.get(..8)?)?, read_u64(b.get(8..)?)? as usize)))
+            .unwrap_or((0, usize::MAX));
+        self.epoch_seen = self.epoch_seen.max(epoch);
         self.known = Some(Known {
-            epoch: 0,
-            holder: usize::MAX,
+            epoch,
+            holder,
             expired: false,
             holder_expiry: node.now() + LEASE + MARGIN,
         });
@@ -308,6 +324,18 @@ impl Application for Lease {
             }
         }
     }
+}
+
+/// A promise on disk: the epoch and the holder acknowledged.
+fn promise_bytes(epoch: u64, holder: usize) -> [u8; 16] {
+    let mut b = [0; 16];
+    b[..8].copy_from_slice(&epoch.to_be_bytes());
+    b[8..].copy_from_slice(&(holder as u64).to_be_bytes());
+    b
+}
+
+fn read_u64(b: &[u8]) -> Option<u64> {
+    Some(u64::from_be_bytes(b.try_into().ok()?))
 }
 
 /// Never two nodes that believe, by their own clocks, that they hold it.

@@ -35,6 +35,8 @@ pub enum Mode {
     NoDirectRefutation,
     /// Ours taking death notices from accusers held dead as deaths.
     NoDoubt,
+    /// Ours taking a push/pull state's suspicions as our own, gossiped.
+    NoHearsay,
     /// Ours with no guard (catch-up as before issue 32).
     NoGuards,
     /// Go memberlist's behaviour: catch-up off (`swim_core::CatchUp::off`).
@@ -43,11 +45,12 @@ pub enum Mode {
 
 impl Mode {
     /// Every mode, ours first.
-    pub const ALL: [Mode; 6] = [
+    pub const ALL: [Mode; 7] = [
         Mode::Ours,
         Mode::NoLastProbe,
         Mode::NoDirectRefutation,
         Mode::NoDoubt,
+        Mode::NoHearsay,
         Mode::NoGuards,
         Mode::Go,
     ];
@@ -59,6 +62,7 @@ impl Mode {
             Mode::NoLastProbe => "no last probe",
             Mode::NoDirectRefutation => "no direct refutation",
             Mode::NoDoubt => "no doubt",
+            Mode::NoHearsay => "no hearsay",
             Mode::NoGuards => "no guard",
             Mode::Go => "Go model",
         }
@@ -71,7 +75,8 @@ impl Mode {
             Mode::NoLastProbe => " --no-last-probe",
             Mode::NoDirectRefutation => " --no-direct-refutation",
             Mode::NoDoubt => " --no-doubt",
-            Mode::NoGuards => " --no-last-probe --no-direct-refutation --no-doubt",
+            Mode::NoHearsay => " --no-hearsay",
+            Mode::NoGuards => " --no-last-probe --no-direct-refutation --no-doubt --no-hearsay",
             Mode::Go => " --no-catch-up",
         }
     }
@@ -82,10 +87,12 @@ impl Mode {
             Mode::NoLastProbe => sc.last_probes(false),
             Mode::NoDirectRefutation => sc.direct_refutations(false),
             Mode::NoDoubt => sc.doubt_dead_accusers(false),
+            Mode::NoHearsay => sc.hearsay(false),
             Mode::NoGuards => sc
                 .last_probes(false)
                 .direct_refutations(false)
-                .doubt_dead_accusers(false),
+                .doubt_dead_accusers(false)
+                .hearsay(false),
             Mode::Go => sc.catch_up(false),
         }
     }

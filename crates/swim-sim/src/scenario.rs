@@ -242,6 +242,10 @@ pub struct Scenario {
     /// With catch-up on: a death notice from an accuser held dead is a
     /// suspicion (`swim_core::CatchUp::doubt_dead_accusers`).
     pub doubt_dead_accusers: bool,
+    /// With catch-up on: a push/pull state's suspect and dead entries are
+    /// hearsay, the peer's suspicion told to the member alone
+    /// (`swim_core::CatchUp::hearsay_per_second`; off: zero).
+    pub hearsay: bool,
     /// Refutations in advance for members returning from the dead
     /// (`swim_core::CatchUp::refute_returning_per_second`, 10 when on; off
     /// by default, as in the presets for now).
@@ -347,6 +351,7 @@ impl fmt::Debug for Scenario {
             .field("last_probes", &self.last_probes)
             .field("direct_refutations", &self.direct_refutations)
             .field("doubt_dead_accusers", &self.doubt_dead_accusers)
+            .field("hearsay", &self.hearsay)
             .field("refute_returning", &self.refute_returning)
             .field("compression", &self.compression)
             .field("start", &self.start)
@@ -379,6 +384,7 @@ impl Scenario {
             last_probes: true,
             direct_refutations: true,
             doubt_dead_accusers: true,
+            hearsay: true,
             refute_returning: false,
             compression: true,
             start: Start::Warm,
@@ -456,6 +462,13 @@ impl Scenario {
     /// Turns the doubt of death notices from accusers held dead on or off.
     pub fn doubt_dead_accusers(mut self, on: bool) -> Self {
         self.doubt_dead_accusers = on;
+        self
+    }
+
+    /// Turns the handling of a push/pull state's verdicts as hearsay on or
+    /// off.
+    pub fn hearsay(mut self, on: bool) -> Self {
+        self.hearsay = on;
         self
     }
 
@@ -599,6 +612,9 @@ impl Scenario {
         }
         if !self.doubt_dead_accusers {
             c.catch_up.doubt_dead_accusers = false;
+        }
+        if !self.hearsay {
+            c.catch_up.hearsay_per_second = 0;
         }
         if !self.refute_returning {
             c.catch_up.refute_returning_per_second = 0;

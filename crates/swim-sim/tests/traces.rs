@@ -73,19 +73,19 @@ fn recorded_traces_are_unchanged() {
                 one_way: false,
                 links: 1.0,
             }),
-            ["da9eb37616127aeb", "9fc96996cd5dd3de"],
+            ["da9eb37616127aeb", "35165d81d4b1e2c5"],
         ),
         (
             // --nodes 60 --preset local --stall 10%@10s+3s,every=12s --duration 60s --seed 7
             "stalls, Lifeguard on",
             stalls(true),
-            ["15c1d3eac23dcc88", "6d13f06b74179207"],
+            ["15c1d3eac23dcc88", "3980282fd133ee01"],
         ),
         (
             // the same with --no-lifeguard
             "stalls, Lifeguard off",
             stalls(false),
-            ["eb2e929f6ed2bf6c", "63c35f0f48e890a7"],
+            ["eb2e929f6ed2bf6c", "a3831f79e0b3b15d"],
         ),
         (
             // --nodes 60 --preset local --bootstrap --restart 5%@20s+5s --duration 60s --seed 9
@@ -141,13 +141,15 @@ fn recorded_traces_are_unchanged() {
 /// LAN nodes under 20 % datagram and stream loss, where catch-up without
 /// either guard declares a healthy node dead (a refutation that missed the
 /// last node suspecting it). Commands: `swim-sim run --nodes 30 --formed
-/// --loss 20% --stream-loss 20% --duration 200s --seed 7`, with the flags
-/// named (the refutation in advance, pinned last with `--refute-returning`,
-/// would hide what each guard does alone).
+/// --loss 20% --stream-loss 20% --duration 200s --seed 7 --no-hearsay`,
+/// with the flags named (the refutation in advance and hearsay, pinned last
+/// with `--refute-returning` and without `--no-hearsay`, would hide what
+/// each guard does alone).
 #[test]
 fn false_death_guards_traces_are_unchanged() {
     let sc = Scenario::new(30, 7, Preset::Lan)
         .refute_returning(false)
+        .hearsay(false)
         .formed()
         .duration(s(200))
         .network(NetworkModel {
@@ -182,6 +184,15 @@ fn false_death_guards_traces_are_unchanged() {
         ),
         ("(defaults)", sc.clone(), "0c3aef2b012b0cf8", 0),
         (
+            "--no-last-probe --no-direct-refutation, hearsay on",
+            sc.clone()
+                .hearsay(true)
+                .last_probes(false)
+                .direct_refutations(false),
+            "5f5e780cb2001b95",
+            0,
+        ),
+        (
             "--no-last-probe --no-direct-refutation, refutation in advance on",
             sc.refute_returning(true)
                 .last_probes(false)
@@ -198,13 +209,15 @@ fn false_death_guards_traces_are_unchanged() {
 /// death notice from the cut-off side about a member of this side arrives
 /// 0.8 s after the heal and is believed at once. Command: `swim-sim run
 /// --nodes 200 --crash 1%@60s --partition 10%@70s+30s --duration 160s
-/// --seed 14 --no-direct-refutation`, and with `--no-doubt`; then with
-/// `--refute-returning --no-doubt`
-/// (the member returning answers its accuser's suspicion beforehand).
+/// --seed 14 --no-direct-refutation --no-hearsay`, and with `--no-doubt`;
+/// then with `--refute-returning --no-doubt` (the member returning answers
+/// its accuser's suspicion beforehand) and with `--no-doubt` but hearsay
+/// on (the push/pulls of the heal no longer confirm the verdict).
 #[test]
 fn doubt_of_dead_accusers_traces_are_unchanged() {
     let sc = Scenario::new(200, 14, Preset::Lan)
         .refute_returning(false)
+        .hearsay(false)
         .duration(s(160))
         .direct_refutations(false)
         .fault(Fault::Crash {
@@ -226,6 +239,12 @@ fn doubt_of_dead_accusers_traces_are_unchanged() {
             1,
         ),
         ("(doubt on)", sc.clone(), "412cf79b99af3e5b", 0),
+        (
+            "--no-doubt, hearsay on",
+            sc.clone().hearsay(true).doubt_dead_accusers(false),
+            "e33d2db261ec9254",
+            0,
+        ),
         (
             "--no-doubt, refutation in advance on",
             sc.refute_returning(true).doubt_dead_accusers(false),

@@ -59,7 +59,8 @@ use core::time::Duration;
 /// `last_probes_per_second = 0` the last probes, `doubt_dead_accusers =
 /// false` the doubt, `refute_returning_per_second = 0` the refutations in
 /// advance, `state_gossip = 0` the lower rank of members learned from full
-/// states, `settle_unreached = false` the settling of nodes not picked.
+/// states, `settle_unreached = false` the settling of nodes not picked,
+/// `hearsay_per_second = 0` the handling of a state's verdicts as hearsay.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct CatchUp {
@@ -135,6 +136,19 @@ pub struct CatchUp {
     /// a confirming push/pull would follow (four `settle`s). Off: only the
     /// picked nodes settle.
     pub settle_unreached: bool,
+    /// Most suspect messages a node sends per second (a second's worth at
+    /// once) straight to members a push/pull's state holds suspect or dead
+    /// while this node holds them alive: hearsay, a verdict of the peer's
+    /// (or of whoever told it), not of this node. With it on, such an entry
+    /// becomes a suspicion here whose accuser is the peer (when this node
+    /// can name it), not gossiped, and the member hears it and can refute
+    /// at once; an entry about a member this node already suspects adds
+    /// nothing. Gossiped as this node's own accusation, as Go does, it
+    /// reaches the member's accuser as a second, independent accusation,
+    /// and Lifeguard brings the accuser's deadline forward: a node cut off
+    /// one way holds suspicions nobody heard, and every push/pull with it
+    /// confirmed them. Zero: this node's own suspicion, gossiped, as in Go.
+    pub hearsay_per_second: u32,
 }
 
 impl CatchUp {
@@ -159,6 +173,7 @@ impl CatchUp {
             refute_returning_per_second: 0,
             state_gossip: 2,
             settle_unreached: true,
+            hearsay_per_second: 10,
         }
     }
 
@@ -174,6 +189,7 @@ impl CatchUp {
             refute_returning_per_second: 0,
             state_gossip: 0,
             settle_unreached: false,
+            hearsay_per_second: 0,
             ..CatchUp::for_preset(Duration::from_millis(200), Duration::from_secs(30))
         }
     }

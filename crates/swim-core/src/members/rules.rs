@@ -65,6 +65,13 @@ pub(crate) enum Effect {
         incarnation: u32,
         from: Arc<str>,
     },
+    /// Tell the member, and no one else, of a suspicion taken from a
+    /// push/pull's state (`catch_up/hearsay.rs`).
+    TellSuspect {
+        node: Arc<str>,
+        incarnation: u32,
+        from: Arc<str>,
+    },
     /// Gossip a death or, when `node == from`, a departure.
     GossipDead {
         node: Arc<str>,
@@ -328,7 +335,6 @@ impl Members {
 
     /// §10.2: a suspicion.
     pub(crate) fn suspect(&mut self, s: Claim<'_>, ctx: &mut Ctx<'_>) {
-        let n = self.nodes.len();
         let Some(idx) = self.index_of(s.node) else {
             return;
         }; // S1
@@ -360,11 +366,26 @@ impl Members {
             self.refute(idx, s.incarnation, ctx);
             return;
         }
-        // S6.
-        ctx.effects.push(Effect::GossipSuspect {
-            node: r.name.clone(),
-            incarnation: s.incarnation,
-            from: Arc::from(s.from),
+        self.start_suspicion(idx, s, true, ctx);
+    }
+
+    /// S6: `s` makes the alive member at `idx` suspect; with `gossip`, the
+    /// suspicion is gossiped, otherwise told to the member alone.
+    fn start_suspicion(&mut self, idx: usize, s: Claim<'_>, gossip: bool, ctx: &mut Ctx<'_>) {
+        let n = self.nodes.len();
+        let r = &mut self.nodes[idx];
+        let (node, incarnation, from) = (r.name.clone(), s.incarnation, Arc::from(s.from));
+        ctx.effects.push(match gossip {
+            true => Effect::GossipSuspect {
+                node,
+                incarnation,
+                from,
+            },
+            false => Effect::TellSuspect {
+                node,
+                incarnation,
+                from,
+            },
         });
         r.incarnation = s.incarnation;
         set_state(&mut self.counts, r, MemberState::Suspect, ctx.now);
@@ -376,6 +397,29 @@ impl Members {
         });
         r.suspicion = Some(Box::new(susp));
         self.note(idx);
+    }
+
+    /// A suspect or dead entry of a push/pull's state, with hearsay on
+    /// (`catch_up/hearsay.rs`): `s.from` is the peer, or this node. About
+    /// a member we already suspect it adds nothing (it names no accuser);
+    /// about one we hold alive it starts a suspicion told to the member
+    /// only; anything else (outdated, about us) goes by the rules of a
+    /// suspicion.
+    pub(crate) fn hearsay(&mut self, s: Claim<'_>, ctx: &mut Ctx<'_>) {
+        let Some(idx) = self.index_of(s.node) else {
+            return;
+        };
+        let r = &self.nodes[idx];
+        if r.suspicion.is_some() {
+            return;
+        }
+        let quiet = s.incarnation >= r.incarnation
+            && r.state == MemberState::Alive
+            && *r.name != *self.local;
+        match quiet {
+            true => self.start_suspicion(idx, s, false, ctx),
+            false => self.suspect(s, ctx),
+        }
     }
 
     /// A suspicion timer fired: if the member is still suspect and its
@@ -515,18 +559,24 @@ impl Members {
     // ------------------------------------------------------------ merge
 
     /// §10.4: merge a remote push/pull state (after verification).
-    pub(crate) fn merge(&mut self, remote: &[PushNodeState<'_>], ctx: &mut Ctx<'_>) {
+    pub(crate) fn merge(
+        &mut self,
+        remote: &[PushNodeState<'_>],
+        accuser: Option<&str>,
+        ctx: &mut Ctx<'_>,
+    ) {
         let local = self.local.clone();
+        let accuser = accuser.unwrap_or(&local);
         // A few at a time, looked up first (see `warm`): a state lists every member.
         for chunk in remote.chunks(16) {
             self.warm(chunk.iter().map(|r| r.name));
             for r in chunk {
-                self.merge_one(r, &local, ctx);
+                self.merge_one(r, accuser, ctx);
             }
         }
     }
 
-    fn merge_one(&mut self, r: &PushNodeState<'_>, local: &str, ctx: &mut Ctx<'_>) {
+    fn merge_one(&mut self, r: &PushNodeState<'_>, accuser: &str, ctx: &mut Ctx<'_>) {
         match MemberState::from_wire(r.state) {
             Some(MemberState::Alive) => self.alive(
                 AliveClaim {
@@ -553,12 +603,24 @@ impl Members {
                 );
             }
             // A remote's dead is only our suspicion: we check for ourselves.
+            Some(MemberState::Dead | MemberState::Suspect)
+                if ctx.config.catch_up.hearsay_per_second > 0 =>
+            {
+                self.hearsay(
+                    Claim {
+                        node: r.name,
+                        incarnation: r.incarnation,
+                        from: accuser,
+                    },
+                    ctx,
+                );
+            }
             Some(MemberState::Dead | MemberState::Suspect) => {
                 self.suspect(
                     Claim {
                         node: r.name,
                         incarnation: r.incarnation,
-                        from: local,
+                        from: accuser,
                     },
                     ctx,
                 );

@@ -445,6 +445,11 @@ impl<D: Delegate> Swim<D> {
                 });
                 self.queue_membership(&node, &m, None);
             }
+            Effect::TellSuspect {
+                node,
+                incarnation,
+                from,
+            } => self.tell_suspect(now, &node, incarnation, &from),
             Effect::GossipDead {
                 node,
                 incarnation,

@@ -25,7 +25,9 @@ pub(super) const CONFIRM_RETRY: core::time::Duration = core::time::Duration::fro
 use crate::member::{Member, MemberState, WireIp};
 use crate::rejection::Rejection;
 use crate::time::Instant;
-use crate::wire::{ErrorResponse, Message, PushNodeState, PushPull, Transport, WireError};
+use crate::wire::{
+    ErrorResponse, Message, NodeState, PushNodeState, PushPull, Transport, WireError,
+};
 
 /// A join waiting for its seeds.
 #[derive(Debug, Clone, Default)]
@@ -247,11 +249,16 @@ impl<D: Delegate> Swim<D> {
 
     /// A push/pull another node opened: our state for the reply (echoing
     /// its join flag), then its state merged.
-    pub(super) fn answer_push_pull(&mut self, now: Instant, pp: PushPull<'_>) -> Vec<u8> {
+    pub(super) fn answer_push_pull(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        pp: PushPull<'_>,
+    ) -> Vec<u8> {
         let reply = self.local_push_pull(pp.join);
         let join = pp.join;
         // A joiner's state is news: its seed gossips it the whole limit.
-        match self.merge_remote(now, pp, join, !join) {
+        match self.merge_remote(now, from, pp, join, !join) {
             // A joiner's state is its own: not the cluster's.
             Ok(()) if !join => self.catch_up_on(now, Happened::Synced { with: None }),
             Ok(()) => {}
@@ -294,7 +301,7 @@ impl<D: Delegate> Swim<D> {
                         Listed::Elsewhere(..) | Listed::Absent => again = true,
                     }
                 }
-                self.merge_remote(now, pp, join, true)
+                self.merge_remote(now, to, pp, join, true)
                     .map_err(ExchangeError::Refused)?;
                 self.catch_up_on(now, Happened::Synced { with: Some(to) });
                 Ok(again)
@@ -330,6 +337,7 @@ impl<D: Delegate> Swim<D> {
     fn merge_remote(
         &mut self,
         now: Instant,
+        peer: SocketAddr,
         mut pp: PushPull<'_>,
         join: bool,
         cluster_state: bool,
@@ -348,7 +356,13 @@ impl<D: Delegate> Swim<D> {
         }
         self.stats.push_pulls += 1;
         self.merging_state = cluster_state && self.config.catch_up.state_gossip > 0;
-        self.with_rules(now, |m, ctx| m.merge(&pp.nodes, ctx));
+        // Named only when the state holds verdicts: the lookup scans the table.
+        let verdicts = pp
+            .nodes
+            .iter()
+            .any(|n| matches!(n.state, NodeState::Suspect | NodeState::Dead));
+        let accuser = verdicts.then(|| self.hearsay_accuser(peer)).flatten();
+        self.with_rules(now, |m, ctx| m.merge(&pp.nodes, accuser.as_deref(), ctx));
         self.merging_state = false;
         if !pp.user_state.is_empty() {
             self.emit(Event::RemoteState {

@@ -222,7 +222,7 @@ impl<D: Delegate> Swim<D> {
         self.stats.count_message(message.message_type());
         match message {
             Message::PushPull(pp) => {
-                let reply = self.answer_push_pull(now, pp);
+                let reply = self.answer_push_pull(now, from, pp);
                 Some(self.seal_reply(&reply))
             }
             Message::Ping(p) => {

@@ -9,7 +9,9 @@
 //! last probe of a suspect before its death ([`last_probe`]), and a death
 //! notice from an accuser held dead taken as a suspicion ([`doubt`]), and
 //! our alive message sent ahead to a member returning from the dead, which
-//! may suspect us unheard ([`returning`]). Every exchange is ordinary
+//! may suspect us unheard ([`returning`]), and a push/pull state's verdicts
+//! taken as the peer's, told to the accused, not gossiped as ours
+//! ([`hearsay`]). Every exchange is ordinary
 //! memberlist traffic.
 //!
 //! The rest of the node only reports what [`Happened`], through one call,
@@ -21,6 +23,7 @@
 mod contact;
 mod correction;
 mod doubt;
+mod hearsay;
 mod last_probe;
 mod reconnect;
 mod refute;
@@ -150,6 +153,9 @@ pub(super) struct CatchUpState {
     last_probe_budget: Budget,
     /// Alive messages sent to returning members: `refute_returning_per_second`.
     returning: Budget,
+    /// Suspicions from a push/pull's state told to their member:
+    /// `hearsay_per_second`.
+    hearsay: Budget,
     /// Members our probes reached only by TCP, and since when.
     only_tcp: returning::OnlyTcp,
 }

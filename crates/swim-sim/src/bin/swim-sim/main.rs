@@ -44,6 +44,8 @@ RUN OPTIONS:
                            straight to the accuser and sender
     --no-doubt             take a death notice from an accuser held dead as a
                            death, not a suspicion
+    --no-hearsay           take a push/pull state's suspicions as this node's
+                           own, gossiped, not the peer's told to the member
     --refute-returning     an alive message (above one raise) to a member
                            returning from the dead (off by default for now)
     --no-compression       LZW compression off (Go's default is on)
@@ -124,7 +126,8 @@ BATTERY OPTIONS:
     --short                CI's form (the default): a few minutes on 2 cores
     --long                 more seeds per kind, and 1,000-node heals
     --modes M              comma-separated: ours, no-last-probe,
-                           no-direct-refutation, no-doubt, no-guards, go
+                           no-direct-refutation, no-doubt, no-hearsay,
+                           no-guards, go
                            (default: all;
                            CI: ours,go)
     --only NAME            only kinds whose name contains NAME (repeatable)
@@ -217,6 +220,7 @@ fn cmd_run(argv: &[String]) -> Result<bool, String> {
             "--no-last-probe" => sc.last_probes = false,
             "--no-direct-refutation" => sc.direct_refutations = false,
             "--no-doubt" => sc.doubt_dead_accusers = false,
+            "--no-hearsay" => sc.hearsay = false,
             "--refute-returning" => sc.refute_returning = true,
             "--no-compression" => sc.compression = false,
             "--bootstrap" => bootstrap = true,
@@ -395,6 +399,7 @@ fn cmd_battery(argv: &[String]) -> Result<bool, String> {
                         "no-direct-refutation" => Ok(battery::Mode::NoDirectRefutation),
                         "no-guards" => Ok(battery::Mode::NoGuards),
                         "no-doubt" => Ok(battery::Mode::NoDoubt),
+                        "no-hearsay" => Ok(battery::Mode::NoHearsay),
                         "go" => Ok(battery::Mode::Go),
                         _ => Err(format!("--modes: unknown mode `{m}`")),
                     })
