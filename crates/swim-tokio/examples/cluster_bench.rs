@@ -2,7 +2,7 @@
 //! measures Go memberlist, so `bench/side-by-side` can print ratios.
 //!
 //! ```text
-//! cargo run --release -p swim-tokio --example cluster_bench -- --nodes 100 --duration 30s --preset local [--join-window 5s] [--settle 2s]
+//! cargo run --release -p swim-tokio --example cluster_bench -- --nodes 100 --duration 30s --preset local [--join-window 5s] [--settle 2s] [--catch-up on|off]
 //! ```
 //!
 //! Prints one JSON line: time to converge after every node joins node 0
@@ -63,6 +63,8 @@ struct Args {
     give_up: Duration,
     poll: Duration,
     user_broadcasts: usize,
+    /// `--catch-up off`: Go's behaviour (`CatchUp::off`) on every node.
+    catch_up: bool,
 }
 
 /// Bytes a datagram adds on `lo` beyond its payload: IPv4 and UDP headers
@@ -83,6 +85,7 @@ fn args() -> Result<Args, String> {
         give_up: Duration::from_secs(120),
         poll: Duration::from_millis(10),
         user_broadcasts: 0,
+        catch_up: true,
     };
     let secs = |v: &str, flag: &str| {
         v.trim_end_matches('s')
@@ -114,6 +117,7 @@ fn args() -> Result<Args, String> {
                 args.user_broadcasts = value.parse().map_err(|_| "bad --user-broadcasts")?
             }
             "--preset" => args.preset = value.parse()?,
+            "--catch-up" if value == "on" || value == "off" => args.catch_up = value == "on",
             _ => return Err(format!("unknown flag {flag}")),
         }
     }
@@ -299,7 +303,10 @@ async fn main() {
     let mut broadcaster_events = None;
     for i in 0..n {
         let name = format!("node-{i:03}");
-        let config = args.preset.config(name, bind);
+        let mut config = args.preset.config(name, bind);
+        if !args.catch_up {
+            config.catch_up = swim_tokio::CatchUp::off();
+        }
         let (node, events) = swim_tokio::start(NodeConfig::new(bind, config))
             .await
             .expect("start a node");
