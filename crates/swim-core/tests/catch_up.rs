@@ -5,10 +5,8 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use swim_core::wire::{
-    for_each_message, Accusation, Ack, Limits, Message, Ping, PushNodeState, PushPull, Transport,
-};
-use swim_core::{CatchUp, Config, Instant, MemberState, Output, StreamId, Swim};
+use swim_core::wire::{for_each_message, Accusation, Ack, Limits, Message, NodeState, Ping};
+use swim_core::{CatchUp, Config, Instant, MemberState, Output, Swim};
 
 mod common;
 
@@ -150,25 +148,8 @@ fn a_spent_budget_delays_the_next_try_until_it_refills() {
 /// "b" (127.0.0.1:7001) pushes/pulls with `me` at `now`: not a join, so
 /// its state is the cluster's.
 fn push_pull_from_b(me: &mut Swim, now: Instant) {
-    let entry = PushNodeState {
-        name: "b",
-        addr: vec![127, 0, 0, 1].into(),
-        port: 7001,
-        meta: vec![].into(),
-        incarnation: 1,
-        state: swim_core::wire::NodeState::Alive,
-        vsn: vec![1, 5, 2, 0, 0, 0].into(),
-    };
-    let mut msg = Vec::new();
-    Message::PushPull(PushPull {
-        join: false,
-        nodes: vec![entry],
-        user_state: &[][..],
-    })
-    .encode(Transport::Stream, &mut msg);
-    let mut sealed = Vec::new();
-    me.envelope().seal_stream(&msg, || [0; 12], &mut sealed);
-    me.handle_stream(now, StreamId(1), addr(1), &sealed);
+    let b = listed("b", 7001, 1, NodeState::Alive);
+    push_pull_into(me, now, addr(1), false, vec![b]);
 }
 
 #[test]
@@ -655,15 +636,6 @@ fn gossip_of_c_from_a_state(catch_up: CatchUp, join: bool, known: bool) -> usize
         c.probe_interval = Duration::from_secs(3600);
         c.gossip_nodes = 1;
     });
-    let entry = |name, port| PushNodeState {
-        name,
-        addr: vec![127, 0, 0, 1].into(),
-        port,
-        meta: vec![].into(),
-        incarnation: 2,
-        state: swim_core::wire::NodeState::Alive,
-        vsn: vec![1, 5, 2, 0, 0, 0].into(),
-    };
     let t0 = Instant::ZERO + ms(100);
     if known {
         learn(&mut me, t0, "c", 7002);
@@ -672,16 +644,11 @@ fn gossip_of_c_from_a_state(catch_up: CatchUp, join: bool, known: bool) -> usize
         assert_eq!(me.broadcast_queue_len(), 0);
     }
     let t0 = t0 + Duration::from_secs(5);
-    let mut msg = Vec::new();
-    Message::PushPull(PushPull {
-        join,
-        nodes: vec![entry("b", 7001), entry("c", 7002)],
-        user_state: &[][..],
-    })
-    .encode(Transport::Stream, &mut msg);
-    let mut sealed = Vec::new();
-    me.envelope().seal_stream(&msg, || [0; 12], &mut sealed);
-    me.handle_stream(t0, StreamId(1), addr(1), &sealed);
+    let nodes = vec![
+        listed("b", 7001, 2, NodeState::Alive),
+        listed("c", 7002, 2, NodeState::Alive),
+    ];
+    push_pull_into(&mut me, t0, addr(1), join, nodes);
     let mut sent = 0;
     let mut t = t0;
     while t <= t0 + Duration::from_secs(10) {

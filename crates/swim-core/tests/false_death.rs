@@ -10,11 +10,8 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use swim_core::wire::{
-    for_each_message, Accusation, Ack, Limits, Message, NodeState, PushNodeState, PushPull,
-    Transport,
-};
-use swim_core::{CatchUp, Config, Event, Instant, MemberState, Output, StreamId, Swim};
+use swim_core::wire::{for_each_message, Accusation, Ack, Limits, Message, NodeState};
+use swim_core::{CatchUp, Config, Event, Instant, MemberState, Output, Swim};
 
 mod common;
 
@@ -499,28 +496,11 @@ fn verdicts_in_a_cut_nodes_state_are_hearsay_not_confirmations() {
 /// "b" (addr 1) opens a push/pull with `me` whose state lists "c"
 /// (addr 2) suspect at incarnation 1.
 fn state_from_b_suspecting_c(me: &mut Swim, now: Instant) {
-    let entry = |name, port, state| PushNodeState {
-        name,
-        addr: vec![127, 0, 0, 1].into(),
-        port,
-        meta: vec![].into(),
-        incarnation: 1,
-        state,
-        vsn: vec![1, 5, 2, 0, 0, 0].into(),
-    };
-    let mut msg = Vec::new();
-    Message::PushPull(PushPull {
-        join: false,
-        nodes: vec![
-            entry("b", 7001, NodeState::Alive),
-            entry("c", 7002, NodeState::Suspect),
-        ],
-        user_state: &[][..],
-    })
-    .encode(Transport::Stream, &mut msg);
-    let mut sealed = Vec::new();
-    me.envelope().seal_stream(&msg, || [0; 12], &mut sealed);
-    me.handle_stream(now, StreamId(1), addr(1), &sealed);
+    let nodes = vec![
+        listed("b", 7001, 1, NodeState::Alive),
+        listed("c", 7002, 1, NodeState::Suspect),
+    ];
+    push_pull_into(me, now, addr(1), false, nodes);
 }
 
 /// The suspect messages about "c" `me` gossips over the next second.

@@ -294,8 +294,8 @@ pub(crate) struct Shared {
 /// What the driver publishes for lock-free reads ([`Shared::counts`]).
 #[derive(Debug, Default)]
 pub(crate) struct Counts {
-    pub(crate) members: std::sync::atomic::AtomicUsize,
-    pub(crate) health: std::sync::atomic::AtomicU32,
+    members: std::sync::atomic::AtomicUsize,
+    health: std::sync::atomic::AtomicU32,
 }
 
 impl Counts {
@@ -304,6 +304,16 @@ impl Counts {
         use std::sync::atomic::Ordering::Relaxed;
         self.members.store(swim.num_members(), Relaxed);
         self.health.store(swim.health_score(), Relaxed);
+    }
+
+    /// The member count last copied.
+    pub(crate) fn members(&self) -> usize {
+        self.members.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// The health score last copied.
+    pub(crate) fn health(&self) -> u32 {
+        self.health.load(std::sync::atomic::Ordering::Relaxed)
     }
 }
 
@@ -689,10 +699,7 @@ impl Node {
     /// lock, so it may be called often and from anywhere.
     #[doc(alias = "NumMembers")]
     pub fn num_members(&self) -> usize {
-        self.shared
-            .counts
-            .members
-            .load(std::sync::atomic::Ordering::Relaxed)
+        self.shared.counts.members()
     }
 
     /// This node as the cluster sees it.
@@ -717,10 +724,7 @@ impl Node {
     /// lock, so it may be called often and from anywhere.
     #[doc(alias = "GetHealthScore")]
     pub fn health_score(&self) -> u32 {
-        self.shared
-            .counts
-            .health
-            .load(std::sync::atomic::Ordering::Relaxed)
+        self.shared.counts.health()
     }
 
     /// Whether the node is still running.

@@ -603,27 +603,16 @@ impl Members {
                 );
             }
             // A remote's dead is only our suspicion: we check for ourselves.
-            Some(MemberState::Dead | MemberState::Suspect)
-                if ctx.config.catch_up.hearsay_per_second > 0 =>
-            {
-                self.hearsay(
-                    Claim {
-                        node: r.name,
-                        incarnation: r.incarnation,
-                        from: accuser,
-                    },
-                    ctx,
-                );
-            }
             Some(MemberState::Dead | MemberState::Suspect) => {
-                self.suspect(
-                    Claim {
-                        node: r.name,
-                        incarnation: r.incarnation,
-                        from: accuser,
-                    },
-                    ctx,
-                );
+                let claim = Claim {
+                    node: r.name,
+                    incarnation: r.incarnation,
+                    from: accuser,
+                };
+                match ctx.config.catch_up.hearsay_per_second > 0 {
+                    true => self.hearsay(claim, ctx),
+                    false => self.suspect(claim, ctx),
+                }
             }
             // An unknown state: ignored, as Go ignores it.
             None => {}

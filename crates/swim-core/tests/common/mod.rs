@@ -10,7 +10,10 @@ use std::hash::{Hash, Hasher};
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use swim_core::wire::{for_each_message, Frame, Message, StreamFramer, StreamRole, Transport};
+use swim_core::wire::{
+    for_each_message, Frame, Message, NodeState, PushNodeState, PushPull, StreamFramer, StreamRole,
+    Transport,
+};
 use swim_core::{
     Config, DefaultDelegate, Delegate, Event, ExchangeError, ExchangeId, Instant, MemberState,
     Output, StreamId, Swim,
@@ -361,6 +364,40 @@ pub fn packet(m: Message<'_>) -> Vec<u8> {
     let mut p = Vec::new();
     m.encode(Transport::Packet, &mut p);
     p
+}
+
+/// A push/pull state's entry for `name` at 127.0.0.1:`port`.
+pub fn listed(name: &str, port: u16, incarnation: u32, state: NodeState) -> PushNodeState<'_> {
+    PushNodeState {
+        name,
+        addr: vec![127, 0, 0, 1].into(),
+        port,
+        meta: vec![].into(),
+        incarnation,
+        state,
+        vsn: vec![1, 5, 2, 0, 0, 0].into(),
+    }
+}
+
+/// The node at `from` opens a push/pull with `me` at `now` carrying
+/// `nodes` (a join's if `join`).
+pub fn push_pull_into<D: Delegate>(
+    me: &mut Swim<D>,
+    now: Instant,
+    from: SocketAddr,
+    join: bool,
+    nodes: Vec<PushNodeState<'_>>,
+) {
+    let mut msg = Vec::new();
+    Message::PushPull(PushPull {
+        join,
+        nodes,
+        user_state: &[][..],
+    })
+    .encode(Transport::Stream, &mut msg);
+    let mut sealed = Vec::new();
+    me.envelope().seal_stream(&msg, || [0; 12], &mut sealed);
+    me.handle_stream(now, StreamId(1), from, &sealed);
 }
 
 /// An alive announcement for `node` at `ip:port`.

@@ -70,11 +70,7 @@ impl<D: Delegate> Swim<D> {
         if self.config.catch_up.last_probes_per_second == 0 {
             return;
         }
-        let at = Instant::from_nanos(
-            deadline
-                .as_nanos()
-                .saturating_sub(crate::time::nanos(self.last_probe_wait())),
-        );
+        let at = deadline - self.last_probe_wait();
         self.timers
             .schedule(at.max(now), Timer::Suspicion(node.clone()));
     }

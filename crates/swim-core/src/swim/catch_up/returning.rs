@@ -67,14 +67,7 @@ impl<D: Delegate> Swim<D> {
         dead: bool,
     ) {
         let cut_off_by = match dead {
-            true => {
-                let shortest = self.config.suspicion_timeouts(self.members.len()).min;
-                Instant::from_nanos(
-                    down_since
-                        .as_nanos()
-                        .saturating_sub(crate::time::nanos(shortest)),
-                )
-            }
+            true => down_since - self.config.suspicion_timeouts(self.members.len()).min,
             false => down_since,
         };
         self.refute_in_advance(now, node, cut_off_by);
