@@ -260,8 +260,7 @@ impl Lease {
 impl Application for Lease {
     fn started(&mut self, node: &mut NodeContext<'_>) {
         self.life = node.random();
-        let disk = node.disk().read(b"epoch");
-        self.epoch_seen = disk.map_or(0, |b| u64::from_be_bytes(b.try_into().unwrap_or([0; 8])));
+        self.epoch_seen = node.disk().read(b"epoch").and_then(read_u64).unwrap_or(0);
         // A fresh process cannot know the lease: it waits one out first,
         // bound by what it promised before.
         let (epoch, holder) = node
