@@ -136,7 +136,7 @@ impl Sockets for AsyncStdSockets {
     type Stream = NetStream;
 
     async fn bind_udp(addr: SocketAddr) -> io::Result<Async<UdpSocket>> {
-        Async::<UdpSocket>::bind(addr)
+        Async::new(swim_node::bind_udp(addr)?)
     }
 
     async fn bind_tcp(addr: SocketAddr) -> io::Result<TcpListener> {

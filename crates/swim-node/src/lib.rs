@@ -65,7 +65,7 @@ pub use memory::{MemoryNetwork, MemoryStream, MemoryTransport};
 pub use node::{Error, IntoSeed, JoinFailure, JoinFailureReason, MemberStatus, Node, ResolveError};
 pub use runtime::Runtime;
 pub use seed::{Seed, SeedError};
-pub use sockets::Sockets;
+pub use sockets::{bind_udp, Sockets, UDP_RECV_BUFFER};
 pub use swim_core;
 // The protocol's vocabulary, so that everything the API takes or returns is
 // named from here (and from the adapters, which re-export it).

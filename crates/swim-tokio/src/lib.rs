@@ -185,7 +185,7 @@ impl Sockets for TokioSockets {
     type Stream = Compat<NetStream>;
 
     async fn bind_udp(addr: SocketAddr) -> io::Result<UdpSocket> {
-        UdpSocket::bind(addr).await
+        UdpSocket::from_std(swim_node::bind_udp(addr)?)
     }
 
     async fn bind_tcp(addr: SocketAddr) -> io::Result<TcpListener> {
