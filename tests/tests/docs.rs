@@ -60,7 +60,7 @@ const EXTERNAL_NAMES: &str = "
     GossipToTheDeadTime PushPullInterval IndirectChecks RetransmitMult SuspicionMult
     SuspicionMaxTimeoutMult AwarenessMaxMultiplier DeadNodeReclaimTime EnableCompression
     GossipVerifyIncoming GossipVerifyOutgoing HandoffQueueDepth SkipInboundLabelCheck
-    pushPullScale retransmitLimit nodeLock
+    pushPullScale retransmitLimit nodeLock udpRecvBufSize setUDPRecvBuf
 
     Coordinate Create DefaultQueryTimeout EventBuffer Invalidates MsgpackHandle SetTags
     QueryResponseSizeLimit QuerySizeLimit RecentIntentTimeout SendToAddress decodeTags
@@ -72,7 +72,7 @@ const EXTERNAL_NAMES: &str = "
     getQueueMax UserEventSizeLimit QueryBuffer
     event_time query_time intent_queue event_queue query_queue coordinate_resets
 
-    VmRSS stats_alloc
+    VmRSS stats_alloc RcvbufErrors
 ";
 /// One name in a document that resolves to nothing.
 #[derive(Debug, PartialEq)]

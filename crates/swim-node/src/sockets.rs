@@ -95,7 +95,11 @@ mod tests {
             .unwrap();
         // Linux reports twice what was set (its bookkeeping overhead).
         let got = socket2::SockRef::from(&udp).recv_buffer_size().unwrap();
-        assert!(got >= UDP_RECV_BUFFER.min(most), "{got} < {}", UDP_RECV_BUFFER.min(most));
+        assert!(
+            got >= UDP_RECV_BUFFER.min(most),
+            "{got} < {}",
+            UDP_RECV_BUFFER.min(most)
+        );
         let mut buf = [0; 8];
         assert_eq!(
             udp.recv_from(&mut buf).unwrap_err().kind(),
