@@ -516,6 +516,36 @@ fn gossiped_suspicions_of_c(me: &mut Swim, from: Instant) -> usize {
 }
 
 #[test]
+fn a_suspicion_from_a_state_at_a_higher_incarnation_drops_the_alive_queued_for_its_member() {
+    // c's join is queued (an alive derived from its record, incarnation 1);
+    // a state then holds c suspect at 200. Untold to the cluster, the
+    // suspicion must not turn the queued alive into "c alive at 200" (nor,
+    // with the longer encoding, into a broadcast that no longer fits: the
+    // fuzzer's swim_inputs found that).
+    let mut me = me_with_bcd(local_catch_up(), Duration::from_secs(3600));
+    let t = Instant::ZERO + ms(20);
+    let nodes = vec![
+        listed("b", 7001, 1, NodeState::Alive),
+        listed("c", 7002, 200, NodeState::Suspect),
+    ];
+    push_pull_into(&mut me, t, addr(1), false, nodes);
+    assert_eq!(me.member("c").unwrap().state, MemberState::Suspect);
+    let mut alive_c = Vec::new();
+    for i in 1..=20 {
+        me.handle_timeout(t + ms(100 * i));
+        sent(&mut me, |_, m| {
+            if let Message::Alive(a) = m {
+                if a.node == "c" {
+                    alive_c.push(a.incarnation);
+                }
+            }
+        });
+    }
+    assert!(alive_c.is_empty(), "{alive_c:?}");
+    assert_eq!(me.stats().hearsay_suspicions, 1);
+}
+
+#[test]
 fn a_suspicion_in_a_push_pull_state_is_told_to_the_member_as_the_peers() {
     for on in [true, false] {
         let mut catch_up = local_catch_up();

@@ -553,6 +553,21 @@ impl BroadcastQueue {
         self.prune(finished);
     }
 
+    /// Drops the broadcast queued under `key`, if any (its token pushed to `finished` as
+    /// invalidated): for a change to what `key` names that is not gossiped, after which a
+    /// message derived from it would say what this node never heard.
+    pub(crate) fn remove_key(&mut self, key: &str, finished: &mut Finished) {
+        let slots = &self.slots;
+        let same = |&i: &u32| slots[i as usize].key.as_deref() == Some(key);
+        if let Ok(entry) = self.by_key.find_entry(key_hash(key), same) {
+            let (slot, _) = entry.remove();
+            let position = self.slots[slot as usize].position;
+            self.order.remove(&position);
+            self.release(slot, BroadcastOutcome::Replaced, finished);
+            self.tidy();
+        }
+    }
+
     /// Whether a broadcast with invalidation key `key` is queued.
     pub(crate) fn contains_key(&self, key: &str) -> bool {
         let slots = &self.slots;

@@ -71,6 +71,10 @@ pub(crate) enum Effect {
         node: Arc<str>,
         incarnation: u32,
         from: Arc<str>,
+        /// The suspicion raised the member's incarnation: a broadcast
+        /// queued about it (an alive derived from its record) would now
+        /// claim it alive at an incarnation it never announced.
+        raised: bool,
     },
     /// Gossip a death or, when `node == from`, a departure.
     GossipDead {
@@ -382,6 +386,7 @@ impl Members {
                 from,
             },
             false => Effect::TellSuspect {
+                raised: incarnation != r.incarnation,
                 node,
                 incarnation,
                 from,

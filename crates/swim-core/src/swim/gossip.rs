@@ -121,6 +121,13 @@ impl<D: Delegate> Swim<D> {
         self.finished_broadcasts();
     }
 
+    /// Drops the membership update queued about `node`, if any.
+    pub(super) fn unqueue_membership(&mut self, node: &str) {
+        let g = &mut self.gossip;
+        g.membership.remove_key(node, &mut g.membership_done);
+        self.finished_broadcasts();
+    }
+
     /// Queues a user message for gossip, replacing a queued one of the same
     /// `key`; the application's own broadcasts get an id, reported when they
     /// leave the queue (relayed ones do not).

@@ -449,7 +449,13 @@ impl<D: Delegate> Swim<D> {
                 node,
                 incarnation,
                 from,
-            } => self.tell_suspect(now, &node, incarnation, &from),
+                raised,
+            } => {
+                if raised {
+                    self.unqueue_membership(&node);
+                }
+                self.tell_suspect(now, &node, incarnation, &from);
+            }
             Effect::GossipDead {
                 node,
                 incarnation,
