@@ -330,19 +330,7 @@ impl BroadcastQueue {
         finished: &mut Finished,
     ) {
         if let Some(name) = key {
-            let slots = &self.slots;
-            let same = |&i: &u32| {
-                slots[i as usize]
-                    .key
-                    .as_ref()
-                    .is_some_and(|k| Arc::ptr_eq(k, name) || **k == **name)
-            };
-            if let Ok(entry) = self.by_key.find_entry(key_hash(name), same) {
-                let (slot, _) = entry.remove();
-                let position = self.slots[slot as usize].position;
-                self.order.remove(&position);
-                self.release(slot, BroadcastOutcome::Replaced, finished);
-            }
+            self.replace_key(name, finished);
         }
         // Ids only restart once the queue is empty at the end of an operation, so they are
         // unique among queued entries. (Go also resets mid-operation, e.g. when an invalidation
@@ -557,14 +545,24 @@ impl BroadcastQueue {
     /// invalidated): for a change to what `key` names that is not gossiped, after which a
     /// message derived from it would say what this node never heard.
     pub(crate) fn remove_key(&mut self, key: &str, finished: &mut Finished) {
+        self.replace_key(key, finished);
+        self.tidy();
+    }
+
+    /// Unqueues the broadcast with invalidation key `key`, if any, as replaced.
+    fn replace_key(&mut self, key: &str, finished: &mut Finished) {
         let slots = &self.slots;
-        let same = |&i: &u32| slots[i as usize].key.as_deref() == Some(key);
+        let same = |&i: &u32| {
+            slots[i as usize]
+                .key
+                .as_deref()
+                .is_some_and(|k| core::ptr::eq(k, key) || k == key)
+        };
         if let Ok(entry) = self.by_key.find_entry(key_hash(key), same) {
             let (slot, _) = entry.remove();
             let position = self.slots[slot as usize].position;
             self.order.remove(&position);
             self.release(slot, BroadcastOutcome::Replaced, finished);
-            self.tidy();
         }
     }
 
