@@ -29,9 +29,19 @@ impl Budget {
     /// When [`take`](Self::take) will next allow an event (`Instant::MAX`
     /// if never).
     pub(crate) fn ready_at(&self, count: u32, period: Duration) -> Instant {
-        match spacing(count, period) {
+        self.ready_for(1, count, period)
+    }
+
+    /// Whether an event taken now would leave `keep` more to take at once.
+    pub(crate) fn spares(&self, now: Instant, keep: u32, count: u32, period: Duration) -> bool {
+        now >= self.ready_for(keep.saturating_add(1), count, period)
+    }
+
+    /// When `events` could be taken at once (`Instant::MAX` if never).
+    fn ready_for(&self, events: u32, count: u32, period: Duration) -> Instant {
+        match spacing(count, period).filter(|_| events <= count) {
             Some(interval) => {
-                let burst = interval.saturating_mul(u64::from(count) - 1);
+                let burst = interval.saturating_mul(u64::from(count - events));
                 Instant::from_nanos(self.tat.saturating_sub(burst))
             }
             None => Instant::MAX,
@@ -63,5 +73,24 @@ mod tests {
         assert_eq!((0..20).filter(|_| b.take(t, 10, second)).count(), 10);
         assert!(!Budget::default().take(t, 0, second));
         assert_eq!(Budget::default().ready_at(0, second), Instant::MAX);
+    }
+
+    #[test]
+    fn spares_says_whether_a_take_leaves_enough() {
+        let mut b = Budget::default();
+        let minute = Duration::from_secs(60);
+        let t = Instant::ZERO + Duration::from_secs(100);
+        // Six a minute, all there: a take leaves five.
+        assert!(b.spares(t, 5, 6, minute));
+        assert!(!b.spares(t, 6, 6, minute));
+        for _ in 0..3 {
+            assert!(b.take(t, 6, minute));
+        }
+        // Three left: one taken leaves two, not three.
+        assert!(b.spares(t, 2, 6, minute));
+        assert!(!b.spares(t, 3, 6, minute));
+        // Ten seconds refill one.
+        assert!(b.spares(t + Duration::from_secs(10), 3, 6, minute));
+        assert!(!Budget::default().spares(t, 0, 0, minute));
     }
 }

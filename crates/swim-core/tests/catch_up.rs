@@ -498,6 +498,38 @@ fn news_that_goes_on_is_pulled_after_four_settles() {
     assert!(settled[0].0 >= t0 + ms(2100), "{settled:?}");
 }
 
+#[test]
+fn news_that_goes_on_is_pulled_every_four_settles_while_the_budget_keeps_two() {
+    let mut me = node(local_catch_up());
+    let t0 = Instant::ZERO + ms(100);
+    // A join every 200 ms for 8 s: a node learning a storm's members one
+    // by one, late.
+    let mut started = Vec::new();
+    let mut last = t0;
+    for i in 0..41u16 {
+        let at = t0 + ms(200) * u32::from(i);
+        started.extend(run(&mut me, last, at));
+        learn(&mut me, at, &format!("m{i}"), 7001 + i);
+        last = at;
+    }
+    // A push/pull every 4 × 300 ms while the news comes, as long as one
+    // leaves two of the six a minute: at 1.2, 2.4, 3.6 and 4.8 s, not at
+    // 6.0 or 7.2 s.
+    let times: Vec<_> = (started.iter())
+        .map(|(at, _)| at.saturating_duration_since(t0))
+        .collect();
+    assert_eq!(times.len(), 4, "{started:?}");
+    for (k, at) in times.iter().enumerate() {
+        let want = ms(1200) * (k as u32 + 1);
+        assert!(*at >= want && *at <= want + ms(10), "{started:?}");
+    }
+    // The two kept: the settle push/pull 300 ms after the last news, and
+    // its confirmation.
+    let settled = run(&mut me, last, last + ms(400));
+    assert_eq!(settled.len(), 1, "{settled:?}");
+    assert!(settled[0].0 >= last + ms(300), "{settled:?}");
+}
+
 fn accusation(dead: bool, node: &str, incarnation: u32) -> Vec<u8> {
     let a = Accusation {
         incarnation,

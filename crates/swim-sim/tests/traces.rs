@@ -50,7 +50,7 @@ fn recorded_traces_are_unchanged() {
             // --nodes 60 --preset local --bootstrap --duration 60s --seed 3
             "bootstrap",
             scenario(60, 3, Preset::Local, 60).bootstrap(3, s(10)),
-            ["b9b306c0a5691156", "8edfc1d994faa389"],
+            ["b9b306c0a5691156", "745116efd1814262"],
         ),
         (
             // --nodes 100 --formed --crash 2%@20s --duration 90s --seed 1
@@ -97,7 +97,7 @@ fn recorded_traces_are_unchanged() {
                     at: s(20),
                     down_for: s(5),
                 }),
-            ["7eb97d7b985a4865", "42bbf7fb32127d41"],
+            ["7eb97d7b985a4865", "db1d1f169cb57f30"],
         ),
         (
             // --nodes 40 --preset local --leave 2@20s --update-meta 5%@25s --loss 2%

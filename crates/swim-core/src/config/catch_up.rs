@@ -68,7 +68,9 @@ pub struct CatchUp {
     /// whole minute's worth at once). Zero disables catch-up.
     pub per_minute: u32,
     /// How long news must have stopped before the settle push/pull (four
-    /// times as long before the confirming one).
+    /// times as long before the confirming one). News that goes on gets a
+    /// push/pull every four times as long, while one leaves two in the
+    /// budget for those two.
     pub settle: Duration,
     /// About how many nodes of the cluster run a settle push/pull after one
     /// burst of news: each does with probability `min(1, nodes / members)`
