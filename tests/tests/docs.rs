@@ -73,6 +73,7 @@ const EXTERNAL_NAMES: &str = "
     event_time query_time intent_queue event_queue query_queue coordinate_resets
 
     VmRSS stats_alloc RcvbufErrors
+    epoll_wait clock_gettime malloc_trim mmap_threshold trim_threshold
 ";
 /// One name in a document that resolves to nothing.
 #[derive(Debug, PartialEq)]
