@@ -542,7 +542,7 @@ impl BroadcastQueue {
     }
 
     /// Drops the broadcast queued under `key`, if any (its token pushed to `finished` as
-    /// invalidated): for a change to what `key` names that is not gossiped, after which a
+    /// replaced): for a change to what `key` names that is not gossiped, after which a
     /// message derived from it would say what this node never heard.
     pub(crate) fn remove_key(&mut self, key: &str, finished: &mut Finished) {
         self.replace_key(key, finished);
